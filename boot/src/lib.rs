@@ -1,0 +1,195 @@
+//! Boot entry of the foliomove kernel.
+//!
+//! One ELF boots two ways: QEMU's `-kernel` loader finds the PVH ELF note
+//! (`XEN_ELFNOTE_PHYS32_ENTRY`) and enters `_start32` with EBX = `hvm_start_info`;
+//! GRUB finds the multiboot2 header and enters the same `_start32` with
+//! EAX = 0x36d76289 and EBX = the multiboot2 information. Both enter in 32-bit
+//! protected mode with paging off, so the path is shared: zero `.bss`, build
+//! identity page tables for the first 4 GiB (2 MiB pages), enable PAE + long mode,
+//! switch to a 64-bit GDT, turn on SSE (the precompiled `core` uses it), and call
+//! the kernel's `kmain(magic: u32, info: u32)`.
+//!
+//! The layout of the image is fixed by `boot/linker.ld`, which the kernel's
+//! `build.rs` passes to the linker. This crate is nothing but assembly: the
+//! facts it follows are in `shared/reference/boot-recipe.md`.
+#![no_std]
+
+/// Magic value in EAX when a multiboot2 loader (GRUB) started the kernel.
+pub const MULTIBOOT2_MAGIC: u32 = 0x36d7_6289;
+
+/// Magic value at offset 0 of the PVH `hvm_start_info` structure.
+pub const PVH_START_INFO_MAGIC: u32 = 0x336e_c578;
+
+/// Size of the boot CPU's stack, set up before any Rust runs.
+pub const BOOT_STACK_SIZE: usize = 64 * 1024;
+
+// Hand-written because no crate provides a PVH + multiboot2 32-bit entry for a
+// kernel linked as a host-target static ELF; the sequence is the one booted in
+// `shared/reference/boot-recipe.md`.
+core::arch::global_asm!(
+    r#"
+    .set MB2_MAGIC, 0xE85250D6
+    .set MB2_ARCH_I386, 0
+
+    /* ---- multiboot2 header: must sit in the first 32 KiB of the file ---- */
+    .section .multiboot2, "a"
+    .balign 8
+mb2_header_start:
+    .long MB2_MAGIC
+    .long MB2_ARCH_I386
+    .long mb2_header_end - mb2_header_start
+    .long 0x100000000 - (MB2_MAGIC + MB2_ARCH_I386 + (mb2_header_end - mb2_header_start))
+    /* end tag */
+    .balign 8
+    .short 0
+    .short 0
+    .long 8
+mb2_header_end:
+
+    /* ---- PVH entry note read by QEMU's -kernel loader ---- */
+    .section .note.Xen, "a", @note
+    .balign 4
+    .long 4            /* namesz: "Xen\0" */
+    .long 8            /* descsz */
+    .long 18           /* XEN_ELFNOTE_PHYS32_ENTRY */
+    .asciz "Xen"
+    .balign 4
+    .quad _start32
+    .balign 4
+
+    /* ---- values the 32-bit entry saves for kmain (in .data: .bss is zeroed) ---- */
+    .section .data.boot, "aw"
+    .balign 4
+    .global boot_magic
+boot_magic:
+    .long 0
+    .global boot_info_addr
+boot_info_addr:
+    .long 0
+
+    .balign 8
+boot_gdt:
+    .quad 0
+    .quad 0x00AF9A000000FFFF    /* 0x08: 64-bit code, DPL0 */
+    .quad 0x00CF92000000FFFF    /* 0x10: data, DPL0 */
+boot_gdt_end:
+boot_gdt_ptr:
+    .short boot_gdt_end - boot_gdt - 1
+    .long boot_gdt
+
+    /* ---- page tables and the boot stack live in .bss ---- */
+    .section .bss.boot, "aw", @nobits
+    .balign 4096
+    .global boot_pml4
+boot_pml4:
+    .skip 4096
+boot_pdpt:
+    .skip 4096
+boot_pd:
+    .skip 4096 * 4
+    .balign 16
+    .global boot_stack_bottom
+boot_stack_bottom:
+    .skip {stack_size}
+    .global boot_stack_top
+boot_stack_top:
+
+    /* ---- 32-bit entry ---- */
+    .section .text.boot32, "ax"
+    .code32
+    .global _start32
+_start32:
+    cli
+    cld
+    movl %eax, boot_magic
+    movl %ebx, boot_info_addr
+
+    /* zero .bss: the loaders are asked to, but a stale stack or table would be fatal */
+    movl $__bss_start, %edi
+    movl $__bss_end, %ecx
+    subl %edi, %ecx
+    xorl %eax, %eax
+    rep stosb
+
+    movl $boot_stack_top, %esp
+
+    /* PML4[0] -> PDPT; PDPT[0..4] -> four page directories; 2048 x 2 MiB = 4 GiB identity */
+    movl $boot_pdpt, %eax
+    orl $0x3, %eax
+    movl %eax, boot_pml4
+
+    movl $boot_pd, %eax
+    orl $0x3, %eax
+    xorl %ecx, %ecx
+1:
+    movl %eax, boot_pdpt(,%ecx,8)
+    addl $4096, %eax
+    incl %ecx
+    cmpl $4, %ecx
+    jne 1b
+
+    movl $0x83, %eax            /* present | writable | 2 MiB page */
+    xorl %ecx, %ecx
+2:
+    movl %eax, boot_pd(,%ecx,8)
+    addl $0x200000, %eax
+    incl %ecx
+    cmpl $2048, %ecx
+    jne 2b
+
+    /* CR4.PAE */
+    movl %cr4, %eax
+    orl $0x20, %eax
+    movl %eax, %cr4
+
+    movl $boot_pml4, %eax
+    movl %eax, %cr3
+
+    /* EFER.LME */
+    movl $0xC0000080, %ecx
+    rdmsr
+    orl $0x100, %eax
+    wrmsr
+
+    /* CR0.PG | CR0.PE */
+    movl %cr0, %eax
+    orl $0x80000001, %eax
+    movl %eax, %cr0
+
+    lgdt boot_gdt_ptr
+    ljmp $0x08, $start64
+
+    /* ---- 64-bit ---- */
+    .code64
+start64:
+    movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    xorw %ax, %ax
+    movw %ax, %fs
+    movw %ax, %gs
+
+    /* SSE: CR0.EM = 0, CR0.MP = 1, CR4.OSFXSR | CR4.OSXMMEXCPT. Without it `core` hits #UD. */
+    movq %cr0, %rax
+    andq $~0x4, %rax
+    orq $0x2, %rax
+    movq %rax, %cr0
+    movq %cr4, %rax
+    orq $0x600, %rax
+    movq %rax, %cr4
+    fninit
+
+    movabsq $boot_stack_top, %rsp
+    xorq %rbp, %rbp
+    movl boot_magic(%rip), %edi
+    movl boot_info_addr(%rip), %esi
+    call kmain
+3:
+    cli
+    hlt
+    jmp 3b
+"#,
+    stack_size = const BOOT_STACK_SIZE,
+    options(att_syntax)
+);

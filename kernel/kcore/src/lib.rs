@@ -1,0 +1,22 @@
+//! Pure logic of the foliomove kernel, split out so it runs under host `cargo test`
+//! (the approach of Hubris's `kerncore`). Nothing here touches hardware: no `unsafe`,
+//! no port or MMIO access, no inline assembly. The kernel binary wraps these types.
+//!
+//! - [`bootinfo`]: loader-independent boot facts (memory map, PVH start_info, RSDP scan).
+//! - [`cmdline`]: the kernel command line, parsed into a typed [`cmdline::Config`].
+//! - [`buddy`]: per-NUMA-node buddy allocator of physical frames, orders 0..=9.
+//! - [`topology`]: CPU topology decoded from CPUID register values and SRAT affinity.
+//! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
+//! - [`stats`]: mean, standard deviation and friends for benchmark cells.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod bootinfo;
+pub mod buddy;
+pub mod cmdline;
+pub mod placement;
+pub mod stats;
+pub mod topology;

@@ -1,0 +1,90 @@
+//! GDT and TSS with interrupt stacks (IST).
+//!
+//! The precompiled `core` uses the red zone, so no interrupt frame may ever be pushed
+//! onto an interrupted kernel stack: every IDT gate names an IST stack (see `traps`).
+//! Separate stacks for the double fault, NMI and machine check mean that a fault while
+//! handling an ordinary exception still gets a clean stack to report on.
+
+use spin::Once;
+use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
+use x86_64::instructions::tables::load_tss;
+use x86_64::registers::segmentation::SegmentSelector;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable};
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::VirtAddr;
+
+/// IST slot (1-based, as the IDT gate encodes it) for ordinary exceptions.
+pub const IST_EXCEPTION: u8 = 1;
+/// IST slot for the double fault.
+pub const IST_DOUBLE_FAULT: u8 = 2;
+/// IST slot for NMI.
+pub const IST_NMI: u8 = 3;
+/// IST slot for machine checks.
+pub const IST_MACHINE_CHECK: u8 = 4;
+/// IST slot for external interrupts and IPIs.
+pub const IST_IRQ: u8 = 5;
+const IST_COUNT: usize = 5;
+
+/// Bytes per IST stack.
+pub const IST_STACK_SIZE: usize = 32 * 1024;
+
+#[repr(C, align(16))]
+struct IstStacks([[u8; IST_STACK_SIZE]; IST_COUNT]);
+
+static mut BSP_IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; IST_COUNT]);
+
+struct Tables {
+    gdt: GlobalDescriptorTable,
+    code: SegmentSelector,
+    data: SegmentSelector,
+    tss: SegmentSelector,
+}
+
+static BSP_TSS: Once<TaskStateSegment> = Once::new();
+static BSP_TABLES: Once<Tables> = Once::new();
+
+/// Kernel code selector (the same in every CPU's GDT).
+pub fn kernel_code_selector() -> u16 {
+    BSP_TABLES.get().map_or(0x08, |t| t.code.0)
+}
+
+/// Builds and loads the boot CPU's GDT and TSS. Called once, before the IDT.
+pub fn init_bsp() {
+    let tss = BSP_TSS.call_once(|| {
+        let base = (&raw const BSP_IST_STACKS) as u64;
+        let mut tss = TaskStateSegment::new();
+        for i in 0..IST_COUNT {
+            // Stacks grow down: each slot gets the top of its array.
+            let top = base + ((i + 1) * IST_STACK_SIZE) as u64;
+            tss.interrupt_stack_table[i] = VirtAddr::new(top);
+        }
+        tss
+    });
+    let tables = BSP_TABLES.call_once(|| {
+        let mut gdt = GlobalDescriptorTable::new();
+        let code = gdt.append(Descriptor::kernel_code_segment());
+        let data = gdt.append(Descriptor::kernel_data_segment());
+        let tss = gdt.append(Descriptor::tss_segment(tss));
+        Tables {
+            gdt,
+            code,
+            data,
+            tss,
+        }
+    });
+    tables.gdt.load();
+    // SAFETY: the selectors index descriptors of the GDT just loaded, which is 'static.
+    unsafe {
+        CS::set_reg(tables.code);
+        SS::set_reg(tables.data);
+        DS::set_reg(tables.data);
+        ES::set_reg(tables.data);
+        load_tss(tables.tss);
+    }
+}
+
+/// The range of the boot CPU's IST stacks, for the stack-dump sanity check.
+pub fn bsp_ist_range() -> (u64, u64) {
+    let base = (&raw const BSP_IST_STACKS) as u64;
+    (base, base + (IST_COUNT * IST_STACK_SIZE) as u64)
+}

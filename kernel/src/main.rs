@@ -1,0 +1,121 @@
+//! foliomove: a bare-metal x86_64 unikernel that migrates batches of folios between
+//! NUMA nodes with CPU and DMA copy engines, and measures it with no OS in the way.
+//!
+//! Boot path: `boot` (32-bit entry, long mode, SSE) calls [`kmain`] with the loader's
+//! magic and information pointer. `kmain` brings up the console, descriptor tables and
+//! exception handling, the heap, reads the loader's information, parses the command
+//! line, and runs the job it names (self-tests, or the default platform summary).
+//!
+//! Design principles: unsafe code only in `arch` (ports, descriptor tables, asm),
+//! `heap` and `bootinfo` (physical reads), each block justified; every wait is bounded;
+//! every failure ends in a printed reason and a distinct exit code (see `exit`).
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+extern crate alloc;
+
+mod arch;
+mod bootinfo;
+mod console;
+mod exit;
+mod heap;
+mod panic;
+mod selftest;
+
+use exit::ExitCode;
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+/// Physical range of the loaded kernel image (identity mapped at 1 MiB).
+pub fn kernel_image_range() -> (u64, u64) {
+    (
+        (&raw const __kernel_start) as u64,
+        (&raw const __kernel_end) as u64,
+    )
+}
+
+/// Where the kernel runs, as the report lines name it.
+fn accel_name() -> &'static str {
+    match arch::cpu::hypervisor_signature() {
+        None => "bare-metal",
+        Some(sig) if &sig == b"TCGTCGTCGTCG" => "tcg",
+        Some(sig) if sig.starts_with(b"KVMKVMKVM") => "kvm",
+        Some(_) => "other-hypervisor",
+    }
+}
+
+/// Rust entry, called by `boot` on the boot CPU with interrupts off.
+#[unsafe(no_mangle)]
+pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
+    // Without a console we still run; the exit code tells the outcome.
+    let serial = console::init();
+    arch::init_bsp();
+    heap::init();
+    println!("foliomove {} starting", env!("CARGO_PKG_VERSION"));
+    if let Err(e) = serial {
+        println!("warning: serial console: {e}");
+    }
+    let bi = match bootinfo::collect(magic, info) {
+        Ok(bi) => bi,
+        Err(e) => {
+            println!("boot information unusable: {e}");
+            exit::exit(ExitCode::BadInput);
+        }
+    };
+    print_boot_summary(bi);
+
+    let config = match kcore::cmdline::parse(&bi.cmdline) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("bad command line: {e}");
+            println!("(boot with 'help' to list every key with its default)");
+            exit::exit(ExitCode::BadInput);
+        }
+    };
+    exit::set_reboot_on_exit(config.reboot);
+
+    if config.help {
+        let mut text = alloc::string::String::new();
+        let _ = kcore::cmdline::write_help(&mut text);
+        print!("{text}");
+        exit::exit(ExitCode::Success);
+    }
+    if let Some(filter) = &config.test {
+        exit::exit(selftest::run(filter));
+    }
+    println!("no job given on the command line: platform summary only (boot with 'help' for keys)");
+    exit::exit(ExitCode::Success)
+}
+
+fn print_boot_summary(bi: &bootinfo::BootInfo) {
+    let mut brand = [0u8; 48];
+    let (kstart, kend) = kernel_image_range();
+    println!(
+        "cpu: {} (apic id {}), running on {}",
+        arch::cpu::brand_string(&mut brand),
+        arch::cpu::apic_id(),
+        accel_name()
+    );
+    println!(
+        "loader: {:?}{}; kernel image {:#x}..{:#x}; heap {} MiB",
+        bi.loader,
+        bi.loader_name.as_deref().map(|n| alloc::format!(" ({n})")).unwrap_or_default(),
+        kstart,
+        kend,
+        heap::size() >> 20
+    );
+    println!("memory map ({} ranges, {} MiB usable):", bi.memory.regions().len(), bi.memory.usable_bytes() >> 20);
+    for r in bi.memory.regions() {
+        println!("  {:#014x}..{:#014x} {:>9} KiB {}", r.start, r.end(), r.len >> 10, r.kind);
+    }
+    match bi.rsdp {
+        Some(p) => println!("acpi: RSDP at {:#x} (from {})", p, bi.rsdp_source),
+        None => println!("acpi: no RSDP found (loader gave none, BIOS scan found none)"),
+    }
+    println!("cmdline: '{}'", bi.cmdline);
+}
