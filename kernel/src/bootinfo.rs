@@ -37,7 +37,9 @@ static BOOT_INFO: Once<BootInfo> = Once::new();
 
 /// The boot information (after [`collect`]).
 pub fn get() -> &'static BootInfo {
-    BOOT_INFO.get().expect("bootinfo::collect runs first in kmain")
+    BOOT_INFO
+        .get()
+        .expect("bootinfo::collect runs first in kmain")
 }
 
 /// Reads the loader's structures. `magic`/`info` are EAX/EBX at entry.
@@ -63,7 +65,8 @@ fn c_string(paddr: u64) -> String {
 fn from_pvh(info: u32) -> Result<BootInfo, &'static str> {
     // SAFETY: EBX points at hvm_start_info under PVH; the magic is checked below.
     let raw = unsafe { arch::phys_slice(info as u64, kb::PVH_START_INFO_LEN) };
-    let si = kb::parse_pvh_start_info(raw).map_err(|_| "neither multiboot2 magic nor PVH start_info")?;
+    let si =
+        kb::parse_pvh_start_info(raw).map_err(|_| "neither multiboot2 magic nor PVH start_info")?;
     let mut memory = MemoryMap::new();
     if si.memmap_entries > 0 {
         let len = si.memmap_entries as usize * kb::PVH_MEMMAP_ENTRY_LEN;

@@ -8,7 +8,7 @@
 use crate::arch::cpu;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, Ordering};
-use serial::{Baud, EmergencyWriter, SerialPort, SerialError, COM1};
+use serial::{Baud, EmergencyWriter, SerialError, SerialPort, COM1};
 use spin::Mutex;
 
 static PORT: Mutex<Option<SerialPort>> = Mutex::new(None);

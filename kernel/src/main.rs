@@ -104,14 +104,27 @@ fn print_boot_summary(bi: &bootinfo::BootInfo) {
     println!(
         "loader: {:?}{}; kernel image {:#x}..{:#x}; heap {} MiB",
         bi.loader,
-        bi.loader_name.as_deref().map(|n| alloc::format!(" ({n})")).unwrap_or_default(),
+        bi.loader_name
+            .as_deref()
+            .map(|n| alloc::format!(" ({n})"))
+            .unwrap_or_default(),
         kstart,
         kend,
         heap::size() >> 20
     );
-    println!("memory map ({} ranges, {} MiB usable):", bi.memory.regions().len(), bi.memory.usable_bytes() >> 20);
+    println!(
+        "memory map ({} ranges, {} MiB usable):",
+        bi.memory.regions().len(),
+        bi.memory.usable_bytes() >> 20
+    );
     for r in bi.memory.regions() {
-        println!("  {:#014x}..{:#014x} {:>9} KiB {}", r.start, r.end(), r.len >> 10, r.kind);
+        println!(
+            "  {:#014x}..{:#014x} {:>9} KiB {}",
+            r.start,
+            r.end(),
+            r.len >> 10,
+            r.kind
+        );
     }
     match bi.rsdp {
         Some(p) => println!("acpi: RSDP at {:#x} (from {})", p, bi.rsdp_source),

@@ -10,8 +10,8 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 use uart_16550::backend::PioBackend;
-use uart_16550::{BaudRate, Config};
 use uart_16550::Uart16550;
+use uart_16550::{BaudRate, Config};
 
 /// I/O port base of COM1, the port QEMU's `-serial stdio` is wired to.
 pub const COM1: u16 = 0x3f8;
@@ -58,7 +58,8 @@ impl SerialPort {
     /// code drives for the lifetime of the returned value.
     pub unsafe fn init(port: u16, baud: BaudRate) -> Result<Self, SerialError> {
         // SAFETY: the caller guarantees exclusive ownership of the port range.
-        let mut uart = unsafe { Uart16550::new_port(port) }.map_err(|_| SerialError::BadPort(port))?;
+        let mut uart =
+            unsafe { Uart16550::new_port(port) }.map_err(|_| SerialError::BadPort(port))?;
         if !uart.check_present() {
             return Err(SerialError::NotPresent(port));
         }
@@ -66,7 +67,8 @@ impl SerialPort {
             baud_rate: baud,
             ..Config::DEFAULT
         };
-        uart.init(config).map_err(|_| SerialError::InitFailed(port))?;
+        uart.init(config)
+            .map_err(|_| SerialError::InitFailed(port))?;
         Ok(Self {
             uart,
             port,
@@ -127,7 +129,9 @@ impl SerialPort {
     /// Runs the UART's internal loopback test (the line is disconnected meanwhile).
     /// Returns a description of the failure, if any.
     pub fn loopback_test(&mut self) -> Result<(), &'static str> {
-        self.uart.test_loopback().map_err(|_| "loopback byte did not come back")
+        self.uart
+            .test_loopback()
+            .map_err(|_| "loopback byte did not come back")
     }
 }
 
@@ -159,7 +163,11 @@ impl EmergencyWriter {
 impl core::fmt::Write for EmergencyWriter {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         for &b in s.as_bytes() {
-            let bytes: &[u8] = if b == b'\n' { b"\r\n" } else { core::slice::from_ref(&b) };
+            let bytes: &[u8] = if b == b'\n' {
+                b"\r\n"
+            } else {
+                core::slice::from_ref(&b)
+            };
             let mut rest = bytes;
             let mut spins = 0u32;
             while !rest.is_empty() && spins < SEND_SPIN_LIMIT {

@@ -1,7 +1,7 @@
 //! Small CPU helpers: CPUID, halting, interrupt flag, I/O ports, and who am I.
 
 use core::arch::asm;
-use core::arch::x86_64::{CpuidResult, __cpuid_count};
+use core::arch::x86_64::{__cpuid_count, CpuidResult};
 use x86_64::instructions::port::Port;
 
 /// Executes CPUID.
@@ -46,7 +46,9 @@ pub fn brand_string(buf: &mut [u8; 48]) -> &str {
         }
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(48);
-    core::str::from_utf8(&buf[..end]).unwrap_or("unknown CPU").trim()
+    core::str::from_utf8(&buf[..end])
+        .unwrap_or("unknown CPU")
+        .trim()
 }
 
 /// Stops this CPU for good: interrupts off, then `hlt` forever (NMIs wake it; it halts again).
@@ -67,15 +69,6 @@ pub unsafe fn outb(port: u16, value: u8) {
     unsafe { Port::new(port).write(value) }
 }
 
-/// Reads one byte from an I/O port.
-///
-/// # Safety
-/// As [`outb`].
-pub unsafe fn inb(port: u16) -> u8 {
-    // SAFETY: forwarded to the caller.
-    unsafe { Port::new(port).read() }
-}
-
 /// Writes a 32-bit value to an I/O port.
 ///
 /// # Safety
@@ -83,21 +76,6 @@ pub unsafe fn inb(port: u16) -> u8 {
 pub unsafe fn outl(port: u16, value: u32) {
     // SAFETY: forwarded to the caller.
     unsafe { Port::new(port).write(value) }
-}
-
-/// Reads a 32-bit value from an I/O port.
-///
-/// # Safety
-/// As [`outb`].
-pub unsafe fn inl(port: u16) -> u32 {
-    // SAFETY: forwarded to the caller.
-    unsafe { Port::new(port).read() }
-}
-
-/// Reads the time-stamp counter (uncalibrated cycles).
-pub fn rdtsc() -> u64 {
-    // SAFETY: RDTSC has no side effects.
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// Reads CR2 (the faulting address of the last page fault).

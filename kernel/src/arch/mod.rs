@@ -37,8 +37,13 @@ pub const BOOT_IDENTITY_LIMIT: u64 = 4 << 30;
 /// # Panics
 /// If the range is not below [`BOOT_IDENTITY_LIMIT`] (a broken loader structure).
 pub unsafe fn phys_slice(paddr: u64, len: usize) -> &'static [u8] {
-    let end = paddr.checked_add(len as u64).expect("physical range overflows");
-    assert!(end <= BOOT_IDENTITY_LIMIT, "physical range {paddr:#x}+{len:#x} is not identity mapped");
+    let end = paddr
+        .checked_add(len as u64)
+        .expect("physical range overflows");
+    assert!(
+        end <= BOOT_IDENTITY_LIMIT,
+        "physical range {paddr:#x}+{len:#x} is not identity mapped"
+    );
     // SAFETY: identity mapped (checked) and the caller vouches for the contents.
     unsafe { core::slice::from_raw_parts(paddr as *const u8, len) }
 }

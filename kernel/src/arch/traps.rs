@@ -133,17 +133,15 @@ struct Gate {
 #[repr(C, align(16))]
 struct Idt([Gate; 256]);
 
-static mut IDT: Idt = Idt(
-    [Gate {
-        offset_low: 0,
-        selector: 0,
-        ist: 0,
-        type_attr: 0,
-        offset_mid: 0,
-        offset_high: 0,
-        reserved: 0,
-    }; 256],
-);
+static mut IDT: Idt = Idt([Gate {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    type_attr: 0,
+    offset_mid: 0,
+    offset_high: 0,
+    reserved: 0,
+}; 256]);
 
 fn ist_for(vector: usize) -> u8 {
     match vector {
@@ -159,9 +157,10 @@ fn ist_for(vector: usize) -> u8 {
 pub fn init_bsp() {
     let stubs = (&raw const isr_stubs) as u64;
     let selector = gdt::kernel_code_selector();
+    let idt: *mut Idt = &raw mut IDT;
     // SAFETY: runs once on the boot CPU before any other CPU or interrupt exists, so
     // nothing else can observe the table while it is written.
-    let idt = unsafe { &mut *(&raw mut IDT) };
+    let idt = unsafe { &mut *idt };
     for (v, gate) in idt.0.iter_mut().enumerate() {
         let addr = stubs + 16 * v as u64;
         *gate = Gate {
@@ -190,15 +189,38 @@ pub fn load() {
 /// Human name of an exception vector.
 pub fn vector_name(v: u64) -> &'static str {
     const NAMES: [&str; 32] = [
-        "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
-        "#BR bound range", "#UD invalid opcode", "#NM device not available",
-        "#DF double fault", "coprocessor segment overrun", "#TS invalid TSS",
-        "#NP segment not present", "#SS stack fault", "#GP general protection",
-        "#PF page fault", "reserved 15", "#MF x87 FP error", "#AC alignment check",
-        "#MC machine check", "#XM SIMD FP exception", "#VE virtualization",
-        "#CP control protection", "reserved 22", "reserved 23", "reserved 24",
-        "reserved 25", "reserved 26", "reserved 27", "#HV hypervisor injection",
-        "#VC VMM communication", "#SX security", "reserved 31",
+        "#DE divide error",
+        "#DB debug",
+        "NMI",
+        "#BP breakpoint",
+        "#OF overflow",
+        "#BR bound range",
+        "#UD invalid opcode",
+        "#NM device not available",
+        "#DF double fault",
+        "coprocessor segment overrun",
+        "#TS invalid TSS",
+        "#NP segment not present",
+        "#SS stack fault",
+        "#GP general protection",
+        "#PF page fault",
+        "reserved 15",
+        "#MF x87 FP error",
+        "#AC alignment check",
+        "#MC machine check",
+        "#XM SIMD FP exception",
+        "#VE virtualization",
+        "#CP control protection",
+        "reserved 22",
+        "reserved 23",
+        "reserved 24",
+        "reserved 25",
+        "reserved 26",
+        "reserved 27",
+        "#HV hypervisor injection",
+        "#VC VMM communication",
+        "#SX security",
+        "reserved 31",
     ];
     NAMES.get(v as usize).copied().unwrap_or("interrupt")
 }
@@ -290,10 +312,31 @@ fn fatal(f: &TrapFrame) -> ! {
          RSI={:#018x} RDI={:#018x} RBP={:#018x} R8 ={:#018x}\n\
          R9 ={:#018x} R10={:#018x} R11={:#018x} R12={:#018x}\n\
          R13={:#018x} R14={:#018x} R15={:#018x}\n",
-        f.vector, vector_name(f.vector), super::cpu::apic_id(), f.error_code,
-        f.rip, f.cs, f.rflags, f.rsp, f.ss, cr2,
-        f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp, f.r8,
-        f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15,
+        f.vector,
+        vector_name(f.vector),
+        super::cpu::apic_id(),
+        f.error_code,
+        f.rip,
+        f.cs,
+        f.rflags,
+        f.rsp,
+        f.ss,
+        cr2,
+        f.rax,
+        f.rbx,
+        f.rcx,
+        f.rdx,
+        f.rsi,
+        f.rdi,
+        f.rbp,
+        f.r8,
+        f.r9,
+        f.r10,
+        f.r11,
+        f.r12,
+        f.r13,
+        f.r14,
+        f.r15,
     ));
     dump_stack(f.rsp);
     exit::exit(ExitCode::Exception);
@@ -304,12 +347,14 @@ fn fatal(f: &TrapFrame) -> ! {
 fn dump_stack(rsp: u64) {
     let known = [super::boot_stack_range(), gdt::bsp_ist_range()];
     const WORDS: u64 = 16;
-    let ok = rsp % 8 == 0
+    let ok = rsp.is_multiple_of(8)
         && known
             .iter()
             .any(|&(lo, hi)| rsp >= lo && rsp + WORDS * 8 <= hi);
     if !ok {
-        console::print_fmt(format_args!("stack: RSP outside known kernel stacks, not dumped\n"));
+        console::print_fmt(format_args!(
+            "stack: RSP outside known kernel stacks, not dumped\n"
+        ));
         return;
     }
     console::print_fmt(format_args!("stack at {rsp:#x}:\n"));

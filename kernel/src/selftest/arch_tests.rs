@@ -6,10 +6,26 @@ use alloc::string::String;
 use core::arch::asm;
 
 pub static TESTS: &[Test] = &[
-    Test { name: "trap_breakpoint_resumes", in_default_suite: true, run: breakpoint_resumes },
-    Test { name: "trap_invalid_opcode_caught", in_default_suite: true, run: invalid_opcode_caught },
-    Test { name: "trap_preserves_sse_state", in_default_suite: true, run: trap_preserves_sse },
-    Test { name: "sse_float_format", in_default_suite: true, run: sse_float_format },
+    Test {
+        name: "trap_breakpoint_resumes",
+        in_default_suite: true,
+        run: breakpoint_resumes,
+    },
+    Test {
+        name: "trap_invalid_opcode_caught",
+        in_default_suite: true,
+        run: invalid_opcode_caught,
+    },
+    Test {
+        name: "trap_preserves_sse_state",
+        in_default_suite: true,
+        run: trap_preserves_sse,
+    },
+    Test {
+        name: "sse_float_format",
+        in_default_suite: true,
+        run: sse_float_format,
+    },
 ];
 
 /// `int3` is a trap: the handler sees RIP after the instruction and execution resumes.

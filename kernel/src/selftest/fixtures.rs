@@ -5,9 +5,21 @@ use super::Test;
 use alloc::string::String;
 
 pub static TESTS: &[Test] = &[
-    Test { name: "selftest_must_fail", in_default_suite: false, run: must_fail },
-    Test { name: "fault_page_fault", in_default_suite: false, run: page_fault },
-    Test { name: "fault_panic", in_default_suite: false, run: panics },
+    Test {
+        name: "selftest_must_fail",
+        in_default_suite: false,
+        run: must_fail,
+    },
+    Test {
+        name: "fault_page_fault",
+        in_default_suite: false,
+        run: page_fault,
+    },
+    Test {
+        name: "fault_panic",
+        in_default_suite: false,
+        run: panics,
+    },
 ];
 
 fn must_fail() -> Result<(), String> {

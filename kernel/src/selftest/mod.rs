@@ -40,7 +40,11 @@ pub fn run(filter: &TestFilter) -> ExitCode {
     if selected.is_empty() {
         println!("bad command line: no self-test matches the 'test' value; known tests:");
         for t in registry() {
-            let note = if t.in_default_suite { "" } else { " (fixture, only when named)" };
+            let note = if t.in_default_suite {
+                ""
+            } else {
+                " (fixture, only when named)"
+            };
             println!("  {}{}", t.name, note);
         }
         return ExitCode::BadInput;
@@ -69,7 +73,11 @@ pub fn run(filter: &TestFilter) -> ExitCode {
 }
 
 /// Fails with a message naming what differed.
-pub fn check_eq<T: PartialEq + core::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
+pub fn check_eq<T: PartialEq + core::fmt::Debug>(
+    what: &str,
+    got: T,
+    want: T,
+) -> Result<(), String> {
     if got == want {
         Ok(())
     } else {

@@ -1,0 +1,308 @@
+//! Host tests of the buddy allocator.
+
+use super::*;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// A zone of `n` frames at `base`, with metadata owned by the test.
+fn meta(n: usize) -> Vec<FrameMeta> {
+    vec![FrameMeta::FREE_INIT; n]
+}
+
+/// xorshift64*: deterministic, no crates.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn metadata_fits_budget() {
+    // The budget (16) is a compile-time assert in buddy.rs; pin the actual size here.
+    assert_eq!(core::mem::size_of::<FrameMeta>(), 12);
+    assert_eq!(meta_len_for(1024), Some(1024));
+    assert_eq!(meta_len_for(u64::from(u32::MAX)), None);
+    assert_eq!(FrameMeta::default(), FrameMeta::FREE_INIT);
+}
+
+#[test]
+fn new_zone_is_all_reserved() {
+    let mut m = meta(1024);
+    let mut z = BuddyZone::new(3, 0x1000, &mut m).unwrap();
+    assert_eq!(z.node(), 3);
+    assert_eq!((z.base_pfn(), z.span()), (0x1000, 1024));
+    assert_eq!(z.managed_frames(), 0);
+    assert_eq!(z.alloc(0), Err(AllocError::OutOfMemory(0)));
+    assert!(z.contains(0x1000) && z.contains(0x13ff));
+    assert!(!z.contains(0xfff) && !z.contains(0x1400));
+    assert_eq!(z.free(0x1000, 0), Err(FreeError::NotAllocated(0x1000)));
+    z.check_invariants().unwrap();
+}
+
+#[test]
+fn new_rejects_overflowing_span() {
+    let mut m = meta(4);
+    assert_eq!(
+        BuddyZone::new(0, u64::MAX - 1, &mut m).err(),
+        Some(InitError::PfnOverflow)
+    );
+}
+
+#[test]
+fn add_range_splits_into_maximal_aligned_blocks() {
+    // [1, 1030): 1 (o0), 2 (o1), 4 (o2), ... 256 (o8), 512 (o9), then 1024..1030 = o2 + o1.
+    let mut m = meta(2048);
+    let mut z = BuddyZone::new(0, 0, &mut m).unwrap();
+    assert_eq!(z.add_free_range(1, 1030), Ok(1029));
+    let expect = [1, 2, 2, 1, 1, 1, 1, 1, 1, 1];
+    for (o, &n) in expect.iter().enumerate() {
+        assert_eq!(z.free_blocks(o), n, "order {o}");
+    }
+    assert_eq!(z.free_frames(), 1029);
+    z.check_invariants().unwrap();
+}
+
+#[test]
+fn adjacent_ranges_merge() {
+    let mut m = meta(1024);
+    let mut z = BuddyZone::new(0, 512, &mut m).unwrap();
+    z.add_free_range(512, 768).unwrap();
+    z.add_free_range(768, 1024).unwrap();
+    assert_eq!(z.free_blocks(MAX_ORDER), 1);
+    assert_eq!(z.free_blocks(8), 0);
+    z.check_invariants().unwrap();
+}
+
+#[test]
+fn add_range_errors_change_nothing() {
+    let mut m = meta(64);
+    let mut z = BuddyZone::new(0, 64, &mut m).unwrap();
+    assert_eq!(
+        z.add_free_range(70, 70),
+        Err(RangeError::Empty { start: 70, end: 70 })
+    );
+    assert_eq!(
+        z.add_free_range(60, 70),
+        Err(RangeError::OutOfZone { start: 60, end: 70 })
+    );
+    assert_eq!(
+        z.add_free_range(100, 129),
+        Err(RangeError::OutOfZone {
+            start: 100,
+            end: 129
+        })
+    );
+    z.add_free_range(64, 80).unwrap();
+    assert_eq!(
+        z.add_free_range(72, 90),
+        Err(RangeError::AlreadyManaged(72))
+    );
+    assert_eq!(z.free_frames(), 16);
+    z.check_invariants().unwrap();
+    assert!(!format!("{}", RangeError::AlreadyManaged(72)).is_empty());
+}
+
+#[test]
+fn every_order_is_naturally_aligned() {
+    // An unaligned base must still give physically aligned blocks.
+    let mut m = meta(4096);
+    let mut z = BuddyZone::new(0, 0x12345, &mut m).unwrap();
+    z.add_free_range(0x12345, 0x12345 + 4096).unwrap();
+    for o in 0..=MAX_ORDER {
+        let pfn = z.alloc(o).unwrap();
+        assert_eq!(pfn % (1 << o), 0, "order {o} pfn {pfn:#x}");
+        assert_eq!(z.allocated_order(pfn), Some(o));
+    }
+    z.check_invariants().unwrap();
+}
+
+#[test]
+fn split_then_merge_back_to_max_order() {
+    let mut m = meta(1024);
+    let mut z = BuddyZone::new(0, 0, &mut m).unwrap();
+    z.add_free_range(0, 1024).unwrap();
+    assert_eq!(z.free_blocks(MAX_ORDER), 2);
+    let a = z.alloc(0).unwrap();
+    // One order-9 block split into 9 halves of orders 0..8 (one of order 0 left).
+    for o in 0..MAX_ORDER {
+        assert_eq!(z.free_blocks(o), 1, "order {o}");
+    }
+    assert_eq!(z.free_blocks(MAX_ORDER), 1);
+    let b = z.alloc(3).unwrap();
+    assert_eq!(
+        (z.frames_in_use(), z.live_blocks(0), z.live_blocks(3)),
+        (9, 1, 1)
+    );
+    z.free(a, 0).unwrap();
+    z.free(b, 3).unwrap();
+    assert_eq!(z.free_blocks(MAX_ORDER), 2);
+    assert!((0..MAX_ORDER).all(|o| z.free_blocks(o) == 0));
+    assert_eq!((z.free_frames(), z.frames_in_use()), (1024, 0));
+    assert_eq!((z.alloc_total(0), z.alloc_total(3)), (1, 1));
+    z.check_invariants().unwrap();
+}
+
+#[test]
+fn exhaustion_and_full_recovery() {
+    for order in [0, 2, 5, MAX_ORDER] {
+        let mut m = meta(3000);
+        let mut z = BuddyZone::new(0, 0, &mut m).unwrap();
+        z.add_free_range(3, 2990).unwrap();
+        let start: Vec<u64> = (0..ORDERS).map(|o| z.free_blocks(o)).collect();
+        let total = z.free_frames();
+        let mut got = Vec::new();
+        while let Ok(p) = z.alloc(order) {
+            got.push(p);
+        }
+        assert_eq!(z.alloc(order), Err(AllocError::OutOfMemory(order)));
+        assert!((order..ORDERS).all(|o| z.free_blocks(o) == 0));
+        assert_eq!(z.frames_in_use(), (got.len() as u64) << order);
+        z.check_invariants().unwrap();
+        for p in got {
+            z.free(p, order).unwrap();
+        }
+        let end: Vec<u64> = (0..ORDERS).map(|o| z.free_blocks(o)).collect();
+        assert_eq!(start, end, "order {order}");
+        assert_eq!((z.free_frames(), z.frames_in_use()), (total, 0));
+        z.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn free_error_cases_leave_state_intact() {
+    let mut m = meta(2048);
+    let mut z = BuddyZone::new(0, 1024, &mut m).unwrap();
+    z.add_free_range(1024, 2048).unwrap(); // [2048, 3072) stays reserved
+    let p = z.alloc(2).unwrap();
+    let q = z.alloc(0).unwrap();
+    z.free(q, 0).unwrap();
+    let before = (z.free_frames(), z.frames_in_use());
+
+    assert_eq!(z.free(p, 10), Err(FreeError::BadOrder(10)));
+    assert_eq!(
+        z.free(p + 1, 1),
+        Err(FreeError::Misaligned {
+            pfn: p + 1,
+            order: 1
+        })
+    );
+    assert_eq!(z.free(0, 0), Err(FreeError::OutOfZone(0)));
+    assert_eq!(z.free(3072, 0), Err(FreeError::OutOfZone(3072)));
+    assert_eq!(
+        z.free(3072 - 512, MAX_ORDER),
+        Err(FreeError::NotAllocated(2560))
+    );
+    assert_eq!(z.free(q, 0), Err(FreeError::DoubleFree(q)));
+    assert_eq!(
+        z.free(p, 1),
+        Err(FreeError::WrongOrder {
+            pfn: p,
+            order: 1,
+            allocated: 2
+        })
+    );
+    assert_eq!(
+        z.free(p + 2, 1),
+        Err(FreeError::NotBlockHead {
+            pfn: p + 2,
+            head: p,
+            order: 2
+        })
+    );
+    // A frame deep inside a large free block is a double free too.
+    assert_eq!(z.free(1024 + 700, 0), Err(FreeError::DoubleFree(1724)));
+    assert_eq!(z.alloc(MAX_ORDER + 1), Err(AllocError::BadOrder(10)));
+
+    assert_eq!((z.free_frames(), z.frames_in_use()), before);
+    z.check_invariants().unwrap();
+    z.free(p, 2).unwrap();
+    assert_eq!(z.free(p, 2), Err(FreeError::DoubleFree(p)));
+    assert_eq!(z.free_blocks(MAX_ORDER), 2);
+    z.check_invariants().unwrap();
+    assert!(!format!(
+        "{}",
+        FreeError::WrongOrder {
+            pfn: 1,
+            order: 0,
+            allocated: 1
+        }
+    )
+    .is_empty());
+}
+
+#[test]
+fn holes_are_never_handed_out() {
+    // Three islands with holes between; nothing allocated may touch a hole.
+    let mut m = meta(4096);
+    let mut z = BuddyZone::new(0, 0, &mut m).unwrap();
+    let islands = [(0u64, 700u64), (1000, 1100), (1536, 4096)];
+    for (s, e) in islands {
+        z.add_free_range(s, e).unwrap();
+    }
+    let in_island = |p: u64, o: usize| islands.iter().any(|&(s, e)| p >= s && p + (1 << o) <= e);
+    for o in (0..=MAX_ORDER).rev() {
+        while let Ok(p) = z.alloc(o) {
+            assert!(in_island(p, o), "order {o} block {p} crosses a hole");
+        }
+    }
+    assert_eq!(z.free_frames(), 0);
+    assert_eq!(z.frames_in_use(), 700 + 100 + 2560);
+    z.check_invariants().unwrap();
+}
+
+#[test]
+fn randomized_alloc_free_keeps_invariants() {
+    let mut m = meta(5000);
+    let mut z = BuddyZone::new(0, 77, &mut m).unwrap();
+    z.add_free_range(77, 2000).unwrap();
+    z.add_free_range(2100, 5077).unwrap();
+    let total = z.free_frames();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut live: Vec<(u64, usize)> = Vec::new();
+    for step in 0..4000 {
+        if live.is_empty() || rng.below(100) < 55 {
+            let o = rng.below(ORDERS as u64) as usize;
+            match z.alloc(o) {
+                Ok(p) => {
+                    assert_eq!(p % (1 << o), 0);
+                    live.push((p, o));
+                }
+                Err(e) => assert_eq!(e, AllocError::OutOfMemory(o)),
+            }
+        } else {
+            let (p, o) = live.swap_remove(rng.below(live.len() as u64) as usize);
+            z.free(p, o).unwrap();
+        }
+        let used: u64 = live.iter().map(|&(_, o)| 1u64 << o).sum();
+        assert_eq!(z.frames_in_use(), used, "step {step}");
+        assert_eq!(z.free_frames() + used, total, "step {step}");
+        no_overlap(&mut live.clone());
+        z.check_invariants().unwrap();
+    }
+    for (p, o) in live.drain(..) {
+        z.free(p, o).unwrap();
+    }
+    assert_eq!((z.free_frames(), z.frames_in_use()), (total, 0));
+    z.check_invariants().unwrap();
+}
+
+fn no_overlap(blocks: &mut [(u64, usize)]) {
+    blocks.sort_unstable();
+    for w in blocks.windows(2) {
+        assert!(
+            w[0].0 + (1 << w[0].1) <= w[1].0,
+            "{:?} overlaps {:?}",
+            w[0],
+            w[1]
+        );
+    }
+}
