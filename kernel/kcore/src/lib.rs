@@ -2,6 +2,8 @@
 //! (the approach of Hubris's `kerncore`). Nothing here touches hardware: no `unsafe`,
 //! no port or MMIO access, no inline assembly. The kernel binary wraps these types.
 //!
+//! - [`acpi`]: SRAT and SLIT bodies (the `acpi` crate finds and checksums the tables).
+//! - [`numa`]: nodes with their CPUs, usable RAM and distances.
 //! - [`bootinfo`]: loader-independent boot facts (memory map, PVH start_info, RSDP scan).
 //! - [`cmdline`]: the kernel command line, parsed into a typed [`cmdline::Config`].
 //! - [`buddy`]: per-NUMA-node buddy allocator of physical frames, orders 0..=9.
@@ -14,9 +16,11 @@
 
 extern crate alloc;
 
+pub mod acpi;
 pub mod bootinfo;
 pub mod buddy;
 pub mod cmdline;
+pub mod numa;
 pub mod placement;
 pub mod stats;
 pub mod topology;

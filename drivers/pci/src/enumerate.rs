@@ -1,0 +1,223 @@
+//! Bus scan, [`PciFunction`] records, and COMMAND-register helpers.
+//!
+//! [`enumerate`] brute-forces every device of every bus in a range. This is the default on
+//! purpose: on AMD EPYC each root complex has its own root bus (e.g. 0x00, 0x40, 0x80, 0xC0 on
+//! Rome; ptdma-facts §1.2), and those root buses are *not* behind any PCI-PCI bridge reachable
+//! from bus 0, so a recursive walk from bus 0 misses most PTDMA functions. The bus range comes
+//! from ACPI MCFG (ECAM) or is 0..=255 (port I/O); 256 × 32 vendor-ID reads are cheap.
+//! [`enumerate_recursive`] walks bridges' secondary bus numbers from given root buses, for
+//! firmware-assigned topologies where the root buses are known (e.g. from ACPI `_BBN`).
+//!
+//! Multi-function devices are detected from bit 7 of function 0's header type; functions 1..=7 are
+//! probed only then. A vendor ID of 0xFFFF means "no function here".
+
+use crate::access::{offset, read32, write32};
+use crate::bar::{size_bars, BarInfo};
+use alloc::vec::Vec;
+use core::ops::RangeInclusive;
+use pci_types::{ConfigRegionAccess, PciAddress};
+
+/// Header layout (header type bits 6:0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderKind {
+    /// Type 0: endpoint, 6 BARs.
+    Endpoint,
+    /// Type 1: PCI-PCI bridge, 2 BARs, secondary bus number.
+    PciBridge,
+    /// Type 2: CardBus bridge (BARs not decoded).
+    CardBus,
+    /// Any other value.
+    Unknown(u8),
+}
+
+impl HeaderKind {
+    /// Decodes header type bits 6:0.
+    pub fn from_header_type(header_type: u8) -> Self {
+        match header_type & 0x7F {
+            0 => Self::Endpoint,
+            1 => Self::PciBridge,
+            2 => Self::CardBus,
+            other => Self::Unknown(other),
+        }
+    }
+
+    /// Number of BAR slots this header layout has.
+    pub fn bar_count(self) -> usize {
+        match self {
+            Self::Endpoint => 6,
+            Self::PciBridge => 2,
+            _ => 0,
+        }
+    }
+}
+
+/// One present PCI function as found by the scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PciFunction {
+    /// Segment, bus, device, function.
+    pub address: PciAddress,
+    /// Vendor ID (never 0xFFFF).
+    pub vendor: u16,
+    /// Device ID.
+    pub device: u16,
+    /// Base class code.
+    pub class: u8,
+    /// Subclass code.
+    pub subclass: u8,
+    /// Programming interface.
+    pub prog_if: u8,
+    /// Revision ID.
+    pub revision: u8,
+    /// Raw header type byte (bit 7 = multi-function device).
+    pub header_type: u8,
+    /// Decoded and sized BARs; the upper slot of a 64-bit BAR is `None`.
+    pub bars: [Option<BarInfo>; 6],
+    /// For PCI-PCI bridges: the secondary bus number.
+    pub secondary_bus: Option<u8>,
+}
+
+impl PciFunction {
+    /// Header layout of this function.
+    pub fn kind(&self) -> HeaderKind {
+        HeaderKind::from_header_type(self.header_type)
+    }
+
+    /// The BAR with index `index`, if implemented.
+    pub fn bar(&self, index: usize) -> Option<BarInfo> {
+        self.bars.get(index).copied().flatten()
+    }
+}
+
+/// Reads one function; `None` if absent. BARs are sized (decode is briefly disabled).
+pub fn probe_function<A: ConfigRegionAccess + ?Sized>(
+    access: &A,
+    address: PciAddress,
+) -> Option<PciFunction> {
+    let id = read32(access, address, offset::ID);
+    let vendor = id as u16;
+    if vendor == 0xFFFF {
+        return None;
+    }
+    let class = read32(access, address, offset::CLASS);
+    let header_type = (read32(access, address, offset::HEADER) >> 16) as u8;
+    let kind = HeaderKind::from_header_type(header_type);
+    let secondary_bus = (kind == HeaderKind::PciBridge)
+        .then(|| (read32(access, address, offset::BRIDGE_BUSES) >> 8) as u8);
+    Some(PciFunction {
+        address,
+        vendor,
+        device: (id >> 16) as u16,
+        class: (class >> 24) as u8,
+        subclass: (class >> 16) as u8,
+        prog_if: (class >> 8) as u8,
+        revision: class as u8,
+        header_type,
+        bars: size_bars(access, address, kind.bar_count()),
+        secondary_bus,
+    })
+}
+
+/// Appends every present function of one bus to `out`.
+fn scan_bus<A: ConfigRegionAccess + ?Sized>(
+    access: &A,
+    segment: u16,
+    bus: u8,
+    out: &mut Vec<PciFunction>,
+) {
+    for device in 0..32 {
+        let Some(f0) = probe_function(access, PciAddress::new(segment, bus, device, 0)) else {
+            continue;
+        };
+        let multi = f0.header_type & 0x80 != 0;
+        out.push(f0);
+        if multi {
+            for function in 1..8 {
+                let address = PciAddress::new(segment, bus, device, function);
+                if let Some(f) = probe_function(access, address) {
+                    out.push(f);
+                }
+            }
+        }
+    }
+}
+
+/// Brute-force scan of `buses` in `segment`, in address order. See the module docs for why.
+pub fn enumerate<A: ConfigRegionAccess + ?Sized>(
+    access: &A,
+    segment: u16,
+    buses: RangeInclusive<u8>,
+) -> Vec<PciFunction> {
+    let mut out = Vec::new();
+    for bus in buses {
+        scan_bus(access, segment, bus, &mut out);
+    }
+    out
+}
+
+/// Recursive scan from `root_buses` through PCI-PCI bridges' secondary bus numbers.
+///
+/// Each bus is scanned at most once (a bridge pointing back at a scanned bus, or at bus 0, is
+/// ignored), so a misprogrammed topology cannot loop. Result is sorted by address.
+pub fn enumerate_recursive<A: ConfigRegionAccess + ?Sized>(
+    access: &A,
+    segment: u16,
+    root_buses: &[u8],
+) -> Vec<PciFunction> {
+    let mut out = Vec::new();
+    let mut seen = [false; 256];
+    let mut pending: Vec<u8> = root_buses.to_vec();
+    while let Some(bus) = pending.pop() {
+        if core::mem::replace(&mut seen[usize::from(bus)], true) {
+            continue;
+        }
+        let first = out.len();
+        scan_bus(access, segment, bus, &mut out);
+        for f in &out[first..] {
+            match f.secondary_bus {
+                Some(secondary) if secondary != 0 && !seen[usize::from(secondary)] => {
+                    pending.push(secondary);
+                }
+                _ => {}
+            }
+        }
+    }
+    out.sort_by_key(|f| f.address);
+    out
+}
+
+/// First function with the given vendor and device ID.
+pub fn find(functions: &[PciFunction], vendor: u16, device: u16) -> Option<&PciFunction> {
+    functions
+        .iter()
+        .find(|f| f.vendor == vendor && f.device == device)
+}
+
+/// What [`enable`] turns on in COMMAND.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Command {
+    /// Bus master enable (bit 2): the function may issue DMA.
+    pub bus_master: bool,
+    /// Memory space enable (bit 1).
+    pub memory: bool,
+    /// I/O space enable (bit 0).
+    pub io: bool,
+}
+
+/// Sets the requested COMMAND bits of `address` (never clears any); returns the new COMMAND value.
+///
+/// The status half of the dword is written as 0 so its write-1-to-clear bits are not disturbed.
+pub fn enable<A: ConfigRegionAccess + ?Sized>(
+    access: &A,
+    address: PciAddress,
+    command: Command,
+) -> u16 {
+    let old = read32(access, address, offset::COMMAND) & 0xFFFF;
+    let new = old
+        | u32::from(command.io)
+        | (u32::from(command.memory) << 1)
+        | (u32::from(command.bus_master) << 2);
+    if new != old {
+        write32(access, address, offset::COMMAND, new);
+    }
+    new as u16
+}

@@ -1,0 +1,175 @@
+//! Completion side of [`PtdmaQueue`]: HEAD_LO / marker polling, error recovery like Linux
+//! `pt_do_cmd_complete` (facts §4.3, §4.4), timeout abort, bounded waits.
+
+use super::{gone, Completed, Poll, PtdmaQueue, Ticket};
+use crate::error::{error_name, Progress, PtdmaError};
+use crate::regs::{self, IntStatus, QueueControl, QueueReg};
+use crate::{DmaMemory, RegisterAccess};
+
+impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
+    /// Marks everything up to sequence `done` complete and retires finished batches.
+    fn retire(&mut self, done: u64) {
+        self.completed = self.completed.max(done);
+        while let Some(b) = self.batches.front() {
+            if b.end > self.completed {
+                break;
+            }
+            self.last_done = Some(Ticket(b.ticket));
+            self.batches.pop_front();
+        }
+    }
+
+    /// Reads HEAD_LO and retires what it shows complete; returns the head slot.
+    fn read_head(&mut self) -> Result<usize, PtdmaError> {
+        let head_lo = gone(self.regs.read(QueueReg::HeadLo.offset(0)))?;
+        let head = self.ring.index_of(head_lo).ok_or(PtdmaError::DeviceGone)?;
+        let used = self.ring.used(head, self.tail) as u64;
+        self.retire(self.submitted - used);
+        Ok(head)
+    }
+
+    /// Checks for progress without blocking. Errors leave the queue recovered and empty.
+    pub fn poll(&mut self) -> Result<Poll, PtdmaError> {
+        let Some(newest) = self.batches.back().map(|b| b.ticket) else {
+            return Ok(Poll::Idle);
+        };
+        if let Some(m) = &self.marker {
+            if self.polls_since_check < self.config.marker_check_interval {
+                self.polls_since_check += 1;
+                let word = u64::from(m.read32(0)) | (u64::from(m.read32(4)) << 32);
+                let Some(b) = self.batches.iter().find(|b| b.token == Some(word)) else {
+                    return Ok(Poll::Pending);
+                };
+                if b.ticket != newest {
+                    self.retire(b.end);
+                    return Ok(Poll::Pending);
+                }
+                // Newest marker landed: confirm with one HEAD_LO read.
+                if self.read_head()? == self.tail {
+                    return Ok(Poll::Complete {
+                        last: Ticket(newest),
+                    });
+                }
+            }
+            self.polls_since_check = 0;
+        }
+        let head = self.read_head()?;
+        if self.batches.is_empty() {
+            return Ok(Poll::Complete {
+                last: Ticket(newest),
+            });
+        }
+        let ist = gone(self.regs.read(QueueReg::InterruptStatus.offset(0)))?;
+        if IntStatus::from_bits_truncate(ist).contains(IntStatus::ERROR) {
+            return Err(self.recover_error(head, ist));
+        }
+        Ok(Poll::Pending)
+    }
+
+    fn progress(&self) -> Progress {
+        match self.batches.front() {
+            Some(b) => Progress {
+                ticket: b.ticket,
+                ops_completed: b.op_ends.iter().filter(|&&e| e <= self.completed).count(),
+                ops_total: b.op_ends.len(),
+            },
+            None => Progress {
+                ticket: self.next_ticket,
+                ops_completed: 0,
+                ops_total: 0,
+            },
+        }
+    }
+
+    /// Drops everything queued: HEAD_LO ← TAIL, bookkeeping emptied.
+    fn drop_pending(&mut self) {
+        self.regs
+            .write(QueueReg::HeadLo.offset(0), self.ring.addr_lo(self.tail));
+        self.completed = self.submitted;
+        self.batches.clear();
+    }
+
+    /// Linux-style recovery (`pt_do_cmd_complete`): read STATUS, skip everything queued
+    /// (HEAD_LO ← TAIL), clear the latched status (W1C), rewrite CONTROL | RUN.
+    fn recover_error(&mut self, head: usize, ist: u32) -> PtdmaError {
+        let status = match gone(self.regs.read(QueueReg::Status.offset(0))) {
+            Ok(s) => regs::QueueStatus(s),
+            Err(e) => return e,
+        };
+        let progress = self.progress();
+        self.drop_pending();
+        self.regs.write(QueueReg::InterruptStatus.offset(0), ist);
+        self.regs.write(
+            QueueReg::Control.offset(0),
+            self.control | QueueControl::RUN.bits(),
+        );
+        self.running = true;
+        let code = status.error_code();
+        PtdmaError::Hardware {
+            code,
+            name: error_name(code),
+            source: status.error_source(),
+            desc_index: head,
+            progress,
+        }
+    }
+
+    /// Gives up on what is in flight: stop (clear RUN), note progress, HEAD_LO ← TAIL, clear
+    /// status. The next submit restarts the queue.
+    fn abort(&mut self) -> PtdmaError {
+        self.regs.write(QueueReg::Control.offset(0), self.control);
+        self.running = false;
+        let head = match self.read_head() {
+            Ok(h) => h,
+            Err(e) => return e,
+        };
+        let progress = self.progress();
+        self.drop_pending();
+        self.regs
+            .write(QueueReg::InterruptStatus.offset(0), IntStatus::all().bits());
+        PtdmaError::Timeout {
+            desc_index: head,
+            progress,
+        }
+    }
+
+    /// Polls until everything submitted completed, or `expired()` returns true (then the queue
+    /// is stopped and emptied and `Timeout` returned). `expired` is called once per pending poll.
+    pub fn wait_until(
+        &mut self,
+        mut expired: impl FnMut() -> bool,
+    ) -> Result<Completed, PtdmaError> {
+        loop {
+            match self.poll()? {
+                Poll::Idle | Poll::Complete { .. } => {
+                    return Ok(Completed {
+                        last: self.last_done,
+                        descriptors: self.completed,
+                    })
+                }
+                Poll::Pending if expired() => return Err(self.abort()),
+                Poll::Pending => core::hint::spin_loop(),
+            }
+        }
+    }
+
+    /// [`wait_until`](Self::wait_until) with a budget of `spin_limit` pending polls.
+    pub fn wait(&mut self, spin_limit: u64) -> Result<Completed, PtdmaError> {
+        let mut spins = 0u64;
+        self.wait_until(|| {
+            spins += 1;
+            spins > spin_limit
+        })
+    }
+
+    /// Teardown (Linux `pt_core_destroy`): interrupts off, RUN cleared, status cleared.
+    pub fn shutdown(&mut self) {
+        self.regs.write(QueueReg::IntEnable.offset(0), 0);
+        self.regs.write(QueueReg::Control.offset(0), self.control);
+        self.running = false;
+        self.regs
+            .write(QueueReg::InterruptStatus.offset(0), IntStatus::all().bits());
+        self.regs.read(QueueReg::IntStatusRaw.offset(0));
+        self.regs.read(QueueReg::Status.offset(0));
+    }
+}
