@@ -87,7 +87,11 @@ boot_pdpt:
     .skip 4096
 boot_pd:
     .skip 4096 * 4
-    .balign 16
+    /* one unmapped page under the stack (the kernel's page tables leave it out) */
+    .balign 4096
+    .global boot_stack_guard
+boot_stack_guard:
+    .skip 4096
     .global boot_stack_bottom
 boot_stack_bottom:
     .skip {stack_size}

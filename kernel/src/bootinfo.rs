@@ -31,6 +31,9 @@ pub struct BootInfo {
     pub rsdp_source: &'static str,
     /// The name the loader gave itself, if any.
     pub loader_name: Option<String>,
+    /// Physical range of loader structures still referenced after boot (the multiboot2
+    /// information holds the RSDP copy), to keep out of the frame allocator.
+    pub loader_range: Option<(u64, u64)>,
 }
 
 static BOOT_INFO: Once<BootInfo> = Once::new();
@@ -86,6 +89,8 @@ fn from_pvh(info: u32) -> Result<BootInfo, &'static str> {
         rsdp,
         rsdp_source,
         loader_name: None,
+        // Everything PVH passes is copied above or lies below 1 MiB (always reserved).
+        loader_range: None,
     })
 }
 
@@ -121,6 +126,7 @@ fn from_multiboot2(info: u32) -> Result<BootInfo, &'static str> {
         .boot_loader_name_tag()
         .and_then(|t| t.name().ok())
         .map(String::from);
+    let loader_range = Some((mb.start_address() as u64, mb.end_address() as u64));
     Ok(BootInfo {
         loader: Loader::Multiboot2,
         memory,
@@ -128,6 +134,7 @@ fn from_multiboot2(info: u32) -> Result<BootInfo, &'static str> {
         rsdp,
         rsdp_source,
         loader_name,
+        loader_range,
     })
 }
 

@@ -21,7 +21,9 @@ mod bootinfo;
 mod console;
 mod exit;
 mod heap;
+mod mm;
 mod panic;
+mod platform;
 mod selftest;
 
 use exit::ExitCode;
@@ -68,6 +70,23 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         }
     };
     print_boot_summary(bi);
+    let Some(rsdp) = bi.rsdp else {
+        println!("no ACPI RSDP: cannot discover CPUs, NUMA nodes or PCI; stopping");
+        exit::exit(ExitCode::BadInput);
+    };
+    let platform = match platform::acpi::discover(rsdp, &bi.memory) {
+        Ok(p) => platform::set(p),
+        Err(e) => {
+            println!("platform discovery failed: {e}");
+            exit::exit(ExitCode::BadInput);
+        }
+    };
+    platform::print_summary(platform);
+    if let Err(e) = mm::init(bi, platform) {
+        println!("memory bring-up failed: {e}");
+        exit::exit(ExitCode::BadInput);
+    }
+    print_memory_summary();
 
     let config = match kcore::cmdline::parse(&bi.cmdline) {
         Ok(c) => c,
@@ -90,6 +109,26 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     println!("no job given on the command line: platform summary only (boot with 'help' for keys)");
     exit::exit(ExitCode::Success)
+}
+
+fn print_memory_summary() {
+    let s = mm::paging::stats();
+    println!(
+        "paging: own tables, identity map: {} GiB in 1G pages{}, {} MiB in 2M, {} KiB in 4K; {} table frames",
+        s.bytes_1g >> 30,
+        if s.has_1g { "" } else { " (no pdpe1gb)" },
+        s.bytes_2m >> 20,
+        s.bytes_4k >> 10,
+        s.table_frames
+    );
+    for (node, free, used, managed) in mm::frames::node_counts() {
+        println!(
+            "frames: node {node}: {} MiB managed, {} MiB free, {} frames in use",
+            managed >> 8,
+            free >> 8,
+            used
+        );
+    }
 }
 
 fn print_boot_summary(bi: &bootinfo::BootInfo) {

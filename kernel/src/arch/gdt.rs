@@ -28,10 +28,16 @@ const IST_COUNT: usize = 5;
 /// Bytes per IST stack.
 pub const IST_STACK_SIZE: usize = 32 * 1024;
 
-#[repr(C, align(16))]
-struct IstStacks([[u8; IST_STACK_SIZE]; IST_COUNT]);
+/// Bytes of the unmapped guard page under each IST stack.
+pub const GUARD_SIZE: usize = 4096;
+const SLOT: usize = GUARD_SIZE + IST_STACK_SIZE;
 
-static mut BSP_IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; IST_COUNT]);
+/// Each slot is a guard page followed by the stack; the kernel's page tables leave the
+/// guard pages unmapped, so an overflow faults (onto the double-fault stack).
+#[repr(C, align(4096))]
+struct IstStacks([[u8; SLOT]; IST_COUNT]);
+
+static mut BSP_IST_STACKS: IstStacks = IstStacks([[0; SLOT]; IST_COUNT]);
 
 struct Tables {
     gdt: GlobalDescriptorTable,
@@ -55,7 +61,7 @@ pub fn init_bsp() {
         let mut tss = TaskStateSegment::new();
         for i in 0..IST_COUNT {
             // Stacks grow down: each slot gets the top of its array.
-            let top = base + ((i + 1) * IST_STACK_SIZE) as u64;
+            let top = base + ((i + 1) * SLOT) as u64;
             tss.interrupt_stack_table[i] = VirtAddr::new(top);
         }
         tss
@@ -83,8 +89,14 @@ pub fn init_bsp() {
     }
 }
 
-/// The range of the boot CPU's IST stacks, for the stack-dump sanity check.
+/// The range of the boot CPU's IST stacks (guards included), for the stack-dump check.
 pub fn bsp_ist_range() -> (u64, u64) {
     let base = (&raw const BSP_IST_STACKS) as u64;
-    (base, base + (IST_COUNT * IST_STACK_SIZE) as u64)
+    (base, base + (IST_COUNT * SLOT) as u64)
+}
+
+/// Physical addresses of the guard pages under the boot CPU's IST stacks.
+pub fn bsp_ist_guards() -> impl Iterator<Item = u64> {
+    let base = (&raw const BSP_IST_STACKS) as u64;
+    (0..IST_COUNT).map(move |i| base + (i * SLOT) as u64)
 }

@@ -7,6 +7,8 @@ pub mod memfns;
 pub mod traps;
 
 unsafe extern "C" {
+    #[link_name = "boot_stack_guard"]
+    static BOOT_STACK_GUARD: u8;
     static boot_stack_bottom: u8;
     static boot_stack_top: u8;
 }
@@ -17,6 +19,11 @@ pub fn boot_stack_range() -> (u64, u64) {
         (&raw const boot_stack_bottom) as u64,
         (&raw const boot_stack_top) as u64,
     )
+}
+
+/// The unmapped page under the boot CPU's stack.
+pub fn boot_stack_guard() -> u64 {
+    (&raw const BOOT_STACK_GUARD) as u64
 }
 
 /// Descriptor tables and exception handling for the boot CPU.

@@ -230,6 +230,8 @@ static EXPECTED_VECTOR: AtomicU32 = AtomicU32::new(NO_EXPECTATION);
 static EXPECTED_SKIP: AtomicU64 = AtomicU64::new(0);
 static CAUGHT_VECTOR: AtomicU32 = AtomicU32::new(NO_EXPECTATION);
 static CAUGHT_RIP: AtomicU64 = AtomicU64::new(0);
+static CAUGHT_ERROR: AtomicU64 = AtomicU64::new(0);
+static CAUGHT_CR2: AtomicU64 = AtomicU64::new(0);
 static SCRAMBLE_SSE: AtomicBool = AtomicBool::new(false);
 
 /// Makes the handler of the next expected trap overwrite every XMM register, so a
@@ -265,6 +267,10 @@ pub struct Caught {
     pub vector: u32,
     /// RIP in the frame the CPU pushed (before any skip).
     pub rip: u64,
+    /// The error code (0 for vectors without one).
+    pub error_code: u64,
+    /// CR2 at the time (the faulting address for #PF).
+    pub cr2: u64,
 }
 
 /// Runs `f`, during which exception `vector` is expected once: the handler records it
@@ -281,6 +287,8 @@ pub fn expect(vector: u32, skip: u64, f: impl FnOnce()) -> Option<Caught> {
         v => Some(Caught {
             vector: v,
             rip: CAUGHT_RIP.load(Ordering::SeqCst),
+            error_code: CAUGHT_ERROR.load(Ordering::SeqCst),
+            cr2: CAUGHT_CR2.load(Ordering::SeqCst),
         }),
     }
 }
@@ -293,6 +301,8 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         .is_ok()
     {
         CAUGHT_RIP.store(frame.rip, Ordering::SeqCst);
+        CAUGHT_ERROR.store(frame.error_code, Ordering::SeqCst);
+        CAUGHT_CR2.store(super::cpu::cr2(), Ordering::SeqCst);
         CAUGHT_VECTOR.store(v, Ordering::SeqCst);
         frame.rip += EXPECTED_SKIP.load(Ordering::SeqCst);
         if SCRAMBLE_SSE.swap(false, Ordering::SeqCst) {

@@ -8,6 +8,7 @@
 mod arch_tests;
 mod boot_tests;
 mod fixtures;
+mod mm_tests;
 
 use crate::exit::ExitCode;
 use crate::println;
@@ -29,6 +30,7 @@ fn registry() -> impl Iterator<Item = &'static Test> {
     boot_tests::TESTS
         .iter()
         .chain(arch_tests::TESTS)
+        .chain(mm_tests::TESTS)
         .chain(fixtures::TESTS)
 }
 

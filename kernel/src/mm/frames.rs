@@ -1,0 +1,209 @@
+//! Physical frames, owned per NUMA node: one `kcore::buddy::BuddyZone` per node hands
+//! out naturally aligned blocks of order 0..=9 (4 KiB..2 MiB), so every mTHP folio size
+//! is a real aligned physical block. Allocation names its node; there is no silent
+//! fallback to another node.
+//!
+//! Each zone's metadata (12 bytes per frame of the node's span) is carved from the
+//! node's own RAM, so touching it never crosses the interconnect.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use kcore::buddy::{AllocError, BuddyZone, FrameMeta, FreeError};
+use kcore::numa::NumaLayout;
+use spin::{Mutex, Once};
+
+/// Size of a base frame.
+pub const FRAME: u64 = 4096;
+
+/// A block of `2^order` frames at physical address `addr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Physical address of the first byte (aligned to the block size).
+    pub addr: u64,
+    /// log2 of the block size in frames.
+    pub order: usize,
+    /// Node the block belongs to.
+    pub node: u32,
+}
+
+impl Block {
+    /// Bytes in the block.
+    pub fn bytes(&self) -> u64 {
+        FRAME << self.order
+    }
+
+    /// The block's memory through the direct map.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the block is RAM owned by whoever holds this `Block` (handed out once by
+        // the allocator) and identity mapped.
+        unsafe { core::slice::from_raw_parts_mut(self.addr as *mut u8, self.bytes() as usize) }
+    }
+}
+
+/// Why a frame operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// The node does not exist or has no memory.
+    NoSuchNode(u32),
+    /// The buddy allocator refused.
+    Alloc(u32, AllocError),
+    /// A free was refused (double free, wrong order, …).
+    Free(u64, FreeError),
+    /// No zone owns this address.
+    NotOwned(u64),
+}
+
+impl core::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FrameError::NoSuchNode(n) => write!(f, "node {n} has no memory zone"),
+            FrameError::Alloc(n, e) => write!(f, "allocation on node {n} failed: {e}"),
+            FrameError::Free(a, e) => write!(f, "free of {a:#x} refused: {e}"),
+            FrameError::NotOwned(a) => write!(f, "{a:#x} belongs to no frame zone"),
+        }
+    }
+}
+
+struct Zone {
+    node: u32,
+    buddy: Mutex<BuddyZone<'static>>,
+}
+
+static ZONES: Once<Vec<Zone>> = Once::new();
+
+fn zones() -> &'static [Zone] {
+    ZONES.get().map_or(&[], |z| z.as_slice())
+}
+
+/// Builds one zone per node from its usable ranges, minus `reserved`.
+pub fn init(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<(), String> {
+    let mut zones = Vec::new();
+    for node in &numa.nodes {
+        let ranges: Vec<(u64, u64)> = node
+            .ranges
+            .iter()
+            .flat_map(|&(s, e)| super::paging_subtract(s, e, reserved))
+            .map(|(s, e)| ((s + FRAME - 1) & !(FRAME - 1), e & !(FRAME - 1)))
+            .filter(|(s, e)| s < e)
+            .collect();
+        let (Some(lo), Some(hi)) = (
+            ranges.iter().map(|r| r.0).min(),
+            ranges.iter().map(|r| r.1).max(),
+        ) else {
+            continue; // a memory-less node (CPUs only)
+        };
+        let span = (hi - lo) / FRAME;
+        let meta_len =
+            kcore::buddy::meta_len_for(span).ok_or("node too large for buddy metadata")?;
+        let meta_bytes = (meta_len * core::mem::size_of::<FrameMeta>()) as u64;
+        let meta_bytes = (meta_bytes + FRAME - 1) & !(FRAME - 1);
+        // Metadata at the top of the largest range of the node.
+        let &(ls, le) = ranges
+            .iter()
+            .max_by_key(|(s, e)| e - s)
+            .expect("ranges is not empty");
+        if le - ls < meta_bytes * 2 {
+            return Err(alloc::format!(
+                "node {} too small for its frame metadata",
+                node.id
+            ));
+        }
+        let meta_at = le - meta_bytes;
+        // SAFETY: [meta_at, le) is usable RAM of this node, mapped by the direct map, and
+        // excluded from the zone below, so nothing else will ever own it.
+        let meta: &'static mut [FrameMeta] = unsafe {
+            let p = meta_at as *mut FrameMeta;
+            for i in 0..meta_len {
+                p.add(i).write(FrameMeta::FREE_INIT);
+            }
+            core::slice::from_raw_parts_mut(p, meta_len)
+        };
+        let mut buddy =
+            BuddyZone::new(node.id, lo / FRAME, meta).map_err(|e| alloc::format!("{e:?}"))?;
+        for &(s, e) in &ranges {
+            let e = if (s, e) == (ls, le) { meta_at } else { e };
+            if s < e {
+                buddy.add_free_range(s / FRAME, e / FRAME).map_err(|err| {
+                    alloc::format!("node {} range {s:#x}..{e:#x}: {err:?}", node.id)
+                })?;
+            }
+        }
+        zones.push(Zone {
+            node: node.id,
+            buddy: Mutex::new(buddy),
+        });
+    }
+    if zones.is_empty() {
+        return Err("no usable memory for the frame allocator".into());
+    }
+    ZONES.call_once(|| zones);
+    Ok(())
+}
+
+/// Allocates a block of `2^order` frames on `node` (no fallback to other nodes).
+pub fn alloc(node: u32, order: usize) -> Result<Block, FrameError> {
+    let zone = zones()
+        .iter()
+        .find(|z| z.node == node)
+        .ok_or(FrameError::NoSuchNode(node))?;
+    let pfn = zone
+        .buddy
+        .lock()
+        .alloc(order)
+        .map_err(|e| FrameError::Alloc(node, e))?;
+    Ok(Block {
+        addr: pfn * FRAME,
+        order,
+        node,
+    })
+}
+
+/// Returns a block to its node.
+pub fn free(block: Block) -> Result<(), FrameError> {
+    let pfn = block.addr / FRAME;
+    let zone = zones()
+        .iter()
+        .find(|z| z.buddy.lock().contains(pfn))
+        .ok_or(FrameError::NotOwned(block.addr))?;
+    zone.buddy
+        .lock()
+        .free(pfn, block.order)
+        .map_err(|e| FrameError::Free(block.addr, e))
+}
+
+/// Frames in use on every node together (for leak checks around an experiment).
+pub fn frames_in_use() -> u64 {
+    zones().iter().map(|z| z.buddy.lock().frames_in_use()).sum()
+}
+
+/// Per node: (node, free frames, frames in use, managed frames).
+pub fn node_counts() -> Vec<(u32, u64, u64, u64)> {
+    zones()
+        .iter()
+        .map(|z| {
+            let b = z.buddy.lock();
+            (
+                z.node,
+                b.free_frames(),
+                b.frames_in_use(),
+                b.managed_frames(),
+            )
+        })
+        .collect()
+}
+
+/// Nodes that have memory.
+pub fn nodes() -> Vec<u32> {
+    zones().iter().map(|z| z.node).collect()
+}
+
+/// Runs the buddy invariants check on every zone.
+pub fn check_invariants() -> Result<(), String> {
+    for z in zones() {
+        z.buddy
+            .lock()
+            .check_invariants()
+            .map_err(|e| alloc::format!("node {}: {e}", z.node))?;
+    }
+    Ok(())
+}
