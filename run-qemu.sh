@@ -137,7 +137,7 @@ qemu_args() {
     local accel=$1 total=$(( NODES * MEM_PER_NODE ))
     QEMU=(qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$CPU_MODEL"
           -smp "$CPUS" -m "${total}M"
-          -display none -monitor none -serial stdio -no-reboot
+          -display none -vga none -nic none -monitor none -serial stdio -no-reboot
           -device isa-debug-exit,iobase=0xf4,iosize=0x04)
     local n first last per=$(( CPUS / NODES )) extra=$(( CPUS % NODES )) next=0
     for (( n = 0; n < NODES; n++ )); do
@@ -186,6 +186,9 @@ map_status() {
     esac
 }
 
+# What this runner built, for the kernel's platform self-test.
+expect_args() { echo "expect-cpus=$CPUS expect-nodes=$NODES expect-node-mib=$MEM_PER_NODE"; }
+
 joined_kargs() { local IFS=' '; echo "${KARGS[*]:-}"; }
 
 cmd_run() {
@@ -197,7 +200,7 @@ cmd_test() {
     ensure_qemu; build_kernel
     local extra
     extra=$(joined_kargs)
-    boot "test=all${extra:+ $extra}" "$OUT/test.log"
+    boot "test=all $(expect_args)${extra:+ $extra}" "$OUT/test.log"
     local rc=$?
     (( DRY_RUN )) && return $rc
     if (( rc == EX_OK )) && ! grep -qE '^[0-9]+ passed, 0 failed' "$OUT/test.log"; then

@@ -53,7 +53,7 @@ cmd_check() {
     # The self-test suite: prints every test and the closing line.
     local self_log="$OUT/check-selftest.log"
     echo "check: booting the self-tests"
-    boot "test=all" "$self_log"
+    boot "test=all $(expect_args)" "$self_log"
     local rc=$?
     if [[ $rc -eq 0 ]] && grep -qE '^[0-9]+ passed, 0 failed' "$self_log"; then
         check_result "qemu self-tests" 0 ""

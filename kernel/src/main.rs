@@ -23,6 +23,7 @@ mod exit;
 mod heap;
 mod mm;
 mod panic;
+mod pcicfg;
 mod platform;
 mod selftest;
 
@@ -39,6 +40,16 @@ pub fn kernel_image_range() -> (u64, u64) {
         (&raw const __kernel_start) as u64,
         (&raw const __kernel_end) as u64,
     )
+}
+
+static CONFIG: spin::Once<kcore::cmdline::Config> = spin::Once::new();
+
+/// The parsed kernel command line.
+///
+/// # Panics
+/// Before `kmain` parsed it (a kernel bug).
+pub fn config() -> &'static kcore::cmdline::Config {
+    CONFIG.get().expect("command line parsed first in kmain")
 }
 
 /// Where the kernel runs, as the report lines name it.
@@ -70,6 +81,15 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         }
     };
     print_boot_summary(bi);
+    let config = match kcore::cmdline::parse(&bi.cmdline) {
+        Ok(c) => CONFIG.call_once(|| c),
+        Err(e) => {
+            println!("bad command line: {e}");
+            println!("(boot with 'help' to list every key with its default)");
+            exit::exit(ExitCode::BadInput);
+        }
+    };
+    exit::set_reboot_on_exit(config.reboot);
     let Some(rsdp) = bi.rsdp else {
         println!("no ACPI RSDP: cannot discover CPUs, NUMA nodes or PCI; stopping");
         exit::exit(ExitCode::BadInput);
@@ -87,16 +107,10 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         exit::exit(ExitCode::BadInput);
     }
     print_memory_summary();
-
-    let config = match kcore::cmdline::parse(&bi.cmdline) {
-        Ok(c) => c,
-        Err(e) => {
-            println!("bad command line: {e}");
-            println!("(boot with 'help' to list every key with its default)");
-            exit::exit(ExitCode::BadInput);
-        }
-    };
-    exit::set_reboot_on_exit(config.reboot);
+    calibrate_clock(platform);
+    if let Err(e) = pcicfg::scan(platform) {
+        println!("pci: scan failed: {e}");
+    }
 
     if config.help {
         let mut text = alloc::string::String::new();
@@ -109,6 +123,33 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     println!("no job given on the command line: platform summary only (boot with 'help' for keys)");
     exit::exit(ExitCode::Success)
+}
+
+fn calibrate_clock(platform: &platform::Platform) {
+    let hpet = platform
+        .hpet
+        .and_then(|h| match mm::paging::map_mmio(h.base, 1024) {
+            // SAFETY: ACPI's HPET table names this register block; it is now mapped uncached.
+            Ok(base) => Some(unsafe { arch::mmio::Mmio::new(base, 1024) }),
+            Err(e) => {
+                println!("hpet: cannot map ({e}); calibrating against the PIT");
+                None
+            }
+        });
+    let c = arch::tsc::calibrate(hpet);
+    println!(
+        "tsc: {}.{:03} MHz against the {} ({} windows of 10 ms, spread {} ppm); invariant TSC: {}",
+        c.hz / 1_000_000,
+        (c.hz / 1_000) % 1_000,
+        c.reference,
+        c.windows,
+        c.spread_ppm,
+        if c.invariant {
+            "yes"
+        } else {
+            "no (timings may drift with frequency changes)"
+        }
+    );
 }
 
 fn print_memory_summary() {

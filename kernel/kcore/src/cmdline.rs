@@ -64,6 +64,24 @@ pub const KEYS: &[KeySpec] = &[
         help: "on bare metal, reboot instead of halting when the run ends (0|1)",
     },
     KeySpec {
+        name: "expect-cpus",
+        kind: ValueKind::Int { min: 1, max: 4096 },
+        default: "-",
+        help: "self-test: the number of CPUs the runner gave the machine",
+    },
+    KeySpec {
+        name: "expect-nodes",
+        kind: ValueKind::Int { min: 1, max: 64 },
+        default: "-",
+        help: "self-test: the number of NUMA nodes the runner gave the machine",
+    },
+    KeySpec {
+        name: "expect-node-mib",
+        kind: ValueKind::Int { min: 1, max: 1 << 24 },
+        default: "-",
+        help: "self-test: MiB of RAM per NUMA node the runner gave the machine",
+    },
+    KeySpec {
         name: "verbose",
         kind: ValueKind::Bool,
         default: "0",
@@ -82,6 +100,19 @@ pub struct Config {
     pub reboot: bool,
     /// Extra boot detail.
     pub verbose: bool,
+    /// What the runner built, for the platform self-test.
+    pub expect: Expectations,
+}
+
+/// The machine shape the runner asked QEMU for (all optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expectations {
+    /// CPUs.
+    pub cpus: Option<u32>,
+    /// NUMA nodes.
+    pub nodes: Option<u32>,
+    /// MiB of RAM per node.
+    pub node_mib: Option<u64>,
 }
 
 /// Which self-tests to run.
@@ -197,6 +228,9 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "test" => config.test = Some(parse_test_filter(spec, &value)?),
         "reboot" => config.reboot = value == "1",
         "verbose" => config.verbose = value == "1",
+        "expect-cpus" => config.expect.cpus = value.parse().ok(),
+        "expect-nodes" => config.expect.nodes = value.parse().ok(),
+        "expect-node-mib" => config.expect.node_mib = value.parse().ok(),
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }
@@ -365,6 +399,30 @@ mod tests {
         ));
         assert!(matches!(
             parse("test=a,,b"),
+            Err(CmdlineError::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn expectations_are_bounded_integers() {
+        let c = parse("expect-cpus=4 expect-nodes=2 expect-node-mib=0x200").unwrap();
+        assert_eq!(
+            c.expect,
+            Expectations {
+                cpus: Some(4),
+                nodes: Some(2),
+                node_mib: Some(512)
+            }
+        );
+        assert!(matches!(
+            parse("expect-cpus=0"),
+            Err(CmdlineError::BadValue {
+                key: "expect-cpus",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("expect-nodes=two"),
             Err(CmdlineError::BadValue { .. })
         ));
     }

@@ -8,6 +8,7 @@
 //! - [`cmdline`]: the kernel command line, parsed into a typed [`cmdline::Config`].
 //! - [`buddy`]: per-NUMA-node buddy allocator of physical frames, orders 0..=9.
 //! - [`topology`]: CPU topology decoded from CPUID register values and SRAT affinity.
+//! - [`pagetable`]: page-table trees of migration address spaces (4K and 2M leaves).
 //! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
@@ -21,6 +22,7 @@ pub mod bootinfo;
 pub mod buddy;
 pub mod cmdline;
 pub mod numa;
+pub mod pagetable;
 pub mod placement;
 pub mod stats;
 pub mod topology;

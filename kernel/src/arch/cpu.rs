@@ -69,6 +69,24 @@ pub unsafe fn outb(port: u16, value: u8) {
     unsafe { Port::new(port).write(value) }
 }
 
+/// Reads one byte from an I/O port.
+///
+/// # Safety
+/// As [`outb`].
+pub unsafe fn inb(port: u16) -> u8 {
+    // SAFETY: forwarded to the caller.
+    unsafe { Port::new(port).read() }
+}
+
+/// Reads a 32-bit value from an I/O port.
+///
+/// # Safety
+/// As [`outb`].
+pub unsafe fn inl(port: u16) -> u32 {
+    // SAFETY: forwarded to the caller.
+    unsafe { Port::new(port).read() }
+}
+
 /// Writes a 32-bit value to an I/O port.
 ///
 /// # Safety

@@ -4,7 +4,9 @@
 pub mod cpu;
 pub mod gdt;
 pub mod memfns;
+pub mod mmio;
 pub mod traps;
+pub mod tsc;
 
 unsafe extern "C" {
     #[link_name = "boot_stack_guard"]

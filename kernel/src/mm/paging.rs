@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use kcore::bootinfo::{MemKind, MemoryMap};
 use spin::Mutex;
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr3, Efer, EferFlags};
-use x86_64::structures::paging::mapper::{MapToError, MapperFlush};
+use x86_64::structures::paging::mapper::MapToError;
 use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags as F,
     PhysFrame, Size1GiB, Size2MiB, Size4KiB, Translate,
@@ -190,10 +190,11 @@ fn map_range(
     let mut a = s;
     while a < e {
         let left = e - a;
-        // SAFETY (all three): identity mapping of RAM that no other mapping aliases with
-        // different attributes; the flush is deferred to the CR3 write.
+        // The mappings below are identity mappings of RAM that no other mapping aliases
+        // with different attributes; the flush is deferred to the CR3 write.
         if stats.has_1g && a.is_multiple_of(Size1GiB::SIZE) && left >= Size1GiB::SIZE {
             let (p, f) = page_frame::<Size1GiB>(a);
+            // SAFETY: see above.
             unsafe { m.map_to(p, f, flags | F::HUGE_PAGE, alloc) }
                 .map_err(|e| map_err(e, a))?
                 .ignore();
@@ -201,6 +202,7 @@ fn map_range(
             a += Size1GiB::SIZE;
         } else if a.is_multiple_of(Size2MiB::SIZE) && left >= Size2MiB::SIZE {
             let (p, f) = page_frame::<Size2MiB>(a);
+            // SAFETY: see above.
             unsafe { m.map_to(p, f, flags | F::HUGE_PAGE, alloc) }
                 .map_err(|e| map_err(e, a))?
                 .ignore();
@@ -208,6 +210,7 @@ fn map_range(
             a += Size2MiB::SIZE;
         } else {
             let (p, f) = page_frame::<Size4KiB>(a);
+            // SAFETY: see above.
             unsafe { m.map_to(p, f, flags, alloc) }
                 .map_err(|e| map_err(e, a))?
                 .ignore();
@@ -271,22 +274,34 @@ fn map_kernel_image(
 }
 
 /// Maps a device's registers `[phys, phys+len)` uncached at the same virtual address
-/// and returns that address. Idempotent for ranges already mapped as MMIO.
+/// and returns that address. 2 MiB pages where the range allows (an ECAM window is
+/// 256 MiB); idempotent for pages already mapped to themselves.
 pub fn map_mmio(phys: u64, len: u64) -> Result<u64, String> {
     let mut guard = KERNEL.lock();
     let kt = guard.as_mut().ok_or("kernel page tables not built yet")?;
     let (start, end) = (phys & !0xfff, (phys + len + 0xfff) & !0xfff);
     let mut a = start;
     while a < end {
+        let big = a.is_multiple_of(Size2MiB::SIZE) && end - a >= Size2MiB::SIZE;
         match kt.mapper.translate_addr(VirtAddr::new(a)) {
-            Some(pa) if pa.as_u64() == a => {} // already mapped (MMIO earlier, same device)
+            Some(pa) if pa.as_u64() == a => {}
             Some(pa) => return Err(alloc::format!("MMIO {a:#x} already maps {pa:#x}")),
+            None if big => {
+                let (p, f) = page_frame::<Size2MiB>(a);
+                // SAFETY: an uncached identity mapping of device memory nothing else maps
+                // (translate said unmapped).
+                unsafe { kt.mapper.map_to(p, f, MMIO | F::HUGE_PAGE, &mut kt.early) }
+                    .map_err(|e| map_err(e, a))?
+                    .flush();
+                a += Size2MiB::SIZE;
+                continue;
+            }
             None => {
                 let (p, f) = page_frame::<Size4KiB>(a);
-                let flush: MapperFlush<Size4KiB> =
-                    // SAFETY: an uncached identity mapping of a device page nothing else maps.
-                    unsafe { kt.mapper.map_to(p, f, MMIO, &mut kt.early) }.map_err(|e| map_err(e, a))?;
-                flush.flush();
+                // SAFETY: as above, one 4 KiB page.
+                unsafe { kt.mapper.map_to(p, f, MMIO, &mut kt.early) }
+                    .map_err(|e| map_err(e, a))?
+                    .flush();
             }
         }
         a += 4096;

@@ -160,6 +160,14 @@ pub fn print_summary(p: &Platform) {
     if p.ecam.is_empty() {
         println!("pci: no MCFG, configuration through port I/O");
     }
+    println!(
+        "firmware: FADT {}; SPCR console {}",
+        p.fadt_revision
+            .map_or("absent".into(), |r| alloc::format!("revision {r}")),
+        p.spcr_port.map_or("absent".into(), |port| alloc::format!(
+            "at I/O port {port:#x}"
+        ))
+    );
     match p.hpet {
         Some(h) => println!("hpet: at {:#x}", h.base),
         None => println!("hpet: none (PIT will calibrate the TSC)"),

@@ -31,6 +31,11 @@ pub static TESTS: &[Test] = &[
         run: exhaust_and_recover,
     },
     Test {
+        name: "paging_direct_map_is_identity",
+        in_default_suite: true,
+        run: direct_map_identity,
+    },
+    Test {
         name: "paging_null_page_unmapped",
         in_default_suite: true,
         run: null_page_unmapped,
@@ -145,6 +150,33 @@ fn exhaust_and_recover() -> Result<(), String> {
     }
     check_eq("frames in use", frames::frames_in_use(), before)?;
     frames::check_invariants()
+}
+
+/// RAM on every node, the heap and the kernel text translate to themselves, and the
+/// kernel tables are the ones in CR3.
+fn direct_map_identity() -> Result<(), String> {
+    use crate::mm::paging;
+    for node in frames::nodes() {
+        let b = frames::alloc(node, 0).map_err(|e| e.to_string_lossy())?;
+        let t = paging::translate(b.addr + 0x123);
+        frames::free(b).map_err(|e| e.to_string_lossy())?;
+        check_eq("frame translation", t, Some(b.addr + 0x123))?;
+    }
+    let heap_obj = alloc::boxed::Box::new(7u64);
+    let va = &*heap_obj as *const u64 as u64;
+    check_eq("heap translation", paging::translate(va), Some(va))?;
+    let text = direct_map_identity as fn() -> Result<(), String> as usize as u64;
+    check_eq("text translation", paging::translate(text), Some(text))?;
+    check_eq(
+        "guard page",
+        paging::translate(crate::arch::boot_stack_guard()),
+        None,
+    )?;
+    let cr3 = x86_64::registers::control::Cr3::read()
+        .0
+        .start_address()
+        .as_u64();
+    check_eq("CR3 is the kernel root", paging::kernel_root(), cr3)
 }
 
 /// Reads one byte at `addr` expecting #PF; returns the caught fault.

@@ -9,6 +9,8 @@ mod arch_tests;
 mod boot_tests;
 mod fixtures;
 mod mm_tests;
+mod pci_tests;
+mod platform_tests;
 
 use crate::exit::ExitCode;
 use crate::println;
@@ -30,7 +32,9 @@ fn registry() -> impl Iterator<Item = &'static Test> {
     boot_tests::TESTS
         .iter()
         .chain(arch_tests::TESTS)
+        .chain(platform_tests::TESTS)
         .chain(mm_tests::TESTS)
+        .chain(pci_tests::TESTS)
         .chain(fixtures::TESTS)
 }
 
@@ -55,14 +59,17 @@ pub fn run(filter: &TestFilter) -> ExitCode {
     let (mut passed, mut failed) = (0u32, 0u32);
     for t in selected {
         crate::print!("test {} ... ", t.name);
-        match (t.run)() {
+        let start = crate::arch::tsc::now_ns();
+        let result = (t.run)();
+        let us = (crate::arch::tsc::now_ns() - start) / 1000;
+        match result {
             Ok(()) => {
                 passed += 1;
-                println!("ok");
+                println!("ok ({us} us)");
             }
             Err(why) => {
                 failed += 1;
-                println!("FAILED: {why}");
+                println!("FAILED: {why} ({us} us)");
             }
         }
     }
