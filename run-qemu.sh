@@ -38,7 +38,9 @@ Options:
   --nodes N          NUMA nodes, each a memory-backend-memfd,share=on (default 2)
   --mem-per-node M   MiB of RAM per node (default 512)
   --cpu MODEL        QEMU CPU model (default max)
-  --ptdma N          emulated PTDMA engines (default 0; needs tools/ptdma-model)
+  --ptdma N          emulated PTDMA engines (default 2; 0 = none), served by tools/ptdma-model
+  --ptdma-arg ARG    pass ARG to the PTDMA model (repeatable), e.g. --ptdma-arg=--profile=seed
+                     or --ptdma-arg=--fault=error-at=5
   --accel A          auto | tcg | kvm (default auto: KVM only on a real VT-x/AMD-V host)
   --timeout S        wall-clock limit in seconds (default 600)
   --debug            boot a debug build instead of release
@@ -54,7 +56,8 @@ EOF
 die_usage() { echo "run-qemu.sh: $*" >&2; echo "run 'run-qemu.sh --help' for usage" >&2; exit $EX_USAGE; }
 note() { echo "run-qemu.sh: $*" >&2; }
 
-CPUS=2 NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=0 ACCEL=auto TIMEOUT=600
+CPUS=2 NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
+MODEL_ARGS=()
 PROFILE=release DRY_RUN=0 CMD=run
 KARGS=()
 
@@ -68,6 +71,8 @@ while [[ $# -gt 0 ]]; do
         --mem-per-node) need_value "$@"; is_uint "$2" && (( $2 >= 64 )) || die_usage "--mem-per-node takes MiB >= 64, got '$2'"; MEM_PER_NODE=$2; shift 2 ;;
         --cpu) need_value "$@"; CPU_MODEL=$2; shift 2 ;;
         --ptdma) need_value "$@"; is_uint "$2" && (( $2 <= 16 )) || die_usage "--ptdma takes 0..16, got '$2'"; PTDMA=$2; shift 2 ;;
+        --ptdma-arg) need_value "$@"; MODEL_ARGS+=("$2"); shift 2 ;;
+        --ptdma-arg=*) MODEL_ARGS+=("${1#--ptdma-arg=}"); shift ;;
         --accel) need_value "$@"; [[ "$2" =~ ^(auto|tcg|kvm)$ ]] || die_usage "--accel takes auto|tcg|kvm, got '$2'"; ACCEL=$2; shift 2 ;;
         --timeout) need_value "$@"; is_uint "$2" && (( $2 >= 1 )) || die_usage "--timeout takes seconds >= 1, got '$2'"; TIMEOUT=$2; shift 2 ;;
         --debug) PROFILE=debug; shift ;;
@@ -162,7 +167,9 @@ boot() {
     local cmd=("${QEMU[@]}")
     if (( PTDMA > 0 )); then
         build_model
-        cmd=("$MODEL" launch --count "$PTDMA" --counters "$OUT/ptdma-counters.json" -- "${QEMU[@]}")
+        mkdir -p "$OUT"
+        rm -f "$OUT/ptdma-counters.json"
+        cmd=("$MODEL" launch --count "$PTDMA" "${MODEL_ARGS[@]}" --counters "$OUT/ptdma-counters.json" --log "$OUT/ptdma-model.log" -- "${QEMU[@]}")
     fi
     echo "run-qemu.sh: $(printf '%q ' timeout "$TIMEOUT" "${cmd[@]}")" >&2
     (( DRY_RUN )) && return $EX_OK
@@ -187,7 +194,7 @@ map_status() {
 }
 
 # What this runner built, for the kernel's platform self-test.
-expect_args() { echo "expect-cpus=$CPUS expect-nodes=$NODES expect-node-mib=$MEM_PER_NODE"; }
+expect_args() { echo "expect-cpus=$CPUS expect-nodes=$NODES expect-node-mib=$MEM_PER_NODE expect-ptdma=$PTDMA"; }
 
 joined_kargs() { local IFS=' '; echo "${KARGS[*]:-}"; }
 

@@ -28,13 +28,17 @@ check_host() {
     check_result "cargo test --workspace" $? "host unit tests failed (see above)"
 }
 
-# expect_boot NAME WANT_RC REGEX KERNEL-ARGS: boot once; the mapped exit code must be
-# WANT_RC and the serial log must match REGEX (extended grep).
+# expect_boot NAME WANT_RC REGEX KERNEL-ARGS [MODEL-ARGS...]: boot once (MODEL-ARGS go to
+# the PTDMA model); the mapped exit code must be WANT_RC and the serial log must match
+# REGEX (extended grep).
 expect_boot() {
     local name=$1 want=$2 regex=$3 args=$4 log="$OUT/check-$1.log" rc
+    local saved=("${MODEL_ARGS[@]}")
+    MODEL_ARGS=("${@:5}")
     echo "check: booting '$args' (expect exit $want)"
     boot "$args" "$log" >/dev/null
     rc=$?
+    MODEL_ARGS=("${saved[@]}")
     if [[ $rc -ne $want ]]; then
         check_result "$name" 1 "exit $rc, want $want; log $log"
     elif ! grep -qE "$regex" "$log"; then
@@ -69,6 +73,19 @@ cmd_check() {
     expect_boot failing-test "$EX_TEST" '^0 passed, 1 failed' "test=selftest_must_fail"
     expect_boot cpu-exception "$EX_EXCEPTION" '#PF page fault.*' "test=fault_page_fault"
     expect_boot panic "$EX_PANIC" 'PANIC at .*fault_panic fixture' "test=fault_panic"
+
+    # DMA faults injected by the PTDMA model: reported, the CPU finishes the batch, the
+    # data verifies, and the queue works again (or, for a vanished device, is retired).
+    local dma="test=dma_fault_recovery dma-timeout-ms=300"
+    expect_boot dma-error 0 'IDMA0_AXI_SLVERR.*4/8 ops done' "$dma" --fault=error-at=5
+    expect_boot dma-error-recovered 0 'queue usable again' "$dma" --fault=error-at=5
+    expect_boot dma-halted-queue 0 'queue usable again' "$dma" --fault=halt-at=5
+    expect_boot dma-stuck-queue 0 'queue usable again' "$dma" --fault=stuck-at=5
+    expect_boot dma-device-gone 0 'channel retired' "$dma" --fault=vanish-at=5
+    local engines=$PTDMA
+    PTDMA=0
+    expect_boot no-dma-engine 0 'no DMA engine: the DMA copy engine is unavailable' "test=dma_engines_match_runner expect-ptdma=0"
+    PTDMA=$engines
 
     echo
     if (( CHECK_FAILED > 0 )); then

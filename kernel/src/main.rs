@@ -19,6 +19,7 @@ extern crate alloc;
 mod arch;
 mod bootinfo;
 mod console;
+mod dma;
 mod exit;
 mod heap;
 mod mm;
@@ -111,6 +112,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     if let Err(e) = pcicfg::scan(platform) {
         println!("pci: scan failed: {e}");
     }
+    dma::init(config.dma_force, config.dma_marker);
 
     if config.help {
         let mut text = alloc::string::String::new();

@@ -82,6 +82,30 @@ pub const KEYS: &[KeySpec] = &[
         help: "self-test: MiB of RAM per NUMA node the runner gave the machine",
     },
     KeySpec {
+        name: "expect-ptdma",
+        kind: ValueKind::Int { min: 0, max: 256 },
+        default: "-",
+        help: "self-test: the number of PTDMA engines the runner attached",
+    },
+    KeySpec {
+        name: "dma-force",
+        kind: ValueKind::Bool,
+        default: "0",
+        help: "take DMA engines whose queue is already running (owned by firmware/another OS)",
+    },
+    KeySpec {
+        name: "dma-marker",
+        kind: ValueKind::Bool,
+        default: "1",
+        help: "end each DMA batch with a memory completion marker (poll RAM, not MMIO)",
+    },
+    KeySpec {
+        name: "dma-timeout-ms",
+        kind: ValueKind::Int { min: 1, max: 600_000 },
+        default: "2000",
+        help: "how long a DMA batch may take before its queue is reset and the CPU copies the rest",
+    },
+    KeySpec {
         name: "verbose",
         kind: ValueKind::Bool,
         default: "0",
@@ -90,7 +114,7 @@ pub const KEYS: &[KeySpec] = &[
 ];
 
 /// The typed configuration of one boot.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// `help` was given.
     pub help: bool,
@@ -102,6 +126,27 @@ pub struct Config {
     pub verbose: bool,
     /// What the runner built, for the platform self-test.
     pub expect: Expectations,
+    /// Take DMA engines that are already running.
+    pub dma_force: bool,
+    /// End DMA batches with a memory completion marker.
+    pub dma_marker: bool,
+    /// DMA batch timeout in milliseconds.
+    pub dma_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            help: false,
+            test: None,
+            reboot: false,
+            verbose: false,
+            expect: Expectations::default(),
+            dma_force: false,
+            dma_marker: true,
+            dma_timeout_ms: 2000,
+        }
+    }
 }
 
 /// The machine shape the runner asked QEMU for (all optional).
@@ -113,6 +158,8 @@ pub struct Expectations {
     pub nodes: Option<u32>,
     /// MiB of RAM per node.
     pub node_mib: Option<u64>,
+    /// PTDMA engines attached.
+    pub ptdma: Option<u32>,
 }
 
 /// Which self-tests to run.
@@ -231,6 +278,10 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "expect-cpus" => config.expect.cpus = value.parse().ok(),
         "expect-nodes" => config.expect.nodes = value.parse().ok(),
         "expect-node-mib" => config.expect.node_mib = value.parse().ok(),
+        "expect-ptdma" => config.expect.ptdma = value.parse().ok(),
+        "dma-force" => config.dma_force = value == "1",
+        "dma-marker" => config.dma_marker = value == "1",
+        "dma-timeout-ms" => config.dma_timeout_ms = value.parse().unwrap_or(2000),
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }
@@ -411,7 +462,8 @@ mod tests {
             Expectations {
                 cpus: Some(4),
                 nodes: Some(2),
-                node_mib: Some(512)
+                node_mib: Some(512),
+                ptdma: None
             }
         );
         assert!(matches!(

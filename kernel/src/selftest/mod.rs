@@ -7,6 +7,7 @@
 
 mod arch_tests;
 mod boot_tests;
+mod dma_tests;
 mod fixtures;
 mod mm_tests;
 mod pci_tests;
@@ -35,6 +36,7 @@ fn registry() -> impl Iterator<Item = &'static Test> {
         .chain(platform_tests::TESTS)
         .chain(mm_tests::TESTS)
         .chain(pci_tests::TESTS)
+        .chain(dma_tests::TESTS)
         .chain(fixtures::TESTS)
 }
 

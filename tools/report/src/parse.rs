@@ -1,0 +1,419 @@
+//! Serial log -> [`Parsed`]: finds `RESULT {json}` and `RUN {json}` lines among console text,
+//! checks each cell's required keys and their types, and records every line it cannot use
+//! (line number + reason) instead of panicking or dropping it silently.
+//!
+//! Format: DESIGN.md §6. Lines may end in `\r\n`, carry a console prefix before the marker
+//! (`[cpu3] RESULT {...}`), be truncated, or be plain garbage. A marker is `RESULT`/`RUN` at the
+//! start of a line (after whitespace), or anywhere after a non-alphanumeric character when
+//! followed by `{`. Anything after the JSON object makes the line malformed.
+
+use crate::model::{Cell, Mmio, Parsed, Phases, RunInfo, Skipped};
+use serde_json::{Map, Value};
+
+/// What kind of machine-readable line this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A `RESULT` cell.
+    Result,
+    /// The closing `RUN` summary.
+    Run,
+}
+
+/// If `line` carries a marker, its kind and the text after the marker (trimmed).
+pub fn classify(line: &str) -> Option<(Kind, &str)> {
+    let trimmed = line.trim_start();
+    for (kind, word) in [(Kind::Result, "RESULT"), (Kind::Run, "RUN")] {
+        // At the start of the line: any text after it counts (so "RESULT" alone is malformed).
+        if let Some(rest) = trimmed.strip_prefix(word) {
+            if rest.is_empty() || rest.starts_with(char::is_whitespace) {
+                return Some((kind, rest.trim()));
+            }
+        }
+        // After a console prefix: only when a JSON object follows.
+        let mut from = 0;
+        while let Some(pos) = trimmed[from..].find(word) {
+            let at = from + pos;
+            let boundary = trimmed[..at]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-');
+            let rest = &trimmed[at + word.len()..];
+            if boundary
+                && rest.starts_with(char::is_whitespace)
+                && rest.trim_start().starts_with('{')
+            {
+                return Some((kind, rest.trim()));
+            }
+            from = at + word.len();
+        }
+    }
+    None
+}
+
+/// Parses a whole log (lossily decoded; serial logs can carry stray bytes).
+pub fn parse_log(bytes: &[u8]) -> Parsed {
+    let text = String::from_utf8_lossy(bytes);
+    let mut parsed = Parsed::default();
+    for (idx, raw_line) in text.split('\n').enumerate() {
+        let line_no = idx + 1;
+        parsed.lines = line_no;
+        let line = raw_line.trim_end_matches('\r');
+        let Some((kind, json)) = classify(line) else {
+            continue;
+        };
+        let obj = match parse_object(json) {
+            Ok(obj) => obj,
+            Err(reason) => {
+                let what = if kind == Kind::Result {
+                    "RESULT"
+                } else {
+                    "RUN"
+                };
+                parsed.skipped.push(Skipped {
+                    line: line_no,
+                    reason: format!("{what}: {reason}"),
+                });
+                continue;
+            }
+        };
+        match kind {
+            Kind::Result => match cell_from_object(line_no, obj) {
+                Ok(cell) => parsed.cells.push(cell),
+                Err(reason) => parsed.skipped.push(Skipped {
+                    line: line_no,
+                    reason: format!("RESULT: {reason}"),
+                }),
+            },
+            Kind::Run => {
+                if let Some(prev) = &parsed.run {
+                    parsed.skipped.push(Skipped {
+                        line: prev.line,
+                        reason: format!("RUN: superseded by a later RUN line ({line_no})"),
+                    });
+                }
+                parsed.run = Some(RunInfo {
+                    line: line_no,
+                    raw: obj,
+                });
+            }
+        }
+    }
+    // A log ending in '\n' has an empty last "line"; don't count it.
+    if text.ends_with('\n') {
+        parsed.lines -= 1;
+    }
+    parsed
+}
+
+/// Parses the text after a marker as exactly one JSON object.
+pub fn parse_object(json: &str) -> Result<Map<String, Value>, String> {
+    if json.is_empty() {
+        return Err("no JSON after the marker".to_string());
+    }
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(format!("expected a JSON object, got {}", type_name(&other))),
+        Err(e) if e.is_eof() => Err(format!("truncated JSON ({e})")),
+        Err(e) => Err(format!("bad JSON ({e})")),
+    }
+}
+
+/// JSON type name for messages.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Collects typed fields from an object, accumulating every problem.
+struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    errors: Vec<String>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&mut self, key: &str, required: bool) -> Option<&'a Value> {
+        match self.obj.get(key) {
+            None if required => {
+                self.errors.push(format!("missing key `{key}`"));
+                None
+            }
+            None | Some(Value::Null) if !required => None,
+            v => v,
+        }
+    }
+
+    fn wrong(&mut self, key: &str, want: &str, got: &Value) {
+        self.errors
+            .push(format!("`{key}` must be {want}, got {}", type_name(got)));
+    }
+
+    fn string(&mut self, key: &str) -> String {
+        match self.get(key, true) {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => {
+                self.wrong(key, "a string", v);
+                String::new()
+            }
+            None => String::new(),
+        }
+    }
+
+    /// A string or integer label (nodes, placement), optional.
+    fn label(&mut self, key: &str) -> Option<String> {
+        match self.get(key, false)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+            v => {
+                self.wrong(key, "a string or an integer", v);
+                None
+            }
+        }
+    }
+
+    fn uint_of(&mut self, key: &str, v: &Value) -> u64 {
+        match v.as_u64() {
+            Some(n) => n,
+            None => {
+                self.wrong(key, "a non-negative integer", v);
+                0
+            }
+        }
+    }
+
+    fn uint(&mut self, key: &str) -> u64 {
+        match self.get(key, true) {
+            Some(v) => self.uint_of(key, v),
+            None => 0,
+        }
+    }
+
+    fn float_of(&mut self, key: &str, v: &Value) -> f64 {
+        match v.as_f64() {
+            Some(x) if x.is_finite() => x,
+            _ => {
+                self.wrong(key, "a finite number", v);
+                0.0
+            }
+        }
+    }
+
+    fn float(&mut self, key: &str) -> f64 {
+        match self.get(key, true) {
+            Some(v) => self.float_of(key, v),
+            None => 0.0,
+        }
+    }
+
+    fn opt_float(&mut self, key: &str) -> Option<f64> {
+        let v = self.get(key, false)?;
+        Some(self.float_of(key, v))
+    }
+
+    fn boolean(&mut self, key: &str) -> bool {
+        match self.get(key, true) {
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                self.wrong(key, "a boolean", v);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// An optional object whose listed keys are all required numbers.
+    fn sub_object(&mut self, key: &str, keys: &[&str]) -> Option<Vec<f64>> {
+        let v = self.get(key, false)?;
+        let Value::Object(map) = v else {
+            self.wrong(key, "an object", v);
+            return None;
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let full = format!("{key}.{k}");
+            match map.get(*k) {
+                None => self.errors.push(format!("missing key `{full}`")),
+                Some(x) => out.push(self.float_of(&full, x)),
+            }
+        }
+        (out.len() == keys.len()).then_some(out)
+    }
+}
+
+/// Builds a [`Cell`] from a `RESULT` object, or says everything wrong with it.
+///
+/// Required: `exp`, `engine`, `mode`, `accel`, `cpu` (strings); `folio_kib`, `folios`,
+/// `threads`, `channels`, `bytes`, `reps` (non-negative integers); `gbps_mean`, `gbps_stdev`
+/// (numbers); `verified` (boolean). Optional but type-checked when present and not null:
+/// `placement`, `from`, `to` (string or integer), `gbps_cv`, `gbps_min`, `gbps_max` (numbers),
+/// `phase_ns` {prepare, unmap, copy, remap} and `mmio` {reads, writes, doorbells} (objects of
+/// numbers, all four/three keys required). Unknown keys are kept in [`Cell::raw`].
+pub fn cell_from_object(line: usize, obj: Map<String, Value>) -> Result<Cell, String> {
+    let mut f = Fields {
+        obj: &obj,
+        errors: Vec::new(),
+    };
+    let exp = f.string("exp");
+    let engine = f.string("engine");
+    let mode = f.string("mode");
+    let folio_kib = f.uint("folio_kib");
+    let folios = f.uint("folios");
+    let threads = f.uint("threads");
+    let channels = f.uint("channels");
+    let placement = f.label("placement");
+    let from = f.label("from");
+    let to = f.label("to");
+    let bytes = f.uint("bytes");
+    let reps = f.uint("reps");
+    let gbps_mean = f.float("gbps_mean");
+    let gbps_stdev = f.float("gbps_stdev");
+    let gbps_cv = f.opt_float("gbps_cv");
+    let gbps_min = f.opt_float("gbps_min");
+    let gbps_max = f.opt_float("gbps_max");
+    let phase_ns = f
+        .sub_object("phase_ns", &["prepare", "unmap", "copy", "remap"])
+        .map(|v| Phases {
+            prepare: v[0],
+            unmap: v[1],
+            copy: v[2],
+            remap: v[3],
+        });
+    let mmio = f
+        .sub_object("mmio", &["reads", "writes", "doorbells"])
+        .map(|v| Mmio {
+            reads: v[0] as u64,
+            writes: v[1] as u64,
+            doorbells: v[2] as u64,
+        });
+    let verified = f.boolean("verified");
+    let accel = f.string("accel");
+    let cpu = f.string("cpu");
+    if !f.errors.is_empty() {
+        return Err(f.errors.join("; "));
+    }
+    Ok(Cell {
+        line,
+        exp,
+        engine,
+        mode,
+        folio_kib,
+        folios,
+        threads,
+        channels,
+        placement,
+        from,
+        to,
+        bytes,
+        reps,
+        gbps_mean,
+        gbps_stdev,
+        gbps_cv,
+        gbps_min,
+        gbps_max,
+        phase_ns,
+        verified,
+        mmio,
+        accel,
+        cpu,
+        raw: obj,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"exp":"1a","engine":"cpu-mt","mode":"batched","folio_kib":4,"folios":16,"threads":2,"channels":0,"placement":"spread","from":0,"to":1,"bytes":65536,"reps":5,"gbps_mean":0.5,"gbps_stdev":0.01,"gbps_cv":0.02,"gbps_min":0.49,"gbps_max":0.51,"phase_ns":{"prepare":1,"unmap":2,"copy":3,"remap":4},"verified":true,"accel":"tcg","cpu":"QEMU"}"#;
+
+    #[test]
+    fn classify_markers() {
+        assert_eq!(classify("RESULT {}"), Some((Kind::Result, "{}")));
+        assert_eq!(classify("  RESULT {} \r"), Some((Kind::Result, "{}")));
+        assert_eq!(
+            classify("[cpu1] RESULT {\"a\":1}"),
+            Some((Kind::Result, "{\"a\":1}"))
+        );
+        assert_eq!(
+            classify("RUN {\"cells\":1}"),
+            Some((Kind::Run, "{\"cells\":1}"))
+        );
+        assert_eq!(classify("RESULT"), Some((Kind::Result, "")));
+        assert_eq!(classify("RESULTS follow"), None);
+        assert_eq!(classify("printing RESULT lines"), None);
+        assert_eq!(classify("TEST_RUN {x}"), None);
+        assert_eq!(classify("bench: 1a done"), None);
+    }
+
+    #[test]
+    fn parses_a_good_cell() {
+        let obj = parse_object(GOOD).unwrap();
+        let cell = cell_from_object(7, obj).unwrap();
+        assert_eq!(cell.line, 7);
+        assert_eq!(cell.exp, "1a");
+        assert_eq!(cell.threads, 2);
+        assert_eq!(cell.from.as_deref(), Some("0"));
+        assert_eq!(cell.phase_ns.unwrap().total(), 10.0);
+        assert!(cell.mmio.is_none());
+        assert!(cell.verified);
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let bad = GOOD
+            .replace(r#""threads":2"#, r#""threads":"2""#)
+            .replace(r#""gbps_stdev":0.01,"#, "")
+            .replace(r#""verified":true"#, r#""verified":1"#);
+        let err = cell_from_object(1, parse_object(&bad).unwrap()).unwrap_err();
+        assert!(
+            err.contains("`threads` must be a non-negative integer, got a string"),
+            "{err}"
+        );
+        assert!(err.contains("missing key `gbps_stdev`"), "{err}");
+        assert!(err.contains("`verified` must be a boolean"), "{err}");
+    }
+
+    #[test]
+    fn nested_objects_are_checked() {
+        let bad = GOOD.replace(r#""remap":4"#, r#""remap":"x""#);
+        let err = cell_from_object(1, parse_object(&bad).unwrap()).unwrap_err();
+        assert!(
+            err.contains("`phase_ns.remap` must be a finite number"),
+            "{err}"
+        );
+        let bad = GOOD.replace(r#","remap":4"#, "");
+        let err = cell_from_object(1, parse_object(&bad).unwrap()).unwrap_err();
+        assert!(err.contains("missing key `phase_ns.remap`"), "{err}");
+    }
+
+    #[test]
+    fn json_errors() {
+        assert!(parse_object(&GOOD[..40])
+            .unwrap_err()
+            .starts_with("truncated JSON"));
+        assert!(parse_object("{\"a\":1} trailing")
+            .unwrap_err()
+            .starts_with("bad JSON"));
+        assert!(parse_object("[1]").unwrap_err().contains("an array"));
+        assert!(parse_object("").unwrap_err().contains("no JSON"));
+    }
+
+    #[test]
+    fn log_with_crlf_and_noise() {
+        let log = format!(
+            "boot\r\nRESULT {GOOD}\r\nRESULT {{bad\r\nRUN {{\"cells\":1}}\r\nRUN {{\"cells\":2}}\r\n"
+        );
+        let p = parse_log(log.as_bytes());
+        assert_eq!(p.lines, 5);
+        assert_eq!(p.cells.len(), 1);
+        assert_eq!(p.cells[0].line, 2);
+        assert_eq!(p.run.as_ref().unwrap().line, 5);
+        assert_eq!(p.skipped.len(), 2);
+        assert_eq!(p.skipped[0].line, 3);
+        assert!(p.skipped[1].reason.contains("superseded"));
+    }
+}
