@@ -7,6 +7,7 @@
 //! tables maps all RAM, and only then are the per-node buddy zones built — their
 //! metadata may live anywhere in RAM.
 
+pub mod aspace;
 pub mod early;
 pub mod frames;
 pub mod paging;

@@ -6,6 +6,7 @@
 //! they run only when named, so the runner can check that failures are noticed.
 
 mod arch_tests;
+mod aspace_tests;
 mod boot_tests;
 mod dma_tests;
 mod fixtures;
@@ -35,6 +36,7 @@ fn registry() -> impl Iterator<Item = &'static Test> {
         .chain(arch_tests::TESTS)
         .chain(platform_tests::TESTS)
         .chain(mm_tests::TESTS)
+        .chain(aspace_tests::TESTS)
         .chain(pci_tests::TESTS)
         .chain(dma_tests::TESTS)
         .chain(fixtures::TESTS)

@@ -1,0 +1,170 @@
+//! Migration address spaces: a page-table tree of its own (own CR3) whose lower half
+//! holds a workload's folios at user-like addresses, leaf size = folio size (2 MiB
+//! leaves for 2M folios, contiguous 4 KiB PTEs for smaller mTHP sizes), with the
+//! kernel's identity map shared in. The tree logic is `kcore::pagetable` (host-tested);
+//! this module gives it frames and physical access, loads CR3 and invalidates TLBs.
+//!
+//! Invalidation: after an unmap or remap the caller passes the batch to
+//! [`AddressSpace::flush`], which uses `invlpg` per page up to a threshold and a CR3
+//! reload above it (the choice is `kcore::pagetable::FlushPlan`). Leaves are never
+//! global, so the CR3 reload drops them all. PCID is not used yet: CR3 reloads flush
+//! everything non-global.
+
+use super::frames::{self, Block};
+use kcore::pagetable::{
+    self as pt, FlushPlan, LeafFlags, MapOutcome, PtError, TableMemory, Translation,
+};
+use x86_64::registers::control::Cr3;
+
+/// Start of the window where workloads are mapped (PML4 slot 224, far above any RAM
+/// the identity map covers on machines below 112 TiB).
+pub const WORKLOAD_BASE: u64 = 0x0000_7000_0000_0000;
+
+/// Page-table frames from one node's buddy zone, accessed through the identity map.
+struct NodeTables {
+    node: u32,
+}
+
+impl TableMemory for NodeTables {
+    fn alloc_table(&mut self) -> Option<u64> {
+        let mut b = frames::alloc(self.node, 0).ok()?;
+        b.as_mut_slice().fill(0);
+        Some(b.addr)
+    }
+
+    fn free_table(&mut self, phys: u64) {
+        let block = Block {
+            addr: phys,
+            order: 0,
+            node: self.node,
+        };
+        if let Err(e) = frames::free(block) {
+            crate::println!("aspace: freeing page table {phys:#x} failed: {e}");
+        }
+    }
+
+    fn read_entry(&self, table: u64, index: usize) -> u64 {
+        // SAFETY: `table` is a page-table frame this tree owns or shares (identity
+        // mapped RAM) and index < 512 (the pagetable module never passes more).
+        unsafe { ((table + index as u64 * 8) as *const u64).read_volatile() }
+    }
+
+    fn write_entry(&mut self, table: u64, index: usize, value: u64) {
+        // SAFETY: as for read_entry; the pagetable module never writes shared kernel
+        // tables. Volatile: the MMU reads these behind the compiler's back.
+        unsafe { ((table + index as u64 * 8) as *mut u64).write_volatile(value) }
+    }
+}
+
+/// A workload address space.
+pub struct AddressSpace {
+    tables: pt::AddressSpace,
+    mem: NodeTables,
+}
+
+impl AddressSpace {
+    /// A new tree with its page tables on `node`, the kernel's mappings shared in.
+    pub fn new(node: u32) -> Result<Self, PtError> {
+        let mut mem = NodeTables { node };
+        let mut tables = pt::AddressSpace::new(&mut mem)?;
+        let kernel_root = super::paging::kernel_root();
+        let used = (0..224)
+            .rev()
+            .find(|&s| mem.read_entry(kernel_root, s) & pt::PRESENT != 0);
+        tables.share_kernel_entries(&mut mem, kernel_root, 0..used.map_or(1, |s| s + 1))?;
+        Ok(Self { tables, mem })
+    }
+
+    /// Physical address of the root (what CR3 gets).
+    pub fn root(&self) -> u64 {
+        self.tables.root()
+    }
+
+    /// Maps a folio of `2^order` frames at `pa` to `va`.
+    pub fn map(&mut self, va: u64, pa: u64, order: u8) -> Result<(), PtError> {
+        let outcome = self
+            .tables
+            .map(&mut self.mem, va, pa, order, LeafFlags::DATA)?;
+        self.after_map(va, outcome);
+        Ok(())
+    }
+
+    /// Re-installs a folio mapping at `va` (after an unmap) pointing at `pa`; allocates
+    /// no page tables.
+    pub fn remap(&mut self, va: u64, pa: u64, order: u8) -> Result<(), PtError> {
+        let outcome = self
+            .tables
+            .remap(&mut self.mem, va, pa, order, LeafFlags::DATA)?;
+        self.after_map(va, outcome);
+        Ok(())
+    }
+
+    fn after_map(&self, va: u64, outcome: MapOutcome) {
+        // A page table was replaced by a 2 MiB leaf: the old entry may be cached.
+        if outcome == MapOutcome::ReplacedTable && self.is_active() {
+            x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
+        }
+    }
+
+    /// Clears a folio's mapping and returns its physical address. The TLB is not
+    /// flushed here: collect the batch and call [`flush`](Self::flush) once.
+    pub fn unmap(&mut self, va: u64, order: u8) -> Result<u64, PtError> {
+        self.tables.unmap(&mut self.mem, va, order)
+    }
+
+    /// Invalidates the TLB entries of a batch of unmapped `(va, order)` on this CPU.
+    /// Returns the plan used, for cost accounting.
+    pub fn flush(&self, unmapped: &[(u64, u8)]) -> FlushPlan {
+        let plan = FlushPlan::for_unmapped(unmapped, pt::DEFAULT_FLUSH_THRESHOLD);
+        if self.is_active() {
+            match &plan {
+                FlushPlan::Pages(pages) => {
+                    for &p in pages {
+                        x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(p));
+                    }
+                }
+                FlushPlan::Full => x86_64::instructions::tlb::flush_all(),
+            }
+        }
+        plan
+    }
+
+    /// The translation of `va`, if mapped.
+    pub fn translate(&self, va: u64) -> Option<Translation> {
+        self.tables.translate(&self.mem, va)
+    }
+
+    /// Page-table frames this space allocated.
+    pub fn table_frames(&self) -> usize {
+        self.tables.table_frames()
+    }
+
+    /// True while this CPU runs on this tree.
+    pub fn is_active(&self) -> bool {
+        Cr3::read().0.start_address().as_u64() == self.root()
+    }
+
+    /// Runs `f` with this tree loaded in CR3, then returns to the kernel tables.
+    pub fn with_active<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let (old, flags) = Cr3::read();
+        let new = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(
+            self.root(),
+        ));
+        // SAFETY: the tree shares every kernel mapping (code, stacks, heap, MMIO), so the
+        // kernel keeps running unchanged; only the workload window differs.
+        unsafe { Cr3::write(new, flags) };
+        let r = f(self);
+        // SAFETY: back to the tables that were loaded before.
+        unsafe { Cr3::write(old, flags) };
+        r
+    }
+
+    /// Frees every page table (not the folios). Must not be active.
+    pub fn destroy(mut self) -> usize {
+        assert!(
+            !self.is_active(),
+            "destroying the address space the CPU is running on"
+        );
+        self.tables.destroy(&mut self.mem)
+    }
+}
