@@ -207,6 +207,9 @@ impl Personality for Ae4dma {
                 if !was && st.enabled() {
                     st.error = false;
                 }
+                if was && !st.enabled() {
+                    st.stuck = false; // disabling abandons a wedged descriptor
+                }
             }
             reg::STATUS => {}
             reg::MAX_IDX => st.max_idx = merge(st.max_idx),

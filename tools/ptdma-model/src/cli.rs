@@ -25,7 +25,8 @@ Timing profiles:
 
 Faults (--fault, repeatable; N counts descriptors from 1 across all queues and functions):
   error-at=N[:CODE]  descriptor N fails with STATUS error CODE (default 0x13)
-  stuck-at=N         queue stops consuming at descriptor N, HEAD never moves
+  stuck-at=N         queue stops consuming at descriptor N, HEAD never moves; only
+                     stopping the queue (RUN 1->0 / AE4 enable 1->0) un-wedges it
   halt-at=N          queue halts at descriptor N (RUN cleared, HALTED + QUEUE_STOPPED)
   corrupt-at=N       descriptor N writes inverted bytes but reports success
   vanish-at=N        after descriptor N the function reads as all-ones (removed device);

@@ -5,8 +5,10 @@
 //! Spec syntax (`--fault`, repeatable):
 //! * `error-at=N[:CODE]` — descriptor N fails with STATUS error CODE (PTDMA default 0x13
 //!   IDMA0_AXI_SLVERR; AE4DMA uses firmware error 16), queue stops there like any error;
-//! * `stuck-at=N` — the queue stops consuming at descriptor N; HEAD never moves again
-//!   (until DEVICE_RESET);
+//! * `stuck-at=N` — the queue stops consuming at descriptor N: HEAD never moves, no status,
+//!   doorbells and RUN writes do nothing (STATUS job = active). Only stopping the queue
+//!   (PTDMA: CONTROL.RUN 1→0; AE4DMA: control enable 1→0) or DEVICE_RESET abandons the wedged
+//!   descriptor (it never completes); the driver then moves HEAD/write_idx and restarts;
 //! * `halt-at=N` — the queue halts before descriptor N: RUN cleared, HALTED and QUEUE_STOPPED
 //!   set, HEAD points at it; setting RUN again resumes;
 //! * `corrupt-at=N` — descriptor N writes wrong bytes (every destination byte inverted after the

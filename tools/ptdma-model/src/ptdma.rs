@@ -112,7 +112,8 @@ impl PtQ {
         self.control & CTL_RUN == 0 && !self.busy
     }
     fn status(&self) -> u32 {
-        let job = if self.busy {
+        // A stuck engine looks like a transfer that never finishes.
+        let job = if self.busy || self.stuck {
             2
         } else if self.control & CTL_RUN != 0 && self.pending() && !self.stuck {
             1
@@ -227,6 +228,10 @@ impl Personality for Ptdma {
                 if !was_running && st.control & CTL_RUN != 0 {
                     st.err_code = 0;
                     st.err_src = 0;
+                }
+                if was_running && st.control & CTL_RUN == 0 && st.stuck {
+                    // Stopping the queue abandons the wedged descriptor (it never completes).
+                    st.stuck = false;
                 }
             }
             reg::TAIL_LO => {

@@ -161,6 +161,14 @@ fn halt_and_stuck_faults() {
     assert!(wait_for(2000, || h.r32(qreg(0, 0x0c)) == 2));
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(h.r32(qreg(0, 0x0c)), 2, "stuck");
+    h.w32(qreg(0, 0x10), 5); // another doorbell does not help
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(h.r32(qreg(0, 0x0c)), 2, "still stuck");
+    // Driver abort: disable, skip the wedged slot, enable.
+    h.w32(qreg(0, 0), 0);
+    h.w32(qreg(0, 0x0c), 3);
+    h.w32(qreg(0, 0), 1);
+    assert!(wait_for(2000, || h.r32(qreg(0, 0x0c)) == 5), "usable again");
     h.finish().unwrap();
 }
 

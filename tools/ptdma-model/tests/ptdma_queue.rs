@@ -302,6 +302,19 @@ fn fault_stuck_never_moves_and_bar_stays_responsive() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(h.r32(HEAD), 0x2020, "still stuck after RUN and doorbell");
     assert_eq!(h.peek(0x20_0040, 64), vec![0; 64]);
+    assert_eq!(h.r32(STATUS) >> 7 & 7, 2, "job status: active (wedged)");
+    // Driver abort (Linux pt_do_cmd_complete style): stop, HEAD_LO <- TAIL, restart.
+    h.w32(CONTROL, h.r32(CONTROL) & !1);
+    h.w32(HEAD, 0x2060);
+    h.w32(CONTROL, h.r32(CONTROL) | 1);
+    ring.submit(&h, &[encode_ptdma(0x10_0000, 0x20_0100, 64, true, false)]);
+    assert!(ring.drain(&h), "queue usable again after the abort");
+    assert_eq!(h.peek(0x20_0100, 64), pattern(2, 64));
+    assert_eq!(
+        h.peek(0x20_0040, 64),
+        vec![0; 64],
+        "the wedged descriptor never completed"
+    );
     h.finish().unwrap();
 }
 
