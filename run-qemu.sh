@@ -158,9 +158,24 @@ qemu_args() {
     QEMU+=(-kernel "$KERNEL" -append "$KCMDLINE")
 }
 
+# The emulated engines' timing assumption, as the kernel echoes it into every result.
+dma_profile() {
+    local p=none a
+    for a in "${MODEL_ARGS[@]}"; do
+        case "$a" in
+            --profile=*) p=${a#--profile=} ;;
+            --bw-gbps=*|--desc-ns=*|--doorbell-ns=*) p=custom ;;
+        esac
+    done
+    echo "$p"
+}
+
 # boot CMDLINE LOGFILE: boots once, tees the serial log, returns the mapped exit code.
 boot() {
     KCMDLINE=$1
+    if (( PTDMA > 0 )) && [[ " $KCMDLINE " != *" dma-profile="* ]]; then
+        KCMDLINE="${KCMDLINE:+$KCMDLINE }dma-profile=$(dma_profile)"
+    fi
     local log=$2 accel
     accel=$(pick_accel)
     qemu_args "$accel"

@@ -82,6 +82,16 @@ cmd_check() {
     expect_boot dma-halted-queue 0 'queue usable again' "$dma" --fault=halt-at=5
     expect_boot dma-stuck-queue 0 'queue usable again' "$dma" --fault=stuck-at=5
     expect_boot dma-device-gone 0 'channel retired' "$dma" --fault=vanish-at=5
+    expect_boot migrate-dma-fault 0 'verified, [0-9]+ op\(s\) copied by the CPU' "test=migrate_dma_fault_falls_back_to_cpu" --fault=error-at=40
+    expect_boot migrate-dma-corruption 0 'corruption detected by verification' "test=migrate_dma_corruption_detected" --fault=corrupt-at=10
+
+    # A short efficiency benchmark: every cell verified, RESULT lines parse in tools/report.
+    expect_boot bench-efficiency 0 '"status":"ok"' "bench=efficiency total=4m reps=2"
+    if [[ -f "$OUT/check-bench-efficiency.log" ]]; then
+        (cd "$ROOT" && cargo run -q --release -p report -- --out "$OUT/report-check" "$OUT/check-bench-efficiency.log" >/dev/null)
+        check_result "report from the benchmark log" $? "tools/report failed on $OUT/check-bench-efficiency.log"
+    fi
+
     local engines=$PTDMA
     PTDMA=0
     expect_boot no-dma-engine 0 'no DMA engine: the DMA copy engine is unavailable' "test=dma_engines_match_runner expect-ptdma=0"

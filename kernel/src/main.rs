@@ -17,11 +17,13 @@
 extern crate alloc;
 
 mod arch;
+mod bench;
 mod bootinfo;
 mod console;
 mod dma;
 mod exit;
 mod heap;
+mod migrate;
 mod mm;
 mod panic;
 mod pcicfg;
@@ -51,6 +53,84 @@ static CONFIG: spin::Once<kcore::cmdline::Config> = spin::Once::new();
 /// Before `kmain` parsed it (a kernel bug).
 pub fn config() -> &'static kcore::cmdline::Config {
     CONFIG.get().expect("command line parsed first in kmain")
+}
+
+/// Facts every RESULT/RUN line carries.
+pub struct BenchContext {
+    /// tcg | kvm | bare-metal.
+    pub accel: &'static str,
+    /// CPU model string.
+    pub cpu: alloc::string::String,
+    /// Nodes and CPUs.
+    pub topology: alloc::string::String,
+    /// The DMA timing assumption (`none` = the model copies as fast as it can).
+    pub dma_profile: alloc::string::String,
+}
+
+impl BenchContext {
+    /// A note for table headers when the numbers are not from real hardware.
+    pub fn note(&self) -> alloc::string::String {
+        if self.accel == "bare-metal" {
+            alloc::string::String::new()
+        } else {
+            alloc::format!(
+                " [{}: emulator speed, compare only ratios within this run; DMA timing profile: {}]",
+                self.accel, self.dma_profile
+            )
+        }
+    }
+}
+
+static BENCH_CONTEXT: spin::Once<BenchContext> = spin::Once::new();
+
+/// The run's context (after boot).
+pub fn bench_context() -> &'static BenchContext {
+    BENCH_CONTEXT.get().expect("set during boot")
+}
+
+fn set_bench_context(config: &kcore::cmdline::Config, p: &platform::Platform) {
+    let mut brand = [0u8; 48];
+    let cpu = alloc::string::String::from(arch::cpu::brand_string(&mut brand));
+    let topology = alloc::format!("{} node(s), {} cpu(s)", p.numa.nodes.len(), p.cpus.len());
+    let dma_profile = if dma::channel_count() == 0 {
+        alloc::string::String::from("no DMA engine")
+    } else {
+        config.dma_profile.clone()
+    };
+    BENCH_CONTEXT.call_once(|| BenchContext {
+        accel: accel_name(),
+        cpu,
+        topology,
+        dma_profile,
+    });
+}
+
+fn run_benchmarks(config: &kcore::cmdline::Config) -> ExitCode {
+    let start = arch::tsc::now_ns();
+    let result = if config.bench.is_some() {
+        bench::efficiency::efficiency(config)
+    } else {
+        bench::efficiency::migrate_job(config)
+    };
+    match result {
+        Ok(t) => {
+            let status = if t.failures == 0 {
+                "ok"
+            } else {
+                "verification-failed"
+            };
+            println!("{}", bench::efficiency::run_line(&t, start, status));
+            if t.failures == 0 {
+                ExitCode::Success
+            } else {
+                ExitCode::TestFailure
+            }
+        }
+        Err(e) => {
+            println!("bad input: {e}");
+            ExitCode::BadInput
+        }
+    }
 }
 
 /// Where the kernel runs, as the report lines name it.
@@ -113,6 +193,11 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         println!("pci: scan failed: {e}");
     }
     dma::init(config.dma_force, config.dma_marker);
+    if let Err(e) = migrate::engine::cpu::choose(&config.copy) {
+        println!("bad input: {e}");
+        exit::exit(ExitCode::BadInput);
+    }
+    set_bench_context(config, platform);
 
     if config.help {
         let mut text = alloc::string::String::new();
@@ -122,6 +207,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     if let Some(filter) = &config.test {
         exit::exit(selftest::run(filter));
+    }
+    if config.bench.is_some() || config.migrate_job {
+        exit::exit(run_benchmarks(config));
     }
     println!("no job given on the command line: platform summary only (boot with 'help' for keys)");
     exit::exit(ExitCode::Success)

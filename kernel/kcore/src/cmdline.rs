@@ -21,6 +21,8 @@ pub enum ValueKind {
     Bool,
     /// A free-form word (checked later by whoever uses it).
     Word,
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
     /// A non-negative integer within bounds (decimal or `0x` hex).
     Int {
         /// Smallest accepted value.
@@ -106,12 +108,135 @@ pub const KEYS: &[KeySpec] = &[
         help: "how long a DMA batch may take before its queue is reset and the CPU copies the rest",
     },
     KeySpec {
+        name: "migrate",
+        kind: ValueKind::Flag,
+        default: "-",
+        help: "run one migration experiment with the engine/mode/size/... keys below",
+    },
+    KeySpec {
+        name: "bench",
+        kind: ValueKind::Choice(BENCHES),
+        default: "-",
+        help: "run a benchmark: efficiency (batched vs per-folio vs raw copy, cpu and dma)",
+    },
+    KeySpec {
+        name: "engine",
+        kind: ValueKind::Choice(&["cpu", "dma"]),
+        default: "cpu",
+        help: "copy engine: cpu (one core) | dma (PTDMA queues)",
+    },
+    KeySpec {
+        name: "mode",
+        kind: ValueKind::Choice(&["batched", "per-folio"]),
+        default: "batched",
+        help: "batched (each phase over the batch, the RFC) | per-folio (stock Linux)",
+    },
+    KeySpec {
+        name: "size",
+        kind: ValueKind::Word,
+        default: "2m",
+        help: "folio size(s), comma list of 4k,16k,32k,64k,128k,256k,512k,1m,2m",
+    },
+    KeySpec {
+        name: "total",
+        kind: ValueKind::Word,
+        default: "32m",
+        help: "bytes migrated per repetition (k/m/g suffixes)",
+    },
+    KeySpec {
+        name: "batch",
+        kind: ValueKind::Word,
+        default: "512",
+        help: "batch limit in base pages (512 like Linux) or 'all' for the whole workload",
+    },
+    KeySpec {
+        name: "channels",
+        kind: ValueKind::Word,
+        default: "all",
+        help: "DMA channels to use: a number or 'all'",
+    },
+    KeySpec {
+        name: "from",
+        kind: ValueKind::Int { min: 0, max: 63 },
+        default: "0",
+        help: "source NUMA node",
+    },
+    KeySpec {
+        name: "to",
+        kind: ValueKind::Int { min: 0, max: 63 },
+        default: "1",
+        help: "destination NUMA node (the last node if the machine has fewer)",
+    },
+    KeySpec {
+        name: "reps",
+        kind: ValueKind::Int { min: 1, max: 1000 },
+        default: "5",
+        help: "measured repetitions per cell (after one warm-up)",
+    },
+    KeySpec {
+        name: "copy",
+        kind: ValueKind::Choice(&["auto", "movsb", "sse2", "avx2", "nt"]),
+        default: "auto",
+        help: "CPU copy routine: auto (fastest measured at boot) or a forced one",
+    },
+    KeySpec {
+        name: "dma-profile",
+        kind: ValueKind::Word,
+        default: "none",
+        help: "the emulated DMA engine's timing assumption, echoed in reports (set by run-qemu.sh)",
+    },
+    KeySpec {
         name: "verbose",
         kind: ValueKind::Bool,
         default: "0",
         help: "print more detail while booting (0|1)",
     },
 ];
+
+/// Benchmarks `bench=` accepts.
+pub const BENCHES: &[&str] = &["efficiency"];
+
+/// What a migration run or benchmark is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrateArgs {
+    /// Engine name (`cpu`, `dma`).
+    pub engine: String,
+    /// `batched` or `per-folio`.
+    pub mode: String,
+    /// Folio orders, in the order given.
+    pub sizes: Vec<u8>,
+    /// `size=` was given (benchmarks otherwise use their own default sizes).
+    pub size_given: bool,
+    /// Bytes per repetition.
+    pub total: u64,
+    /// Batch limit in base pages (`u64::MAX` = the whole workload).
+    pub batch_pages: u64,
+    /// DMA channels (`None` = all).
+    pub channels: Option<u32>,
+    /// Source node.
+    pub from: u32,
+    /// Destination node.
+    pub to: u32,
+    /// Measured repetitions.
+    pub reps: u32,
+}
+
+impl Default for MigrateArgs {
+    fn default() -> Self {
+        Self {
+            engine: "cpu".into(),
+            mode: "batched".into(),
+            sizes: alloc::vec![9],
+            size_given: false,
+            total: 32 << 20,
+            batch_pages: 512,
+            channels: None,
+            from: 0,
+            to: 1,
+            reps: 5,
+        }
+    }
+}
 
 /// The typed configuration of one boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +257,16 @@ pub struct Config {
     pub dma_marker: bool,
     /// DMA batch timeout in milliseconds.
     pub dma_timeout_ms: u64,
+    /// `migrate` was given: run one migration experiment.
+    pub migrate_job: bool,
+    /// `bench=` value.
+    pub bench: Option<String>,
+    /// Migration parameters.
+    pub migrate: MigrateArgs,
+    /// CPU copy routine (`auto` or a forced one).
+    pub copy: String,
+    /// The DMA timing assumption, for reports.
+    pub dma_profile: String,
 }
 
 impl Default for Config {
@@ -145,6 +280,11 @@ impl Default for Config {
             dma_force: false,
             dma_marker: true,
             dma_timeout_ms: 2000,
+            migrate_job: false,
+            bench: None,
+            migrate: MigrateArgs::default(),
+            copy: "auto".into(),
+            dma_profile: "none".into(),
         }
     }
 }
@@ -282,10 +422,72 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "dma-force" => config.dma_force = value == "1",
         "dma-marker" => config.dma_marker = value == "1",
         "dma-timeout-ms" => config.dma_timeout_ms = value.parse().unwrap_or(2000),
+        "migrate" => config.migrate_job = true,
+        "bench" => config.bench = Some(value),
+        "engine" => config.migrate.engine = value,
+        "mode" => config.migrate.mode = value,
+        "size" => {
+            config.migrate.sizes = parse_sizes(spec, &value)?;
+            config.migrate.size_given = true;
+        }
+        "total" => {
+            config.migrate.total = crate::migrate::parse_size(&value)
+                .filter(|&t| t >= 4096)
+                .ok_or_else(|| bad_value(spec, &value, "a size >= 4k like 64m or 1g"))?
+        }
+        "batch" => {
+            config.migrate.batch_pages = match value.as_str() {
+                "all" => u64::MAX,
+                v => parse_u64(v)
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| bad_value(spec, v, "a page count >= 1 or 'all'"))?,
+            }
+        }
+        "channels" => {
+            config.migrate.channels = match value.as_str() {
+                "all" => None,
+                v => Some(
+                    parse_u64(v)
+                        .filter(|&n| (1..=256).contains(&n))
+                        .ok_or_else(|| bad_value(spec, v, "1..256 or 'all'"))?
+                        as u32,
+                ),
+            }
+        }
+        "from" => config.migrate.from = value.parse().unwrap_or(0),
+        "to" => config.migrate.to = value.parse().unwrap_or(1),
+        "reps" => config.migrate.reps = value.parse().unwrap_or(5),
+        "copy" => config.copy = value,
+        "dma-profile" => config.dma_profile = value,
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }
     Ok(())
+}
+
+fn bad_value(spec: &KeySpec, given: &str, accepted: &str) -> CmdlineError {
+    CmdlineError::BadValue {
+        key: spec.name,
+        given: given.to_string(),
+        accepted: accepted.to_string(),
+    }
+}
+
+fn parse_sizes(spec: &KeySpec, value: &str) -> Result<Vec<u8>, CmdlineError> {
+    value
+        .split(',')
+        .map(|s| {
+            crate::migrate::parse_size(s)
+                .and_then(crate::migrate::order_of)
+                .ok_or_else(|| {
+                    bad_value(
+                        spec,
+                        value,
+                        "mTHP sizes 4k,16k,32k,64k,128k,256k,512k,1m,2m",
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Checks a value against its key's kind and returns it normalized
@@ -305,6 +507,13 @@ fn check_value(spec: &KeySpec, value: Option<&str>) -> Result<String, CmdlineErr
             "0" | "no" | "off" | "false" => Ok("0".to_string()),
             _ => Err(bad(v, "0|1|yes|no|on|off|true|false")),
         },
+        (ValueKind::Choice(words), Some(v)) => {
+            if words.contains(&v) {
+                Ok(v.to_string())
+            } else {
+                Err(bad(v, &words.join("|")))
+            }
+        }
         (ValueKind::Word, Some("")) => Err(bad("", "a non-empty word")),
         (ValueKind::Word, Some(v)) => Ok(v.to_string()),
         (ValueKind::Int { min, max }, Some(v)) => {
@@ -403,11 +612,58 @@ mod tests {
             let token = match k.kind {
                 ValueKind::Flag => k.name.to_string(),
                 ValueKind::Bool => alloc::format!("{}=1", k.name),
-                ValueKind::Word => alloc::format!("{}=all", k.name),
+                ValueKind::Word => alloc::format!("{}={}", k.name, word_example(k.name)),
+                ValueKind::Choice(w) => alloc::format!("{}={}", k.name, w[0]),
                 ValueKind::Int { min, .. } => alloc::format!("{}={min}", k.name),
             };
             parse(&token).unwrap_or_else(|e| panic!("{token}: {e}"));
         }
+    }
+
+    fn word_example(key: &str) -> &'static str {
+        match key {
+            "size" => "4k,2m",
+            "total" => "8m",
+            "batch" | "channels" => "all",
+            _ => "all",
+        }
+    }
+
+    #[test]
+    fn migration_keys_are_typed() {
+        let c = parse("migrate engine=dma mode=per-folio size=4k,64k total=16m batch=all channels=2 from=1 to=0 reps=3 copy=nt").unwrap();
+        let m = &c.migrate;
+        assert!(c.migrate_job);
+        assert_eq!(m.engine, "dma");
+        assert_eq!(m.mode, "per-folio");
+        assert_eq!(m.sizes, [0, 4]);
+        assert_eq!(m.total, 16 << 20);
+        assert_eq!(m.batch_pages, u64::MAX);
+        assert_eq!(m.channels, Some(2));
+        assert_eq!((m.from, m.to, m.reps), (1, 0, 3));
+        assert_eq!(c.copy, "nt");
+        let d = parse("").unwrap().migrate;
+        assert_eq!((d.batch_pages, d.channels, d.reps), (512, None, 5));
+        assert!(matches!(
+            parse("size=8k"),
+            Err(CmdlineError::BadValue { key: "size", .. })
+        ));
+        assert!(matches!(
+            parse("engine=gpu"),
+            Err(CmdlineError::BadValue { key: "engine", .. })
+        ));
+        assert!(matches!(
+            parse("total=3x"),
+            Err(CmdlineError::BadValue { key: "total", .. })
+        ));
+        assert!(matches!(
+            parse("batch=0"),
+            Err(CmdlineError::BadValue { key: "batch", .. })
+        ));
+        assert!(matches!(
+            parse("bench=1z"),
+            Err(CmdlineError::BadValue { key: "bench", .. })
+        ));
     }
 
     #[test]

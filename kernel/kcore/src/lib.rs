@@ -3,6 +3,7 @@
 //! no port or MMIO access, no inline assembly. The kernel binary wraps these types.
 //!
 //! - [`acpi`]: SRAT and SLIT bodies (the `acpi` crate finds and checksums the tables).
+//! - [`migrate`]: folio sizes, verification pattern, metadata, batching.
 //! - [`numa`]: nodes with their CPUs, usable RAM and distances.
 //! - [`bootinfo`]: loader-independent boot facts (memory map, PVH start_info, RSDP scan).
 //! - [`cmdline`]: the kernel command line, parsed into a typed [`cmdline::Config`].
@@ -21,6 +22,7 @@ pub mod acpi;
 pub mod bootinfo;
 pub mod buddy;
 pub mod cmdline;
+pub mod migrate;
 pub mod numa;
 pub mod pagetable;
 pub mod placement;

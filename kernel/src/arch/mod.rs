@@ -1,6 +1,7 @@
 //! x86_64 specifics: CPU helpers, GDT/TSS/IST, the IDT and exception diagnostics,
 //! and the C memory functions. This is one of the few places allowed `unsafe`.
 
+pub mod copy;
 pub mod cpu;
 pub mod gdt;
 pub mod memfns;

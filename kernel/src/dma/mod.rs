@@ -134,6 +134,25 @@ fn start_ptdma(f: &pci::PciFunction, force: bool, marker: bool) -> Result<Channe
 }
 
 impl Channel {
+    /// Queues `ops` with one doorbell (refused at once if the channel is retired).
+    pub fn submit(&mut self, ops: &[CopyOp]) -> Result<(), PtdmaError> {
+        if let Some(e) = self.retired {
+            return Err(e);
+        }
+        self.queue.submit(ops).map(|_| ())
+    }
+
+    /// Waits until everything submitted completed or the TSC passes `deadline_ns`
+    /// (then the queue is reset and the error says what completed).
+    pub fn wait(&mut self, deadline_ns: u64) -> Result<Completed, PtdmaError> {
+        let r = self.queue.wait_until(|| tsc::now_ns() > deadline_ns);
+        if let Err(e @ PtdmaError::DeviceGone) = &r {
+            println!("dma: channel {:?} retired: {e}", self.bdf);
+            self.retired = Some(*e);
+        }
+        r
+    }
+
     /// Submits `ops` (one doorbell) and waits for them with a wall-clock limit. A
     /// device that reads all-ones is retired: later calls fail at once with the same
     /// error instead of touching it again.

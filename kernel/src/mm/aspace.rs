@@ -168,3 +168,15 @@ impl AddressSpace {
         self.tables.destroy(&mut self.mem)
     }
 }
+
+/// Reads the u64 at `va` in the active address space (a plain load: the MMU walks the
+/// tree, which is the point of reading through the mapping).
+///
+/// # Panics
+/// Never itself; an unmapped `va` raises #PF, which ends the run with the diagnostics
+/// unless a test expects it.
+pub fn read_mapped_u64(va: u64) -> u64 {
+    // SAFETY: callers pass addresses of folios they mapped in the active tree; a stale or
+    // missing mapping faults (reported), it cannot read memory the caller does not own.
+    unsafe { (va as *const u64).read_volatile() }
+}

@@ -10,6 +10,7 @@ mod aspace_tests;
 mod boot_tests;
 mod dma_tests;
 mod fixtures;
+mod migrate_tests;
 mod mm_tests;
 mod pci_tests;
 mod platform_tests;
@@ -39,6 +40,7 @@ fn registry() -> impl Iterator<Item = &'static Test> {
         .chain(aspace_tests::TESTS)
         .chain(pci_tests::TESTS)
         .chain(dma_tests::TESTS)
+        .chain(migrate_tests::TESTS)
         .chain(fixtures::TESTS)
 }
 

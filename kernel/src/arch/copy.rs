@@ -1,0 +1,164 @@
+//! CPU copy routines for the `cpu` engine: `rep movsb`, SSE2 (16-byte vectors),
+//! AVX2 (32-byte vectors) and non-temporal SSE2 stores that bypass the cache. Which is
+//! fastest depends on the machine (ERMS, cache sizes, the interconnect), so the kernel
+//! measures them at boot and picks one, or the user forces one with `copy=`.
+//!
+//! AVX: enabling it sets CR4.OSXSAVE and XCR0 (x87|SSE|AVX). The trap stubs save only
+//! the legacy SSE state (fxsave); that is enough because no handler executes VEX
+//! instructions (the precompiled `core` targets baseline x86_64), so the upper YMM
+//! halves are never touched by interrupt code.
+
+use super::cpu;
+use core::arch::asm;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// A copy routine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routine {
+    /// `rep movsb` (fast strings / ERMS).
+    Movsb,
+    /// SSE2 unaligned loads and stores, 64 bytes per iteration.
+    Sse2,
+    /// AVX2 unaligned loads and stores, 128 bytes per iteration.
+    Avx2,
+    /// SSE2 loads and non-temporal stores (`movntdq`), 64 bytes per iteration.
+    NonTemporal,
+}
+
+impl Routine {
+    /// Every routine, in the order they are measured.
+    pub const ALL: [Routine; 4] = [
+        Routine::Movsb,
+        Routine::Sse2,
+        Routine::Avx2,
+        Routine::NonTemporal,
+    ];
+
+    /// The name `copy=` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Routine::Movsb => "movsb",
+            Routine::Sse2 => "sse2",
+            Routine::Avx2 => "avx2",
+            Routine::NonTemporal => "nt",
+        }
+    }
+
+    /// The routine named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// True if this CPU (and the OS state set up here) can run it.
+    pub fn available(self) -> bool {
+        match self {
+            Routine::Avx2 => AVX_ON.load(Ordering::Relaxed),
+            _ => true,
+        }
+    }
+}
+
+static AVX_ON: AtomicBool = AtomicBool::new(false);
+
+/// Turns on AVX state (OSXSAVE + XCR0) if the CPU has AVX2. Returns whether it did.
+pub fn enable_avx() -> bool {
+    let l1 = cpu::cpuid(1, 0);
+    let has_xsave = l1.ecx & (1 << 26) != 0;
+    let has_avx = l1.ecx & (1 << 28) != 0;
+    let has_avx2 = cpu::cpuid(0, 0).eax >= 7 && cpu::cpuid(7, 0).ebx & (1 << 5) != 0;
+    if !(has_xsave && has_avx && has_avx2) {
+        return false;
+    }
+    // SAFETY: CR4.OSXSAVE is supported (CPUID.1:ECX.XSAVE); XCR0 = x87|SSE|AVX is a
+    // valid combination on a CPU with AVX.
+    unsafe {
+        x86_64::registers::control::Cr4::update(|f| {
+            f.insert(x86_64::registers::control::Cr4Flags::OSXSAVE)
+        });
+        let (lo, hi) = (0x7u32, 0u32);
+        asm!("xsetbv", in("ecx") 0, in("eax") lo, in("edx") hi, options(nostack));
+    }
+    AVX_ON.store(true, Ordering::Relaxed);
+    true
+}
+
+/// Copies `len` bytes from `src` to `dst` with `routine`.
+///
+/// # Safety
+/// `src` and `dst` valid for `len` bytes, not overlapping; `routine.available()`.
+pub unsafe fn copy(routine: Routine, dst: *mut u8, src: *const u8, len: usize) {
+    // SAFETY: forwarded contract (all arms); every loop stays inside [0, len) and the
+    // tail goes through rep movsb.
+    unsafe {
+        match routine {
+            Routine::Movsb => movsb(dst, src, len),
+            Routine::Sse2 => {
+                let body = len & !63;
+                if body > 0 {
+                    asm!(
+                        "2:",
+                        "movdqu xmm0, [{s}]", "movdqu xmm1, [{s} + 16]",
+                        "movdqu xmm2, [{s} + 32]", "movdqu xmm3, [{s} + 48]",
+                        "movdqu [{d}], xmm0", "movdqu [{d} + 16], xmm1",
+                        "movdqu [{d} + 32], xmm2", "movdqu [{d} + 48], xmm3",
+                        "add {s}, 64", "add {d}, 64", "sub {n}, 64", "jnz 2b",
+                        s = inout(reg) src => _, d = inout(reg) dst => _, n = inout(reg) body => _,
+                        out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                        options(nostack)
+                    );
+                }
+                movsb(dst.add(body), src.add(body), len - body);
+            }
+            Routine::Avx2 => {
+                let body = len & !127;
+                if body > 0 {
+                    asm!(
+                        "2:",
+                        "vmovdqu ymm0, [{s}]", "vmovdqu ymm1, [{s} + 32]",
+                        "vmovdqu ymm2, [{s} + 64]", "vmovdqu ymm3, [{s} + 96]",
+                        "vmovdqu [{d}], ymm0", "vmovdqu [{d} + 32], ymm1",
+                        "vmovdqu [{d} + 64], ymm2", "vmovdqu [{d} + 96], ymm3",
+                        "add {s}, 128", "add {d}, 128", "sub {n}, 128", "jnz 2b",
+                        "vzeroupper",
+                        s = inout(reg) src => _, d = inout(reg) dst => _, n = inout(reg) body => _,
+                        out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _,
+                        options(nostack)
+                    );
+                }
+                movsb(dst.add(body), src.add(body), len - body);
+            }
+            Routine::NonTemporal => {
+                // movntdq needs a 16-byte aligned destination: align with a short head.
+                let head = ((16 - (dst as usize & 15)) & 15).min(len);
+                movsb(dst, src, head);
+                let (d, s, rest) = (dst.add(head), src.add(head), len - head);
+                let body = rest & !63;
+                if body > 0 {
+                    asm!(
+                        "2:",
+                        "movdqu xmm0, [{s}]", "movdqu xmm1, [{s} + 16]",
+                        "movdqu xmm2, [{s} + 32]", "movdqu xmm3, [{s} + 48]",
+                        "movntdq [{d}], xmm0", "movntdq [{d} + 16], xmm1",
+                        "movntdq [{d} + 32], xmm2", "movntdq [{d} + 48], xmm3",
+                        "add {s}, 64", "add {d}, 64", "sub {n}, 64", "jnz 2b",
+                        "sfence",
+                        s = inout(reg) s => _, d = inout(reg) d => _, n = inout(reg) body => _,
+                        out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                        options(nostack)
+                    );
+                }
+                movsb(d.add(body), s.add(body), rest - body);
+            }
+        }
+    }
+}
+
+/// # Safety
+/// As [`copy`].
+unsafe fn movsb(dst: *mut u8, src: *const u8, len: usize) {
+    // SAFETY: forwarded; DF is clear (kernel invariant).
+    unsafe {
+        asm!("rep movsb", inout("rcx") len => _, inout("rdi") dst => _, inout("rsi") src => _,
+             options(nostack, preserves_flags));
+    }
+}

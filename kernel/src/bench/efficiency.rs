@@ -1,0 +1,225 @@
+//! `bench=efficiency` and the `migrate` job.
+//!
+//! efficiency: for each folio size (default 4K and 2M) and each engine present (cpu,
+//! and dma when an engine was found), batched migration vs per-folio migration vs the
+//! same engine's raw copy of the same bytes, all in one boot. The headline figure is
+//! batched / raw copy: how much of the engine's bandwidth survives the unmap, TLB flush
+//! and remap around it.
+
+use super::cell::{self, cell_text, size_name, Kind, Outcome, Spec};
+use super::json::Obj;
+use crate::arch::tsc;
+use crate::migrate::Mode;
+use crate::println;
+use alloc::string::String;
+use alloc::vec::Vec;
+use kcore::cmdline::Config;
+use kcore::migrate::folio_bytes;
+use kcore::stats::Summary;
+
+/// What a benchmark run ended with.
+#[derive(Debug, Clone, Copy)]
+pub struct Totals {
+    /// Cells run.
+    pub cells: usize,
+    /// Cells that failed verification.
+    pub failures: usize,
+}
+
+fn folios_for(config: &Config, order: u8) -> Result<usize, String> {
+    let n = config.migrate.total / folio_bytes(order);
+    if n == 0 {
+        return Err(alloc::format!(
+            "total={} is smaller than one {} folio",
+            config.migrate.total,
+            size_name(order)
+        ));
+    }
+    Ok(n as usize)
+}
+
+fn mean(o: &Outcome) -> Option<f64> {
+    if o.failure.is_some() {
+        return None;
+    }
+    Summary::of(&o.gbps).ok().map(|s| s.mean)
+}
+
+/// Runs `bench=efficiency`.
+pub fn efficiency(config: &Config) -> Result<Totals, String> {
+    let (from, to) = super::nodes(config)?;
+    let sizes: Vec<u8> = if config.migrate.size_given {
+        config.migrate.sizes.clone()
+    } else {
+        alloc::vec![0, 9]
+    };
+    let mut engines: Vec<&str> = alloc::vec!["cpu"];
+    if crate::dma::channel_count() > 0 {
+        engines.push("dma");
+    } else {
+        println!("efficiency: no DMA engine: the dma rows are skipped");
+    }
+    let kinds = [
+        Kind::Migrate(Mode::Batched),
+        Kind::Migrate(Mode::PerFolio),
+        Kind::RawCopy,
+    ];
+    let total_cells = sizes.len() * engines.len() * kinds.len();
+    println!(
+        "efficiency: {} MiB per repetition, node {from} -> {to}, batch {} pages, {} reps + warm-up, {} cells{}",
+        config.migrate.total >> 20,
+        config.migrate.batch_pages.min(1 << 40),
+        config.migrate.reps,
+        total_cells,
+        crate::bench_context().note()
+    );
+    let mut rows = Vec::new();
+    let mut totals = Totals {
+        cells: 0,
+        failures: 0,
+    };
+    for &order in &sizes {
+        let folios = folios_for(config, order)?;
+        for &name in &engines {
+            let mut engine = super::engine(name, config)?;
+            let mut outs = Vec::new();
+            for kind in kinds {
+                totals.cells += 1;
+                let spec = Spec {
+                    exp: "efficiency",
+                    kind,
+                    order,
+                    folios,
+                    from,
+                    to,
+                    batch_pages: config.migrate.batch_pages,
+                    reps: config.migrate.reps,
+                };
+                let progress = alloc::format!(
+                    "efficiency cell {}/{}: {} {name} {}",
+                    totals.cells,
+                    total_cells,
+                    size_name(order),
+                    kind.name()
+                );
+                let o = cell::run(&spec, engine.as_mut(), &progress);
+                println!("{}", cell::result_line(&spec, &o));
+                if o.failure.is_some() {
+                    totals.failures += 1;
+                }
+                outs.push(o);
+            }
+            rows.push((order, name, outs));
+        }
+    }
+    print_table(&rows);
+    Ok(totals)
+}
+
+fn print_table(rows: &[(u8, &str, Vec<Outcome>)]) {
+    println!();
+    println!(
+        "efficiency (GB/s, mean ± stdev; ratio = migration / raw copy of the same engine){}",
+        crate::bench_context().note()
+    );
+    println!(
+        "{:>5} {:>6} {:>18} {:>18} {:>18} {:>12} {:>14}",
+        "folio", "engine", "batched", "per-folio", "raw copy", "batched/raw", "per-folio/raw"
+    );
+    for (order, name, o) in rows {
+        let ratio = |a: &Outcome| match (mean(a), mean(&o[2])) {
+            (Some(x), Some(r)) if r > 0.0 => alloc::format!("{:.3}", x / r),
+            _ => String::from("-"),
+        };
+        println!(
+            "{:>5} {:>6} {:>18} {:>18} {:>18} {:>12} {:>14}",
+            alloc::format!("{}", size_name(*order)),
+            name,
+            cell_text(&o[0]),
+            cell_text(&o[1]),
+            cell_text(&o[2]),
+            ratio(&o[0]),
+            ratio(&o[1])
+        );
+    }
+    for (order, name, o) in rows {
+        let p = &o[0].phases;
+        let t = p.total().max(1) as f64;
+        println!(
+            "  phases {} {name} batched: prepare {:.1}%, unmap+flush {:.1}%, copy {:.1}%, remap {:.1}%",
+            size_name(*order),
+            100.0 * p.prepare as f64 / t,
+            100.0 * p.unmap as f64 / t,
+            100.0 * p.copy as f64 / t,
+            100.0 * p.remap as f64 / t
+        );
+    }
+}
+
+/// Runs the `migrate` job: one cell per folio size with the engine and mode given.
+pub fn migrate_job(config: &Config) -> Result<Totals, String> {
+    let (from, to) = super::nodes(config)?;
+    let m = &config.migrate;
+    let mode = Mode::from_name(&m.mode).ok_or("mode")?;
+    let mut engine = super::engine(&m.engine, config)?;
+    let mut totals = Totals {
+        cells: 0,
+        failures: 0,
+    };
+    for &order in &m.sizes {
+        let folios = folios_for(config, order)?;
+        let spec = Spec {
+            exp: "migrate",
+            kind: Kind::Migrate(mode),
+            order,
+            folios,
+            from,
+            to,
+            batch_pages: m.batch_pages,
+            reps: m.reps,
+        };
+        let progress = alloc::format!("migrate {} {} {}", size_name(order), m.engine, mode.name());
+        let o = cell::run(&spec, engine.as_mut(), &progress);
+        totals.cells += 1;
+        println!("{}", cell::result_line(&spec, &o));
+        if o.failure.is_some() {
+            totals.failures += 1;
+            continue;
+        }
+        let p = &o.phases;
+        let t = p.total().max(1) as f64;
+        let per = |x: u64| x / folios as u64;
+        println!(
+            "migrate {} x {folios} {} {} node {from}->{to}: {} GB/s; per folio: prepare {} ns ({:.1}%), unmap {} ns ({:.1}%), copy {} ns ({:.1}%), remap {} ns ({:.1}%); {} DMA fallback op(s)",
+            size_name(order),
+            m.engine,
+            mode.name(),
+            cell_text(&o),
+            per(p.prepare),
+            100.0 * p.prepare as f64 / t,
+            per(p.unmap),
+            100.0 * p.unmap as f64 / t,
+            per(p.copy),
+            100.0 * p.copy as f64 / t,
+            per(p.remap),
+            100.0 * p.remap as f64 / t,
+            o.engine.fallback_ops
+        );
+    }
+    Ok(totals)
+}
+
+/// The closing `RUN {json}` line.
+pub fn run_line(t: &Totals, start_ns: u64, status: &str) -> String {
+    let c = crate::bench_context();
+    let o = Obj::new()
+        .int("cells", t.cells as u64)
+        .int("failures", t.failures as u64)
+        .num("elapsed_s", (tsc::now_ns() - start_ns) as f64 / 1e9)
+        .str("status", status)
+        .str("accel", c.accel)
+        .str("cpu", &c.cpu)
+        .str("topology", &c.topology)
+        .str("ptdma_profile", &c.dma_profile);
+    alloc::format!("RUN {}", o.finish())
+}

@@ -1,0 +1,83 @@
+//! A tiny JSON object writer for RESULT/RUN lines (no serde in the kernel: the lines
+//! are flat objects of strings, integers, floats and booleans, and one level of nesting).
+
+use alloc::string::String;
+use core::fmt::Write;
+
+/// Builds one JSON object.
+#[derive(Debug, Default)]
+pub struct Obj {
+    out: String,
+}
+
+impl Obj {
+    /// An empty object.
+    pub fn new() -> Self {
+        Self {
+            out: String::from("{"),
+        }
+    }
+
+    fn key(&mut self, k: &str) {
+        if self.out.len() > 1 {
+            self.out.push(',');
+        }
+        let _ = write!(self.out, "\"{k}\":");
+    }
+
+    /// A string member (escaped).
+    pub fn str(mut self, k: &str, v: &str) -> Self {
+        self.key(k);
+        self.out.push('"');
+        for c in v.chars() {
+            match c {
+                '"' => self.out.push_str("\\\""),
+                '\\' => self.out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(self.out, "\\u{:04x}", c as u32);
+                }
+                c => self.out.push(c),
+            }
+        }
+        self.out.push('"');
+        self
+    }
+
+    /// An integer member.
+    pub fn int(mut self, k: &str, v: u64) -> Self {
+        self.key(k);
+        let _ = write!(self.out, "{v}");
+        self
+    }
+
+    /// A number member (finite; NaN/inf become null, which JSON can carry).
+    pub fn num(mut self, k: &str, v: f64) -> Self {
+        self.key(k);
+        if v.is_finite() {
+            let _ = write!(self.out, "{v:.4}");
+        } else {
+            self.out.push_str("null");
+        }
+        self
+    }
+
+    /// A boolean member.
+    pub fn bool(mut self, k: &str, v: bool) -> Self {
+        self.key(k);
+        self.out.push_str(if v { "true" } else { "false" });
+        self
+    }
+
+    /// A nested object member.
+    pub fn obj(mut self, k: &str, v: Obj) -> Self {
+        self.key(k);
+        self.out.push_str(&v.finish());
+        self
+    }
+
+    /// The text.
+    pub fn finish(mut self) -> String {
+        self.out.push('}');
+        self.out
+    }
+}

@@ -1,0 +1,49 @@
+//! Experiments: cells of repeated, verified migrations with statistics, printed as a
+//! human table and as one `RESULT {json}` line per cell (DESIGN.md §6), then a
+//! `RUN {json}` line. `tools/report` turns the log into CSV, markdown and plots.
+#![deny(unsafe_code)]
+
+pub mod cell;
+pub mod efficiency;
+pub mod json;
+
+use crate::migrate::engine::cpu::CpuEngine;
+use crate::migrate::engine::dma::DmaEngine;
+use crate::migrate::engine::CopyEngine;
+use alloc::boxed::Box;
+use alloc::string::String;
+use kcore::cmdline::Config;
+use ptdma::SplitPolicy;
+
+/// Builds the engine `name` from the command line.
+pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String> {
+    match name {
+        "cpu" => Ok(Box::new(CpuEngine)),
+        "dma" => Ok(Box::new(DmaEngine::new(
+            config.migrate.channels,
+            SplitPolicy::RoundRobin,
+            config.dma_timeout_ms,
+        )?)),
+        other => Err(alloc::format!(
+            "engine '{other}' is not available in this build"
+        )),
+    }
+}
+
+/// The destination node: `to=` clamped to the nodes that have memory, said so.
+pub fn nodes(config: &Config) -> Result<(u32, u32), String> {
+    let nodes = crate::mm::frames::nodes();
+    let from = config.migrate.from;
+    if !nodes.contains(&from) {
+        return Err(alloc::format!(
+            "from={from}: node has no memory (nodes: {nodes:?})"
+        ));
+    }
+    let to = config.migrate.to;
+    if nodes.contains(&to) {
+        return Ok((from, to));
+    }
+    let last = *nodes.last().expect("frames init found nodes");
+    crate::println!("note: to={to} has no memory; migrating to node {last} instead");
+    Ok((from, last))
+}

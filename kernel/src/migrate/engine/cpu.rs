@@ -1,0 +1,108 @@
+//! The single-core CPU copy engine, and the boot-time choice of copy routine.
+#![allow(unsafe_code)] // one call into arch::copy, justified below
+
+use super::{CopyEngine, CopyOutcome};
+use crate::arch::copy::{self, Routine};
+use crate::arch::tsc;
+use crate::mm::frames;
+use crate::println;
+use alloc::string::String;
+use ptdma::CopyOp;
+use spin::Once;
+
+static CHOSEN: Once<Routine> = Once::new();
+
+/// The routine the `cpu` engine uses (after [`choose`]).
+pub fn routine() -> Routine {
+    CHOSEN.get().copied().unwrap_or(Routine::Movsb)
+}
+
+/// Measures every available routine on a 2 MiB copy between the first and last node
+/// and keeps the fastest, unless `forced` names one. Prints the table.
+pub fn choose(forced: &str) -> Result<Routine, String> {
+    let avx = copy::enable_avx();
+    let nodes = frames::nodes();
+    let (from, to) = (nodes[0], *nodes.last().expect("at least one node"));
+    let src = frames::alloc(from, 9).map_err(|e| alloc::format!("{e}"))?;
+    let dst = frames::alloc(to, 9).map_err(|e| alloc::format!("{e}"))?;
+    let mut best: Option<(Routine, u64)> = None;
+    let mut line = String::new();
+    for r in Routine::ALL.into_iter().filter(|r| r.available()) {
+        let mut ns = u64::MAX;
+        for _ in 0..4 {
+            let t0 = tsc::now_ns();
+            // SAFETY: src and dst are two distinct 2 MiB blocks this function owns.
+            unsafe { copy::copy(r, dst.addr as *mut u8, src.addr as *const u8, 2 << 20) };
+            ns = ns.min(tsc::now_ns() - t0);
+        }
+        let gbps = (2u64 << 20) as f64 / ns.max(1) as f64;
+        line.push_str(&alloc::format!(" {}={:.2}", r.name(), gbps));
+        if best.is_none_or(|(_, b)| ns < b) {
+            best = Some((r, ns));
+        }
+    }
+    frames::free(src).map_err(|e| alloc::format!("{e}"))?;
+    frames::free(dst).map_err(|e| alloc::format!("{e}"))?;
+    let chosen = match forced {
+        "auto" => best.map(|(r, _)| r).unwrap_or(Routine::Movsb),
+        name => {
+            let r = Routine::from_name(name)
+                .ok_or_else(|| alloc::format!("unknown copy routine {name}"))?;
+            if !r.available() {
+                return Err(alloc::format!(
+                    "copy={name} needs AVX2, which this CPU lacks"
+                ));
+            }
+            r
+        }
+    };
+    println!(
+        "copy: node {from}->{to} 2 MiB, GB/s (best of 4):{line}; using {} ({}){}",
+        chosen.name(),
+        if forced == "auto" {
+            "fastest"
+        } else {
+            "forced by copy="
+        },
+        if avx { "" } else { "; no AVX2" }
+    );
+    Ok(*CHOSEN.call_once(|| chosen))
+}
+
+/// One core copying with the chosen routine.
+#[derive(Debug, Default)]
+pub struct CpuEngine;
+
+impl CopyEngine for CpuEngine {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn width(&self) -> usize {
+        1
+    }
+
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+        copy_ops(ops);
+        Ok(CopyOutcome::default())
+    }
+}
+
+/// Copies `ops` on this CPU with the chosen routine (also the DMA engine's fallback).
+pub fn copy_ops(ops: &[CopyOp]) {
+    let r = routine();
+    for op in ops {
+        // SAFETY: ops come from the migration pipeline (or a benchmark), which owns both
+        // blocks of every op for the duration of the call: the source folio (unmapped,
+        // so nothing else writes it) and the freshly allocated destination. They never
+        // overlap (distinct buddy blocks) and RAM is identity mapped.
+        unsafe {
+            copy::copy(
+                r,
+                op.dst.as_u64() as *mut u8,
+                op.src.as_u64() as *const u8,
+                op.len as usize,
+            )
+        };
+    }
+}

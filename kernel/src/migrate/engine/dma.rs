@@ -1,0 +1,145 @@
+//! The DMA copy engine: a batch is split across N PTDMA channels — whole ops
+//! round-robin (RFC V2) or contiguous blocks of ops (RFC V3) — then, in rounds that
+//! fit the rings, one doorbell per channel, and all channels are waited for with a
+//! wall-clock limit. Whatever a channel did not finish (error, timeout, device gone)
+//! is copied by the CPU and counted, so a batch never ends half copied.
+//!
+//! Only the CPU running the migration touches the channels (QEMU's proxy can deadlock
+//! when two vCPUs access one emulated function at once).
+
+use super::{cpu, CopyEngine, CopyOutcome};
+use crate::arch::tsc;
+use crate::dma;
+use crate::println;
+use alloc::string::String;
+use alloc::vec::Vec;
+use ptdma::channel::split;
+use ptdma::{CopyOp, SplitPolicy};
+
+/// PTDMA queues as one engine.
+#[derive(Debug)]
+pub struct DmaEngine {
+    channels: Vec<usize>,
+    policy: SplitPolicy,
+    timeout_ns: u64,
+}
+
+impl DmaEngine {
+    /// Uses the first `n` started channels (all when `None`).
+    pub fn new(n: Option<u32>, policy: SplitPolicy, timeout_ms: u64) -> Result<Self, String> {
+        let have = dma::channel_count();
+        if have == 0 {
+            return Err("engine=dma: no DMA engine was found (see the dma: lines above)".into());
+        }
+        let want = n.map_or(have, |n| n as usize);
+        if want > have {
+            return Err(alloc::format!(
+                "channels={want} but only {have} DMA channel(s) started"
+            ));
+        }
+        Ok(Self {
+            channels: (0..want).collect(),
+            policy,
+            timeout_ns: timeout_ms * 1_000_000,
+        })
+    }
+}
+
+impl CopyEngine for DmaEngine {
+    fn name(&self) -> &'static str {
+        "dma"
+    }
+
+    fn width(&self) -> usize {
+        self.channels.len()
+    }
+
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+        let shares = split(ops.len(), self.channels.len(), self.policy);
+        let before = self.counters();
+        let mut cursor = alloc::vec![0usize; shares.len()];
+        let mut failed = alloc::vec![false; shares.len()];
+        let mut fallback: Vec<CopyOp> = Vec::new();
+        while shares.iter().zip(&cursor).any(|(s, &c)| c < s.len()) {
+            // Submit one ring-full per channel, then wait for all of them.
+            let mut in_flight: Vec<(usize, Vec<usize>)> = Vec::new();
+            for (k, share) in shares.iter().enumerate() {
+                if cursor[k] == share.len() {
+                    continue;
+                }
+                if failed[k] {
+                    fallback.extend(share[cursor[k]..].iter().map(|&i| ops[i]));
+                    cursor[k] = share.len();
+                    continue;
+                }
+                let chunk = dma::with_channel(self.channels[k], |c| {
+                    let mut room = c.queue.free_slots().saturating_sub(1);
+                    let mut take = Vec::new();
+                    for &i in &share[cursor[k]..] {
+                        let need = c.queue.descriptors_for(&ops[i]);
+                        if need > room {
+                            break;
+                        }
+                        room -= need;
+                        take.push(i);
+                    }
+                    take
+                })
+                .unwrap_or_default();
+                if chunk.is_empty() {
+                    failed[k] = true;
+                    continue;
+                }
+                let batch: Vec<CopyOp> = chunk.iter().map(|&i| ops[i]).collect();
+                let submitted = dma::with_channel(self.channels[k], |c| c.submit(&batch));
+                cursor[k] += chunk.len();
+                match submitted {
+                    Some(Ok(())) => in_flight.push((k, chunk)),
+                    Some(Err(e)) => {
+                        println!("dma: channel {k} refused a batch ({e}); the CPU copies it");
+                        failed[k] = true;
+                        fallback.extend(batch);
+                    }
+                    None => fallback.extend(batch),
+                }
+            }
+            let deadline = tsc::now_ns() + self.timeout_ns;
+            for (k, chunk) in in_flight {
+                let r = dma::with_channel(self.channels[k], |c| c.wait(deadline));
+                if let Some(Err(e)) = r {
+                    let done = e.progress().map_or(0, |p| p.ops_completed.min(chunk.len()));
+                    println!(
+                        "dma: channel {k}: {e}; the CPU copies {} op(s)",
+                        chunk.len() - done
+                    );
+                    failed[k] = true;
+                    fallback.extend(chunk[done..].iter().map(|&i| ops[i]));
+                }
+            }
+        }
+        cpu::copy_ops(&fallback);
+        let after = self.counters();
+        Ok(CopyOutcome {
+            fallback_ops: fallback.len(),
+            mmio: ptdma::MmioCounters {
+                reads: after.reads - before.reads,
+                writes: after.writes - before.writes,
+                doorbells: after.doorbells - before.doorbells,
+            },
+        })
+    }
+}
+
+impl DmaEngine {
+    fn counters(&self) -> ptdma::MmioCounters {
+        let mut sum = ptdma::MmioCounters::default();
+        for &c in &self.channels {
+            if let Some(m) = dma::with_channel(c, |ch| ch.queue.counters()) {
+                sum.reads += m.reads;
+                sum.writes += m.writes;
+                sum.doorbells += m.doorbells;
+            }
+        }
+        sum
+    }
+}

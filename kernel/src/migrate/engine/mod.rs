@@ -1,0 +1,39 @@
+//! Copy engines behind one trait: `cpu` (one core, the fastest routine measured at
+//! boot or the one `copy=` forces) and `dma` (PTDMA queues, a batch split across
+//! channels, CPU fallback for whatever a channel did not finish).
+
+pub mod cpu;
+pub mod dma;
+
+use alloc::string::String;
+use ptdma::{CopyOp, MmioCounters};
+
+/// What a copy call did besides copying.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOutcome {
+    /// Ops the CPU copied because a DMA channel failed or timed out.
+    pub fallback_ops: usize,
+    /// DMA register traffic (zero for the CPU).
+    pub mmio: MmioCounters,
+}
+
+impl CopyOutcome {
+    /// Adds another call's outcome.
+    pub fn add(&mut self, o: &CopyOutcome) {
+        self.fallback_ops += o.fallback_ops;
+        self.mmio.reads += o.mmio.reads;
+        self.mmio.writes += o.mmio.writes;
+        self.mmio.doorbells += o.mmio.doorbells;
+    }
+}
+
+/// Something that copies a batch of physically addressed ranges.
+pub trait CopyEngine {
+    /// Name in reports (`cpu`, `dma`).
+    fn name(&self) -> &'static str;
+    /// Threads (CPU) or channels (DMA) in use, for reports.
+    fn width(&self) -> usize;
+    /// Copies every op; returns only when all bytes are in place (DMA errors fall back
+    /// to the CPU). An `Err` means the data could not be copied at all.
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String>;
+}

@@ -1,0 +1,160 @@
+//! A migration workload: `count` folios of `2^order` frames on one node, each filled
+//! with a pattern that depends on the folio id and the byte offset, mapped back to back
+//! in a workload address space, with kernel-like metadata per folio.
+
+use crate::mm::aspace::{AddressSpace, WORKLOAD_BASE};
+use crate::mm::frames::{self, Block};
+use alloc::string::String;
+use alloc::vec::Vec;
+use kcore::migrate::{flags, pattern_word, FolioMeta};
+
+/// One folio of the workload.
+#[derive(Debug, Clone, Copy)]
+pub struct Folio {
+    /// Identity (drives the pattern; stays with the data).
+    pub id: u64,
+    /// Where the workload sees it.
+    pub va: u64,
+    /// The physical block currently backing it.
+    pub block: Block,
+    /// Kernel-style metadata.
+    pub meta: FolioMeta,
+}
+
+/// Folios of one size in their own address space.
+pub struct Workload {
+    /// The page-table tree mapping the folios.
+    pub space: AddressSpace,
+    /// The folios.
+    pub folios: Vec<Folio>,
+    /// Folio order.
+    pub order: u8,
+    /// Pattern seed of this workload.
+    pub seed: u64,
+}
+
+fn err(e: impl core::fmt::Display) -> String {
+    alloc::format!("{e}")
+}
+
+impl Workload {
+    /// Allocates `count` folios of `order` on `node`, fills and maps them. On failure
+    /// everything allocated so far is given back.
+    pub fn create(node: u32, order: u8, count: usize, seed: u64) -> Result<Self, String> {
+        let space = AddressSpace::new(node).map_err(err)?;
+        let mut w = Self {
+            space,
+            folios: Vec::with_capacity(count),
+            order,
+            seed,
+        };
+        for id in 0..count as u64 {
+            let block = match frames::alloc(node, order as usize) {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = w.destroy();
+                    return Err(alloc::format!("folio {id} of {count}: {e}"));
+                }
+            };
+            let va = WORKLOAD_BASE + (id << (12 + order as u64));
+            let meta = FolioMeta {
+                flags: flags::UPTODATE | flags::LRU | if id % 3 == 0 { flags::DIRTY } else { 0 },
+                mapping: 0xf011_0000 + seed,
+                index: id,
+                refcount: 1 + (id % 2) as u32,
+                node,
+            };
+            let mut f = Folio {
+                id,
+                va,
+                block,
+                meta,
+            };
+            fill(&mut f, seed);
+            if let Err(e) = w.space.map(va, block.addr, order) {
+                frames::free(block).map_err(err)?;
+                let _ = w.destroy();
+                return Err(err(e));
+            }
+            w.folios.push(f);
+        }
+        Ok(w)
+    }
+
+    /// Checks every folio: it lives on `node`, its metadata says so, every byte holds its
+    /// pattern, and a read through the workload mapping sees the same data (the remap
+    /// took effect). Returns the first problem.
+    pub fn verify(&mut self, node: u32) -> Result<(), String> {
+        let seed = self.seed;
+        for f in &mut self.folios {
+            if f.block.node != node || f.meta.node != node {
+                return Err(alloc::format!(
+                    "folio {} on node {}/{} not {node}",
+                    f.id,
+                    f.block.node,
+                    f.meta.node
+                ));
+            }
+            if f.meta.flags & flags::MIGRATING != 0
+                || f.meta.mapping != 0xf011_0000 + seed
+                || f.meta.index != f.id
+            {
+                return Err(alloc::format!(
+                    "folio {} metadata not carried over: {:?}",
+                    f.id,
+                    f.meta
+                ));
+            }
+            let words = f.block.as_mut_slice();
+            for (i, chunk) in words.chunks_exact(8).enumerate() {
+                let got = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+                let want = pattern_word(seed, f.id, i as u64);
+                if got != want {
+                    return Err(alloc::format!(
+                        "folio {} byte {:#x}: {got:#018x}, expected {want:#018x}",
+                        f.id,
+                        i * 8
+                    ));
+                }
+            }
+        }
+        let folios = &self.folios;
+        let sample = self.space.with_active(|_| {
+            folios.iter().find_map(|f| {
+                let last = kcore::migrate::folio_bytes(f.block.order as u8) / 8 - 1;
+                [0, last].into_iter().find_map(|w| {
+                    let got = crate::mm::aspace::read_mapped_u64(f.va + w * 8);
+                    (got != pattern_word(seed, f.id, w)).then_some((f.id, w))
+                })
+            })
+        });
+        match sample {
+            Some((id, w)) => Err(alloc::format!(
+                "folio {id}: word {w} through the mapping is stale"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Unmaps and frees every folio and the page tables.
+    pub fn destroy(mut self) -> Result<(), String> {
+        let mut first_err = None;
+        for f in self.folios.drain(..) {
+            if let Err(e) = self.space.unmap(f.va, self.order) {
+                first_err.get_or_insert(err(e));
+            }
+            if let Err(e) = frames::free(f.block) {
+                first_err.get_or_insert(err(e));
+            }
+        }
+        self.space.destroy();
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+fn fill(f: &mut Folio, seed: u64) {
+    let id = f.id;
+    for (i, chunk) in f.block.as_mut_slice().chunks_exact_mut(8).enumerate() {
+        chunk.copy_from_slice(&pattern_word(seed, id, i as u64).to_le_bytes());
+    }
+}
