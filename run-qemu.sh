@@ -28,6 +28,8 @@ Usage: ./run-qemu.sh [options] [command] [-- kernel-cmdline...]
 Commands:
   run            (default) boot and run the default job
   test           boot the in-kernel self-tests (test=all); passes on "N passed, 0 failed"
+  bench [EXP]    run a benchmark (default: efficiency), keep the log, and turn it into a
+                 report with tools/report: out/bench-EXP/{report.md,results.csv,*.png}
   check          everything CI runs: host cargo tests + clippy, QEMU self-tests, and
                  boots that must fail in a given way (bad input, failing test, exception,
                  panic)
@@ -58,7 +60,7 @@ note() { echo "run-qemu.sh: $*" >&2; }
 
 CPUS=2 NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
 MODEL_ARGS=()
-PROFILE=release DRY_RUN=0 CMD=run
+PROFILE=release DRY_RUN=0 CMD=run BENCH=efficiency
 KARGS=()
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
@@ -80,8 +82,11 @@ while [[ $# -gt 0 ]]; do
         -h|--help|help) usage; exit $EX_OK ;;
         --) shift; KARGS+=("$@"); break ;;
         run|test|check) CMD=$1; shift ;;
+        bench)
+            CMD=bench; shift
+            if [[ $# -gt 0 && "$1" != -* ]]; then BENCH=$1; shift; fi ;;
         -*) die_usage "unknown option '$1'" ;;
-        *) die_usage "unknown command '$1' (commands: run, test, check, help)" ;;
+        *) die_usage "unknown command '$1' (commands: run, test, bench, check, help)" ;;
     esac
 done
 
@@ -232,10 +237,33 @@ cmd_test() {
     return $rc
 }
 
+cmd_bench() {
+    case "$BENCH" in
+        efficiency) ;;
+        *) die_usage "unknown benchmark '$BENCH' (available: efficiency)" ;;
+    esac
+    ensure_qemu; build_kernel
+    local extra dir="$OUT/bench-$BENCH" rc
+    extra=$(joined_kargs)
+    mkdir -p "$dir"
+    boot "bench=$BENCH${extra:+ $extra}" "$dir/serial.log"
+    rc=$?
+    (( DRY_RUN )) && return $rc
+    (cd "$ROOT" && cargo build -q --release -p report) || { note "tools/report build failed"; return $EX_SETUP; }
+    # Relative paths, so the report names the log the same way on every machine.
+    (cd "$ROOT" && target/release/report --out "out/bench-$BENCH" "out/bench-$BENCH/serial.log")
+    local rrc=$?
+    echo "run-qemu.sh: report in $dir/report.md (CSV, JSON and plots beside it)" >&2
+    (( rc != EX_OK )) && return $rc
+    (( rrc != 0 )) && return $EX_TEST
+    return $EX_OK
+}
+
 source "$ROOT/tools/check.sh"
 
 case "$CMD" in
     run) cmd_run; exit $? ;;
     test) cmd_test; exit $? ;;
+    bench) cmd_bench; exit $? ;;
     check) cmd_check; exit $? ;;
 esac
