@@ -65,6 +65,12 @@ cmd_check() {
         check_result "qemu self-tests" 1 "exit $rc; log $self_log"
     fi
 
+    # Another machine shape: 4 CPUs on 4 NUMA nodes of 256 MiB, 4 PTDMA engines.
+    local shape=("$CPUS" "$NODES" "$MEM_PER_NODE" "$PTDMA")
+    CPUS=4 NODES=4 MEM_PER_NODE=256 PTDMA=4
+    expect_boot shape-4-nodes 0 '^[0-9]+ passed, 0 failed' "test=all $(expect_args)"
+    CPUS=${shape[0]} NODES=${shape[1]} MEM_PER_NODE=${shape[2]} PTDMA=${shape[3]}
+
     expect_boot default-run 0 'foliomove: exit success' ""
     expect_boot help 0 'test +default' "help"
     expect_boot bad-key "$EX_BADINPUT" "unknown key 'bogus'" "bogus=1"
