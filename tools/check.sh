@@ -65,11 +65,23 @@ cmd_check() {
         check_result "qemu self-tests" 1 "exit $rc; log $self_log"
     fi
 
+    # The driver's doorbell count must equal what the device model counted.
+    local kd md
+    kd=$(grep -aoE 'dma: total mmio reads [0-9]+ writes [0-9]+ doorbells [0-9]+' "$self_log" | grep -oE '[0-9]+$')
+    md=$(python3 -c 'import json,sys
+print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.loads(l)["queues"]))' "$OUT/ptdma-counters.json" 2>/dev/null)
+    [[ -n "$kd" && "$kd" == "$md" ]]
+    check_result "doorbells: driver vs device model" $? "kernel counted '${kd:-none}', model counted '${md:-none}'"
+
+
     # Another machine shape: 4 CPUs on 4 NUMA nodes of 256 MiB, 4 PTDMA engines.
     local shape=("$CPUS" "$NODES" "$MEM_PER_NODE" "$PTDMA")
     CPUS=4 NODES=4 MEM_PER_NODE=256 PTDMA=4
     expect_boot shape-4-nodes 0 '^[0-9]+ passed, 0 failed' "test=all $(expect_args)"
     CPUS=${shape[0]} NODES=${shape[1]} MEM_PER_NODE=${shape[2]} PTDMA=${shape[3]}
+
+    # AE4DMA personality: one engine, 16 queues, the same self-tests.
+    expect_boot ae4dma 0 '^[0-9]+ passed, 0 failed' "test=all $(expect_args)" --kind=ae4dma
 
     expect_boot default-run 0 'foliomove: exit success' ""
     expect_boot help 0 'test +default' "help"

@@ -37,7 +37,19 @@ impl DmaBuf {
 
     /// The buffer as the driver's memory view.
     pub fn words(&self) -> FrameWords {
-        let len = (self.block.bytes() / 4) as usize;
+        self.words_prefix(self.block.bytes() as usize)
+    }
+
+    /// The first `bytes` of the buffer as the driver's memory view.
+    ///
+    /// # Panics
+    /// If `bytes` exceeds the buffer.
+    pub fn words_prefix(&self, bytes: usize) -> FrameWords {
+        assert!(
+            bytes as u64 <= self.block.bytes(),
+            "DMA view larger than its buffer"
+        );
+        let len = bytes / 4;
         // SAFETY: the block is RAM owned by this DmaBuf for as long as the channel lives
         // (channels are never dropped before their buffers: same struct); AtomicU32 has
         // the layout of u32 and permits concurrent device writes.

@@ -1,7 +1,8 @@
-//! DMA engines: finds every AMD PTDMA function (1022:1498, one queue each) on the PCI
-//! bus, claims it (memory decode + bus master), maps its BAR uncached, gives it a
-//! descriptor ring and a completion-marker area from node-0 frames, and starts its
-//! queue through the `ptdma` driver crate. Each started queue is a [`Channel`].
+//! DMA engines: finds every AMD PTDMA function (1022:1498, one queue each) and every
+//! AE4DMA function (1022:149b, up to 16 queues each) on the PCI bus, claims it (memory
+//! decode + bus master), maps its BAR uncached, gives each queue a descriptor ring (and
+//! PTDMA a completion-marker area) from node-0 frames, and starts it through the
+//! `ptdma` driver crate. Each started hardware queue is a [`Channel`].
 //!
 //! Safety on real machines: an engine whose queue is already running belongs to
 //! someone else (firmware, another OS instance): it is refused unless `dma-force=1`.
@@ -15,23 +16,78 @@ use crate::{pcicfg, println};
 use alloc::string::String;
 use alloc::vec::Vec;
 use mem::{DmaBuf, MmioRegs};
+use ptdma::ae4dma::{self, Ae4Config, Ae4Queue};
 use ptdma::regs::{QueueControl, QueueReg};
-use ptdma::{Completed, CopyOp, PtdmaError, PtdmaQueue, QueueConfig, RegisterAccess, Ticket};
+use ptdma::{
+    Completed, CopyOp, DmaChannel, PtdmaError, PtdmaQueue, QueueConfig, RegisterAccess, Ticket,
+};
 use spin::Mutex;
 
 /// Descriptor slots per ring (4 KiB of descriptors, one frame, aligned to its size).
 pub const RING_ENTRIES: usize = 128;
 
+/// The driver's queue, of either engine kind.
+pub enum Hw {
+    /// A PTDMA function's single queue.
+    Ptdma(PtdmaQueue<MmioRegs, mem::FrameWords>),
+    /// One of an AE4DMA function's queues.
+    Ae4(Ae4Queue<MmioRegs, mem::FrameWords>),
+}
+
+impl Hw {
+    /// Queues `ops` with one doorbell.
+    pub fn submit(&mut self, ops: &[CopyOp]) -> Result<Ticket, PtdmaError> {
+        match self {
+            Hw::Ptdma(q) => q.submit(ops),
+            Hw::Ae4(q) => q.submit(ops),
+        }
+    }
+
+    /// Polls until done or `expired()`; on expiry the queue is reset.
+    pub fn wait_until(&mut self, expired: impl FnMut() -> bool) -> Result<Completed, PtdmaError> {
+        match self {
+            Hw::Ptdma(q) => q.wait_until(expired),
+            Hw::Ae4(q) => q.wait_until(expired),
+        }
+    }
+
+    /// Register traffic so far.
+    pub fn counters(&self) -> ptdma::MmioCounters {
+        match self {
+            Hw::Ptdma(q) => q.counters(),
+            Hw::Ae4(q) => q.counters(),
+        }
+    }
+
+    /// Descriptor slots a new batch may use (a PTDMA marker slot excluded).
+    pub fn free_slots(&self) -> usize {
+        match self {
+            Hw::Ptdma(q) => DmaChannel::free_slots(q),
+            Hw::Ae4(q) => DmaChannel::free_slots(q),
+        }
+    }
+
+    /// Descriptors `op` needs.
+    pub fn descriptors_for(&self, op: &CopyOp) -> usize {
+        match self {
+            Hw::Ptdma(q) => q.descriptors_for(op),
+            Hw::Ae4(q) => q.descriptors_for(op),
+        }
+    }
+}
+
 /// One started hardware queue.
 pub struct Channel {
     /// PCI address, for reports.
     pub bdf: pci::PciAddress,
+    /// Queue index within the function (0 for PTDMA).
+    pub qid: usize,
     /// The driver's queue.
-    pub queue: PtdmaQueue<MmioRegs, mem::FrameWords>,
+    pub queue: Hw,
     /// Why the channel was retired (device gone), if it was.
     pub retired: Option<PtdmaError>,
     _ring: DmaBuf,
-    _marker: DmaBuf,
+    _marker: Option<DmaBuf>,
 }
 
 static CHANNELS: Mutex<Vec<Channel>> = Mutex::new(Vec::new());
@@ -39,6 +95,15 @@ static CHANNELS: Mutex<Vec<Channel>> = Mutex::new(Vec::new());
 /// Number of started channels.
 pub fn channel_count() -> usize {
     CHANNELS.lock().len()
+}
+
+/// Number of engines (PCI functions) with at least one started channel.
+pub fn engine_count() -> usize {
+    let chans = CHANNELS.lock();
+    let mut bdfs: Vec<pci::PciAddress> = chans.iter().map(|c| c.bdf).collect();
+    bdfs.sort();
+    bdfs.dedup();
+    bdfs.len()
 }
 
 /// Runs `f` with channel `i`.
@@ -55,10 +120,14 @@ pub fn init(force: bool, marker: bool) -> usize {
     {
         match start_ptdma(f, force, marker) {
             Ok(ch) => {
+                let version = match &ch.queue {
+                    Hw::Ptdma(q) => q.version(),
+                    Hw::Ae4(_) => 0,
+                };
                 println!(
                     "dma: PTDMA {:?} started (version {:#x}, ring {} slots{})",
                     ch.bdf,
-                    ch.queue.version(),
+                    version,
                     RING_ENTRIES,
                     if marker {
                         ", memory completion marker"
@@ -71,12 +140,22 @@ pub fn init(force: bool, marker: bool) -> usize {
             Err(e) => println!("dma: PTDMA {:?} not used: {e}", f.address),
         }
     }
-    let ae4 = pcicfg::functions()
+    for f in pcicfg::functions()
         .iter()
         .filter(|f| f.vendor == ptdma::AMD_VENDOR_ID && f.device == ptdma::AE4DMA_DEVICE_ID)
-        .count();
-    if ae4 > 0 {
-        println!("dma: {ae4} AE4DMA engine(s) present; this build drives PTDMA only");
+    {
+        match start_ae4(f, force) {
+            Ok(queues) => {
+                println!(
+                    "dma: AE4DMA {:?} started with {} queue(s) of {} slots",
+                    f.address,
+                    queues.len(),
+                    ae4dma::AE4_DEFAULT_ENTRIES
+                );
+                started.extend(queues);
+            }
+            Err(e) => println!("dma: AE4DMA {:?} not used: {e}", f.address),
+        }
     }
     let n = started.len();
     if n == 0 {
@@ -126,14 +205,76 @@ fn start_ptdma(f: &pci::PciFunction, force: bool, marker: bool) -> Result<Channe
         .map_err(|e| alloc::format!("init: {e}"))?;
     Ok(Channel {
         bdf: f.address,
-        queue,
+        qid: 0,
+        queue: Hw::Ptdma(queue),
         retired: None,
         _ring: ring,
-        _marker: marker_buf,
+        _marker: Some(marker_buf),
     })
 }
 
+/// Starts every queue an AE4DMA function grants (BAR0, 16 queues of 32 descriptors).
+fn start_ae4(f: &pci::PciFunction, force: bool) -> Result<Vec<Channel>, String> {
+    use ptdma::regs::ae4::Ae4QueueReg;
+    let bar = f.bar(ptdma::AE4DMA_BAR).ok_or("no BAR0")?;
+    if bar.address == 0 || bar.size < 0x400 {
+        return Err(alloc::format!(
+            "BAR0 unassigned or too small ({:#x} bytes)",
+            bar.size
+        ));
+    }
+    let base = paging::map_mmio(bar.address, bar.size)?;
+    // SAFETY: BAR0 of an AE4DMA function is its register block, now mapped uncached.
+    let regs = MmioRegs(unsafe { Mmio::new(base, bar.size) });
+    let cmd = pci::Command {
+        bus_master: true,
+        memory: true,
+        io: false,
+    };
+    pci::enable(pcicfg::access(), f.address, cmd);
+    // Queue 0 enabled with work pending means someone else drives this engine.
+    let busy = regs.read32(Ae4QueueReg::Control.offset(0)) & 1 != 0
+        && regs.read32(Ae4QueueReg::ReadIdx.offset(0))
+            != regs.read32(Ae4QueueReg::WriteIdx.offset(0));
+    if busy && !force {
+        return Err(
+            "queue 0 is enabled with work pending (owned elsewhere); dma-force=1 takes it".into(),
+        );
+    }
+    let granted = ae4dma::init_common(&regs, 16).map_err(|e| alloc::format!("{e}"))?;
+    let mut out = Vec::new();
+    for qid in 0..granted as usize {
+        let ring = DmaBuf::new(0).map_err(|e| alloc::format!("ring memory: {e}"))?;
+        // A frame holds 128 descriptors; AE4 rings are 32 long: the first KiB is the ring.
+        let view = ring.words_prefix(ae4dma::AE4_DEFAULT_ENTRIES * 32);
+        let q = Ae4Queue::init(regs, qid, granted, view, Ae4Config::default())
+            .map_err(|e| alloc::format!("queue {qid}: {e}"))?;
+        out.push(Channel {
+            bdf: f.address,
+            qid,
+            queue: Hw::Ae4(q),
+            retired: None,
+            _ring: ring,
+            _marker: None,
+        });
+    }
+    if out.is_empty() {
+        return Err("the engine granted no queue".into());
+    }
+    Ok(out)
+}
+
 impl Channel {
+    /// True for an AE4DMA queue (which needs 4-byte aligned addresses and lengths).
+    pub fn is_ae4(&self) -> bool {
+        matches!(self.queue, Hw::Ae4(_))
+    }
+
+    /// `bus:dev.fn` plus the queue index, for messages.
+    pub fn name(&self) -> String {
+        alloc::format!("{:?} q{}", self.bdf, self.qid)
+    }
+
     /// Queues `ops` with one doorbell (refused at once if the channel is retired).
     pub fn submit(&mut self, ops: &[CopyOp]) -> Result<(), PtdmaError> {
         if let Some(e) = self.retired {
@@ -147,7 +288,7 @@ impl Channel {
     pub fn wait(&mut self, deadline_ns: u64) -> Result<Completed, PtdmaError> {
         let r = self.queue.wait_until(|| tsc::now_ns() > deadline_ns);
         if let Err(e @ PtdmaError::DeviceGone) = &r {
-            println!("dma: channel {:?} retired: {e}", self.bdf);
+            println!("dma: channel {} retired: {e}", self.name());
             self.retired = Some(*e);
         }
         r
@@ -171,9 +312,30 @@ impl Channel {
                 .map(|c| (t, c))
         });
         if let Err(e @ PtdmaError::DeviceGone) = &r {
-            println!("dma: channel {:?} retired: {e}", self.bdf);
+            println!("dma: channel {} retired: {e}", self.name());
             self.retired = Some(*e);
         }
         r
+    }
+}
+
+/// Prints every channel's register traffic (compared with the model's own counters by
+/// `run-qemu.sh check`).
+pub fn print_counters() {
+    let chans = CHANNELS.lock();
+    let (mut r, mut w, mut d) = (0, 0, 0);
+    for c in chans.iter() {
+        let m = c.queue.counters();
+        println!(
+            "dma: channel {} mmio reads {} writes {} doorbells {}",
+            c.name(),
+            m.reads,
+            m.writes,
+            m.doorbells
+        );
+        (r, w, d) = (r + m.reads, w + m.writes, d + m.doorbells);
+    }
+    if !chans.is_empty() {
+        println!("dma: total mmio reads {r} writes {w} doorbells {d}");
     }
 }

@@ -79,6 +79,7 @@ pub fn run(filter: &TestFilter) -> ExitCode {
             }
         }
     }
+    crate::dma::print_counters();
     println!("{passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::Success
