@@ -180,6 +180,12 @@ pub const KEYS: &[KeySpec] = &[
         help: "CPU copy routine: auto (fastest measured at boot) or a forced one",
     },
     KeySpec {
+        name: "dma-split",
+        kind: ValueKind::Choice(&["rr", "contiguous"]),
+        default: "rr",
+        help: "how a batch is split across DMA channels: rr (folio i to channel i mod n, RFC V2) | contiguous (blocks of folios, RFC V3)",
+    },
+    KeySpec {
         name: "dma-profile",
         kind: ValueKind::Word,
         default: "none",
@@ -267,6 +273,8 @@ pub struct Config {
     pub copy: String,
     /// The DMA timing assumption, for reports.
     pub dma_profile: String,
+    /// `rr` or `contiguous`.
+    pub dma_split: String,
 }
 
 impl Default for Config {
@@ -285,6 +293,7 @@ impl Default for Config {
             migrate: MigrateArgs::default(),
             copy: "auto".into(),
             dma_profile: "none".into(),
+            dma_split: "rr".into(),
         }
     }
 }
@@ -459,6 +468,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "reps" => config.migrate.reps = value.parse().unwrap_or(5),
         "copy" => config.copy = value,
         "dma-profile" => config.dma_profile = value,
+        "dma-split" => config.dma_split = value,
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }

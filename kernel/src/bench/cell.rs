@@ -195,6 +195,9 @@ pub fn result_line(spec: &Spec, o: &Outcome) -> String {
                 .int("doorbells", o.engine.mmio.doorbells),
         )
         .int("fallback_ops", o.engine.fallback_ops as u64)
+        .int("dma_batches", o.engine.dma_batches)
+        .int("dma_submit_ns", o.engine.dma_submit_ns)
+        .int("dma_wait_ns", o.engine.dma_wait_ns)
         .str(
             "copy_routine",
             crate::migrate::engine::cpu::routine().name(),

@@ -21,7 +21,11 @@ pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String
         "cpu" => Ok(Box::new(CpuEngine)),
         "dma" => Ok(Box::new(DmaEngine::new(
             config.migrate.channels,
-            SplitPolicy::RoundRobin,
+            if config.dma_split == "contiguous" {
+                SplitPolicy::Contiguous
+            } else {
+                SplitPolicy::RoundRobin
+            },
             config.dma_timeout_ms,
         )?)),
         other => Err(alloc::format!(

@@ -23,8 +23,13 @@ use ptdma::{
 };
 use spin::Mutex;
 
-/// Descriptor slots per ring (4 KiB of descriptors, one frame, aligned to its size).
-pub const RING_ENTRIES: usize = 128;
+/// Descriptor slots per PTDMA ring.
+pub const RING_ENTRIES: usize = 1024;
+/// Buddy order of the ring block: 1024 × 32 B = 32 KiB, naturally aligned to its size
+/// (the engine requires it) and never crossing a 4 GiB line.
+const RING_ORDER: usize = 3;
+/// Buddy order of the marker area: 8 × (entries + 1) bytes.
+const MARKER_ORDER: usize = 2;
 
 /// The driver's queue, of either engine kind.
 pub enum Hw {
@@ -84,6 +89,12 @@ pub struct Channel {
     pub qid: usize,
     /// The driver's queue.
     pub queue: Hw,
+    /// Nanoseconds spent submitting (descriptor writes + doorbell), summed.
+    pub submit_ns: u64,
+    /// Nanoseconds spent waiting for and handling completions, summed.
+    pub wait_ns: u64,
+    /// Batches submitted.
+    pub batches: u64,
     /// Why the channel was retired (device gone), if it was.
     pub retired: Option<PtdmaError>,
     _ring: DmaBuf,
@@ -195,10 +206,14 @@ fn start_ptdma(f: &pci::PciFunction, force: bool, marker: bool) -> Result<Channe
                 .into(),
         );
     }
-    let ring = DmaBuf::new(0).map_err(|e| alloc::format!("ring memory: {e}"))?;
-    let marker_buf = DmaBuf::new(0).map_err(|e| alloc::format!("marker memory: {e}"))?;
+    let ring = DmaBuf::new(RING_ORDER).map_err(|e| alloc::format!("ring memory: {e}"))?;
+    let marker_buf = DmaBuf::new(MARKER_ORDER).map_err(|e| alloc::format!("marker memory: {e}"))?;
     let config = QueueConfig {
         completion_marker: marker,
+        // Poll RAM; look at the registers (to notice an error that stops the marker
+        // from ever being written) only every 2^16 polls, so a normal batch costs one
+        // MMIO read: the final HEAD check.
+        marker_check_interval: 1 << 16,
         ..QueueConfig::default()
     };
     let queue = PtdmaQueue::init(regs, ring.words(), Some(marker_buf.words()), config)
@@ -207,6 +222,9 @@ fn start_ptdma(f: &pci::PciFunction, force: bool, marker: bool) -> Result<Channe
         bdf: f.address,
         qid: 0,
         queue: Hw::Ptdma(queue),
+        submit_ns: 0,
+        wait_ns: 0,
+        batches: 0,
         retired: None,
         _ring: ring,
         _marker: Some(marker_buf),
@@ -253,6 +271,9 @@ fn start_ae4(f: &pci::PciFunction, force: bool) -> Result<Vec<Channel>, String> 
             bdf: f.address,
             qid,
             queue: Hw::Ae4(q),
+            submit_ns: 0,
+            wait_ns: 0,
+            batches: 0,
             retired: None,
             _ring: ring,
             _marker: None,
@@ -280,13 +301,19 @@ impl Channel {
         if let Some(e) = self.retired {
             return Err(e);
         }
-        self.queue.submit(ops).map(|_| ())
+        let t0 = tsc::now_ns();
+        let r = self.queue.submit(ops).map(|_| ());
+        self.submit_ns += tsc::now_ns() - t0;
+        self.batches += 1;
+        r
     }
 
     /// Waits until everything submitted completed or the TSC passes `deadline_ns`
     /// (then the queue is reset and the error says what completed).
     pub fn wait(&mut self, deadline_ns: u64) -> Result<Completed, PtdmaError> {
+        let t0 = tsc::now_ns();
         let r = self.queue.wait_until(|| tsc::now_ns() > deadline_ns);
+        self.wait_ns += tsc::now_ns() - t0;
         if let Err(e @ PtdmaError::DeviceGone) = &r {
             println!("dma: channel {} retired: {e}", self.name());
             self.retired = Some(*e);
@@ -306,11 +333,17 @@ impl Channel {
             return Err(*e);
         }
         let deadline = tsc::now_ns() + timeout_ns;
-        let r = self.queue.submit(ops).and_then(|t| {
+        let t0 = tsc::now_ns();
+        let submitted = self.queue.submit(ops);
+        let t1 = tsc::now_ns();
+        self.submit_ns += t1 - t0;
+        self.batches += 1;
+        let r = submitted.and_then(|t| {
             self.queue
                 .wait_until(|| tsc::now_ns() > deadline)
                 .map(|c| (t, c))
         });
+        self.wait_ns += tsc::now_ns() - t1;
         if let Err(e @ PtdmaError::DeviceGone) = &r {
             println!("dma: channel {} retired: {e}", self.name());
             self.retired = Some(*e);
@@ -327,11 +360,14 @@ pub fn print_counters() {
     for c in chans.iter() {
         let m = c.queue.counters();
         println!(
-            "dma: channel {} mmio reads {} writes {} doorbells {}",
+            "dma: channel {} mmio reads {} writes {} doorbells {}; {} batches, submit {} ns and completion {} ns per batch",
             c.name(),
             m.reads,
             m.writes,
-            m.doorbells
+            m.doorbells,
+            c.batches,
+            c.submit_ns / c.batches.max(1),
+            c.wait_ns / c.batches.max(1)
         );
         (r, w, d) = (r + m.reads, w + m.writes, d + m.doorbells);
     }

@@ -24,6 +24,11 @@ pub static TESTS: &[Test] = &[
         run: batch_limits,
     },
     Test {
+        name: "migrate_dma_split_policies",
+        in_default_suite: true,
+        run: split_policies,
+    },
+    Test {
         name: "migrate_dma_fault_falls_back_to_cpu",
         in_default_suite: false,
         run: dma_fault_fallback,
@@ -133,4 +138,28 @@ fn corruption_detected() -> Result<(), String> {
         }
         Ok(()) => Err("the corrupted copy passed verification".into()),
     }
+}
+
+/// Both ways of splitting a batch across channels (RFC V2 round-robin, V3 contiguous)
+/// move the data correctly.
+fn split_policies() -> Result<(), String> {
+    use crate::migrate::engine::dma::DmaEngine;
+    if crate::dma::channel_count() == 0 {
+        crate::print!("(no DMA engine attached) ");
+        return Ok(());
+    }
+    let nodes = frames::nodes();
+    let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
+    for policy in [
+        ptdma::SplitPolicy::RoundRobin,
+        ptdma::SplitPolicy::Contiguous,
+    ] {
+        let mut engine = DmaEngine::new(None, policy, crate::config().dma_timeout_ms)?;
+        let mut w = Workload::create(a, 3, 37, 3)?;
+        let moved = pipeline::migrate(&mut w, b, &mut engine, Mode::Batched, u64::MAX)
+            .and_then(|_| w.verify(b));
+        w.destroy()?;
+        moved.map_err(|e| alloc::format!("{policy:?}: {e}"))?;
+    }
+    Ok(())
 }

@@ -57,6 +57,7 @@ impl CopyEngine for DmaEngine {
     fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
         let shares = split(ops.len(), self.channels.len(), self.policy);
         let before = self.counters();
+        let before_t = self.timing();
         let mut cursor = alloc::vec![0usize; shares.len()];
         let mut failed = alloc::vec![false; shares.len()];
         let mut fallback: Vec<CopyOp> = Vec::new();
@@ -119,8 +120,12 @@ impl CopyEngine for DmaEngine {
         }
         cpu::copy_ops(&fallback);
         let after = self.counters();
+        let after_t = self.timing();
         Ok(CopyOutcome {
             fallback_ops: fallback.len(),
+            dma_batches: after_t.0 - before_t.0,
+            dma_submit_ns: after_t.1 - before_t.1,
+            dma_wait_ns: after_t.2 - before_t.2,
             mmio: ptdma::MmioCounters {
                 reads: after.reads - before.reads,
                 writes: after.writes - before.writes,
@@ -131,6 +136,19 @@ impl CopyEngine for DmaEngine {
 }
 
 impl DmaEngine {
+    /// (batches, submit ns, wait ns) summed over the engine's channels.
+    fn timing(&self) -> (u64, u64, u64) {
+        let mut t = (0, 0, 0);
+        for &c in &self.channels {
+            if let Some((b, s, w)) =
+                dma::with_channel(c, |ch| (ch.batches, ch.submit_ns, ch.wait_ns))
+            {
+                t = (t.0 + b, t.1 + s, t.2 + w);
+            }
+        }
+        t
+    }
+
     fn counters(&self) -> ptdma::MmioCounters {
         let mut sum = ptdma::MmioCounters::default();
         for &c in &self.channels {

@@ -15,6 +15,12 @@ pub struct CopyOutcome {
     pub fallback_ops: usize,
     /// DMA register traffic (zero for the CPU).
     pub mmio: MmioCounters,
+    /// DMA batches (doorbell rounds) submitted.
+    pub dma_batches: u64,
+    /// Time in DMA submission (descriptor writes + doorbells).
+    pub dma_submit_ns: u64,
+    /// Time in DMA completion waiting and handling.
+    pub dma_wait_ns: u64,
 }
 
 impl CopyOutcome {
@@ -24,6 +30,9 @@ impl CopyOutcome {
         self.mmio.reads += o.mmio.reads;
         self.mmio.writes += o.mmio.writes;
         self.mmio.doorbells += o.mmio.doorbells;
+        self.dma_batches += o.dma_batches;
+        self.dma_submit_ns += o.dma_submit_ns;
+        self.dma_wait_ns += o.dma_wait_ns;
     }
 }
 
