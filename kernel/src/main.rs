@@ -252,6 +252,15 @@ fn print_memory_summary() {
         s.bytes_4k >> 10,
         s.table_frames
     );
+    println!(
+        "tlb: PCID {}, INVPCID {}",
+        if mm::pcid::enabled() {
+            "on (migration address spaces keep their TLB entries across switches)"
+        } else {
+            "not available (CR3 switches flush)"
+        },
+        if mm::pcid::has_invpcid() { "yes" } else { "no" }
+    );
     for (node, free, used, managed) in mm::frames::node_counts() {
         println!(
             "frames: node {node}: {} MiB managed, {} MiB free, {} frames in use",

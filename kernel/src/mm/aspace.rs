@@ -7,8 +7,10 @@
 //! Invalidation: after an unmap or remap the caller passes the batch to
 //! [`AddressSpace::flush`], which uses `invlpg` per page up to a threshold and a CR3
 //! reload above it (the choice is `kcore::pagetable::FlushPlan`). Leaves are never
-//! global, so the CR3 reload drops them all. PCID is not used yet: CR3 reloads flush
-//! everything non-global.
+//! global, so the CR3 reload drops them all. With PCIDs (when the CPU has them) each
+//! space has its own: switching to it and back keeps the TLB, unmaps done while the
+//! space is not loaded are invalidated with INVPCID (or, without INVPCID, by a flushing
+//! CR3 load on the next switch), and a reused PCID is flushed on first use.
 
 use super::frames::{self, Block};
 use kcore::pagetable::{
@@ -60,6 +62,9 @@ impl TableMemory for NodeTables {
 pub struct AddressSpace {
     tables: pt::AddressSpace,
     mem: NodeTables,
+    pcid: Option<u16>,
+    /// The TLB may hold stale entries for this PCID: the next switch must flush.
+    tlb_stale: bool,
 }
 
 impl AddressSpace {
@@ -72,7 +77,12 @@ impl AddressSpace {
             .rev()
             .find(|&s| mem.read_entry(kernel_root, s) & pt::PRESENT != 0);
         tables.share_kernel_entries(&mut mem, kernel_root, 0..used.map_or(1, |s| s + 1))?;
-        Ok(Self { tables, mem })
+        Ok(Self {
+            tables,
+            mem,
+            pcid: super::pcid::alloc(),
+            tlb_stale: true,
+        })
     }
 
     /// Physical address of the root (what CR3 gets).
@@ -114,9 +124,13 @@ impl AddressSpace {
 
     /// Invalidates the TLB entries of a batch of unmapped `(va, order)` on this CPU.
     /// Returns the plan used, for cost accounting.
-    pub fn flush(&self, unmapped: &[(u64, u8)]) -> FlushPlan {
+    pub fn flush(&mut self, unmapped: &[(u64, u8)]) -> FlushPlan {
         let plan = FlushPlan::for_unmapped(unmapped, pt::DEFAULT_FLUSH_THRESHOLD);
-        if self.is_active() {
+        if !self.is_active() {
+            self.flush_inactive(&plan);
+            return plan;
+        }
+        {
             match &plan {
                 FlushPlan::Pages(pages) => {
                     for &p in pages {
@@ -127,6 +141,33 @@ impl AddressSpace {
             }
         }
         plan
+    }
+
+    /// Invalidation for a space that is not loaded: without PCIDs the next CR3 load
+    /// flushes anyway; with them, INVPCID the entries (or mark the PCID stale).
+    fn flush_inactive(&mut self, plan: &FlushPlan) {
+        use x86_64::instructions::tlb::{flush_pcid, InvPcidCommand, Pcid};
+        let Some(id) = self.pcid else { return };
+        if !super::pcid::has_invpcid() {
+            self.tlb_stale = true;
+            return;
+        }
+        let pcid = Pcid::new(id).expect("PCIDs are below 4096");
+        match plan {
+            FlushPlan::Pages(pages) => {
+                for &p in pages {
+                    // SAFETY: INVPCID exists (checked) and only drops TLB entries.
+                    unsafe { flush_pcid(InvPcidCommand::Address(x86_64::VirtAddr::new(p), pcid)) };
+                }
+            }
+            // SAFETY: as above, for every entry of this PCID.
+            FlushPlan::Full => unsafe { flush_pcid(InvPcidCommand::Single(pcid)) },
+        }
+    }
+
+    /// The PCID of this space, if PCIDs are on.
+    pub fn pcid(&self) -> Option<u16> {
+        self.pcid
     }
 
     /// The translation of `va`, if mapped.
@@ -146,16 +187,34 @@ impl AddressSpace {
 
     /// Runs `f` with this tree loaded in CR3, then returns to the kernel tables.
     pub fn with_active<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        use x86_64::instructions::tlb::Pcid;
         let (old, flags) = Cr3::read();
         let new = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(
             self.root(),
         ));
-        // SAFETY: the tree shares every kernel mapping (code, stacks, heap, MMIO), so the
-        // kernel keeps running unchanged; only the workload window differs.
-        unsafe { Cr3::write(new, flags) };
+        match self.pcid {
+            // SAFETY (both arms): the tree shares every kernel mapping (code, stacks, heap,
+            // MMIO), so the kernel keeps running unchanged; only the workload window
+            // differs. No-flush only when this PCID's entries are known current.
+            Some(id) => unsafe {
+                let pcid = Pcid::new(id).expect("PCIDs are below 4096");
+                if self.tlb_stale {
+                    Cr3::write_pcid(new, pcid);
+                } else {
+                    Cr3::write_pcid_no_flush(new, pcid);
+                }
+            },
+            None => unsafe { Cr3::write(new, flags) },
+        }
+        self.tlb_stale = false;
         let r = f(self);
-        // SAFETY: back to the tables that were loaded before.
-        unsafe { Cr3::write(old, flags) };
+        match self.pcid {
+            // SAFETY: back to the kernel tables (PCID 0), keeping the TLB: kernel
+            // mappings only ever gain entries, which need no invalidation.
+            Some(_) => unsafe { Cr3::write_pcid_no_flush(old, Pcid::new(0).expect("0 is valid")) },
+            // SAFETY: back to the tables that were loaded before.
+            None => unsafe { Cr3::write(old, flags) },
+        }
         r
     }
 
@@ -165,6 +224,9 @@ impl AddressSpace {
             !self.is_active(),
             "destroying the address space the CPU is running on"
         );
+        if let Some(id) = self.pcid.take() {
+            super::pcid::free(id);
+        }
         self.tables.destroy(&mut self.mem)
     }
 }

@@ -11,6 +11,7 @@ pub mod aspace;
 pub mod early;
 pub mod frames;
 pub mod paging;
+pub mod pcid;
 
 use crate::bootinfo::BootInfo;
 use crate::platform::Platform;
@@ -38,6 +39,7 @@ pub fn init(bi: &BootInfo, platform: &Platform) -> Result<(), alloc::string::Str
     let early = early::EarlyFrames::carve(&platform.numa, &reserved)?;
     reserved.push(early.range());
     paging::init_kernel_tables(&bi.memory, early)?;
+    pcid::init();
     frames::init(&platform.numa, &reserved)?;
     Ok(())
 }

@@ -11,6 +11,11 @@ use core::arch::asm;
 
 pub static TESTS: &[Test] = &[
     Test {
+        name: "aspace_unmap_while_switched_out_is_invalidated",
+        in_default_suite: true,
+        run: unmap_while_inactive,
+    },
+    Test {
         name: "aspace_every_folio_size_reads_through_mapping",
         in_default_suite: true,
         run: every_size,
@@ -149,5 +154,40 @@ fn remap_other_node() -> Result<(), String> {
     }
     space.destroy();
     result?;
+    check_eq("frames in use", frames::frames_in_use(), before)
+}
+
+/// With PCIDs the TLB keeps a space's entries across CR3 switches: an unmap + remap done
+/// while the space is switched out must still be seen on the next switch in.
+fn unmap_while_inactive() -> Result<(), String> {
+    let before = frames::frames_in_use();
+    let last = *frames::nodes().last().ok_or("no nodes")?;
+    let mut space = AddressSpace::new(0).map_err(e)?;
+    let mut a = frames::alloc(0, 0).map_err(e)?;
+    let mut b = frames::alloc(last, 0).map_err(e)?;
+    a.as_mut_slice().fill(0x33);
+    b.as_mut_slice().fill(0x44);
+    let va = aspace::WORKLOAD_BASE + (3 << 30);
+    space.map(va, a.addr, 0).map_err(e)?;
+    let first = space.with_active(|_| read_u64(va));
+    space.unmap(va, 0).map_err(e)?;
+    space.flush(&[(va, 0)]);
+    space.remap(va, b.addr, 0).map_err(e)?;
+    let second = space.with_active(|_| read_u64(va));
+    crate::print!(
+        "(pcid {:?}, invpcid {}) ",
+        space.pcid(),
+        crate::mm::pcid::has_invpcid()
+    );
+    space.unmap(va, 0).map_err(e)?;
+    space.destroy();
+    frames::free(a).map_err(e)?;
+    frames::free(b).map_err(e)?;
+    check_eq("first read", first, 0x3333_3333_3333_3333)?;
+    check_eq(
+        "read after remap while switched out",
+        second,
+        0x4444_4444_4444_4444,
+    )?;
     check_eq("frames in use", frames::frames_in_use(), before)
 }
