@@ -192,18 +192,20 @@ impl AddressSpace {
         let new = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(
             self.root(),
         ));
+        // The tree shares every kernel mapping (code, stacks, heap, MMIO), so the kernel
+        // keeps running unchanged across the switch; only the workload window differs.
         match self.pcid {
-            // SAFETY (both arms): the tree shares every kernel mapping (code, stacks, heap,
-            // MMIO), so the kernel keeps running unchanged; only the workload window
-            // differs. No-flush only when this PCID's entries are known current.
-            Some(id) => unsafe {
+            Some(id) => {
                 let pcid = Pcid::new(id).expect("PCIDs are below 4096");
                 if self.tlb_stale {
-                    Cr3::write_pcid(new, pcid);
+                    // SAFETY: see above; this load also drops the PCID's stale entries.
+                    unsafe { Cr3::write_pcid(new, pcid) };
                 } else {
-                    Cr3::write_pcid_no_flush(new, pcid);
+                    // SAFETY: see above; the PCID's cached entries are known current.
+                    unsafe { Cr3::write_pcid_no_flush(new, pcid) };
                 }
-            },
+            }
+            // SAFETY: see above.
             None => unsafe { Cr3::write(new, flags) },
         }
         self.tlb_stale = false;
