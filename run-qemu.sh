@@ -28,8 +28,9 @@ Usage: ./run-qemu.sh [options] [command] [-- kernel-cmdline...]
 Commands:
   run            (default) boot and run the default job
   test           boot the in-kernel self-tests (test=all); passes on "N passed, 0 failed"
-  bench [EXP]    run a benchmark (default: efficiency), keep the log, and turn it into a
-                 report with tools/report: out/bench-EXP/{report.md,results.csv,*.png}
+  bench [EXP]    run benchmarks (default: efficiency; also 1b, 2a, 2b — the seed's tables —
+                 or all, comma lists allowed), keep the log, and turn it into a report with
+                 tools/report: out/bench-EXP/{report.md,results.csv,*.png}
   check          everything CI runs: host cargo tests + clippy, QEMU self-tests, and
                  boots that must fail in a given way (bad input, failing test, exception,
                  panic)
@@ -238,12 +239,16 @@ cmd_test() {
 }
 
 cmd_bench() {
-    case "$BENCH" in
-        efficiency) ;;
-        *) die_usage "unknown benchmark '$BENCH' (available: efficiency)" ;;
-    esac
+    local b
+    for b in ${BENCH//,/ }; do
+        case "$b" in
+            efficiency|1b|2a|2b|all) ;;
+            *) die_usage "unknown benchmark '$b' (available: efficiency, 1b, 2a, 2b, all; comma lists allowed)" ;;
+        esac
+    done
     ensure_qemu; build_kernel
-    local extra dir="$OUT/bench-$BENCH" rc
+    local tag=${BENCH//,/-}
+    local extra dir="$OUT/bench-$tag" rc
     extra=$(joined_kargs)
     mkdir -p "$dir"
     boot "bench=$BENCH${extra:+ $extra}" "$dir/serial.log"
@@ -251,7 +256,7 @@ cmd_bench() {
     (( DRY_RUN )) && return $rc
     (cd "$ROOT" && cargo build -q --release -p report) || { note "tools/report build failed"; return $EX_SETUP; }
     # Relative paths, so the report names the log the same way on every machine.
-    (cd "$ROOT" && target/release/report --out "out/bench-$BENCH" "out/bench-$BENCH/serial.log")
+    (cd "$ROOT" && target/release/report --out "out/bench-$tag" "out/bench-$tag/serial.log")
     local rrc=$?
     echo "run-qemu.sh: report in $dir/report.md (CSV, JSON and plots beside it)" >&2
     (( rc != EX_OK )) && return $rc

@@ -105,12 +105,39 @@ fn set_bench_context(config: &kcore::cmdline::Config, p: &platform::Platform) {
     });
 }
 
+fn run_bench_list(
+    config: &kcore::cmdline::Config,
+    list: &str,
+) -> Result<bench::efficiency::Totals, alloc::string::String> {
+    let mut totals = bench::efficiency::Totals {
+        cells: 0,
+        failures: 0,
+    };
+    let all = list.split(',').any(|b| b == "all");
+    for name in ["efficiency", "1b", "2a", "2b"] {
+        if !all && !list.split(',').any(|b| b == name) {
+            continue;
+        }
+        println!("=== bench {name} ===");
+        match name {
+            "efficiency" => {
+                let t = bench::efficiency::efficiency(config)?;
+                totals.cells += t.cells;
+                totals.failures += t.failures;
+            }
+            "1b" => bench::seed::table_1b(config, &mut totals)?,
+            "2a" => bench::seed::table_2(config, "cpu", &mut totals)?,
+            _ => bench::seed::table_2(config, "dma", &mut totals)?,
+        }
+    }
+    Ok(totals)
+}
+
 fn run_benchmarks(config: &kcore::cmdline::Config) -> ExitCode {
     let start = arch::tsc::now_ns();
-    let result = if config.bench.is_some() {
-        bench::efficiency::efficiency(config)
-    } else {
-        bench::efficiency::migrate_job(config)
+    let result = match &config.bench {
+        Some(list) => run_bench_list(config, list),
+        None => bench::efficiency::migrate_job(config),
     };
     match result {
         Ok(t) => {

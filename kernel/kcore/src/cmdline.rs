@@ -115,9 +115,21 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "bench",
-        kind: ValueKind::Choice(BENCHES),
+        kind: ValueKind::Word,
         default: "-",
-        help: "run a benchmark: efficiency (batched vs per-folio vs raw copy, cpu and dma)",
+        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1b (dma: size x channels), 2a/2b (cpu/dma: 2M folio count), all",
+    },
+    KeySpec {
+        name: "widths",
+        kind: ValueKind::Word,
+        default: "1,2,4,8,16",
+        help: "thread/channel counts of the seed's tables (clamped to what the machine has)",
+    },
+    KeySpec {
+        name: "counts",
+        kind: ValueKind::Word,
+        default: "1,8,64,256,512,1024,2048,8192",
+        help: "2M folio counts of tables 2a/2b (clamped to memory)",
     },
     KeySpec {
         name: "engine",
@@ -200,7 +212,7 @@ pub const KEYS: &[KeySpec] = &[
 ];
 
 /// Benchmarks `bench=` accepts.
-pub const BENCHES: &[&str] = &["efficiency"];
+pub const BENCHES: &[&str] = &["efficiency", "1b", "2a", "2b", "all"];
 
 /// What a migration run or benchmark is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +225,12 @@ pub struct MigrateArgs {
     pub sizes: Vec<u8>,
     /// `size=` was given (benchmarks otherwise use their own default sizes).
     pub size_given: bool,
+    /// `total=` was given (else benchmarks pick a default for the accelerator).
+    pub total_given: bool,
+    /// Thread/channel counts for the seed's tables.
+    pub widths: Vec<u32>,
+    /// Folio counts for tables 2a/2b.
+    pub counts: Vec<u64>,
     /// Bytes per repetition.
     pub total: u64,
     /// Batch limit in base pages (`u64::MAX` = the whole workload).
@@ -234,6 +252,9 @@ impl Default for MigrateArgs {
             mode: "batched".into(),
             sizes: alloc::vec![9],
             size_given: false,
+            total_given: false,
+            widths: alloc::vec![1, 2, 4, 8, 16],
+            counts: alloc::vec![1, 8, 64, 256, 512, 1024, 2048, 8192],
             total: 32 << 20,
             batch_pages: 512,
             channels: None,
@@ -432,7 +453,25 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "dma-marker" => config.dma_marker = value == "1",
         "dma-timeout-ms" => config.dma_timeout_ms = value.parse().unwrap_or(2000),
         "migrate" => config.migrate_job = true,
-        "bench" => config.bench = Some(value),
+        "bench" => {
+            for b in value.split(',') {
+                if !BENCHES.contains(&b) {
+                    return Err(bad_value(
+                        spec,
+                        &value,
+                        "a comma list of efficiency,1b,2a,2b,all",
+                    ));
+                }
+            }
+            config.bench = Some(value)
+        }
+        "widths" => {
+            config.migrate.widths = parse_list(spec, &value, 1, 256)?
+                .into_iter()
+                .map(|n| n as u32)
+                .collect()
+        }
+        "counts" => config.migrate.counts = parse_list(spec, &value, 1, 1 << 20)?,
         "engine" => config.migrate.engine = value,
         "mode" => config.migrate.mode = value,
         "size" => {
@@ -440,6 +479,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
             config.migrate.size_given = true;
         }
         "total" => {
+            config.migrate.total_given = true;
             config.migrate.total = crate::migrate::parse_size(&value)
                 .filter(|&t| t >= 4096)
                 .ok_or_else(|| bad_value(spec, &value, "a size >= 4k like 64m or 1g"))?
@@ -481,6 +521,23 @@ fn bad_value(spec: &KeySpec, given: &str, accepted: &str) -> CmdlineError {
         given: given.to_string(),
         accepted: accepted.to_string(),
     }
+}
+
+fn parse_list(spec: &KeySpec, value: &str, min: u64, max: u64) -> Result<Vec<u64>, CmdlineError> {
+    value
+        .split(',')
+        .map(|s| {
+            parse_u64(s)
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    bad_value(
+                        spec,
+                        value,
+                        &alloc::format!("a comma list of integers {min}..{max}"),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn parse_sizes(spec: &KeySpec, value: &str) -> Result<Vec<u8>, CmdlineError> {
@@ -633,6 +690,9 @@ mod tests {
     fn word_example(key: &str) -> &'static str {
         match key {
             "size" => "4k,2m",
+            "bench" => "1b,2a",
+            "widths" => "1,2",
+            "counts" => "1,8",
             "total" => "8m",
             "batch" | "channels" => "all",
             _ => "all",

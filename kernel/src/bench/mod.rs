@@ -6,6 +6,7 @@
 pub mod cell;
 pub mod efficiency;
 pub mod json;
+pub mod seed;
 
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::dma::DmaEngine;

@@ -64,6 +64,14 @@ impl Hw {
         }
     }
 
+    /// Periodic register checks made while polling the memory marker (PTDMA only).
+    pub fn safety_checks(&self) -> u64 {
+        match self {
+            Hw::Ptdma(q) => q.safety_checks(),
+            Hw::Ae4(_) => 0,
+        }
+    }
+
     /// Descriptor slots a new batch may use (a PTDMA marker slot excluded).
     pub fn free_slots(&self) -> usize {
         match self {

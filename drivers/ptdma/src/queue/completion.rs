@@ -52,6 +52,7 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
                 }
             }
             self.polls_since_check = 0;
+            self.safety_checks += 1;
         }
         let head = self.read_head()?;
         if self.batches.is_empty() {

@@ -1,0 +1,220 @@
+//! The seed RFC's tables, regenerated on this machine with the same axes:
+//!
+//! - 1b: DMA offload, folio size (4K..2M) × channels (1, 2, 4, 8, 16), fixed total;
+//! - 2a / 2b: 2M folios, folio count 1..8192, one thread / one channel.
+//!
+//! (1a, 3a and 3b need the multi-threaded CPU engine, which needs SMP.) Every cell is a
+//! verified batched migration (`cell::run`), printed in the seed's layout and as RESULT
+//! lines. Widths beyond what the machine has and counts beyond its memory are clamped
+//! and the clamping is printed.
+
+use super::cell::{self, cell_text, size_name, Kind, Outcome, Spec};
+use super::efficiency::Totals;
+use crate::migrate::engine::dma::DmaEngine;
+use crate::migrate::Mode;
+use crate::mm::frames;
+use crate::println;
+use alloc::string::String;
+use alloc::vec::Vec;
+use kcore::cmdline::Config;
+use kcore::migrate::{folio_bytes, MTHP_ORDERS};
+use ptdma::SplitPolicy;
+
+/// Bytes per repetition: `total=` if given, else 1 GiB on hardware (the seed's) and
+/// 32 MiB under an emulator (minutes, not hours).
+pub fn default_total(config: &Config) -> u64 {
+    if config.migrate.total_given {
+        config.migrate.total
+    } else if crate::bench_context().accel == "bare-metal" {
+        1 << 30
+    } else {
+        32 << 20
+    }
+}
+
+fn split(config: &Config) -> SplitPolicy {
+    if config.dma_split == "contiguous" {
+        SplitPolicy::Contiguous
+    } else {
+        SplitPolicy::RoundRobin
+    }
+}
+
+/// Table 1b.
+pub fn table_1b(config: &Config, totals: &mut Totals) -> Result<(), String> {
+    let (from, to) = super::nodes(config)?;
+    let have = crate::dma::channel_count() as u32;
+    if have == 0 {
+        println!("1b: no DMA engine: table skipped");
+        return Ok(());
+    }
+    let widths: Vec<u32> = config
+        .migrate
+        .widths
+        .iter()
+        .copied()
+        .filter(|&w| w <= have)
+        .collect();
+    let dropped: Vec<u32> = config
+        .migrate
+        .widths
+        .iter()
+        .copied()
+        .filter(|&w| w > have)
+        .collect();
+    if !dropped.is_empty() {
+        println!("1b: only {have} DMA channel(s): channel counts {dropped:?} skipped");
+    }
+    let sizes: Vec<u8> = if config.migrate.size_given {
+        config.migrate.sizes.clone()
+    } else {
+        MTHP_ORDERS.to_vec()
+    };
+    let total = default_total(config);
+    println!(
+        "1b: DMA offload, {} MiB per repetition, node {from} -> {to}, {} reps + warm-up{}",
+        total >> 20,
+        config.migrate.reps,
+        crate::bench_context().note()
+    );
+    let mut grid: Vec<Vec<Option<Outcome>>> = Vec::new();
+    let cells = widths.len() * sizes.len();
+    let mut k = 0;
+    for &w in &widths {
+        let mut engine = DmaEngine::new(Some(w), split(config), config.dma_timeout_ms)?;
+        let mut row = Vec::new();
+        for &order in &sizes {
+            k += 1;
+            let folios = (total / folio_bytes(order)).max(1) as usize;
+            let spec = Spec {
+                exp: "1b",
+                kind: Kind::Migrate(Mode::Batched),
+                order,
+                folios,
+                from,
+                to,
+                batch_pages: config.migrate.batch_pages,
+                reps: config.migrate.reps,
+            };
+            let progress = alloc::format!("1b cell {k}/{cells}: {} ch {}", w, size_name(order));
+            let o = cell::run(&spec, &mut engine, &progress);
+            println!("{}", cell::result_line(&spec, &o));
+            totals.cells += 1;
+            totals.failures += usize::from(o.failure.is_some());
+            row.push(Some(o));
+        }
+        grid.push(row);
+    }
+    println!();
+    println!(
+        "1b. DMA Offload (GB/s, batched migration){}",
+        crate::bench_context().note()
+    );
+    let mut header = String::from("Channel Cnt|");
+    for &o in &sizes {
+        header.push_str(&alloc::format!(
+            " {:>15} |",
+            alloc::format!("{}", size_name(o))
+        ));
+    }
+    println!("{header}");
+    println!("{}", "=".repeat(header.len()));
+    for (w, row) in widths.iter().zip(&grid) {
+        let mut line = alloc::format!("{w:<11}|");
+        for o in row.iter().flatten() {
+            line.push_str(&alloc::format!(" {:>15} |", cell_text(o)));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Table 2a (`engine = "cpu"`) or 2b (`"dma"`, one channel).
+pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Result<(), String> {
+    let exp = if engine_name == "cpu" { "2a" } else { "2b" };
+    let (from, to) = super::nodes(config)?;
+    let mut engine: alloc::boxed::Box<dyn crate::migrate::engine::CopyEngine> =
+        if engine_name == "cpu" {
+            alloc::boxed::Box::new(crate::migrate::engine::cpu::CpuEngine)
+        } else {
+            if crate::dma::channel_count() == 0 {
+                println!("{exp}: no DMA engine: table skipped");
+                return Ok(());
+            }
+            alloc::boxed::Box::new(DmaEngine::new(
+                Some(1),
+                split(config),
+                config.dma_timeout_ms,
+            )?)
+        };
+    // Source and destination blocks must both fit, with room for page tables.
+    let free_2m = |node: u32| {
+        frames::node_counts()
+            .iter()
+            .find(|c| c.0 == node)
+            .map_or(0, |c| c.1 / 512)
+    };
+    let limit = free_2m(from).min(free_2m(to)).saturating_sub(8);
+    let counts: Vec<u64> = config
+        .migrate
+        .counts
+        .iter()
+        .copied()
+        .filter(|&c| c <= limit)
+        .collect();
+    let clamped: Vec<u64> = config
+        .migrate
+        .counts
+        .iter()
+        .copied()
+        .filter(|&c| c > limit)
+        .collect();
+    if !clamped.is_empty() {
+        println!("{exp}: counts {clamped:?} exceed the memory of nodes {from}/{to} ({limit} x 2M fit): skipped");
+    }
+    println!(
+        "{exp}: 2M folios, one {}, node {from} -> {to}, {} reps + warm-up{}",
+        if engine_name == "cpu" {
+            "thread"
+        } else {
+            "channel"
+        },
+        config.migrate.reps,
+        crate::bench_context().note()
+    );
+    let mut rows = Vec::new();
+    for (k, &count) in counts.iter().enumerate() {
+        let spec = Spec {
+            exp,
+            kind: Kind::Migrate(Mode::Batched),
+            order: 9,
+            folios: count as usize,
+            from,
+            to,
+            batch_pages: config.migrate.batch_pages,
+            reps: config.migrate.reps,
+        };
+        let progress = alloc::format!("{exp} cell {}/{}: {count} x 2M", k + 1, counts.len());
+        let o = cell::run(&spec, engine.as_mut(), &progress);
+        println!("{}", cell::result_line(&spec, &o));
+        totals.cells += 1;
+        totals.failures += usize::from(o.failure.is_some());
+        rows.push((count, o));
+    }
+    println!();
+    println!(
+        "{exp}. {} (2MB folios, GB/s){}",
+        if engine_name == "cpu" {
+            "CPU, one thread"
+        } else {
+            "DMA offload, one channel"
+        },
+        crate::bench_context().note()
+    );
+    println!("Folio Count| GB/s");
+    println!("======================");
+    for (count, o) in &rows {
+        println!("{count:<11}| {}", cell_text(o));
+    }
+    Ok(())
+}
