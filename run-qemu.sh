@@ -28,6 +28,9 @@ Usage: ./run-qemu.sh [options] [command] [-- kernel-cmdline...]
 Commands:
   run            (default) boot and run the default job
   test           boot the in-kernel self-tests (test=all); passes on "N passed, 0 failed"
+  soak [MIN]     random verified migrations for MIN minutes (default 3) while the PTDMA
+                 model injects errors, halted and stuck queues; passes on 0 data errors
+                 and 0 leaked frames
   bench [EXP]    run benchmarks (default: efficiency; also 1b, 2a, 2b — the seed's tables —
                  or all, comma lists allowed), keep the log, and turn it into a report with
                  tools/report: out/bench-EXP/{report.md,results.csv,*.png}
@@ -61,7 +64,7 @@ note() { echo "run-qemu.sh: $*" >&2; }
 
 CPUS=2 NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
 MODEL_ARGS=()
-PROFILE=release DRY_RUN=0 CMD=run BENCH=efficiency
+PROFILE=release DRY_RUN=0 CMD=run BENCH=efficiency SOAK_MIN=3
 KARGS=()
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
@@ -83,11 +86,17 @@ while [[ $# -gt 0 ]]; do
         -h|--help|help) usage; exit $EX_OK ;;
         --) shift; KARGS+=("$@"); break ;;
         run|test|check) CMD=$1; shift ;;
+        soak)
+            CMD=soak; shift
+            if [[ $# -gt 0 && "$1" != -* ]]; then
+                is_uint "$1" && (( $1 >= 1 )) || die_usage "soak takes whole minutes >= 1, got '$1'"
+                SOAK_MIN=$1; shift
+            fi ;;
         bench)
             CMD=bench; shift
             if [[ $# -gt 0 && "$1" != -* ]]; then BENCH=$1; shift; fi ;;
         -*) die_usage "unknown option '$1'" ;;
-        *) die_usage "unknown command '$1' (commands: run, test, bench, check, help)" ;;
+        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, check, help)" ;;
     esac
 done
 
@@ -238,6 +247,23 @@ cmd_test() {
     return $rc
 }
 
+cmd_soak() {
+    ensure_qemu; build_kernel
+    local secs=$(( SOAK_MIN * 60 )) extra
+    extra=$(joined_kargs)
+    # Faults at random descriptor numbers, spread over the run (the model counts
+    # descriptors across all engines).
+    local r1=$(( 200 + RANDOM % 2000 )) r2=$(( 5000 + RANDOM % 5000 )) r3=$(( 20000 + RANDOM % 20000 ))
+    MODEL_ARGS+=("--fault=error-at=$r1" "--fault=halt-at=$r2" "--fault=stuck-at=$r3" "--fault=error-at=$(( r3 + 5000 ))")
+    (( TIMEOUT < secs + 180 )) && TIMEOUT=$(( secs + 180 ))
+    echo "run-qemu.sh: soak for $SOAK_MIN min; model faults: ${MODEL_ARGS[*]}" >&2
+    boot "soak=$secs dma-timeout-ms=500${extra:+ $extra}" "$OUT/soak.log"
+    local rc=$?
+    (( DRY_RUN )) && return $rc
+    grep -aE '^SOAK ' "$OUT/soak.log" | tail -1
+    return $rc
+}
+
 cmd_bench() {
     local b
     for b in ${BENCH//,/ }; do
@@ -270,5 +296,6 @@ case "$CMD" in
     run) cmd_run; exit $? ;;
     test) cmd_test; exit $? ;;
     bench) cmd_bench; exit $? ;;
+    soak) cmd_soak; exit $? ;;
     check) cmd_check; exit $? ;;
 esac

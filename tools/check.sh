@@ -117,6 +117,11 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
         check_result "seed tables beside ours in the report" $? "report lacks the seed's 1b numbers ($OUT/report-seed)"
     fi
 
+    # A one-minute soak: random verified migrations while the model injects an error, a
+    # halted queue and a stuck queue; no data error, no leaked frame.
+    expect_boot soak 0 '"data_errors":0,"leaked_frames":0' "soak=60 dma-timeout-ms=500" \
+        --fault=error-at=300 --fault=halt-at=3000 --fault=stuck-at=9000
+
     local engines=$PTDMA
     PTDMA=0
     expect_boot no-dma-engine 0 'no DMA engine: the DMA copy engine is unavailable' "test=dma_engines_match_runner expect-ptdma=0"

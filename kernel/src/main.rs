@@ -235,6 +235,16 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     if let Some(filter) = &config.test {
         exit::exit(selftest::run(filter));
     }
+    if let Some(seconds) = config.soak_s {
+        let t = bench::soak::soak(config, seconds);
+        println!("{}", bench::soak::soak_line(&t, seconds));
+        let ok = t.data_errors == 0 && t.leaked_frames == 0 && t.migrations > 0;
+        exit::exit(if ok {
+            ExitCode::Success
+        } else {
+            ExitCode::TestFailure
+        });
+    }
     if config.bench.is_some() || config.migrate_job {
         exit::exit(run_benchmarks(config));
     }

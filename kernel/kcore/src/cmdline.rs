@@ -120,6 +120,12 @@ pub const KEYS: &[KeySpec] = &[
         help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1b (dma: size x channels), 2a/2b (cpu/dma: 2M folio count), all",
     },
     KeySpec {
+        name: "soak",
+        kind: ValueKind::Int { min: 1, max: 7 * 24 * 3600 },
+        default: "-",
+        help: "run random verified migrations for this many seconds (run-qemu.sh soak MINUTES)",
+    },
+    KeySpec {
         name: "widths",
         kind: ValueKind::Word,
         default: "1,2,4,8,16",
@@ -296,6 +302,8 @@ pub struct Config {
     pub dma_profile: String,
     /// `rr` or `contiguous`.
     pub dma_split: String,
+    /// Soak duration in seconds.
+    pub soak_s: Option<u64>,
 }
 
 impl Default for Config {
@@ -315,6 +323,7 @@ impl Default for Config {
             copy: "auto".into(),
             dma_profile: "none".into(),
             dma_split: "rr".into(),
+            soak_s: None,
         }
     }
 }
@@ -509,6 +518,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "copy" => config.copy = value,
         "dma-profile" => config.dma_profile = value,
         "dma-split" => config.dma_split = value,
+        "soak" => config.soak_s = value.parse().ok(),
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }

@@ -7,6 +7,7 @@ pub mod cell;
 pub mod efficiency;
 pub mod json;
 pub mod seed;
+pub mod soak;
 
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::dma::DmaEngine;

@@ -1,0 +1,165 @@
+//! `soak=SECONDS`: random migrations — engine, folio size, count, mode, batch limit,
+//! channels, source and destination node — each verified byte for byte and checked for
+//! leaked frames, until the time is up. DMA faults injected by the device model (set by
+//! `run-qemu.sh soak`) must only ever show up as CPU fallbacks, never as bad data.
+
+use crate::arch::tsc;
+use crate::bench::json::Obj;
+use crate::migrate::engine::cpu::CpuEngine;
+use crate::migrate::engine::dma::DmaEngine;
+use crate::migrate::engine::CopyEngine;
+use crate::migrate::pipeline;
+use crate::migrate::workload::Workload;
+use crate::migrate::Mode;
+use crate::mm::frames;
+use crate::println;
+use alloc::boxed::Box;
+use alloc::string::String;
+use kcore::cmdline::Config;
+use kcore::migrate::{folio_bytes, MTHP_ORDERS};
+use ptdma::SplitPolicy;
+
+/// Counts of a soak run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SoakTotals {
+    /// Migrations run.
+    pub migrations: u64,
+    /// Bytes migrated.
+    pub bytes: u64,
+    /// Ops the CPU copied after a DMA failure.
+    pub fallback_ops: u64,
+    /// Migrations whose data did not verify.
+    pub data_errors: u64,
+    /// Frames leaked (summed over migrations).
+    pub leaked_frames: u64,
+    /// Migrations refused for lack of memory (not errors: the sizes are random).
+    pub skipped: u64,
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*: plenty for picking test parameters.
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Runs the soak for `seconds`.
+pub fn soak(config: &Config, seconds: u64) -> SoakTotals {
+    let mut rng = Rng(tsc::rdtsc() | 1);
+    let nodes = frames::nodes();
+    let channels = crate::dma::channel_count() as u64;
+    let start = tsc::now_ns();
+    let end = start + seconds * 1_000_000_000;
+    let mut next_report = start + 10_000_000_000;
+    let mut t = SoakTotals::default();
+    println!("soak: {seconds} s of random verified migrations over {} node(s), {channels} DMA channel(s)", nodes.len());
+    while tsc::now_ns() < end {
+        let order = MTHP_ORDERS[rng.below(MTHP_ORDERS.len() as u64) as usize];
+        let max_folios = ((8u64 << 20) / folio_bytes(order)).max(1);
+        let folios = 1 + rng.below(max_folios) as usize;
+        let from = nodes[rng.below(nodes.len() as u64) as usize];
+        let to = nodes[rng.below(nodes.len() as u64) as usize];
+        let mode = if rng.below(4) == 0 {
+            Mode::PerFolio
+        } else {
+            Mode::Batched
+        };
+        let batch = [1u64, 16, 512, u64::MAX][rng.below(4) as usize];
+        let mut engine: Box<dyn CopyEngine> = if channels > 0 && rng.below(2) == 0 {
+            let n = 1 + rng.below(channels) as u32;
+            let policy = if rng.below(2) == 0 {
+                SplitPolicy::RoundRobin
+            } else {
+                SplitPolicy::Contiguous
+            };
+            match DmaEngine::new(Some(n), policy, config.dma_timeout_ms) {
+                Ok(e) => Box::new(e),
+                Err(_) => Box::new(CpuEngine),
+            }
+        } else {
+            Box::new(CpuEngine)
+        };
+        let before = frames::frames_in_use();
+        let seed = rng.next();
+        let mut w = match Workload::create(from, order, folios, seed) {
+            Ok(w) => w,
+            Err(_) => {
+                t.skipped += 1;
+                continue;
+            }
+        };
+        let outcome = pipeline::migrate(&mut w, to, engine.as_mut(), mode, batch);
+        let problem = match &outcome {
+            Ok(s) => match w.verify(to) {
+                Ok(()) => {
+                    t.migrations += 1;
+                    t.bytes += s.bytes;
+                    t.fallback_ops += s.engine.fallback_ops as u64;
+                    None
+                }
+                Err(e) => Some(e),
+            },
+            // Random sizes may not fit the destination: the folios stay put, consistent.
+            Err(e) if e.starts_with("prepare:") => {
+                t.skipped += 1;
+                None
+            }
+            Err(e) => Some(e.clone()),
+        };
+        if let Some(e) = problem {
+            t.data_errors += 1;
+            println!(
+                "!!! soak: DATA ERROR: {} x {}K {} {} node {from}->{to}: {e}",
+                folios,
+                folio_bytes(order) >> 10,
+                engine.name(),
+                mode.name()
+            );
+        }
+        if let Err(e) = w.destroy() {
+            println!("!!! soak: teardown failed: {e}");
+            t.data_errors += 1;
+        }
+        let after = frames::frames_in_use();
+        if after != before {
+            t.leaked_frames += after.abs_diff(before);
+            println!("!!! soak: {} frame(s) leaked", after.abs_diff(before));
+        }
+        if tsc::now_ns() > next_report {
+            next_report += 10_000_000_000;
+            println!(
+                "soak: {:.0} s: {} migrations, {} MiB, {} fallback op(s), {} data error(s), {} leaked frame(s)",
+                (tsc::now_ns() - start) as f64 / 1e9,
+                t.migrations,
+                t.bytes >> 20,
+                t.fallback_ops,
+                t.data_errors,
+                t.leaked_frames
+            );
+        }
+    }
+    t
+}
+
+/// The closing `SOAK {json}` line.
+pub fn soak_line(t: &SoakTotals, seconds: u64) -> String {
+    let o = Obj::new()
+        .int("seconds", seconds)
+        .int("migrations", t.migrations)
+        .int("bytes", t.bytes)
+        .int("fallback_ops", t.fallback_ops)
+        .int("data_errors", t.data_errors)
+        .int("leaked_frames", t.leaked_frames)
+        .int("skipped_no_memory", t.skipped)
+        .str("accel", crate::bench_context().accel);
+    alloc::format!("SOAK {}", o.finish())
+}
