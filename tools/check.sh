@@ -117,6 +117,12 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
         check_result "seed tables beside ours in the report" $? "report lacks the seed's 1b numbers ($OUT/report-seed)"
     fi
 
+    # The fault suite: every injected fault during a real migration (table in the log).
+    local saved_model=("${MODEL_ARGS[@]}")
+    cmd_faults > "$OUT/check-faults.txt" 2>&1
+    check_result "fault suite (error, stuck, halted, vanished, corrupted)" $? "see $OUT/check-faults.txt"
+    MODEL_ARGS=("${saved_model[@]}")
+
     # A one-minute soak: random verified migrations while the model injects an error, a
     # halted queue and a stuck queue; no data error, no leaked frame.
     expect_boot soak 0 '"data_errors":0,"leaked_frames":0' "soak=60 dma-timeout-ms=500" \

@@ -100,6 +100,7 @@ fn batch_limits() -> Result<(), String> {
 fn dma_fault_fallback() -> Result<(), String> {
     let nodes = frames::nodes();
     let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
+    let before = frames::frames_in_use();
     let mut engine = bench::engine("dma", crate::config())?;
     let mut w = Workload::create(a, 0, 256, 5)?;
     let stats = pipeline::migrate(&mut w, b, engine.as_mut(), Mode::Batched, 512);
@@ -110,8 +111,9 @@ fn dma_fault_fallback() -> Result<(), String> {
     w.destroy()?;
     verified?;
     let s = stats?;
+    check_eq("frames in use (balanced)", frames::frames_in_use(), before)?;
     crate::println!(
-        "migration with an injected DMA fault: verified, {} op(s) copied by the CPU",
+        "migration with an injected DMA fault: verified, {} op(s) copied by the CPU, frames balanced",
         s.engine.fallback_ops
     );
     check(s.engine.fallback_ops > 0, || {
