@@ -27,6 +27,7 @@ mod panic;
 mod pcicfg;
 mod platform;
 mod selftest;
+mod smp;
 
 use exit::ExitCode;
 
@@ -109,6 +110,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     print_memory_summary();
     calibrate_clock(platform);
+    if let Err(e) = smp::init(bi, platform) {
+        println!("smp: bring-up failed: {e}; running on the boot CPU only");
+    }
     if let Err(e) = pcicfg::scan(platform) {
         println!("pci: scan failed: {e}");
     }

@@ -106,6 +106,18 @@ pub const KEYS: &[KeySpec] = &[
         help: "how long a DMA batch may take before its queue is reset and the CPU copies the rest",
     },
     KeySpec {
+        name: "expect-topo",
+        kind: ValueKind::Word,
+        default: "-",
+        help: "self-test: the CPU shape the runner gave QEMU, e.g. 2s2d2c1t2n (sockets, dies, cores, threads, nodes)",
+    },
+    KeySpec {
+        name: "watchdog-s",
+        kind: ValueKind::Int { min: 1, max: 86_400 },
+        default: "30",
+        help: "stop the run (exit code 5) after this many seconds without progress, printing where each CPU is",
+    },
+    KeySpec {
         name: "verbose",
         kind: ValueKind::Bool,
         default: "0",
@@ -132,6 +144,10 @@ pub struct Config {
     pub dma_marker: bool,
     /// DMA batch timeout in milliseconds.
     pub dma_timeout_ms: u64,
+    /// The CPU shape the runner built (`expect-topo`), for the topology self-test.
+    pub expect_topo: Option<crate::topology::Shape>,
+    /// Seconds without progress before the watchdog stops the run.
+    pub watchdog_s: u64,
 }
 
 impl Default for Config {
@@ -145,6 +161,8 @@ impl Default for Config {
             dma_force: false,
             dma_marker: true,
             dma_timeout_ms: 2000,
+            expect_topo: None,
+            watchdog_s: 30,
         }
     }
 }
@@ -282,6 +300,16 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "dma-force" => config.dma_force = value == "1",
         "dma-marker" => config.dma_marker = value == "1",
         "dma-timeout-ms" => config.dma_timeout_ms = value.parse().unwrap_or(2000),
+        "expect-topo" => {
+            let shape =
+                crate::topology::parse_shape(&value).map_err(|e| CmdlineError::BadValue {
+                    key: spec.name,
+                    given: value.clone(),
+                    accepted: e.to_string(),
+                })?;
+            config.expect_topo = Some(shape);
+        }
+        "watchdog-s" => config.watchdog_s = value.parse().unwrap_or(30),
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }
@@ -403,6 +431,7 @@ mod tests {
             let token = match k.kind {
                 ValueKind::Flag => k.name.to_string(),
                 ValueKind::Bool => alloc::format!("{}=1", k.name),
+                ValueKind::Word if k.name == "expect-topo" => alloc::format!("{}=2s2d2c1t", k.name),
                 ValueKind::Word => alloc::format!("{}=all", k.name),
                 ValueKind::Int { min, .. } => alloc::format!("{}={min}", k.name),
             };
@@ -476,6 +505,33 @@ mod tests {
         assert!(matches!(
             parse("expect-nodes=two"),
             Err(CmdlineError::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn topology_shape_and_watchdog_are_typed() {
+        let c = parse("expect-topo=2s2d2c1t2n watchdog-s=5").unwrap();
+        let shape = c.expect_topo.unwrap();
+        assert_eq!(
+            (
+                shape.sockets,
+                shape.dies,
+                shape.cores,
+                shape.threads,
+                shape.nodes
+            ),
+            (2, 2, 2, 1, Some(2))
+        );
+        assert_eq!(c.watchdog_s, 5);
+        assert_eq!(Config::default().watchdog_s, 30);
+        let err = parse("expect-topo=2x").unwrap_err().to_string();
+        assert!(err.contains("expect-topo") && err.contains("2x"), "{err}");
+        assert!(matches!(
+            parse("watchdog-s=0"),
+            Err(CmdlineError::BadValue {
+                key: "watchdog-s",
+                ..
+            })
         ));
     }
 

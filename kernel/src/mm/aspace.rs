@@ -9,12 +9,22 @@
 //! reload above it (the choice is `kcore::pagetable::FlushPlan`). Leaves are never
 //! global, so the CR3 reload drops them all. PCID is not used yet: CR3 reloads flush
 //! everything non-global.
+//!
+//! CPU mask: each space records which CPUs have it loaded (bit = kernel CPU index, set
+//! before the CR3 write, cleared after switching back; without PCID the switch back
+//! drops its entries). `smp::shootdown` sends its IPI round to exactly those CPUs. Other
+//! CPUs run on the space through an [`ActiveHandle`].
 
 use super::frames::{self, Block};
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kcore::pagetable::{
     self as pt, FlushPlan, LeafFlags, MapOutcome, PtError, TableMemory, Translation,
 };
 use x86_64::registers::control::Cr3;
+
+/// Most CPUs a space's CPU mask can name (kernel indices 0..64).
+pub const MASK_CPUS: usize = 64;
 
 /// Start of the window where workloads are mapped (PML4 slot 224, far above any RAM
 /// the identity map covers on machines below 112 TiB).
@@ -60,6 +70,41 @@ impl TableMemory for NodeTables {
 pub struct AddressSpace {
     tables: pt::AddressSpace,
     mem: NodeTables,
+    cpus: Arc<AtomicU64>,
+}
+
+/// Lets another CPU load a space (for workers and shootdown tests) without owning it.
+#[derive(Clone)]
+pub struct ActiveHandle {
+    root: u64,
+    cpus: Arc<AtomicU64>,
+}
+
+impl ActiveHandle {
+    /// Runs `f` on this CPU with the space loaded, recording this CPU in the mask.
+    pub fn with_active<R>(&self, f: impl FnOnce() -> R) -> R {
+        run_active(self.root, &self.cpus, f)
+    }
+}
+
+fn run_active<R>(root: u64, cpus: &AtomicU64, f: impl FnOnce() -> R) -> R {
+    let me = crate::arch::percpu::current_index();
+    assert!(me < MASK_CPUS, "CPU {me} beyond the address-space CPU mask");
+    let bit = 1u64 << me;
+    // Set before the CR3 write (SeqCst): an unmapper that changes a PTE and then reads
+    // the mask either sees this CPU or this CPU's walk sees the changed PTE.
+    cpus.fetch_or(bit, Ordering::SeqCst);
+    let (old, flags) = Cr3::read();
+    let new =
+        x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(root));
+    // SAFETY: the tree shares every kernel mapping (code, stacks, heap, MMIO), so the
+    // kernel keeps running unchanged; only the workload window differs.
+    unsafe { Cr3::write(new, flags) };
+    let r = f();
+    // SAFETY: back to the tables that were loaded before.
+    unsafe { Cr3::write(old, flags) };
+    cpus.fetch_and(!bit, Ordering::SeqCst);
+    r
 }
 
 impl AddressSpace {
@@ -72,7 +117,11 @@ impl AddressSpace {
             .rev()
             .find(|&s| mem.read_entry(kernel_root, s) & pt::PRESENT != 0);
         tables.share_kernel_entries(&mut mem, kernel_root, 0..used.map_or(1, |s| s + 1))?;
-        Ok(Self { tables, mem })
+        Ok(Self {
+            tables,
+            mem,
+            cpus: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Physical address of the root (what CR3 gets).
@@ -146,24 +195,29 @@ impl AddressSpace {
 
     /// Runs `f` with this tree loaded in CR3, then returns to the kernel tables.
     pub fn with_active<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
-        let (old, flags) = Cr3::read();
-        let new = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(
-            self.root(),
-        ));
-        // SAFETY: the tree shares every kernel mapping (code, stacks, heap, MMIO), so the
-        // kernel keeps running unchanged; only the workload window differs.
-        unsafe { Cr3::write(new, flags) };
-        let r = f(self);
-        // SAFETY: back to the tables that were loaded before.
-        unsafe { Cr3::write(old, flags) };
-        r
+        let cpus = self.cpus.clone();
+        run_active(self.root(), &cpus, || f(self))
     }
 
-    /// Frees every page table (not the folios). Must not be active.
+    /// A handle through which other CPUs can load this space.
+    pub fn handle(&self) -> ActiveHandle {
+        ActiveHandle {
+            root: self.root(),
+            cpus: self.cpus.clone(),
+        }
+    }
+
+    /// The CPUs (bit = kernel index) that have this space loaded right now.
+    pub fn cpumask(&self) -> u64 {
+        self.cpus.load(Ordering::SeqCst)
+    }
+
+    /// Frees every page table (not the folios). Must not be active on any CPU.
     pub fn destroy(mut self) -> usize {
         assert!(
-            !self.is_active(),
-            "destroying the address space the CPU is running on"
+            !self.is_active() && self.cpumask() == 0,
+            "destroying an address space CPUs {:#x} are running on",
+            self.cpumask()
         );
         self.tables.destroy(&mut self.mem)
     }

@@ -13,6 +13,7 @@ mod fixtures;
 mod mm_tests;
 mod pci_tests;
 mod platform_tests;
+mod smp_tests;
 
 use crate::exit::ExitCode;
 use crate::println;
@@ -39,6 +40,7 @@ fn registry() -> impl Iterator<Item = &'static Test> {
         .chain(aspace_tests::TESTS)
         .chain(pci_tests::TESTS)
         .chain(dma_tests::TESTS)
+        .chain(smp_tests::TESTS)
         .chain(fixtures::TESTS)
 }
 
@@ -63,6 +65,7 @@ pub fn run(filter: &TestFilter) -> ExitCode {
     let (mut passed, mut failed) = (0u32, 0u32);
     for t in selected {
         crate::print!("test {} ... ", t.name);
+        crate::smp::watchdog::progress();
         let start = crate::arch::tsc::now_ns();
         let result = (t.run)();
         let us = (crate::arch::tsc::now_ns() - start) / 1000;
