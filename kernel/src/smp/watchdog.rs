@@ -100,25 +100,38 @@ pub fn fire(reason: core::fmt::Arguments<'_>) -> ! {
         } else {
             tsc::ticks_to_ns(now.saturating_sub(beat)) / 1_000_000
         };
-        let nmi = c.nmi_rip.load(Ordering::Acquire);
-        // No allocation here: the interrupted code may hold the heap lock.
-        let (nmi_note, nmi_rip) = match (c.index == me, nmi) {
-            (true, _) => ("- (reporting)", 0),
-            (false, 0) => ("none (no answer)", 0),
-            (false, rip) => ("", rip),
+        let nmi = NmiRip {
+            reporting: c.index == me,
+            rip: c.nmi_rip.load(Ordering::Acquire),
         };
         println!(
-            "watchdog: cpu {} apic {} {:?}: last heartbeat {} ms ago, tick RIP {:#x}, NMI RIP {}{:#x}",
+            "watchdog: cpu {} apic {} {:?}: last heartbeat {} ms ago, tick RIP {:#x}, NMI RIP {}",
             c.index,
             c.apic_id,
             c.state(),
             age_ms,
             c.sampled_rip.load(Ordering::Relaxed),
-            nmi_note,
-            nmi_rip
+            nmi
         );
     }
     exit::exit(ExitCode::Watchdog)
+}
+
+/// The NMI column of the report (formatted without allocating: the interrupted code
+/// may hold the heap lock).
+struct NmiRip {
+    reporting: bool,
+    rip: u64,
+}
+
+impl core::fmt::Display for NmiRip {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match (self.reporting, self.rip) {
+            (true, _) => write!(f, "- (this CPU reports)"),
+            (false, 0) => write!(f, "none (no answer to the NMI)"),
+            (false, rip) => write!(f, "{rip:#x}"),
+        }
+    }
 }
 
 fn is_online(c: &PerCpu) -> bool {
