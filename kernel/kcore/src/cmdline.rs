@@ -114,7 +114,7 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "watchdog-s",
         kind: ValueKind::Int { min: 1, max: 86_400 },
-        default: "30",
+        default: "120",
         help: "stop the run (exit code 5) after this many seconds without progress, printing where each CPU is",
     },
     KeySpec {
@@ -162,7 +162,7 @@ impl Default for Config {
             dma_marker: true,
             dma_timeout_ms: 2000,
             expect_topo: None,
-            watchdog_s: 30,
+            watchdog_s: 120,
         }
     }
 }
@@ -309,7 +309,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                 })?;
             config.expect_topo = Some(shape);
         }
-        "watchdog-s" => config.watchdog_s = value.parse().unwrap_or(30),
+        "watchdog-s" => config.watchdog_s = value.parse().unwrap_or(120),
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }
@@ -523,7 +523,7 @@ mod tests {
             (2, 2, 2, 1, Some(2))
         );
         assert_eq!(c.watchdog_s, 5);
-        assert_eq!(Config::default().watchdog_s, 30);
+        assert_eq!(Config::default().watchdog_s, 120);
         let err = parse("expect-topo=2x").unwrap_err().to_string();
         assert!(err.contains("expect-topo") && err.contains("2x"), "{err}");
         assert!(matches!(

@@ -28,6 +28,11 @@ pub static TESTS: &[Test] = &[
         run: every_cpu_writes_id,
     },
     Test {
+        name: "smp_every_cpu_has_the_bsp_control_registers",
+        in_default_suite: true,
+        run: control_registers_match,
+    },
+    Test {
         name: "smp_ap_stacks_on_node_with_guard_pages",
         in_default_suite: true,
         run: ap_stack_guards,
@@ -90,6 +95,42 @@ fn every_cpu_writes_id() -> Result<(), String> {
         check_eq("LAPIC ID register", lapic, madt)?;
         check_eq("CPUID initial APIC ID", cpuid_apic, madt)?;
         check_eq("slot written", slots[cpu].load(Ordering::SeqCst), cpu)?;
+    }
+    Ok(())
+}
+
+/// CR0 (WP, MP, no EM), CR4 (PAE, OSFXSR, OSXMMEXCPT), EFER (NXE, LMA) and the kernel
+/// CR3 on every CPU as on the BSP, and SSE usable (a float formatted on each CPU).
+fn control_registers_match() -> Result<(), String> {
+    use x86_64::registers::control::{Cr0, Cr3, Cr4};
+    use x86_64::registers::model_specific::Efer;
+    let regs = || {
+        (
+            Cr0::read_raw(),
+            Cr4::read_raw(),
+            Efer::read_raw() & 0xd01, // SCE, LME, LMA, NXE
+            Cr3::read().0.start_address().as_u64(),
+            alloc::format!(
+                "{}",
+                core::hint::black_box(1.0f64) / core::hint::black_box(4.0f64)
+            ),
+        )
+    };
+    let bsp = regs();
+    check(bsp.0 & (1 << 16) != 0 && bsp.2 & (1 << 11) != 0, || {
+        alloc::format!(
+            "BSP lacks CR0.WP or EFER.NXE: cr0 {:#x} efer {:#x}",
+            bsp.0,
+            bsp.2
+        )
+    })?;
+    let online = smp::online();
+    for (cpu, r) in online.iter().zip(dispatch::run_on(&online, |_| regs())) {
+        check_eq(
+            &alloc::format!("cpu {cpu} (cr0, cr4, efer, cr3, 1/4)"),
+            &r,
+            &bsp,
+        )?;
     }
     Ok(())
 }
@@ -177,7 +218,17 @@ fn e(x: impl core::fmt::Debug) -> String {
     alloc::format!("{x:?}")
 }
 
-type BSeen = (u64, u64, Option<traps::Caught>);
+type BSeen = (u64, u64, Option<traps::Caught>, Option<traps::Caught>);
+
+/// A read of `va` that must fault; the handler skips the 2-byte `mov`.
+fn faulting_read(va: u64) -> Option<traps::Caught> {
+    traps::expect(14, 2, || {
+        // SAFETY: the read faults (unmapped) and is skipped: 2-byte `mov`.
+        unsafe {
+            asm!("movb (%rax), %cl", in("rax") va, out("cl") _, options(att_syntax, nostack))
+        };
+    })
+}
 
 fn shootdown_remote() -> Result<(), String> {
     let me = percpu::current_index();
@@ -192,8 +243,13 @@ fn shootdown_remote() -> Result<(), String> {
     old.as_mut_slice().fill(0x11);
     new.as_mut_slice().fill(0x22);
     let va = aspace::WORKLOAD_BASE + (3 << 30);
+    // A 64-page folio next to it: unmapped together with the page in the second round,
+    // the batch exceeds the invlpg threshold, so that round is a full flush.
+    let big = frames::alloc(0, 6).map_err(e)?;
+    let va2 = va + (2 << 20);
     let mut space = AddressSpace::new(0).map_err(e)?;
     space.map(va, old.addr, 0).map_err(e)?;
+    space.map(va2, big.addr, 6).map_err(e)?;
     let handle = space.handle();
     let space = Mutex::new(space);
     let flags: [AtomicBool; 4] = Default::default(); // read1, remapped, read2, unmapped
@@ -202,16 +258,18 @@ fn shootdown_remote() -> Result<(), String> {
         if cpu == b_cpu {
             return Ok(Some(handle.with_active(|| {
                 let first = read_u64(va);
+                read_u64(va2 + 0x1000);
                 flags[0].store(true, Ordering::Release);
                 wait(1);
                 let second = read_u64(va);
                 flags[2].store(true, Ordering::Release);
                 wait(3);
-                let caught = traps::expect(14, 2, || {
-                    // SAFETY: the read faults (unmapped) and is skipped: 2-byte `mov`.
-                    unsafe { asm!("movb (%rax), %cl", in("rax") va, out("cl") _, options(att_syntax, nostack)) };
-                });
-                (first, second, caught)
+                (
+                    first,
+                    second,
+                    faulting_read(va),
+                    faulting_read(va2 + 0x1000),
+                )
             })));
         }
         let run = || -> Result<(), String> {
@@ -228,7 +286,13 @@ fn shootdown_remote() -> Result<(), String> {
             check(spin(2), || "CPU B never read the page again".into())?;
             let mut s = space.lock();
             s.unmap(va, 0).map_err(e)?;
-            shootdown::flush(&s, &[(va, 0)])?;
+            s.unmap(va2, 6).map_err(e)?;
+            let r = shootdown::flush(&s, &[(va, 0), (va2, 6)])?;
+            check_eq(
+                "plan for 65 pages",
+                r.plan,
+                kcore::pagetable::FlushPlan::Full,
+            )?;
             Ok(())
         };
         let r = run();
@@ -242,13 +306,14 @@ fn shootdown_remote() -> Result<(), String> {
     space.destroy();
     frames::free(old).map_err(e)?;
     frames::free(new).map_err(e)?;
+    frames::free(big).map_err(e)?;
     let mut seen = None;
     for r in results {
         if let Some(s) = r? {
             seen = Some(s);
         }
     }
-    let (first, second, caught) = seen.ok_or("CPU B returned nothing")?;
+    let (first, second, caught, caught2) = seen.ok_or("CPU B returned nothing")?;
     check_eq("B's first read", first, 0x1111_1111_1111_1111)?;
     check_eq(
         "B's read after remap + shootdown (stale TLB?)",
@@ -257,6 +322,9 @@ fn shootdown_remote() -> Result<(), String> {
     )?;
     let c = caught.ok_or("B's access after unmap + shootdown did not fault (stale TLB)")?;
     check_eq("fault address", c.cr2, va)?;
+    let c2 =
+        caught2.ok_or("B's access to the 64-page folio after a full-flush round did not fault")?;
+    check_eq("fault address in the folio", c2.cr2, va2 + 0x1000)?;
     check_eq("frames in use", frames::frames_in_use(), before)
 }
 

@@ -16,7 +16,7 @@ use crate::exit::{self, ExitCode};
 use crate::println;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-static LIMIT_NS: AtomicU64 = AtomicU64::new(30_000_000_000);
+static LIMIT_NS: AtomicU64 = AtomicU64::new(120_000_000_000);
 static LAST_PROGRESS: AtomicU64 = AtomicU64::new(0);
 static ARMED: AtomicBool = AtomicBool::new(false);
 static FIRED: AtomicBool = AtomicBool::new(false);
