@@ -10,7 +10,7 @@
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kcore::pagetable::FlushPlan;
-use kcore::topology::CpuIdent;
+use kcore::topology::{CpuIdent, CpuTopo};
 use spin::{Mutex, Once};
 use x86_64::registers::model_specific::GsBase;
 use x86_64::VirtAddr;
@@ -60,6 +60,8 @@ pub struct PerCpu {
     pub stacks: (u64, u64),
     /// CPUID topology as decoded on this CPU.
     pub ident: Once<CpuIdent>,
+    /// Position in the machine (package, die, L3, core, SMT, node), once every CPU is up.
+    pub topo: Once<CpuTopo>,
     /// Reported in and serving its mailbox.
     pub online: AtomicBool,
     /// A [`CpuState`].
@@ -93,6 +95,7 @@ impl PerCpu {
             stack_top: 0,
             stacks: (0, 0),
             ident: Once::new(),
+            topo: Once::new(),
             online: AtomicBool::new(false),
             state: AtomicU32::new(CpuState::Offline as u32),
             heartbeat: AtomicU64::new(0),

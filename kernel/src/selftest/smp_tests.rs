@@ -86,12 +86,19 @@ fn every_cpu_writes_id() -> Result<(), String> {
         .collect();
     let got = dispatch::run_on(&online, |cpu| {
         let me = percpu::current().map(|c| (c.index, c.apic_id));
+        let topo = percpu::current().and_then(|c| c.topo.get().copied());
         slots[cpu].store(cpu, Ordering::SeqCst);
-        (me, apic::id(), cpu::apic_id())
+        (me, apic::id(), cpu::apic_id(), topo)
     });
-    for (&cpu, (me, lapic, cpuid_apic)) in online.iter().zip(got) {
+    let topology = smp::topology().ok_or("no topology")?;
+    for (&cpu, (me, lapic, cpuid_apic, topo)) in online.iter().zip(got) {
         let madt = smp::cpus()[cpu].apic_id;
         check_eq("per-CPU block (index, apic)", me, Some((cpu, madt)))?;
+        check_eq(
+            "per-CPU topology position",
+            topo,
+            topology.cpu(cpu).copied(),
+        )?;
         check_eq("LAPIC ID register", lapic, madt)?;
         check_eq("CPUID initial APIC ID", cpuid_apic, madt)?;
         check_eq("slot written", slots[cpu].load(Ordering::SeqCst), cpu)?;

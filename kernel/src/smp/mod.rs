@@ -233,6 +233,11 @@ fn build_topology(cpus: &[&'static PerCpu]) {
     match Topology::from_idents(&entries) {
         Ok(t) => {
             let t = TOPOLOGY.call_once(|| t);
+            for c in t.cpus() {
+                if let Some(pc) = cpus.get(c.cpu) {
+                    pc.topo.call_once(|| *c);
+                }
+            }
             println!(
                 "topology: {} CPUs, {} package(s), {} die(s), {} L3 domain(s) (from {:?}), {} core(s), {} node(s)",
                 t.len(),
