@@ -45,7 +45,14 @@ Options:
   --cpus N           vCPUs (default 2)
   --nodes N          NUMA nodes, each a memory-backend-memfd,share=on (default 2)
   --mem-per-node M   MiB of RAM per node (default 512)
-  --cpu MODEL        QEMU CPU model (default max)
+  --cpu MODEL        QEMU CPU model (default max; max has no AMD topology leaves, so use
+                     e.g. EPYC-Milan,level=0x1f to see dies / L3 domains)
+  --sockets N --dies N --cores N --threads N
+                     CPU shape (-smp N,sockets=..,dies=..,cores=..,threads=..); missing ones
+                     are 1 and --cpus defaults to their product. NUMA nodes take contiguous
+                     CPU ranges, so a node never splits a core. The shape is passed to the
+                     kernel as expect-topo=SsDdCcTtNn for the topology self-test, e.g.
+                     --cpus 8 --sockets 2 --dies 2 --cores 2 --threads 1 --cpu EPYC-Milan,level=0x1f
   --ptdma N          emulated PTDMA engines (default 2; 0 = none), served by tools/ptdma-model
   --ptdma-arg ARG    pass ARG to the PTDMA model (repeatable), e.g. --ptdma-arg=--profile=seed
                      or --ptdma-arg=--fault=error-at=5
@@ -64,7 +71,7 @@ EOF
 die_usage() { echo "run-qemu.sh: $*" >&2; echo "run 'run-qemu.sh --help' for usage" >&2; exit $EX_USAGE; }
 note() { echo "run-qemu.sh: $*" >&2; }
 
-CPUS=2 NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
+CPUS=2 CPUS_SET=0 SOCKETS= DIES= CORES= THREADS= NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
 MODEL_ARGS=()
 PROFILE=release DRY_RUN=0 CMD=run BENCH=efficiency SOAK_MIN=3
 KARGS=()
@@ -74,7 +81,11 @@ need_value() { [[ $# -ge 2 && -n "$2" ]] || die_usage "option $1 needs a value";
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --cpus) need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= 64 )) || die_usage "--cpus takes 1..64, got '$2'"; CPUS=$2; shift 2 ;;
+        --cpus) need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= 64 )) || die_usage "--cpus takes 1..64, got '$2'"; CPUS=$2; CPUS_SET=1; shift 2 ;;
+        --sockets|--dies|--cores|--threads)
+            need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= 64 )) || die_usage "$1 takes 1..64, got '$2'"
+            case "$1" in --sockets) SOCKETS=$2 ;; --dies) DIES=$2 ;; --cores) CORES=$2 ;; --threads) THREADS=$2 ;; esac
+            shift 2 ;;
         --nodes) need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= 8 )) || die_usage "--nodes takes 1..8 (the proxy maps at most 8 RAM sections), got '$2'"; NODES=$2; shift 2 ;;
         --mem-per-node) need_value "$@"; is_uint "$2" && (( $2 >= 64 )) || die_usage "--mem-per-node takes MiB >= 64, got '$2'"; MEM_PER_NODE=$2; shift 2 ;;
         --cpu) need_value "$@"; CPU_MODEL=$2; shift 2 ;;
@@ -101,6 +112,27 @@ while [[ $# -gt 0 ]]; do
         *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, check, help)" ;;
     esac
 done
+
+# ---- CPU shape: -smp with sockets/dies/cores/threads, consistent with the NUMA split ----
+# apply_shape: sets SMP (the -smp value) and SHAPE (expect-topo) from CPUS, NODES and
+# SOCKETS/DIES/CORES/THREADS (empty = no shape); exits with a usage error when they clash.
+apply_shape() {
+    SMP="$CPUS"
+    SHAPE=""
+    [[ -n "$SOCKETS$DIES$CORES$THREADS" ]] || return 0
+    SOCKETS=${SOCKETS:-1} DIES=${DIES:-1} CORES=${CORES:-1} THREADS=${THREADS:-1}
+    local product=$(( SOCKETS * DIES * CORES * THREADS ))
+    if (( CPUS_SET )) && (( CPUS != product )); then
+        die_usage "--cpus $CPUS differs from sockets x dies x cores x threads = $product"
+    fi
+    (( product <= 64 )) || die_usage "the shape has $product CPUs; at most 64"
+    CPUS=$product
+    (( CPUS % NODES == 0 )) || die_usage "$CPUS CPUs do not split evenly into $NODES NUMA nodes"
+    (( (CPUS / NODES) % THREADS == 0 )) || die_usage "$NODES NUMA nodes of $(( CPUS / NODES )) CPUs would split a core of $THREADS threads"
+    SMP="$CPUS,sockets=$SOCKETS,dies=$DIES,cores=$CORES,threads=$THREADS"
+    SHAPE="${SOCKETS}s${DIES}d${CORES}c${THREADS}t${NODES}n"
+}
+apply_shape
 
 # ---- dependencies ----
 apt_install() {
@@ -158,7 +190,7 @@ build_model() {
 qemu_args() {
     local accel=$1 total=$(( NODES * MEM_PER_NODE ))
     QEMU=(qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$CPU_MODEL"
-          -smp "$CPUS" -m "${total}M"
+          -smp "$SMP" -m "${total}M"
           -display none -vga none -nic none -monitor none -serial stdio -no-reboot
           -device isa-debug-exit,iobase=0xf4,iosize=0x04)
     local n first last per=$(( CPUS / NODES )) extra=$(( CPUS % NODES )) next=0
@@ -226,7 +258,7 @@ map_status() {
 }
 
 # What this runner built, for the kernel's platform self-test.
-expect_args() { echo "expect-cpus=$CPUS expect-nodes=$NODES expect-node-mib=$MEM_PER_NODE expect-ptdma=$PTDMA"; }
+expect_args() { echo "expect-cpus=$CPUS expect-nodes=$NODES expect-node-mib=$MEM_PER_NODE expect-ptdma=$PTDMA${SHAPE:+ expect-topo=$SHAPE}"; }
 
 joined_kargs() { local IFS=' '; echo "${KARGS[*]:-}"; }
 

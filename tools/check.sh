@@ -48,6 +48,20 @@ expect_boot() {
     fi
 }
 
+# check_shape NAME SOCKETS DIES CORES THREADS: boots the self-tests on that shape
+# (EPYC-Milan with leaf 0x1F, so CPUID shows dies and L3 domains), two NUMA nodes.
+check_shape() {
+    local name=$1 saved=("$CPUS" "$CPUS_SET" "$SOCKETS" "$DIES" "$CORES" "$THREADS" "$CPU_MODEL" "$PTDMA")
+    SOCKETS=$2 DIES=$3 CORES=$4 THREADS=$5 CPUS_SET=0 CPU_MODEL="EPYC-Milan,level=0x1f" PTDMA=0
+    apply_shape
+    expect_boot "$name" 0 "^[0-9]+ passed, 0 failed" "test=all $(expect_args)"
+    local log="$OUT/check-$name.log"
+    grep -E '^(smp|topology):' "$log" | head -40
+    CPUS=${saved[0]} CPUS_SET=${saved[1]} SOCKETS=${saved[2]} DIES=${saved[3]} CORES=${saved[4]}
+    THREADS=${saved[5]} CPU_MODEL=${saved[6]} PTDMA=${saved[7]}
+    apply_shape
+}
+
 cmd_check() {
     check_host
     ensure_qemu
@@ -77,8 +91,10 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
     # Another machine shape: 4 CPUs on 4 NUMA nodes of 256 MiB, 4 PTDMA engines.
     local shape=("$CPUS" "$NODES" "$MEM_PER_NODE" "$PTDMA")
     CPUS=4 NODES=4 MEM_PER_NODE=256 PTDMA=4
+    apply_shape
     expect_boot shape-4-nodes 0 '^[0-9]+ passed, 0 failed' "test=all $(expect_args)"
     CPUS=${shape[0]} NODES=${shape[1]} MEM_PER_NODE=${shape[2]} PTDMA=${shape[3]}
+    apply_shape
 
     # AE4DMA personality: one engine, 16 queues, the same self-tests.
     expect_boot ae4dma 0 '^[0-9]+ passed, 0 failed' "test=all $(expect_args)" --kind=ae4dma
@@ -91,6 +107,13 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
     expect_boot failing-test "$EX_TEST" '^0 passed, 1 failed' "test=selftest_must_fail"
     expect_boot cpu-exception "$EX_EXCEPTION" '#PF page fault.*' "test=fault_page_fault"
     expect_boot panic "$EX_PANIC" 'PANIC at .*fault_panic fixture' "test=fault_panic"
+    expect_boot watchdog "$EX_WATCHDOG" 'cpu 1 apic 1 Running: .*NMI RIP 0x' "test=watchdog_stuck_worker_fixture watchdog-s=2"
+
+    # SMP shapes with several dies (L3 domains) and two nodes: every CPU up, the topology
+    # tree as QEMU built it, the SMP self-tests (and all others) pass. Without PTDMA
+    # engines: the DMA tests run in the default boot above, and these boots stay short.
+    check_shape smp-4cpu 1 2 2 1
+    check_shape smp-8cpu 2 2 2 1
 
     # DMA faults injected by the PTDMA model: reported, the CPU finishes the batch, the
     # data verifies, and the queue works again (or, for a vanished device, is retired).

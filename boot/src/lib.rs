@@ -9,6 +9,12 @@
 //! switch to a 64-bit GDT, turn on SSE (the precompiled `core` uses it), and call
 //! the kernel's `kmain(magic: u32, info: u32)`.
 //!
+//! Application processors (APs) start in real mode at [`AP_TRAMPOLINE`] (the kernel copies
+//! `ap_tramp_start..ap_tramp_end` there and sends INIT-SIPI-SIPI): 16-bit → 32-bit with
+//! the boot identity tables (`boot_pml4`, no NX bits, so the low trampoline page may run)
+//! → 64-bit, then `ap_start64` in the kernel text switches to the kernel's CR3/CR0/CR4
+//! taken from the parameter block and calls `ap_main(arg)` on the AP's own stack.
+//!
 //! The layout of the image is fixed by `boot/linker.ld`, which the kernel's
 //! `build.rs` passes to the linker. This crate is nothing but assembly: the
 //! facts it follows are in `shared/reference/boot-recipe.md`.
@@ -19,6 +25,15 @@ pub const MULTIBOOT2_MAGIC: u32 = 0x36d7_6289;
 
 /// Magic value at offset 0 of the PVH `hvm_start_info` structure.
 pub const PVH_START_INFO_MAGIC: u32 = 0x336e_c578;
+
+/// Physical address where the kernel copies the AP trampoline (page-aligned, below 1 MiB:
+/// the SIPI vector is the page number).
+pub const AP_TRAMPOLINE: u64 = 0x8000;
+
+/// Offset in the trampoline page of the parameter block the kernel fills before each
+/// SIPI: +0 boot CR3 (u32, the identity tables), +8 entry (`ap_start64`), +16 kernel CR3,
+/// +24 CR0, +32 CR4, +40 stack top, +48 argument for `ap_main`.
+pub const AP_PARAMS: u64 = 0xf00;
 
 /// Size of the boot CPU's stack, set up before any Rust runs.
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
@@ -195,5 +210,95 @@ start64:
     jmp 3b
 "#,
     stack_size = const BOOT_STACK_SIZE,
+    options(att_syntax)
+);
+
+// AP entry: real mode at AP_TRAMPOLINE (CS = page, IP = 0). Position dependent on purpose:
+// every address is `TRAMP + (label - ap_tramp_start)`, resolved by the assembler, because
+// the bytes run at AP_TRAMPOLINE, not where the linker put them.
+core::arch::global_asm!(
+    r#"
+    .set TRAMP, {tramp}
+    .set PARAMS, {tramp} + {params}
+    .section .rodata.ap_trampoline, "a"
+    .balign 16
+    .global ap_tramp_start
+    .code16
+ap_tramp_start:
+    cli
+    cld
+    xorw %ax, %ax
+    movw %ax, %ds
+    lgdtl (TRAMP + (ap_gdt_ptr - ap_tramp_start))
+    movl %cr0, %eax
+    orl $1, %eax
+    movl %eax, %cr0
+    ljmpl $0x08, $(TRAMP + (ap_pm32 - ap_tramp_start))
+
+    .code32
+ap_pm32:
+    movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    movl %cr4, %eax
+    orl $0x20, %eax                 /* PAE */
+    movl %eax, %cr4
+    movl (PARAMS), %eax             /* boot identity tables (no NX bits) */
+    movl %eax, %cr3
+    movl $0xC0000080, %ecx
+    rdmsr
+    orl $0x900, %eax                /* EFER.LME | EFER.NXE (the kernel tables use NX) */
+    wrmsr
+    movl %cr0, %eax
+    orl $0x80000001, %eax           /* PG | PE */
+    movl %eax, %cr0
+    ljmp $0x18, $(TRAMP + (ap_lm64 - ap_tramp_start))
+
+    .code64
+ap_lm64:
+    movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    movq (PARAMS + 8), %rax
+    jmpq *%rax
+
+    .balign 8
+ap_gdt:
+    .quad 0
+    .quad 0x00CF9A000000FFFF        /* 0x08: 32-bit code */
+    .quad 0x00CF92000000FFFF        /* 0x10: data */
+    .quad 0x00AF9A000000FFFF        /* 0x18: 64-bit code */
+ap_gdt_end:
+ap_gdt_ptr:
+    .short ap_gdt_end - ap_gdt - 1
+    .long TRAMP + (ap_gdt - ap_tramp_start)
+    .global ap_tramp_end
+ap_tramp_end:
+
+    .section .text.ap_start64, "ax"
+    .global ap_start64
+ap_start64:
+    /* Read every parameter before leaving the boot tables (both map the page). */
+    movq (PARAMS + 16), %rax
+    movq (PARAMS + 24), %rbx
+    movq (PARAMS + 32), %rcx
+    movq (PARAMS + 40), %rdx
+    movq (PARAMS + 48), %rdi
+    movq %rcx, %cr4                 /* the BSP's: PAE, OSFXSR, OSXMMEXCPT, ... */
+    movq %rax, %cr3                 /* the kernel tables */
+    movq %rbx, %cr0                 /* the BSP's: WP, MP, no EM */
+    movq %rdx, %rsp
+    xorq %rbp, %rbp
+    fninit
+    call ap_main
+4:
+    cli
+    hlt
+    jmp 4b
+"#,
+    tramp = const AP_TRAMPOLINE,
+    params = const AP_PARAMS,
     options(att_syntax)
 );

@@ -24,10 +24,6 @@ pub enum ExitCode {
     /// An unexpected CPU exception (39).
     Exception = 0x13,
     /// The watchdog saw no progress (41).
-    #[allow(
-        dead_code,
-        reason = "raised by the SMP watchdog (issue 5); the code is reserved now so the table in README.md is stable"
-    )]
     Watchdog = 0x14,
     /// Bad command line or other bad input (43).
     BadInput = 0x15,

@@ -29,6 +29,7 @@ mod panic;
 mod pcicfg;
 mod platform;
 mod selftest;
+mod smp;
 
 use exit::ExitCode;
 
@@ -216,6 +217,11 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     print_memory_summary();
     calibrate_clock(platform);
+    // Before the APs start: they copy the boot CPU's CR4 and set up the same XCR0.
+    arch::copy::enable_avx();
+    if let Err(e) = smp::init(bi, platform) {
+        println!("smp: bring-up failed: {e}; running on the boot CPU only");
+    }
     if let Err(e) = pcicfg::scan(platform) {
         println!("pci: scan failed: {e}");
     }

@@ -210,6 +210,18 @@ pub const KEYS: &[KeySpec] = &[
         help: "the emulated DMA engine's timing assumption, echoed in reports (set by run-qemu.sh)",
     },
     KeySpec {
+        name: "expect-topo",
+        kind: ValueKind::Word,
+        default: "-",
+        help: "self-test: the CPU shape the runner gave QEMU, e.g. 2s2d2c1t2n (sockets, dies, cores, threads, nodes)",
+    },
+    KeySpec {
+        name: "watchdog-s",
+        kind: ValueKind::Int { min: 1, max: 86_400 },
+        default: "120",
+        help: "stop the run (exit code 5) after this many seconds without progress, printing where each CPU is",
+    },
+    KeySpec {
         name: "verbose",
         kind: ValueKind::Bool,
         default: "0",
@@ -304,6 +316,10 @@ pub struct Config {
     pub dma_split: String,
     /// Soak duration in seconds.
     pub soak_s: Option<u64>,
+    /// The CPU shape the runner built (`expect-topo`), for the topology self-test.
+    pub expect_topo: Option<crate::topology::Shape>,
+    /// Seconds without progress before the watchdog stops the run.
+    pub watchdog_s: u64,
 }
 
 impl Default for Config {
@@ -324,6 +340,8 @@ impl Default for Config {
             dma_profile: "none".into(),
             dma_split: "rr".into(),
             soak_s: None,
+            expect_topo: None,
+            watchdog_s: 120,
         }
     }
 }
@@ -519,6 +537,16 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "dma-profile" => config.dma_profile = value,
         "dma-split" => config.dma_split = value,
         "soak" => config.soak_s = value.parse().ok(),
+        "expect-topo" => {
+            let shape =
+                crate::topology::parse_shape(&value).map_err(|e| CmdlineError::BadValue {
+                    key: spec.name,
+                    given: value.clone(),
+                    accepted: e.to_string(),
+                })?;
+            config.expect_topo = Some(shape);
+        }
+        "watchdog-s" => config.watchdog_s = value.parse().unwrap_or(120),
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }
@@ -689,6 +717,7 @@ mod tests {
             let token = match k.kind {
                 ValueKind::Flag => k.name.to_string(),
                 ValueKind::Bool => alloc::format!("{}=1", k.name),
+                ValueKind::Word if k.name == "expect-topo" => alloc::format!("{}=2s2d2c1t", k.name),
                 ValueKind::Word => alloc::format!("{}={}", k.name, word_example(k.name)),
                 ValueKind::Choice(w) => alloc::format!("{}={}", k.name, w[0]),
                 ValueKind::Int { min, .. } => alloc::format!("{}={min}", k.name),
@@ -812,6 +841,33 @@ mod tests {
         assert!(matches!(
             parse("expect-nodes=two"),
             Err(CmdlineError::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn topology_shape_and_watchdog_are_typed() {
+        let c = parse("expect-topo=2s2d2c1t2n watchdog-s=5").unwrap();
+        let shape = c.expect_topo.unwrap();
+        assert_eq!(
+            (
+                shape.sockets,
+                shape.dies,
+                shape.cores,
+                shape.threads,
+                shape.nodes
+            ),
+            (2, 2, 2, 1, Some(2))
+        );
+        assert_eq!(c.watchdog_s, 5);
+        assert_eq!(Config::default().watchdog_s, 120);
+        let err = parse("expect-topo=2x").unwrap_err().to_string();
+        assert!(err.contains("expect-topo") && err.contains("2x"), "{err}");
+        assert!(matches!(
+            parse("watchdog-s=0"),
+            Err(CmdlineError::BadValue {
+                key: "watchdog-s",
+                ..
+            })
         ));
     }
 

@@ -60,7 +60,26 @@ impl Routine {
 
 static AVX_ON: AtomicBool = AtomicBool::new(false);
 
-/// Turns on AVX state (OSXSAVE + XCR0) if the CPU has AVX2. Returns whether it did.
+/// On an AP: the same AVX state as the boot CPU (CR4.OSXSAVE and XCR0 are per CPU).
+pub fn setup_ap() {
+    if AVX_ON.load(Ordering::Relaxed) {
+        set_avx_state();
+    }
+}
+
+fn set_avx_state() {
+    // SAFETY: only called once the boot CPU found XSAVE, AVX and AVX2 (identical CPUs);
+    // CR4.OSXSAVE is then supported and XCR0 = x87|SSE|AVX is a valid combination.
+    unsafe {
+        x86_64::registers::control::Cr4::update(|f| {
+            f.insert(x86_64::registers::control::Cr4Flags::OSXSAVE)
+        });
+        asm!("xsetbv", in("ecx") 0, in("eax") 0x7u32, in("edx") 0u32, options(nostack));
+    }
+}
+
+/// Turns on AVX state (OSXSAVE + XCR0) on the boot CPU if the CPU has AVX2 (APs follow
+/// in [`setup_ap`]). Returns whether it did. Must run before the APs start.
 pub fn enable_avx() -> bool {
     let l1 = cpu::cpuid(1, 0);
     let has_xsave = l1.ecx & (1 << 26) != 0;
@@ -69,16 +88,8 @@ pub fn enable_avx() -> bool {
     if !(has_xsave && has_avx && has_avx2) {
         return false;
     }
-    // SAFETY: CR4.OSXSAVE is supported (CPUID.1:ECX.XSAVE); XCR0 = x87|SSE|AVX is a
-    // valid combination on a CPU with AVX.
-    unsafe {
-        x86_64::registers::control::Cr4::update(|f| {
-            f.insert(x86_64::registers::control::Cr4Flags::OSXSAVE)
-        });
-        let (lo, hi) = (0x7u32, 0u32);
-        asm!("xsetbv", in("ecx") 0, in("eax") lo, in("edx") hi, options(nostack));
-    }
     AVX_ON.store(true, Ordering::Relaxed);
+    set_avx_state();
     true
 }
 

@@ -100,3 +100,21 @@ pub unsafe fn outl(port: u16, value: u32) {
 pub fn cr2() -> u64 {
     x86_64::registers::control::Cr2::read_raw()
 }
+
+/// Enables interrupts on this CPU.
+pub fn enable_interrupts() {
+    x86_64::instructions::interrupts::enable();
+}
+
+/// With interrupts disabled, checks `work_pending`; if nothing is pending, sleeps until
+/// the next interrupt (`sti; hlt`: the STI shadow makes the check-then-sleep race free,
+/// so a wake-up IPI sent after the check still ends the `hlt`). Interrupts are enabled
+/// on return. Under TCG a halted vCPU frees its host thread, unlike a `pause` loop.
+pub fn sleep_unless(work_pending: impl FnOnce() -> bool) {
+    x86_64::instructions::interrupts::disable();
+    if work_pending() {
+        x86_64::instructions::interrupts::enable();
+    } else {
+        x86_64::instructions::interrupts::enable_and_hlt();
+    }
+}

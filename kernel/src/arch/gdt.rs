@@ -23,7 +23,8 @@ pub const IST_NMI: u8 = 3;
 pub const IST_MACHINE_CHECK: u8 = 4;
 /// IST slot for external interrupts and IPIs.
 pub const IST_IRQ: u8 = 5;
-const IST_COUNT: usize = 5;
+/// IST slots in use.
+pub const IST_COUNT: usize = 5;
 
 /// Bytes per IST stack.
 pub const IST_STACK_SIZE: usize = 32 * 1024;
@@ -86,6 +87,33 @@ pub fn init_bsp() {
         DS::set_reg(tables.data);
         ES::set_reg(tables.data);
         load_tss(tables.tss);
+    }
+}
+
+/// Builds and loads an application processor's own GDT and TSS, whose IST stacks end at
+/// `ist_tops` (allocated by `smp` from the CPU's node, each above an unmapped guard page).
+/// The tables are leaked: a CPU keeps them for the whole run. Selectors equal the BSP's,
+/// so the shared IDT's code selector is valid on every CPU.
+pub fn init_ap(ist_tops: [u64; IST_COUNT]) {
+    let mut tss = TaskStateSegment::new();
+    for (i, &top) in ist_tops.iter().enumerate() {
+        tss.interrupt_stack_table[i] = VirtAddr::new(top);
+    }
+    let tss: &'static TaskStateSegment = alloc::boxed::Box::leak(alloc::boxed::Box::new(tss));
+    let mut gdt = GlobalDescriptorTable::new();
+    let code = gdt.append(Descriptor::kernel_code_segment());
+    let data = gdt.append(Descriptor::kernel_data_segment());
+    let tss_sel = gdt.append(Descriptor::tss_segment(tss));
+    let gdt: &'static GlobalDescriptorTable = alloc::boxed::Box::leak(alloc::boxed::Box::new(gdt));
+    gdt.load();
+    // SAFETY: the selectors index descriptors of the GDT just loaded, which is leaked
+    // ('static); GS is not reloaded, so the per-CPU GS base set later stays.
+    unsafe {
+        CS::set_reg(code);
+        SS::set_reg(data);
+        DS::set_reg(data);
+        ES::set_reg(data);
+        load_tss(tss_sel);
     }
 }
 

@@ -1,11 +1,14 @@
 //! x86_64 specifics: CPU helpers, GDT/TSS/IST, the IDT and exception diagnostics,
-//! and the C memory functions. This is one of the few places allowed `unsafe`.
+//! the local APIC, per-CPU data, AP start-up, and the C memory functions. This is one of the few places allowed `unsafe`.
 
+pub mod apic;
 pub mod copy;
 pub mod cpu;
 pub mod gdt;
 pub mod memfns;
 pub mod mmio;
+pub mod percpu;
+pub mod smpboot;
 pub mod traps;
 pub mod tsc;
 

@@ -6,6 +6,11 @@
 //! diagnostics can print them) and the SSE state (handlers are Rust, which uses SSE).
 //! Every gate uses an IST stack (see `gdt`), because `core` uses the red zone.
 //!
+//! Interrupts (vectors >= 32: IPIs, the LAPIC timer) go to handlers registered with
+//! [`register`]; the dispatcher sends the EOI after the handler returns. An NMI goes to
+//! the hook set with [`set_nmi_hook`] (the watchdog's "where is this CPU" probe) and is
+//! fatal only when the hook does not claim it.
+//!
 //! An unexpected exception prints vector, error code, RIP, CR2, RSP, the registers and
 //! a stack dump, then exits with the "CPU exception" code. Self-tests may announce an
 //! expected exception with [`expect`]; the handler then records it and resumes.
@@ -13,7 +18,7 @@
 use super::gdt;
 use crate::console;
 use crate::exit::{self, ExitCode};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Vectors 0..32 that push an error code (bit n set = vector n).
 const ERRCODE_MASK: u32 = 0x6022_7D00;
@@ -293,9 +298,70 @@ pub fn expect(vector: u32, skip: u64, f: impl FnOnce()) -> Option<Caught> {
     }
 }
 
+/// An interrupt handler: runs on the interrupt's IST stack with interrupts off.
+pub type Handler = fn(&mut TrapFrame);
+/// The NMI hook: returns true when it handled the NMI.
+pub type NmiHook = fn(&mut TrapFrame) -> bool;
+
+static HANDLERS: [AtomicUsize; 256] = [const { AtomicUsize::new(0) }; 256];
+static NMI_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers `handler` for interrupt `vector` (32..=254), once.
+pub fn register(vector: u8, handler: Handler) -> Result<(), alloc::string::String> {
+    if vector < 32 || vector == super::apic::SPURIOUS_VECTOR {
+        return Err(alloc::format!("vector {vector:#x} is reserved"));
+    }
+    HANDLERS[vector as usize]
+        .compare_exchange(0, handler as usize, Ordering::SeqCst, Ordering::SeqCst)
+        .map(|_| ())
+        .map_err(|_| alloc::format!("vector {vector:#x} already has a handler"))
+}
+
+/// Sets the hook that may claim NMIs.
+pub fn set_nmi_hook(hook: NmiHook) {
+    NMI_HOOK.store(hook as usize, Ordering::SeqCst);
+}
+
+/// Runs the registered handler of an interrupt; false when there is none.
+fn dispatch_interrupt(frame: &mut TrapFrame) -> bool {
+    let v = frame.vector as usize;
+    if v == usize::from(super::apic::SPURIOUS_VECTOR) {
+        return true; // spurious: no EOI (SDM §11.9)
+    }
+    let raw = HANDLERS[v].load(Ordering::Acquire);
+    if raw == 0 {
+        // Masked legacy PIC lines can still raise a spurious IRQ 7/15 (0x27/0x2f).
+        return v == 0x27 || v == 0x2f;
+    }
+    // SAFETY: HANDLERS only ever holds 0 or a `Handler` cast to usize (see `register`).
+    let handler = unsafe { core::mem::transmute::<usize, Handler>(raw) };
+    handler(frame);
+    super::apic::eoi();
+    true
+}
+
+fn nmi_claimed(frame: &mut TrapFrame) -> bool {
+    let raw = NMI_HOOK.load(Ordering::Acquire);
+    if raw == 0 {
+        return false;
+    }
+    // SAFETY: NMI_HOOK only ever holds 0 or an `NmiHook` cast to usize (set_nmi_hook).
+    let hook = unsafe { core::mem::transmute::<usize, NmiHook>(raw) };
+    hook(frame)
+}
+
 #[unsafe(no_mangle)]
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     let v = frame.vector as u32;
+    if v >= 32 {
+        if dispatch_interrupt(frame) {
+            return;
+        }
+        fatal(frame);
+    }
+    if v == 2 && nmi_claimed(frame) {
+        return;
+    }
     if EXPECTED_VECTOR
         .compare_exchange(v, NO_EXPECTATION, Ordering::SeqCst, Ordering::SeqCst)
         .is_ok()
@@ -316,7 +382,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
 fn fatal(f: &TrapFrame) -> ! {
     let cr2 = super::cpu::cr2();
     console::print_fmt(format_args!(
-        "\n!!! CPU exception {} ({}) on cpu apic {} error_code={:#x}\n\
+        "\n!!! CPU exception {} ({}) on cpu {} apic {} error_code={:#x}\n\
          RIP={:#018x} CS={:#x} RFLAGS={:#x} RSP={:#018x} SS={:#x} CR2={:#018x}\n\
          RAX={:#018x} RBX={:#018x} RCX={:#018x} RDX={:#018x}\n\
          RSI={:#018x} RDI={:#018x} RBP={:#018x} R8 ={:#018x}\n\
@@ -324,6 +390,7 @@ fn fatal(f: &TrapFrame) -> ! {
          R13={:#018x} R14={:#018x} R15={:#018x}\n",
         f.vector,
         vector_name(f.vector),
+        super::percpu::current_index(),
         super::cpu::apic_id(),
         f.error_code,
         f.rip,
@@ -355,7 +422,8 @@ fn fatal(f: &TrapFrame) -> ! {
 /// Prints the top of the interrupted stack, but only when it lies in a stack this
 /// kernel owns (a wild RSP must not cause a second fault while reporting the first).
 fn dump_stack(rsp: u64) {
-    let known = [super::boot_stack_range(), gdt::bsp_ist_range()];
+    let this_cpu = super::percpu::current().map_or((0, 0), |c| c.stacks);
+    let known = [super::boot_stack_range(), gdt::bsp_ist_range(), this_cpu];
     const WORDS: u64 = 16;
     let ok = rsp.is_multiple_of(8)
         && known

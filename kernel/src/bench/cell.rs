@@ -94,6 +94,7 @@ pub fn run(spec: &Spec, engine: &mut dyn CopyEngine, progress: &str) -> Outcome 
             "  [{progress}] {label} ({:.1} s)",
             (tsc::now_ns() - start) as f64 / 1e9
         );
+        crate::smp::watchdog::progress();
         match one_rep(spec, engine, rep as u64) {
             Ok((ns, phases, eng)) if rep > 0 => {
                 let bytes = spec.folios as u64 * folio_bytes(spec.order);

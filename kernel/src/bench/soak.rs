@@ -63,6 +63,7 @@ pub fn soak(config: &Config, seconds: u64) -> SoakTotals {
     let mut t = SoakTotals::default();
     println!("soak: {seconds} s of random verified migrations over {} node(s), {channels} DMA channel(s)", nodes.len());
     while tsc::now_ns() < end {
+        crate::smp::watchdog::progress();
         let order = MTHP_ORDERS[rng.below(MTHP_ORDERS.len() as u64) as usize];
         let max_folios = ((8u64 << 20) / folio_bytes(order)).max(1);
         let folios = 1 + rng.below(max_folios) as usize;

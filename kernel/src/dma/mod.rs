@@ -4,6 +4,14 @@
 //! PTDMA a completion-marker area) from node-0 frames, and starts it through the
 //! `ptdma` driver crate. Each started hardware queue is a [`Channel`].
 //!
+//! One CPU per channel at a time: a channel belongs to the CPU that runs the migration
+//! using it (the coordinating CPU, normally the BSP); `smp` workers never call into this
+//! module. Every register access goes through [`with_channel`], under the `CHANNELS`
+//! lock, so even a stray second caller is serialized, never concurrent. QEMU needs
+//! this, not just the queue logic: two vCPUs accessing the same emulated PTDMA function
+//! (`x-pci-proxy-dev`) at once can deadlock QEMU for good (the proxy's io_mutex against
+//! the BQL). Moving a channel to another CPU means handing it over, never sharing it.
+//!
 //! Safety on real machines: an engine whose queue is already running belongs to
 //! someone else (firmware, another OS instance): it is refused unless `dma-force=1`.
 

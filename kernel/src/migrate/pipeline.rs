@@ -161,6 +161,7 @@ fn move_batch(
     stats.phases.copy += t3 - t2;
     stats.phases.remap += t4 - t3;
     stats.batches += 1;
+    crate::smp::watchdog::progress();
     Ok(())
 }
 

@@ -11,12 +11,24 @@
 //! space has its own: switching to it and back keeps the TLB, unmaps done while the
 //! space is not loaded are invalidated with INVPCID (or, without INVPCID, by a flushing
 //! CR3 load on the next switch), and a reused PCID is flushed on first use.
+//!
+//! CPU mask: each space records which CPUs have it loaded (bit = kernel CPU index, set
+//! before the CR3 write, cleared after switching back). `smp::shootdown` sends its IPI
+//! round to exactly those CPUs. Other CPUs run on the space through an [`ActiveHandle`],
+//! always with PCID 0 and flushing CR3 loads, so their entries never outlive their visit.
+//! Only the boot CPU (which runs migrations) tags the space's entries with its PCID,
+//! and it invalidates them itself (`flush` / INVPCID), so the mask may drop it.
 
 use super::frames::{self, Block};
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kcore::pagetable::{
     self as pt, FlushPlan, LeafFlags, MapOutcome, PtError, TableMemory, Translation,
 };
 use x86_64::registers::control::Cr3;
+
+/// Most CPUs a space's CPU mask can name (kernel indices 0..64).
+pub const MASK_CPUS: usize = 64;
 
 /// Start of the window where workloads are mapped (PML4 slot 224, far above any RAM
 /// the identity map covers on machines below 112 TiB).
@@ -65,6 +77,41 @@ pub struct AddressSpace {
     pcid: Option<u16>,
     /// The TLB may hold stale entries for this PCID: the next switch must flush.
     tlb_stale: bool,
+    cpus: Arc<AtomicU64>,
+}
+
+/// Lets another CPU load a space (for workers and shootdown tests) without owning it.
+#[derive(Clone)]
+pub struct ActiveHandle {
+    root: u64,
+    cpus: Arc<AtomicU64>,
+}
+
+impl ActiveHandle {
+    /// Runs `f` on this CPU with the space loaded, recording this CPU in the mask.
+    pub fn with_active<R>(&self, f: impl FnOnce() -> R) -> R {
+        run_active(self.root, &self.cpus, f)
+    }
+}
+
+fn run_active<R>(root: u64, cpus: &AtomicU64, f: impl FnOnce() -> R) -> R {
+    let me = crate::arch::percpu::current_index();
+    assert!(me < MASK_CPUS, "CPU {me} beyond the address-space CPU mask");
+    let bit = 1u64 << me;
+    // Set before the CR3 write (SeqCst): an unmapper that changes a PTE and then reads
+    // the mask either sees this CPU or this CPU's walk sees the changed PTE.
+    cpus.fetch_or(bit, Ordering::SeqCst);
+    let (old, flags) = Cr3::read();
+    let new =
+        x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(root));
+    // SAFETY: the tree shares every kernel mapping (code, stacks, heap, MMIO), so the
+    // kernel keeps running unchanged; only the workload window differs.
+    unsafe { Cr3::write(new, flags) };
+    let r = f();
+    // SAFETY: back to the tables that were loaded before.
+    unsafe { Cr3::write(old, flags) };
+    cpus.fetch_and(!bit, Ordering::SeqCst);
+    r
 }
 
 impl AddressSpace {
@@ -82,6 +129,7 @@ impl AddressSpace {
             mem,
             pcid: super::pcid::alloc(),
             tlb_stale: true,
+            cpus: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -188,6 +236,12 @@ impl AddressSpace {
     /// Runs `f` with this tree loaded in CR3, then returns to the kernel tables.
     pub fn with_active<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
         use x86_64::instructions::tlb::Pcid;
+        if self.pcid.is_none() || crate::arch::percpu::current_index() != 0 {
+            let cpus = self.cpus.clone();
+            return run_active(self.root(), &cpus, || f(self));
+        }
+        let me_bit = 1u64;
+        self.cpus.fetch_or(me_bit, Ordering::SeqCst);
         let (old, flags) = Cr3::read();
         let new = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(
             self.root(),
@@ -217,14 +271,29 @@ impl AddressSpace {
             // SAFETY: back to the tables that were loaded before.
             None => unsafe { Cr3::write(old, flags) },
         }
+        self.cpus.fetch_and(!me_bit, Ordering::SeqCst);
         r
     }
 
-    /// Frees every page table (not the folios). Must not be active.
+    /// A handle through which other CPUs can load this space.
+    pub fn handle(&self) -> ActiveHandle {
+        ActiveHandle {
+            root: self.root(),
+            cpus: self.cpus.clone(),
+        }
+    }
+
+    /// The CPUs (bit = kernel index) that have this space loaded right now.
+    pub fn cpumask(&self) -> u64 {
+        self.cpus.load(Ordering::SeqCst)
+    }
+
+    /// Frees every page table (not the folios). Must not be active on any CPU.
     pub fn destroy(mut self) -> usize {
         assert!(
-            !self.is_active(),
-            "destroying the address space the CPU is running on"
+            !self.is_active() && self.cpumask() == 0,
+            "destroying an address space CPUs {:#x} are running on",
+            self.cpumask()
         );
         if let Some(id) = self.pcid.take() {
             super::pcid::free(id);

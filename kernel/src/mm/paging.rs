@@ -309,6 +309,76 @@ pub fn map_mmio(phys: u64, len: u64) -> Result<u64, String> {
     Ok(phys)
 }
 
+/// Makes the 4 KiB page at `addr` (a guard page under a stack) unmapped in the kernel
+/// tables, splitting the 1 GiB / 2 MiB direct-map leaf that covers it into smaller pages
+/// with the same rights. Only the running CPU's TLB is flushed: call it before other
+/// CPUs run on these tables (AP stacks are carved before the APs start).
+pub fn unmap_guard_page(addr: u64) -> Result<(), String> {
+    if !addr.is_multiple_of(4096) {
+        return Err(alloc::format!("guard page {addr:#x} is not page aligned"));
+    }
+    let mut guard = KERNEL.lock();
+    let kt = guard.as_mut().ok_or("kernel page tables not built yet")?;
+    let va = VirtAddr::new(addr);
+    let l4 = kt.mapper.level_4_table_mut();
+    let e4 = &mut l4[va.p4_index()];
+    if e4.is_unused() {
+        return Err(alloc::format!("{addr:#x} is not mapped"));
+    }
+    // SAFETY: a present PML4 entry of the kernel tables points at a PDPT frame in
+    // identity-mapped RAM, which only this code (under the KERNEL lock) writes.
+    let pdpt = unsafe { &mut *(e4.addr().as_u64() as *mut PageTable) };
+    split_if_huge(&mut pdpt[va.p3_index()], Size1GiB::SIZE, &mut kt.early)?;
+    let e3 = &pdpt[va.p3_index()];
+    // SAFETY: as above, for the page directory the (now table) PDPT entry points at.
+    let pd = unsafe { &mut *(e3.addr().as_u64() as *mut PageTable) };
+    split_if_huge(&mut pd[va.p2_index()], Size2MiB::SIZE, &mut kt.early)?;
+    let page = Page::<Size4KiB>::containing_address(va);
+    kt.mapper
+        .unmap(page)
+        .map_err(|e| alloc::format!("unmapping guard {addr:#x}: {e:?}"))?
+        .1
+        .flush();
+    Ok(())
+}
+
+/// Replaces a huge leaf (`size` = 1 GiB or 2 MiB) by a table of 512 entries mapping the
+/// same memory with the same rights, one level down.
+fn split_if_huge(
+    entry: &mut x86_64::structures::paging::page_table::PageTableEntry,
+    size: u64,
+    early: &mut EarlyFrames,
+) -> Result<(), String> {
+    let flags = entry.flags();
+    if !flags.contains(F::PRESENT) {
+        return Err("address not mapped".into());
+    }
+    if !flags.contains(F::HUGE_PAGE) {
+        return Ok(());
+    }
+    let base = entry.addr().as_u64();
+    let frame = early.allocate_frame().ok_or("early frames exhausted")?;
+    // SAFETY: a fresh zeroed frame from the early allocator (identity mapped, ours).
+    let table = unsafe { &mut *(frame.start_address().as_u64() as *mut PageTable) };
+    let child = size / 512;
+    // A 2 MiB leaf's children are 4 KiB PTEs, where bit 7 is PAT, not "huge".
+    let child_flags = if child == Size4KiB::SIZE {
+        flags - F::HUGE_PAGE
+    } else {
+        flags
+    };
+    for (i, e) in table.iter_mut().enumerate() {
+        e.set_addr(PhysAddr::new(base + i as u64 * child), child_flags);
+    }
+    // Same translations as before, so the switch is seamless; the stale huge TLB entry
+    // is dropped by the flush of the guard page's unmap (invlpg drops any page size).
+    entry.set_addr(
+        frame.start_address(),
+        F::PRESENT | F::WRITABLE | (flags & F::USER_ACCESSIBLE),
+    );
+    Ok(())
+}
+
 /// The physical address `virt` maps to in the kernel tables, if any.
 pub fn translate(virt: u64) -> Option<u64> {
     let guard = KERNEL.lock();

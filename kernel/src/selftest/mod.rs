@@ -14,6 +14,7 @@ mod migrate_tests;
 mod mm_tests;
 mod pci_tests;
 mod platform_tests;
+mod smp_tests;
 
 use crate::exit::ExitCode;
 use crate::println;
@@ -41,6 +42,7 @@ fn registry() -> impl Iterator<Item = &'static Test> {
         .chain(pci_tests::TESTS)
         .chain(dma_tests::TESTS)
         .chain(migrate_tests::TESTS)
+        .chain(smp_tests::TESTS)
         .chain(fixtures::TESTS)
 }
 
@@ -65,6 +67,7 @@ pub fn run(filter: &TestFilter) -> ExitCode {
     let (mut passed, mut failed) = (0u32, 0u32);
     for t in selected {
         crate::print!("test {} ... ", t.name);
+        crate::smp::watchdog::progress();
         let start = crate::arch::tsc::now_ns();
         let result = (t.run)();
         let us = (crate::arch::tsc::now_ns() - start) / 1000;

@@ -20,7 +20,7 @@ pub fn routine() -> Routine {
 /// Measures every available routine on a 2 MiB copy between the first and last node
 /// and keeps the fastest, unless `forced` names one. Prints the table.
 pub fn choose(forced: &str) -> Result<Routine, String> {
-    let avx = copy::enable_avx();
+    let avx = Routine::Avx2.available();
     let nodes = frames::nodes();
     let (from, to) = (nodes[0], *nodes.last().expect("at least one node"));
     let src = frames::alloc(from, 9).map_err(|e| alloc::format!("{e}"))?;
