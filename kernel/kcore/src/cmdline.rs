@@ -139,9 +139,9 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "engine",
-        kind: ValueKind::Choice(&["cpu", "dma"]),
+        kind: ValueKind::Choice(&["cpu", "cpu-mt", "dma", "hybrid"]),
         default: "cpu",
-        help: "copy engine: cpu (one core) | dma (PTDMA queues)",
+        help: "copy engine: cpu (one core) | cpu-mt (threads= workers) | dma (PTDMA queues) | hybrid (CPU workers + DMA)",
     },
     KeySpec {
         name: "mode",
@@ -166,6 +166,24 @@ pub const KEYS: &[KeySpec] = &[
         kind: ValueKind::Word,
         default: "512",
         help: "batch limit in base pages (512 like Linux) or 'all' for the whole workload",
+    },
+    KeySpec {
+        name: "threads",
+        kind: ValueKind::Int { min: 1, max: 4096 },
+        default: "1",
+        help: "CPU worker threads of cpu-mt and hybrid",
+    },
+    KeySpec {
+        name: "placement",
+        kind: ValueKind::Word,
+        default: "spread",
+        help: "where workers run: spread (over CCDs) | fill (one CCD first) | src | dst (node's CPUs) | list:0,2,4-7",
+    },
+    KeySpec {
+        name: "hybrid-cpu",
+        kind: ValueKind::Int { min: 0, max: 100 },
+        default: "50",
+        help: "percent of each batch the hybrid engine gives to CPU workers (the rest to DMA)",
     },
     KeySpec {
         name: "channels",
@@ -255,6 +273,12 @@ pub struct MigrateArgs {
     pub batch_pages: u64,
     /// DMA channels (`None` = all).
     pub channels: Option<u32>,
+    /// CPU worker threads (cpu-mt, hybrid).
+    pub threads: u32,
+    /// Worker placement policy text.
+    pub placement: String,
+    /// Percent of a batch the hybrid engine copies with the CPU.
+    pub hybrid_cpu_percent: u32,
     /// Source node.
     pub from: u32,
     /// Destination node.
@@ -276,6 +300,9 @@ impl Default for MigrateArgs {
             total: 32 << 20,
             batch_pages: 512,
             channels: None,
+            threads: 1,
+            placement: "spread".into(),
+            hybrid_cpu_percent: 50,
             from: 0,
             to: 1,
             reps: 5,
@@ -530,6 +557,18 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                 ),
             }
         }
+        "threads" => config.migrate.threads = value.parse().unwrap_or(1),
+        "placement" => {
+            crate::placement::Policy::parse(&value).map_err(|e| {
+                bad_value(
+                    spec,
+                    &value,
+                    &alloc::format!("spread|fill|src|dst|list:CPUS ({e})"),
+                )
+            })?;
+            config.migrate.placement = value
+        }
+        "hybrid-cpu" => config.migrate.hybrid_cpu_percent = value.parse().unwrap_or(50),
         "from" => config.migrate.from = value.parse().unwrap_or(0),
         "to" => config.migrate.to = value.parse().unwrap_or(1),
         "reps" => config.migrate.reps = value.parse().unwrap_or(5),
@@ -729,6 +768,7 @@ mod tests {
     fn word_example(key: &str) -> &'static str {
         match key {
             "size" => "4k,2m",
+            "placement" => "fill",
             "bench" => "1b,2a",
             "widths" => "1,2",
             "counts" => "1,8",

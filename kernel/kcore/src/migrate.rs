@@ -91,6 +91,60 @@ pub fn batches(count: usize, order: u8, limit_pages: u64) -> impl Iterator<Item 
         .map(move |s| s..(s + per).min(count))
 }
 
+/// A piece of one copy op for one worker: bytes `[offset, offset+len)` of op `op`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// Index of the op in the batch.
+    pub op: usize,
+    /// Byte offset inside the op.
+    pub offset: u64,
+    /// Bytes.
+    pub len: u64,
+}
+
+/// How the multi-threaded copy splits a batch over `workers` (the RFC's mtcopy rule):
+/// with fewer ops than workers every op is cut into `workers` pieces (each worker copies
+/// its share of every folio, pieces aligned to 64 bytes where possible); otherwise whole
+/// ops are dealt out in contiguous blocks, the remainder going to the first workers.
+pub fn mt_split(lens: &[u64], workers: usize) -> alloc::vec::Vec<alloc::vec::Vec<Piece>> {
+    let n = workers.max(1);
+    let mut out = alloc::vec![alloc::vec::Vec::new(); n];
+    if lens.len() < n {
+        for (op, &len) in lens.iter().enumerate() {
+            let mut start = 0;
+            for (w, share) in out.iter_mut().enumerate() {
+                let mut end = len * (w as u64 + 1) / n as u64;
+                if w + 1 < n {
+                    end = (end & !63).max(start);
+                }
+                if end > start {
+                    share.push(Piece {
+                        op,
+                        offset: start,
+                        len: end - start,
+                    });
+                }
+                start = end;
+            }
+        }
+    } else {
+        let (per, extra) = (lens.len() / n, lens.len() % n);
+        let mut op = 0;
+        for (w, share) in out.iter_mut().enumerate() {
+            let take = per + usize::from(w < extra);
+            for i in op..op + take {
+                share.push(Piece {
+                    op: i,
+                    offset: 0,
+                    len: lens[i],
+                });
+            }
+            op += take;
+        }
+    }
+    out
+}
+
 /// Parses a size like `4k`, `2m`, `1g`, `512` (bytes) or `16K`.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -187,6 +241,46 @@ mod tests {
         assert_eq!(batches(4, 9, 1).count(), 4);
         assert_eq!(batches(100, 2, u64::MAX).count(), 1);
         assert_eq!(batches(0, 0, 512).count(), 0);
+    }
+
+    #[test]
+    fn mt_split_chunks_folios_when_fewer_than_workers() {
+        let parts = mt_split(&[2 << 20, 2 << 20], 4);
+        assert_eq!(parts.len(), 4);
+        for op in 0..2 {
+            let mut covered: Vec<(u64, u64)> = parts
+                .iter()
+                .flatten()
+                .filter(|p| p.op == op)
+                .map(|p| (p.offset, p.offset + p.len))
+                .collect();
+            covered.sort_unstable();
+            assert_eq!(covered.len(), 4);
+            assert_eq!(covered[0].0, 0);
+            assert_eq!(covered.last().unwrap().1, 2 << 20);
+            assert!(
+                covered.windows(2).all(|w| w[0].1 == w[1].0),
+                "gaps or overlaps: {covered:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mt_split_deals_whole_folios_in_blocks() {
+        let lens = alloc::vec![4096u64; 10];
+        let parts = mt_split(&lens, 3);
+        let counts: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+        assert_eq!(counts, [4, 3, 3]);
+        let ops: Vec<usize> = parts.iter().flatten().map(|p| p.op).collect();
+        assert_eq!(ops, (0..10).collect::<Vec<_>>());
+        assert!(parts
+            .iter()
+            .flatten()
+            .all(|p| p.offset == 0 && p.len == 4096));
+        // Odd sizes and more workers than bytes still cover everything exactly once.
+        let parts = mt_split(&[100], 8);
+        let total: u64 = parts.iter().flatten().map(|p| p.len).sum();
+        assert_eq!(total, 100);
     }
 
     #[test]

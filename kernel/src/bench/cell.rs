@@ -65,8 +65,12 @@ pub struct Outcome {
     pub phases: PhaseNs,
     /// Engine side effects summed over the measured repetitions.
     pub engine: CopyOutcome,
-    /// Threads/channels of the engine.
-    pub width: usize,
+    /// CPU worker threads.
+    pub threads: usize,
+    /// DMA channels.
+    pub channels: usize,
+    /// Placement policy of the workers.
+    pub placement: String,
     /// Engine name.
     pub engine_name: &'static str,
     /// `None` when every repetition verified; else what went wrong.
@@ -79,7 +83,9 @@ pub fn run(spec: &Spec, engine: &mut dyn CopyEngine, progress: &str) -> Outcome 
         gbps: Vec::new(),
         phases: PhaseNs::default(),
         engine: CopyOutcome::default(),
-        width: engine.width(),
+        threads: engine.threads(),
+        channels: engine.channels(),
+        placement: String::from(engine.placement()),
         engine_name: engine.name(),
         failure: None,
     };
@@ -158,7 +164,6 @@ fn one_rep(
 pub fn result_line(spec: &Spec, o: &Outcome) -> String {
     let s = Summary::of(&o.gbps).ok();
     let get = |f: fn(&Summary) -> f64| s.as_ref().map_or(f64::NAN, f);
-    let dma = o.engine_name == "dma";
     let run = crate::bench_context();
     let line = Obj::new()
         .str("exp", spec.exp)
@@ -166,9 +171,9 @@ pub fn result_line(spec: &Spec, o: &Outcome) -> String {
         .str("mode", spec.kind.name())
         .int("folio_kib", folio_bytes(spec.order) >> 10)
         .int("folios", spec.folios as u64)
-        .int("threads", if dma { 0 } else { o.width as u64 })
-        .int("channels", if dma { o.width as u64 } else { 0 })
-        .str("placement", "-")
+        .int("threads", o.threads as u64)
+        .int("channels", o.channels as u64)
+        .str("placement", &o.placement)
         .int("from", spec.from as u64)
         .int("to", spec.to as u64)
         .int("bytes", spec.folios as u64 * folio_bytes(spec.order))

@@ -10,7 +10,9 @@ pub mod seed;
 pub mod soak;
 
 use crate::migrate::engine::cpu::CpuEngine;
+use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::migrate::engine::dma::DmaEngine;
+use crate::migrate::engine::hybrid::HybridEngine;
 use crate::migrate::engine::CopyEngine;
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -19,20 +21,60 @@ use ptdma::SplitPolicy;
 
 /// Builds the engine `name` from the command line.
 pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String> {
+    let m = &config.migrate;
     match name {
         "cpu" => Ok(Box::new(CpuEngine)),
         "dma" => Ok(Box::new(DmaEngine::new(
-            config.migrate.channels,
-            if config.dma_split == "contiguous" {
-                SplitPolicy::Contiguous
-            } else {
-                SplitPolicy::RoundRobin
-            },
+            m.channels,
+            split_policy(config),
             config.dma_timeout_ms,
         )?)),
+        "cpu-mt" => {
+            let (from, to) = nodes(config)?;
+            Ok(Box::new(CpuMtEngine::new(
+                m.threads as usize,
+                &m.placement,
+                from,
+                to,
+            )?))
+        }
+        "hybrid" => {
+            let (from, to) = nodes(config)?;
+            let me = crate::arch::percpu::current_index();
+            let policy = kcore::placement::Policy::parse(&m.placement)
+                .map_err(|e| alloc::format!("placement={}: {e}", m.placement))?;
+            let cpus =
+                crate::smp::placement::cpus_for(&policy, m.threads as usize, from, to, &[me])
+                    .map_err(|e| {
+                        alloc::format!("hybrid CPU workers (the coordinating CPU drives DMA): {e}")
+                    })?;
+            let list: alloc::vec::Vec<String> =
+                cpus.iter().map(|c| alloc::format!("{c}")).collect();
+            let cpu = CpuMtEngine::new(
+                cpus.len(),
+                &alloc::format!("list:{}", list.join(",")),
+                from,
+                to,
+            )?;
+            let dma = DmaEngine::new(m.channels, split_policy(config), config.dma_timeout_ms)?;
+            Ok(Box::new(HybridEngine::new(
+                cpu,
+                dma,
+                m.hybrid_cpu_percent as u64,
+            )?))
+        }
         other => Err(alloc::format!(
             "engine '{other}' is not available in this build"
         )),
+    }
+}
+
+/// `dma-split=` as the driver's policy.
+pub fn split_policy(config: &Config) -> SplitPolicy {
+    if config.dma_split == "contiguous" {
+        SplitPolicy::Contiguous
+    } else {
+        SplitPolicy::RoundRobin
     }
 }
 

@@ -4,10 +4,15 @@
 
 use super::{check, check_eq, Test};
 use crate::bench;
+use crate::migrate::engine::cpumt::CpuMtEngine;
+use crate::migrate::engine::dma::DmaEngine;
+use crate::migrate::engine::hybrid::HybridEngine;
+use crate::migrate::engine::CopyEngine;
 use crate::migrate::pipeline;
 use crate::migrate::workload::Workload;
 use crate::migrate::Mode;
 use crate::mm::frames;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::migrate::{folio_bytes, MTHP_ORDERS};
@@ -40,12 +45,35 @@ pub static TESTS: &[Test] = &[
     },
 ];
 
-fn engines() -> Vec<&'static str> {
-    let mut v = alloc::vec!["cpu"];
-    if crate::dma::channel_count() > 0 {
-        v.push("dma");
+/// Every engine this machine can run: cpu; cpu-mt on all online CPUs; dma when an
+/// engine is attached; hybrid (one CPU worker per other CPU + DMA) when both are there.
+fn engines(a: u32, b: u32) -> Result<Vec<Box<dyn CopyEngine>>, String> {
+    let config = crate::config();
+    let mut v: Vec<Box<dyn CopyEngine>> = alloc::vec![bench::engine("cpu", config)?];
+    let online = crate::smp::online().len();
+    if online > 1 {
+        v.push(Box::new(CpuMtEngine::new(online, "spread", a, b)?));
     }
-    v
+    if crate::dma::channel_count() > 0 {
+        v.push(bench::engine("dma", config)?);
+        if online > 1 {
+            let me = crate::arch::percpu::current_index();
+            let others: Vec<String> = crate::smp::online()
+                .into_iter()
+                .filter(|&c| c != me)
+                .map(|c| alloc::format!("{c}"))
+                .collect();
+            let cpu = CpuMtEngine::new(
+                others.len(),
+                &alloc::format!("list:{}", others.join(",")),
+                a,
+                b,
+            )?;
+            let dma = DmaEngine::new(None, ptdma::SplitPolicy::RoundRobin, config.dma_timeout_ms)?;
+            v.push(Box::new(HybridEngine::new(cpu, dma, 50)?));
+        }
+    }
+    Ok(v)
 }
 
 /// Every engine, both modes, every mTHP size: 1 MiB (at least 2 folios) moved from the
@@ -54,8 +82,9 @@ fn matrix() -> Result<(), String> {
     let nodes = frames::nodes();
     let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
     let before = frames::frames_in_use();
-    for name in engines() {
-        let mut engine = bench::engine(name, crate::config())?;
+    let mut names = Vec::new();
+    for mut engine in engines(a, b)? {
+        names.push(engine.name());
         for mode in [Mode::Batched, Mode::PerFolio] {
             for order in MTHP_ORDERS {
                 let count = ((1u64 << 20) / folio_bytes(order)).max(2) as usize;
@@ -66,11 +95,17 @@ fn matrix() -> Result<(), String> {
                     .and_then(|_| w.verify(a));
                 let destroyed = w.destroy();
                 there.and(destroyed).map_err(|e| {
-                    alloc::format!("{name} {} {}K: {e}", mode.name(), folio_bytes(order) >> 10)
+                    alloc::format!(
+                        "{} {} {}K: {e}",
+                        engine.name(),
+                        mode.name(),
+                        folio_bytes(order) >> 10
+                    )
                 })?;
             }
         }
     }
+    crate::print!("(engines {names:?}) ");
     check_eq(
         "frames in use after the matrix",
         frames::frames_in_use(),

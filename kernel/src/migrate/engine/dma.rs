@@ -54,6 +54,14 @@ impl CopyEngine for DmaEngine {
         self.channels.len()
     }
 
+    fn threads(&self) -> usize {
+        0
+    }
+
+    fn channels(&self) -> usize {
+        self.channels.len()
+    }
+
     fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
         let shares = split(ops.len(), self.channels.len(), self.policy);
         let before = self.counters();

@@ -1,9 +1,12 @@
 //! Copy engines behind one trait: `cpu` (one core, the fastest routine measured at
-//! boot or the one `copy=` forces) and `dma` (PTDMA queues, a batch split across
-//! channels, CPU fallback for whatever a channel did not finish).
+//! boot or the one `copy=` forces), `cpu-mt` (N worker CPUs by placement policy),
+//! `dma` (PTDMA/AE4DMA queues, a batch split across channels, CPU fallback for whatever
+//! a channel did not finish) and `hybrid` (CPU workers and DMA queues on one batch).
 
 pub mod cpu;
+pub mod cpumt;
 pub mod dma;
+pub mod hybrid;
 
 use alloc::string::String;
 use ptdma::{CopyOp, MmioCounters};
@@ -42,6 +45,18 @@ pub trait CopyEngine {
     fn name(&self) -> &'static str;
     /// Threads (CPU) or channels (DMA) in use, for reports.
     fn width(&self) -> usize;
+    /// CPU worker threads (for RESULT lines).
+    fn threads(&self) -> usize {
+        self.width()
+    }
+    /// DMA channels (for RESULT lines).
+    fn channels(&self) -> usize {
+        0
+    }
+    /// Where the workers run (`spread`, `fill`, …; `-` when not applicable).
+    fn placement(&self) -> &str {
+        "-"
+    }
     /// Copies every op; returns only when all bytes are in place (DMA errors fall back
     /// to the CPU). An `Err` means the data could not be copied at all.
     fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String>;

@@ -1,0 +1,80 @@
+//! The multi-threaded CPU copy engine: N worker CPUs chosen by a placement policy
+//! (spread over CCDs, fill one CCD, the source or destination node, or a list), each
+//! copying its share of the batch with the boot-chosen routine, in one dispatch round.
+//! The split follows the RFC's mtcopy: whole folios dealt out in blocks, or every folio
+//! cut into N pieces when there are fewer folios than workers.
+
+use super::{cpu, CopyEngine, CopyOutcome};
+use crate::smp;
+use alloc::string::String;
+use alloc::vec::Vec;
+use kcore::migrate::mt_split;
+use kcore::placement::Policy;
+use ptdma::{CopyOp, DmaAddr};
+
+/// N CPUs copying together.
+#[derive(Debug)]
+pub struct CpuMtEngine {
+    cpus: Vec<usize>,
+    placement: String,
+}
+
+impl CpuMtEngine {
+    /// `threads` workers placed by `policy` for a move from `from` to `to`.
+    pub fn new(threads: usize, policy: &str, from: u32, to: u32) -> Result<Self, String> {
+        let p = Policy::parse(policy).map_err(|e| alloc::format!("placement={policy}: {e}"))?;
+        let cpus = smp::placement::cpus_for(&p, threads, from, to, &[])
+            .map_err(|e| alloc::format!("placement={policy} threads={threads}: {e}"))?;
+        Ok(Self {
+            cpus,
+            placement: String::from(p.name()),
+        })
+    }
+
+    /// The worker CPUs, in placement order.
+    pub fn cpus(&self) -> &[usize] {
+        &self.cpus
+    }
+}
+
+impl CopyEngine for CpuMtEngine {
+    fn name(&self) -> &'static str {
+        "cpu-mt"
+    }
+
+    fn width(&self) -> usize {
+        self.cpus.len()
+    }
+
+    fn placement(&self) -> &str {
+        &self.placement
+    }
+
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+        copy_on(&self.cpus, ops);
+        Ok(CopyOutcome::default())
+    }
+}
+
+/// Copies `ops` on `cpus` (one dispatch round; returns when every worker is done).
+pub fn copy_on(cpus: &[usize], ops: &[CopyOp]) {
+    let lens: Vec<u64> = ops.iter().map(|o| o.len).collect();
+    let shares: Vec<Vec<CopyOp>> = mt_split(&lens, cpus.len())
+        .into_iter()
+        .map(|pieces| {
+            pieces
+                .into_iter()
+                .map(|p| CopyOp {
+                    src: DmaAddr::new(ops[p.op].src.as_u64() + p.offset),
+                    dst: DmaAddr::new(ops[p.op].dst.as_u64() + p.offset),
+                    len: p.len,
+                })
+                .collect()
+        })
+        .collect();
+    smp::dispatch::run_on(cpus, |cpu| {
+        if let Some(k) = cpus.iter().position(|&c| c == cpu) {
+            cpu::copy_ops(&shares[k]);
+        }
+    });
+}
