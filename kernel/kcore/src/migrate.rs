@@ -132,11 +132,11 @@ pub fn mt_split(lens: &[u64], workers: usize) -> alloc::vec::Vec<alloc::vec::Vec
         let mut op = 0;
         for (w, share) in out.iter_mut().enumerate() {
             let take = per + usize::from(w < extra);
-            for i in op..op + take {
+            for (i, &len) in lens.iter().enumerate().skip(op).take(take) {
                 share.push(Piece {
                     op: i,
                     offset: 0,
-                    len: lens[i],
+                    len,
                 });
             }
             op += take;
