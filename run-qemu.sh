@@ -31,6 +31,7 @@ Commands:
   check          everything CI runs: host cargo tests + clippy, QEMU self-tests, and
                  boots that must fail in a given way (bad input, failing test, exception,
                  panic)
+  iso            build out/foliomove.iso (GRUB, BIOS + UEFI) for USB sticks and servers
   help           this text
 
 Options:
@@ -45,6 +46,8 @@ Options:
   --timeout S        wall-clock limit in seconds (default 600)
   --debug            boot a debug build instead of release
   --dry-run          print the QEMU command line and exit
+  --iso              boot through GRUB from an ISO (SeaBIOS) instead of -kernel
+  --uefi             with --iso: boot the ISO with OVMF (UEFI) firmware
   -- ARGS...         appended to the kernel command line (boot with `-- help` to list keys)
 
 Exit codes: 0 success, 1 test failure, 2 usage, 3 kernel panic, 4 CPU exception,
@@ -58,7 +61,7 @@ note() { echo "run-qemu.sh: $*" >&2; }
 
 CPUS=2 NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
 MODEL_ARGS=()
-PROFILE=release DRY_RUN=0 CMD=run
+PROFILE=release DRY_RUN=0 CMD=run ISO=0 UEFI=0
 KARGS=()
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
@@ -77,11 +80,13 @@ while [[ $# -gt 0 ]]; do
         --timeout) need_value "$@"; is_uint "$2" && (( $2 >= 1 )) || die_usage "--timeout takes seconds >= 1, got '$2'"; TIMEOUT=$2; shift 2 ;;
         --debug) PROFILE=debug; shift ;;
         --dry-run) DRY_RUN=1; shift ;;
+        --iso) ISO=1; shift ;;
+        --uefi) ISO=1; UEFI=1; shift ;;
         -h|--help|help) usage; exit $EX_OK ;;
         --) shift; KARGS+=("$@"); break ;;
-        run|test|check) CMD=$1; shift ;;
+        run|test|check|iso) CMD=$1; shift ;;
         -*) die_usage "unknown option '$1'" ;;
-        *) die_usage "unknown command '$1' (commands: run, test, check, help)" ;;
+        *) die_usage "unknown command '$1' (commands: run, test, check, iso, help)" ;;
     esac
 done
 
@@ -155,7 +160,11 @@ qemu_args() {
             QEMU+=(-numa "node,nodeid=$n,memdev=m$n")
         fi
     done
-    QEMU+=(-kernel "$KERNEL" -append "$KCMDLINE")
+    if (( ISO )); then
+        iso_qemu_args
+    else
+        QEMU+=(-kernel "$KERNEL" -append "$KCMDLINE")
+    fi
 }
 
 # boot CMDLINE LOGFILE: boots once, tees the serial log, returns the mapped exit code.
@@ -218,9 +227,11 @@ cmd_test() {
 }
 
 source "$ROOT/tools/check.sh"
+source "$ROOT/tools/iso.sh"
 
 case "$CMD" in
     run) cmd_run; exit $? ;;
     test) cmd_test; exit $? ;;
     check) cmd_check; exit $? ;;
+    iso) cmd_iso; exit $? ;;
 esac

@@ -35,7 +35,7 @@ unsafe extern "C" {
     static __kernel_end: u8;
 }
 
-/// Physical range of the loaded kernel image (identity mapped at 1 MiB).
+/// Physical range of the loaded kernel image (identity mapped at 16 MiB, see boot/linker.ld).
 pub fn kernel_image_range() -> (u64, u64) {
     (
         (&raw const __kernel_start) as u64,
