@@ -104,7 +104,37 @@ iso_qemu_args() {
         QEMU+=(-drive "if=pflash,format=raw,readonly=on,file=$OVMF_DIR/OVMF_CODE.fd"
                -drive "if=pflash,format=raw,file=$OUT/ovmf-vars.fd")
     fi
+    if (( ${SERIAL_NONE:-0} )); then
+        for i in "${!QEMU[@]}"; do [[ ${QEMU[$i]} == -serial ]] && QEMU[i+1]=none; done
+    fi
     if [[ -n ${MONITOR_SOCK:-} ]]; then
         for i in "${!QEMU[@]}"; do [[ ${QEMU[$i]} == -monitor ]] && QEMU[i+1]="unix:$MONITOR_SOCK,server,nowait"; done
     fi
+}
+
+# screen_boot NAME ARGS MIN_PIXELS: boots the ISO with ARGS plus debug-exit=0 (the kernel
+# halts instead of ending QEMU), waits (bounded) until CPU 0 sits in its final halt
+# (HLT with interrupts off), takes a screendump through the monitor and counts the non-background pixels.
+# Sets SCREEN_PIXELS and SCREEN_PPM; returns 0 if the count is at least MIN_PIXELS.
+screen_boot() {
+    local name=$1 args=$2 min=$3 log="$OUT/check-$1.log"
+    local sock="$OUT/monitor-$name.sock" ppm="$OUT/screen-$name.ppm" waited=0
+    SCREEN_PIXELS=0 SCREEN_PPM=$ppm
+    rm -f "$sock" "$ppm"
+    MONITOR_SOCK=$sock boot "$args debug-exit=0" "$log" >/dev/null 2>"$log.err" &
+    local pid=$!
+    # OVMF + GRUB + the run take ~10 s under TCG; allow 120 s.
+    while (( waited < 240 )); do
+        sleep 0.5; waited=$((waited + 1))
+        [[ -S $sock ]] || continue
+        python3 "$ROOT/tools/screenshot.py" halted "$sock" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || break
+    done
+    python3 "$ROOT/tools/screenshot.py" dump "$sock" "$ppm" 2>/dev/null
+    python3 "$ROOT/tools/screenshot.py" monitor "$sock" quit >/dev/null 2>&1
+    wait "$pid" 2>/dev/null
+    [[ -s $ppm ]] || return 1
+    SCREEN_PIXELS=$(python3 "$ROOT/tools/screenshot.py" count "$ppm" | cut -d' ' -f2)
+    python3 "$ROOT/tools/screenshot.py" png "$ppm" "${ppm%.ppm}.png"
+    (( SCREEN_PIXELS >= min ))
 }

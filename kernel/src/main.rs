@@ -21,6 +21,7 @@ mod bootinfo;
 mod console;
 mod dma;
 mod exit;
+mod fbcon;
 mod heap;
 mod mm;
 mod panic;
@@ -81,7 +82,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
             exit::exit(ExitCode::BadInput);
         }
     };
+    let screen = fbcon::attach(bi.framebuffer);
     print_boot_summary(bi);
+    println!("{screen}");
     let config = match kcore::cmdline::parse(&bi.cmdline) {
         Ok(c) => CONFIG.call_once(|| c),
         Err(e) => {
@@ -91,6 +94,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         }
     };
     exit::set_reboot_on_exit(config.reboot);
+    exit::set_debug_exit(config.debug_exit);
     let Some(rsdp) = bi.rsdp else {
         println!("no ACPI RSDP: cannot discover CPUs, NUMA nodes or PCI; stopping");
         exit::exit(ExitCode::BadInput);
@@ -103,9 +107,17 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         }
     };
     platform::print_summary(platform);
+    println!(
+        "{}",
+        console::select_serial(config.console, platform.spcr_port)
+    );
+    fbcon::suspend(); // the framebuffer is unmapped until mapped in the new tables
     if let Err(e) = mm::init(bi, platform) {
         println!("memory bring-up failed: {e}");
         exit::exit(ExitCode::BadInput);
+    }
+    if let Err(e) = fbcon::map_after_paging() {
+        println!("screen: cannot map the framebuffer ({e}); serial console only");
     }
     print_memory_summary();
     calibrate_clock(platform);

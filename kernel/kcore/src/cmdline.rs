@@ -64,6 +64,18 @@ pub const KEYS: &[KeySpec] = &[
         help: "on bare metal, reboot instead of halting when the run ends (0|1)",
     },
     KeySpec {
+        name: "console",
+        kind: ValueKind::Word,
+        default: "-",
+        help: "serial console: ttyS0..ttyS3, an I/O port (0x2f8) or none, optionally ,BAUD; default: the ACPI SPCR port, else ttyS0",
+    },
+    KeySpec {
+        name: "debug-exit",
+        kind: ValueKind::Bool,
+        default: "1",
+        help: "report the exit code through QEMU's isa-debug-exit (only under TCG/KVM; 0 = halt as on bare metal)",
+    },
+    KeySpec {
         name: "expect-cpus",
         kind: ValueKind::Int { min: 1, max: 4096 },
         default: "-",
@@ -132,6 +144,10 @@ pub struct Config {
     pub dma_marker: bool,
     /// DMA batch timeout in milliseconds.
     pub dma_timeout_ms: u64,
+    /// `console=`: the serial console asked for (absent: SPCR, else COM1).
+    pub console: Option<crate::serialspec::SerialSpec>,
+    /// Report the exit code through QEMU's debug-exit port (under a QEMU hypervisor).
+    pub debug_exit: bool,
 }
 
 impl Default for Config {
@@ -145,6 +161,8 @@ impl Default for Config {
             dma_force: false,
             dma_marker: true,
             dma_timeout_ms: 2000,
+            console: None,
+            debug_exit: true,
         }
     }
 }
@@ -282,6 +300,17 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "dma-force" => config.dma_force = value == "1",
         "dma-marker" => config.dma_marker = value == "1",
         "dma-timeout-ms" => config.dma_timeout_ms = value.parse().unwrap_or(2000),
+        "console" => {
+            config.console =
+                Some(
+                    crate::serialspec::parse(&value).ok_or_else(|| CmdlineError::BadValue {
+                        key: spec.name,
+                        given: value.clone(),
+                        accepted: crate::serialspec::ACCEPTED.to_string(),
+                    })?,
+                )
+        }
+        "debug-exit" => config.debug_exit = value == "1",
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }
@@ -403,6 +432,7 @@ mod tests {
             let token = match k.kind {
                 ValueKind::Flag => k.name.to_string(),
                 ValueKind::Bool => alloc::format!("{}=1", k.name),
+                ValueKind::Word if k.name == "console" => "console=ttyS1".to_string(),
                 ValueKind::Word => alloc::format!("{}=all", k.name),
                 ValueKind::Int { min, .. } => alloc::format!("{}={min}", k.name),
             };
