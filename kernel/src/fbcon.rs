@@ -144,12 +144,19 @@ pub fn suspend() {
     SCREEN.lock().mapped = false;
 }
 
-/// Maps the framebuffer in the kernel's tables and resumes drawing.
+/// Maps the framebuffer in the kernel's tables and resumes drawing. Also called when
+/// `mm::init` failed, so its error reaches the screen: if the kernel tables were never
+/// switched to, the boot identity map still covers a framebuffer below 4 GiB.
 pub fn map_after_paging() -> Result<(), String> {
     let mut s = SCREEN.lock();
     let Some(len) = s.console.as_ref().map(|c| c.geometry().len() as u64) else {
         return Ok(());
     };
+    // The kernel image is mapped in the kernel tables from the moment they are active.
+    if paging::translate(crate::kernel_image_range().0).is_none() {
+        s.mapped = s.addr.saturating_add(len) <= BOOT_MAP_LIMIT;
+        return Ok(());
+    }
     paging::map_mmio(s.addr, len)?;
     s.mapped = true;
     Ok(())

@@ -112,12 +112,13 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         console::select_serial(config.console, platform.spcr_port)
     );
     fbcon::suspend(); // the framebuffer is unmapped until mapped in the new tables
-    if let Err(e) = mm::init(bi, platform) {
-        println!("memory bring-up failed: {e}");
-        exit::exit(ExitCode::BadInput);
-    }
+    let memory = mm::init(bi, platform);
     if let Err(e) = fbcon::map_after_paging() {
         println!("screen: cannot map the framebuffer ({e}); serial console only");
+    }
+    if let Err(e) = memory {
+        println!("memory bring-up failed: {e}");
+        exit::exit(ExitCode::BadInput);
     }
     print_memory_summary();
     calibrate_clock(platform);
