@@ -39,6 +39,7 @@ Commands:
   check          everything CI runs: host cargo tests + clippy, QEMU self-tests, and
                  boots that must fail in a given way (bad input, failing test, exception,
                  panic)
+  iso            build out/foliomove.iso (GRUB, BIOS + UEFI) for USB sticks and servers
   help           this text
 
 Options:
@@ -60,6 +61,8 @@ Options:
   --timeout S        wall-clock limit in seconds (default 600)
   --debug            boot a debug build instead of release
   --dry-run          print the QEMU command line and exit
+  --iso              boot through GRUB from an ISO (SeaBIOS) instead of -kernel
+  --uefi             with --iso: boot the ISO with OVMF (UEFI) firmware
   -- ARGS...         appended to the kernel command line (boot with `-- help` to list keys)
 
 Exit codes: 0 success, 1 test failure, 2 usage, 3 kernel panic, 4 CPU exception,
@@ -73,7 +76,7 @@ note() { echo "run-qemu.sh: $*" >&2; }
 
 CPUS=2 CPUS_SET=0 SOCKETS= DIES= CORES= THREADS= NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
 MODEL_ARGS=()
-PROFILE=release DRY_RUN=0 CMD=run BENCH=efficiency SOAK_MIN=3
+PROFILE=release DRY_RUN=0 CMD=run BENCH=efficiency SOAK_MIN=3 ISO=0 UEFI=0
 KARGS=()
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
@@ -96,6 +99,8 @@ while [[ $# -gt 0 ]]; do
         --timeout) need_value "$@"; is_uint "$2" && (( $2 >= 1 )) || die_usage "--timeout takes seconds >= 1, got '$2'"; TIMEOUT=$2; shift 2 ;;
         --debug) PROFILE=debug; shift ;;
         --dry-run) DRY_RUN=1; shift ;;
+        --iso) ISO=1; shift ;;
+        --uefi) ISO=1; UEFI=1; shift ;;
         -h|--help|help) usage; exit $EX_OK ;;
         --) shift; KARGS+=("$@"); break ;;
         run|test|check|faults) CMD=$1; shift ;;
@@ -108,8 +113,9 @@ while [[ $# -gt 0 ]]; do
         bench)
             CMD=bench; shift
             if [[ $# -gt 0 && "$1" != -* ]]; then BENCH=$1; shift; fi ;;
+        iso) CMD=iso; shift ;;
         -*) die_usage "unknown option '$1'" ;;
-        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, check, help)" ;;
+        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, iso, check, help)" ;;
     esac
 done
 
@@ -204,7 +210,11 @@ qemu_args() {
             QEMU+=(-numa "node,nodeid=$n,memdev=m$n")
         fi
     done
-    QEMU+=(-kernel "$KERNEL" -append "$KCMDLINE")
+    if (( ISO )); then
+        iso_qemu_args
+    else
+        QEMU+=(-kernel "$KERNEL" -append "$KCMDLINE")
+    fi
 }
 
 # The emulated engines' timing assumption, as the kernel echoes it into every result.
@@ -364,6 +374,7 @@ cmd_bench() {
 }
 
 source "$ROOT/tools/check.sh"
+source "$ROOT/tools/iso.sh"
 
 case "$CMD" in
     run) cmd_run; exit $? ;;
@@ -372,4 +383,5 @@ case "$CMD" in
     soak) cmd_soak; exit $? ;;
     faults) cmd_faults; exit $? ;;
     check) cmd_check; exit $? ;;
+    iso) cmd_iso; exit $? ;;
 esac

@@ -156,6 +156,8 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
     expect_boot no-dma-engine 0 'no DMA engine: the DMA copy engine is unavailable' "test=dma_engines_match_runner expect-ptdma=0"
     PTDMA=$engines
 
+    check_iso
+
     echo
     if (( CHECK_FAILED > 0 )); then
         printf 'check: failed: %s\n' "${CHECK_FAILURES[@]}"

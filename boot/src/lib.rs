@@ -54,6 +54,15 @@ mb2_header_start:
     .long MB2_ARCH_I386
     .long mb2_header_end - mb2_header_start
     .long 0x100000000 - (MB2_MAGIC + MB2_ARCH_I386 + (mb2_header_end - mb2_header_start))
+    /* framebuffer request, flagged optional (flags bit 0) so a loader that cannot set a
+       graphics mode still boots us in text mode: 1024x768, 32 bpp preferred */
+    .balign 8
+    .short 5
+    .short 1
+    .long 20
+    .long 1024
+    .long 768
+    .long 32
     /* end tag */
     .balign 8
     .short 0

@@ -1,4 +1,4 @@
-//! Collects what the loader passed — memory map, command line, ACPI RSDP — from either
+//! Collects what the loader passed — memory map, command line, ACPI RSDP, framebuffer — from either
 //! a PVH `hvm_start_info` (QEMU `-kernel`) or multiboot2 tags (GRUB), with the BIOS
 //! area scan as the RSDP fallback. The parsing itself lives in `kcore::bootinfo`.
 
@@ -34,6 +34,17 @@ pub struct BootInfo {
     /// Physical range of loader structures still referenced after boot (the multiboot2
     /// information holds the RSDP copy), to keep out of the frame allocator.
     pub loader_range: Option<(u64, u64)>,
+    /// The framebuffer the loader set up (multiboot2 only), for the screen console.
+    pub framebuffer: Option<Framebuffer>,
+}
+
+/// A linear framebuffer: physical address and layout.
+#[derive(Debug, Clone, Copy)]
+pub struct Framebuffer {
+    /// Physical address of the first pixel (or text cell).
+    pub addr: u64,
+    /// Size, pitch and pixel format.
+    pub geometry: kcore::fbtext::Geometry,
 }
 
 static BOOT_INFO: Once<BootInfo> = Once::new();
@@ -91,6 +102,7 @@ fn from_pvh(info: u32) -> Result<BootInfo, &'static str> {
         loader_name: None,
         // Everything PVH passes is copied above or lies below 1 MiB (always reserved).
         loader_range: None,
+        framebuffer: None,
     })
 }
 
@@ -135,6 +147,40 @@ fn from_multiboot2(info: u32) -> Result<BootInfo, &'static str> {
         rsdp_source,
         loader_name,
         loader_range,
+        framebuffer: framebuffer(&mb),
+    })
+}
+
+/// The multiboot2 framebuffer tag, if the loader set up an RGB or EGA text framebuffer
+/// (indexed-colour modes are not used: GRUB gives RGB when the header asks for 32 bpp).
+fn framebuffer(mb: &multiboot2::BootInformation<'_>) -> Option<Framebuffer> {
+    use kcore::fbtext::{Channel, Format, Geometry};
+    use multiboot2::FramebufferType;
+    let tag = mb.framebuffer_tag()?.ok()?;
+    let format = match tag.buffer_type().ok()? {
+        FramebufferType::RGB { red, green, blue } => {
+            let ch = |f: multiboot2::FramebufferField| Channel {
+                shift: f.position,
+                bits: f.size,
+            };
+            Format::Rgb {
+                red: ch(red),
+                green: ch(green),
+                blue: ch(blue),
+            }
+        }
+        FramebufferType::Text => Format::EgaText,
+        FramebufferType::Indexed { .. } => return None,
+    };
+    Some(Framebuffer {
+        addr: tag.address(),
+        geometry: Geometry {
+            width: tag.width(),
+            height: tag.height(),
+            pitch: tag.pitch(),
+            bpp: tag.bpp(),
+            format,
+        },
     })
 }
 

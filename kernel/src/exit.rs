@@ -44,10 +44,25 @@ impl ExitCode {
 
 static REBOOT_ON_EXIT: AtomicBool = AtomicBool::new(false);
 static EXITING: AtomicBool = AtomicBool::new(false);
+static DEBUG_EXIT: AtomicBool = AtomicBool::new(true);
 
 /// On bare metal, reboot instead of halting at the end (`reboot=1`).
 pub fn set_reboot_on_exit(reboot: bool) {
     REBOOT_ON_EXIT.store(reboot, Ordering::Relaxed);
+}
+
+/// `debug-exit=0`: never write the debug-exit port (halt instead, as on bare metal).
+pub fn set_debug_exit(enabled: bool) {
+    DEBUG_EXIT.store(enabled, Ordering::Relaxed);
+}
+
+/// Port 0xf4 is only written where it is known to be QEMU's debug-exit device: under
+/// the TCG or KVM hypervisor signature, and unless `debug-exit=0`. On a real machine
+/// (no hypervisor bit) or under another hypervisor, port 0xf4 may be anything.
+fn debug_exit_allowed() -> bool {
+    DEBUG_EXIT.load(Ordering::Relaxed)
+        && cpu::hypervisor_signature()
+            .is_some_and(|sig| &sig == b"TCGTCGTCGTCG" || sig.starts_with(b"KVMKVMKVM"))
 }
 
 /// Prints the final status line and stops the machine.
@@ -55,9 +70,9 @@ pub fn exit(code: ExitCode) -> ! {
     if !EXITING.swap(true, Ordering::SeqCst) {
         crate::println!("foliomove: exit {} (code {:#x})", code.name(), code as u32);
     }
-    if cpu::under_hypervisor() {
-        // SAFETY: port 0xf4 is QEMU's debug-exit device; under another hypervisor the
-        // write goes nowhere and we fall through to the halt below.
+    if debug_exit_allowed() {
+        // SAFETY: port 0xf4 is QEMU's debug-exit device (TCG/KVM checked); if the device
+        // is absent the write goes nowhere and we fall through to the halt below.
         unsafe { cpu::outl(DEBUG_EXIT_PORT, code as u32) };
     }
     if REBOOT_ON_EXIT.load(Ordering::Relaxed) {

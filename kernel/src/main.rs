@@ -22,6 +22,7 @@ mod bootinfo;
 mod console;
 mod dma;
 mod exit;
+mod fbcon;
 mod heap;
 mod migrate;
 mod mm;
@@ -38,7 +39,7 @@ unsafe extern "C" {
     static __kernel_end: u8;
 }
 
-/// Physical range of the loaded kernel image (identity mapped at 1 MiB).
+/// Physical range of the loaded kernel image (identity mapped at 16 MiB, see boot/linker.ld).
 pub fn kernel_image_range() -> (u64, u64) {
     (
         (&raw const __kernel_start) as u64,
@@ -189,7 +190,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
             exit::exit(ExitCode::BadInput);
         }
     };
+    let screen = fbcon::attach(bi.framebuffer);
     print_boot_summary(bi);
+    println!("{screen}");
     let config = match kcore::cmdline::parse(&bi.cmdline) {
         Ok(c) => CONFIG.call_once(|| c),
         Err(e) => {
@@ -199,6 +202,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         }
     };
     exit::set_reboot_on_exit(config.reboot);
+    exit::set_debug_exit(config.debug_exit);
     let Some(rsdp) = bi.rsdp else {
         println!("no ACPI RSDP: cannot discover CPUs, NUMA nodes or PCI; stopping");
         exit::exit(ExitCode::BadInput);
@@ -211,7 +215,16 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         }
     };
     platform::print_summary(platform);
-    if let Err(e) = mm::init(bi, platform) {
+    println!(
+        "{}",
+        console::select_serial(config.console, platform.spcr_port)
+    );
+    fbcon::suspend(); // the framebuffer is unmapped until mapped in the new tables
+    let memory = mm::init(bi, platform);
+    if let Err(e) = fbcon::map_after_paging() {
+        println!("screen: cannot map the framebuffer ({e}); serial console only");
+    }
+    if let Err(e) = memory {
         println!("memory bring-up failed: {e}");
         exit::exit(ExitCode::BadInput);
     }

@@ -8,7 +8,7 @@ use crate::platform::{EcamWindow, Platform};
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
-use pci::{ConfigRegionAccess, PciAddress, PciFunction};
+use pci::{BarSizing, ConfigRegionAccess, PciAddress, PciFunction};
 use spin::{Mutex, Once};
 
 /// Legacy configuration mechanism #1 (ports 0xCF8 address, 0xCFC data). The two
@@ -141,7 +141,14 @@ fn build_access(p: &Platform) -> Result<Access, String> {
     Ok(Access::Ecam(Ecam { windows }))
 }
 
-/// Enumerates every bus of every segment and prints the listing.
+/// (vendor, device) of the functions the kernel drives: AMD PTDMA and AE4DMA.
+const DRIVEN: [(u16, u16); 2] = [
+    (ptdma::AMD_VENDOR_ID, ptdma::PTDMA_DEVICE_ID),
+    (ptdma::AMD_VENDOR_ID, ptdma::AE4DMA_DEVICE_ID),
+];
+
+/// Enumerates every bus of every segment and prints the listing (BAR sizes only for
+/// the functions in [`DRIVEN`]).
 pub fn scan(p: &Platform) -> Result<&'static [PciFunction], String> {
     let access = ACCESS.call_once(|| match build_access(p) {
         Ok(a) => a,
@@ -150,14 +157,18 @@ pub fn scan(p: &Platform) -> Result<&'static [PciFunction], String> {
             Access::PortIo(PortIo::new())
         }
     });
+    // Only the DMA engines the kernel drives get their BARs sized (a write); every other
+    // function is only read, so devices in use by firmware or a BMC are left alone.
+    let sizing = BarSizing::Only(&DRIVEN);
     let mut found = Vec::new();
     match access {
         Access::Ecam(e) => {
             for (w, _) in &e.windows {
-                found.extend(pci::enumerate(e, w.segment, w.bus_start..=w.bus_end));
+                let buses = w.bus_start..=w.bus_end;
+                found.extend(pci::enumerate_with(e, w.segment, buses, sizing));
             }
         }
-        Access::PortIo(io) => found.extend(pci::enumerate(io, 0, 0..=255)),
+        Access::PortIo(io) => found.extend(pci::enumerate_with(io, 0, 0..=255, sizing)),
     }
     let kind = if matches!(access, Access::Ecam(_)) {
         "ECAM"

@@ -4,6 +4,10 @@
 //! While that happens the function must not decode the half-written address, so
 //! [`size_bars`] clears I/O and memory decode in COMMAND first and restores COMMAND afterwards.
 //! 64-bit BARs take two slots; the upper slot is reported as `None`.
+//!
+//! Sizing writes the device's registers, so on a real machine it is done only for the
+//! functions the kernel drives; [`read_bars`] decodes the others without any write (size
+//! unknown, reported as 0).
 
 use crate::access::{offset, read32, write32};
 use pci_types::{ConfigRegionAccess, PciAddress};
@@ -30,7 +34,8 @@ pub struct BarInfo {
     pub prefetchable: bool,
     /// Base address (bus address for memory, port number for I/O).
     pub address: u64,
-    /// Size in bytes (a power of two).
+    /// Size in bytes (a power of two), or 0 when the BAR was only read, not sized
+    /// (see [`read_bars`]).
     pub size: u64,
 }
 
@@ -138,4 +143,48 @@ fn size_one<A: ConfigRegionAccess + ?Sized>(
         // Reserved type 11b, or a 64-bit BAR in the last slot: not usable.
         _ => (None, 1),
     }
+}
+
+/// Decodes the first `count` BARs of `address` from their current values only: no
+/// register is written, so the size is unknown (0). A BAR reading 0 (unimplemented, or
+/// not assigned by firmware) is `None`.
+pub fn read_bars<A: ConfigRegionAccess + ?Sized>(
+    access: &A,
+    address: PciAddress,
+    count: usize,
+) -> [Option<BarInfo>; 6] {
+    let mut bars = [None; 6];
+    let count = count.min(6);
+    let mut slot = 0;
+    while slot < count {
+        let raw = read32(access, address, offset::BAR0 + 4 * slot as u16);
+        let index = slot as u8;
+        slot += 1;
+        if raw == 0 {
+            continue;
+        }
+        let (kind, address, prefetchable) = if raw & 1 == 1 {
+            (BarKind::Io, u64::from(raw & !0x3), false)
+        } else {
+            let prefetchable = raw & (1 << 3) != 0;
+            match (raw >> 1) & 0x3 {
+                0b00 | 0b01 => (BarKind::Mem32, u64::from(raw & !0xF), prefetchable),
+                0b10 if slot < count => {
+                    let hi = read32(access, address, offset::BAR0 + 4 * slot as u16);
+                    slot += 1;
+                    let base = (u64::from(hi) << 32) | u64::from(raw & !0xF);
+                    (BarKind::Mem64, base, prefetchable)
+                }
+                _ => continue,
+            }
+        };
+        bars[usize::from(index)] = Some(BarInfo {
+            index,
+            kind,
+            prefetchable,
+            address,
+            size: 0,
+        });
+    }
+    bars
 }

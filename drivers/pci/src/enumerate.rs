@@ -12,7 +12,7 @@
 //! probed only then. A vendor ID of 0xFFFF means "no function here".
 
 use crate::access::{offset, read32, write32};
-use crate::bar::{size_bars, BarInfo};
+use crate::bar::{read_bars, size_bars, BarInfo};
 use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 use pci_types::{ConfigRegionAccess, PciAddress};
@@ -88,10 +88,41 @@ impl PciFunction {
     }
 }
 
+/// Which functions have their BARs sized during a scan. Sizing writes all-ones into
+/// the BARs with decode off: harmless in QEMU, but on a real server another agent (BMC,
+/// firmware, SMM) may be using a device, so the kernel sizes only what it will drive.
+#[derive(Clone, Copy, Debug)]
+pub enum BarSizing<'a> {
+    /// Size every function's BARs.
+    All,
+    /// Size only functions with these (vendor, device) IDs; the others' BARs are read
+    /// without any write ([`crate::bar::read_bars`]: size 0).
+    Only(&'a [(u16, u16)]),
+}
+
+impl BarSizing<'_> {
+    fn sizes(&self, vendor: u16, device: u16) -> bool {
+        match self {
+            BarSizing::All => true,
+            BarSizing::Only(ids) => ids.contains(&(vendor, device)),
+        }
+    }
+}
+
 /// Reads one function; `None` if absent. BARs are sized (decode is briefly disabled).
 pub fn probe_function<A: ConfigRegionAccess + ?Sized>(
     access: &A,
     address: PciAddress,
+) -> Option<PciFunction> {
+    probe_function_with(access, address, BarSizing::All)
+}
+
+/// Reads one function; `None` if absent. BARs are sized if `sizing` selects it, else
+/// only read.
+pub fn probe_function_with<A: ConfigRegionAccess + ?Sized>(
+    access: &A,
+    address: PciAddress,
+    sizing: BarSizing<'_>,
 ) -> Option<PciFunction> {
     let id = read32(access, address, offset::ID);
     let vendor = id as u16;
@@ -103,16 +134,22 @@ pub fn probe_function<A: ConfigRegionAccess + ?Sized>(
     let kind = HeaderKind::from_header_type(header_type);
     let secondary_bus = (kind == HeaderKind::PciBridge)
         .then(|| (read32(access, address, offset::BRIDGE_BUSES) >> 8) as u8);
+    let device = (id >> 16) as u16;
+    let bars = if sizing.sizes(vendor, device) {
+        size_bars(access, address, kind.bar_count())
+    } else {
+        read_bars(access, address, kind.bar_count())
+    };
     Some(PciFunction {
         address,
         vendor,
-        device: (id >> 16) as u16,
+        device,
         class: (class >> 24) as u8,
         subclass: (class >> 16) as u8,
         prog_if: (class >> 8) as u8,
         revision: class as u8,
         header_type,
-        bars: size_bars(access, address, kind.bar_count()),
+        bars,
         secondary_bus,
     })
 }
@@ -122,10 +159,12 @@ fn scan_bus<A: ConfigRegionAccess + ?Sized>(
     access: &A,
     segment: u16,
     bus: u8,
+    sizing: BarSizing<'_>,
     out: &mut Vec<PciFunction>,
 ) {
     for device in 0..32 {
-        let Some(f0) = probe_function(access, PciAddress::new(segment, bus, device, 0)) else {
+        let address = PciAddress::new(segment, bus, device, 0);
+        let Some(f0) = probe_function_with(access, address, sizing) else {
             continue;
         };
         let multi = f0.header_type & 0x80 != 0;
@@ -133,7 +172,7 @@ fn scan_bus<A: ConfigRegionAccess + ?Sized>(
         if multi {
             for function in 1..8 {
                 let address = PciAddress::new(segment, bus, device, function);
-                if let Some(f) = probe_function(access, address) {
+                if let Some(f) = probe_function_with(access, address, sizing) {
                     out.push(f);
                 }
             }
@@ -141,15 +180,26 @@ fn scan_bus<A: ConfigRegionAccess + ?Sized>(
     }
 }
 
-/// Brute-force scan of `buses` in `segment`, in address order. See the module docs for why.
+/// Brute-force scan of `buses` in `segment`, in address order, sizing every BAR. See
+/// the module docs for why.
 pub fn enumerate<A: ConfigRegionAccess + ?Sized>(
     access: &A,
     segment: u16,
     buses: RangeInclusive<u8>,
 ) -> Vec<PciFunction> {
+    enumerate_with(access, segment, buses, BarSizing::All)
+}
+
+/// [`enumerate`] with a choice of which functions get their BARs sized.
+pub fn enumerate_with<A: ConfigRegionAccess + ?Sized>(
+    access: &A,
+    segment: u16,
+    buses: RangeInclusive<u8>,
+    sizing: BarSizing<'_>,
+) -> Vec<PciFunction> {
     let mut out = Vec::new();
     for bus in buses {
-        scan_bus(access, segment, bus, &mut out);
+        scan_bus(access, segment, bus, sizing, &mut out);
     }
     out
 }
@@ -171,7 +221,7 @@ pub fn enumerate_recursive<A: ConfigRegionAccess + ?Sized>(
             continue;
         }
         let first = out.len();
-        scan_bus(access, segment, bus, &mut out);
+        scan_bus(access, segment, bus, BarSizing::All, &mut out);
         for f in &out[first..] {
             match f.secondary_bus {
                 Some(secondary) if secondary != 0 && !seen[usize::from(secondary)] => {

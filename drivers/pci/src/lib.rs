@@ -27,7 +27,8 @@ pub mod testing;
 
 pub use bar::{BarInfo, BarKind};
 pub use enumerate::{
-    enable, enumerate, enumerate_recursive, find, Command, HeaderKind, PciFunction,
+    enable, enumerate, enumerate_recursive, enumerate_with, find, BarSizing, Command, HeaderKind,
+    PciFunction,
 };
 pub use lspci::lspci_line;
 pub use pci_types::{ConfigRegionAccess, PciAddress};

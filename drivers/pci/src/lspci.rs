@@ -62,15 +62,10 @@ impl fmt::Display for LspciLine<'_> {
                 BarKind::Io => "io",
             };
             let pref = if bar.prefetchable { " pref" } else { "" };
-            write!(
-                f,
-                " BAR{} {}{} {:#x} [size {}]",
-                bar.index,
-                kind,
-                pref,
-                bar.address,
-                Size(bar.size)
-            )?;
+            write!(f, " BAR{} {}{} {:#x}", bar.index, kind, pref, bar.address)?;
+            if bar.size != 0 {
+                write!(f, " [size {}]", Size(bar.size))?;
+            }
         }
         Ok(())
     }

@@ -206,3 +206,59 @@ fn lspci_lines() {
         .to_string()
         .starts_with("0001:00:00.0 1022:1480"));
 }
+
+#[test]
+fn sizing_only_the_driven_devices_writes_nothing_else() {
+    let cfg = topology();
+    let ptdma = [(0x1022, 0x1498), (0x1022, 0x149b)];
+    let found = enumerate_with(&cfg, 0, 0..=255, BarSizing::Only(&ptdma));
+    assert_eq!(found, {
+        let all = enumerate(&topology(), 0, 0..=255);
+        // same functions, same BAR addresses; sizes only where sizing was allowed
+        all.into_iter()
+            .map(|mut f| {
+                if !ptdma.contains(&(f.vendor, f.device)) {
+                    f.bars.iter_mut().flatten().for_each(|b| b.size = 0);
+                }
+                f
+            })
+            .collect::<Vec<_>>()
+    });
+    let w = cfg.writes();
+    assert!(!w.is_empty(), "the PTDMA functions were sized");
+    for write in &w {
+        let f = found.iter().find(|f| f.address == write.address).unwrap();
+        assert!(
+            ptdma.contains(&(f.vendor, f.device)),
+            "wrote {:#x} to {:?} ({:04x}:{:04x}), a device the kernel does not drive",
+            write.value,
+            write.address,
+            f.vendor,
+            f.device
+        );
+    }
+    assert_eq!(found[3].bar(2).unwrap().size, 1 << 20);
+}
+
+#[test]
+fn read_only_bars_decode_kind_address_and_64_bit_pairs() {
+    let cfg = topology();
+    let a = addr(5, 0, 0);
+    let bars = bar::read_bars(&cfg, a, 6);
+    assert!(cfg.writes().is_empty());
+    let b0 = bars[0].unwrap();
+    assert_eq!(
+        (b0.kind, b0.address, b0.prefetchable, b0.size),
+        (BarKind::Mem64, 0x80_0000_0000, true, 0)
+    );
+    assert_eq!(bars[1], None, "upper half of the 64-bit BAR");
+    assert_eq!(
+        bars[4].map(|b| (b.kind, b.address)),
+        Some((BarKind::Io, 0xc000))
+    );
+    let f = enumerate::probe_function_with(&cfg, a, BarSizing::Only(&[])).unwrap();
+    assert_eq!(
+        lspci_line(&f).to_string(),
+        "05:00.0 1022:149b class 10.80.00 BAR0 mem64 pref 0x8000000000 BAR4 io 0xc000"
+    );
+}

@@ -66,6 +66,18 @@ pub const KEYS: &[KeySpec] = &[
         help: "on bare metal, reboot instead of halting when the run ends (0|1)",
     },
     KeySpec {
+        name: "console",
+        kind: ValueKind::Word,
+        default: "-",
+        help: "serial console: ttyS0..ttyS3, an I/O port (0x2f8) or none, optionally ,BAUD; default: the ACPI SPCR port, else ttyS0",
+    },
+    KeySpec {
+        name: "debug-exit",
+        kind: ValueKind::Bool,
+        default: "1",
+        help: "report the exit code through QEMU's isa-debug-exit (only under TCG/KVM; 0 = halt as on bare metal)",
+    },
+    KeySpec {
         name: "expect-cpus",
         kind: ValueKind::Int { min: 1, max: 4096 },
         default: "-",
@@ -347,6 +359,10 @@ pub struct Config {
     pub expect_topo: Option<crate::topology::Shape>,
     /// Seconds without progress before the watchdog stops the run.
     pub watchdog_s: u64,
+    /// `console=`: the serial console asked for (absent: SPCR, else COM1).
+    pub console: Option<crate::serialspec::SerialSpec>,
+    /// Report the exit code through QEMU's debug-exit port (under a QEMU hypervisor).
+    pub debug_exit: bool,
 }
 
 impl Default for Config {
@@ -369,6 +385,8 @@ impl Default for Config {
             soak_s: None,
             expect_topo: None,
             watchdog_s: 120,
+            console: None,
+            debug_exit: true,
         }
     }
 }
@@ -586,6 +604,17 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
             config.expect_topo = Some(shape);
         }
         "watchdog-s" => config.watchdog_s = value.parse().unwrap_or(120),
+        "console" => {
+            config.console =
+                Some(
+                    crate::serialspec::parse(&value).ok_or_else(|| CmdlineError::BadValue {
+                        key: spec.name,
+                        given: value.clone(),
+                        accepted: crate::serialspec::ACCEPTED.to_string(),
+                    })?,
+                )
+        }
+        "debug-exit" => config.debug_exit = value == "1",
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }
@@ -756,6 +785,7 @@ mod tests {
             let token = match k.kind {
                 ValueKind::Flag => k.name.to_string(),
                 ValueKind::Bool => alloc::format!("{}=1", k.name),
+                ValueKind::Word if k.name == "console" => "console=ttyS1".to_string(),
                 ValueKind::Word if k.name == "expect-topo" => alloc::format!("{}=2s2d2c1t", k.name),
                 ValueKind::Word => alloc::format!("{}={}", k.name, word_example(k.name)),
                 ValueKind::Choice(w) => alloc::format!("{}={}", k.name, w[0]),

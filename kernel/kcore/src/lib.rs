@@ -11,6 +11,8 @@
 //! - [`topology`]: CPU topology decoded from CPUID register values and SRAT affinity.
 //! - [`pagetable`]: page-table trees of migration address spaces (4K and 2M leaves).
 //! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
+//! - [`fbtext`]: text on a multiboot2 framebuffer (RGB pixels or EGA text cells).
+//! - [`serialspec`]: the `console=` value (which serial port, which speed).
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -22,9 +24,11 @@ pub mod acpi;
 pub mod bootinfo;
 pub mod buddy;
 pub mod cmdline;
+pub mod fbtext;
 pub mod migrate;
 pub mod numa;
 pub mod pagetable;
 pub mod placement;
+pub mod serialspec;
 pub mod stats;
 pub mod topology;
