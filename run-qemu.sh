@@ -33,7 +33,7 @@ Commands:
   soak [MIN]     random verified migrations for MIN minutes (default 3) while the PTDMA
                  model injects errors, halted and stuck queues; passes on 0 data errors
                  and 0 leaked frames
-  bench [EXP]    run benchmarks (default: efficiency; also 1b, 2a, 2b — the seed's tables —
+  bench [EXP]    run benchmarks (default: efficiency; also 1a, 1b, 2a, 2b, 3a, 3b — the seed's tables —
                  or all, comma lists allowed), keep the log, and turn it into a report with
                  tools/report: out/bench-EXP/{report.md,results.csv,*.png}
   check          everything CI runs: host cargo tests + clippy, QEMU self-tests, and
@@ -351,8 +351,8 @@ cmd_bench() {
     local b
     for b in ${BENCH//,/ }; do
         case "$b" in
-            efficiency|1b|2a|2b|all) ;;
-            *) die_usage "unknown benchmark '$b' (available: efficiency, 1b, 2a, 2b, all; comma lists allowed)" ;;
+            efficiency|1a|1b|2a|2b|3a|3b|all) ;;
+            *) die_usage "unknown benchmark '$b' (available: efficiency, 1a, 1b, 2a, 2b, 3a, 3b, all; comma lists allowed)" ;;
         esac
     done
     ensure_qemu; build_kernel

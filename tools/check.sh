@@ -133,7 +133,7 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
         check_result "report from the benchmark log" $? "tools/report failed on $OUT/check-bench-efficiency.log"
     fi
 
-    expect_boot bench-seed-tables 0 '"status":"ok"' "bench=1b,2a,2b total=2m reps=1 counts=1,8 size=4k,2m"
+    expect_boot bench-seed-tables 0 '"status":"ok"' "bench=1a,1b,2a,2b,3a,3b total=2m reps=1 counts=1,8 size=4k,2m widths=1,2"
     if [[ -f "$OUT/check-bench-seed-tables.log" ]]; then
         (cd "$ROOT" && target/release/report --out "$OUT/report-seed" "$OUT/check-bench-seed-tables.log" >/dev/null 2>&1) \
             && grep -q '11.79 ± 0.05' "$OUT/report-seed/report.md"

@@ -116,7 +116,7 @@ fn run_bench_list(
         failures: 0,
     };
     let all = list.split(',').any(|b| b == "all");
-    for name in ["efficiency", "1b", "2a", "2b"] {
+    for name in ["efficiency", "1a", "1b", "2a", "2b", "3a", "3b"] {
         if !all && !list.split(',').any(|b| b == name) {
             continue;
         }
@@ -127,7 +127,10 @@ fn run_bench_list(
                 totals.cells += t.cells;
                 totals.failures += t.failures;
             }
-            "1b" => bench::seed::table_1b(config, &mut totals)?,
+            "1a" => bench::seed::table_1(config, false, &mut totals)?,
+            "1b" => bench::seed::table_1(config, true, &mut totals)?,
+            "3a" => bench::seed::table_3(config, "spread", &mut totals)?,
+            "3b" => bench::seed::table_3(config, "fill", &mut totals)?,
             "2a" => bench::seed::table_2(config, "cpu", &mut totals)?,
             _ => bench::seed::table_2(config, "dma", &mut totals)?,
         }
@@ -267,8 +270,24 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     if config.bench.is_some() || config.migrate_job {
         exit::exit(run_benchmarks(config));
     }
-    println!("no job given on the command line: platform summary only (boot with 'help' for keys)");
-    exit::exit(ExitCode::Success)
+    exit::exit(run_demo(config))
+}
+
+/// The default job: the seed's tables 1a and 1b (multi-threaded CPU and DMA by folio
+/// size), short enough under an emulator to show a real table in a few minutes: 4K, 64K
+/// and 2M folios there, every mTHP size on hardware (where `total` defaults to 1 GiB).
+fn run_demo(config: &kcore::cmdline::Config) -> ExitCode {
+    let mut demo = config.clone();
+    if !demo.migrate.size_given && bench_context().accel != "bare-metal" {
+        demo.migrate.sizes = alloc::vec![0, 4, 9];
+        demo.migrate.size_given = true;
+    }
+    demo.bench = Some("1a,1b".into());
+    println!(
+        "no job given on the command line: running a short demo of the seed's tables 1a and 1b \
+         (boot with 'help' for every key, 'bench=all' for everything)"
+    );
+    run_benchmarks(&demo)
 }
 
 fn calibrate_clock(platform: &platform::Platform) {

@@ -129,7 +129,7 @@ pub const KEYS: &[KeySpec] = &[
         name: "bench",
         kind: ValueKind::Word,
         default: "-",
-        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1b (dma: size x channels), 2a/2b (cpu/dma: 2M folio count), all",
+        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1a/1b (cpu-mt/dma: size x threads/channels), 2a/2b (cpu/dma: 2M folio count), 3a/3b (threads spread/fill across CCDs), all",
     },
     KeySpec {
         name: "soak",
@@ -223,7 +223,7 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "copy",
-        kind: ValueKind::Choice(&["auto", "movsb", "sse2", "avx2", "nt"]),
+        kind: ValueKind::Choice(&["auto", "movsb", "sse2", "avx2", "avx512", "nt"]),
         default: "auto",
         help: "CPU copy routine: auto (fastest measured at boot) or a forced one",
     },
@@ -260,7 +260,7 @@ pub const KEYS: &[KeySpec] = &[
 ];
 
 /// Benchmarks `bench=` accepts.
-pub const BENCHES: &[&str] = &["efficiency", "1b", "2a", "2b", "all"];
+pub const BENCHES: &[&str] = &["efficiency", "1a", "1b", "2a", "2b", "3a", "3b", "all"];
 
 /// What a migration run or benchmark is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -531,7 +531,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                     return Err(bad_value(
                         spec,
                         &value,
-                        "a comma list of efficiency,1b,2a,2b,all",
+                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,all",
                     ));
                 }
             }

@@ -3,13 +3,16 @@
 //! - 1b: DMA offload, folio size (4K..2M) × channels (1, 2, 4, 8, 16), fixed total;
 //! - 2a / 2b: 2M folios, folio count 1..8192, one thread / one channel.
 //!
-//! (1a, 3a and 3b need the multi-threaded CPU engine, which needs SMP.) Every cell is a
-//! verified batched migration (`cell::run`), printed in the seed's layout and as RESULT
-//! lines. Widths beyond what the machine has and counts beyond its memory are clamped
+//! - 1a: multi-threaded CPU, folio size × threads, placement from `placement=`;
+//! - 3a / 3b: 2M folios, threads 1..16 spread across CCDs (L3 domains) vs filling one.
+//!
+//! Every cell is a verified batched migration (`cell::run`), printed in the seed's layout
+//! and as RESULT lines. Widths beyond what the machine has and counts beyond its memory are clamped
 //! and the clamping is printed.
 
 use super::cell::{self, cell_text, size_name, Kind, Outcome, Spec};
 use super::efficiency::Totals;
+use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::migrate::engine::dma::DmaEngine;
 use crate::migrate::Mode;
 use crate::mm::frames;
@@ -40,10 +43,15 @@ fn split(config: &Config) -> SplitPolicy {
     }
 }
 
-/// Table 1b.
-pub fn table_1b(config: &Config, totals: &mut Totals) -> Result<(), String> {
+/// Table 1a (`dma = false`: multi-threaded CPU) or 1b (`dma = true`: DMA channels).
+pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), String> {
+    let exp = if dma { "1b" } else { "1a" };
     let (from, to) = super::nodes(config)?;
-    let have = crate::dma::channel_count() as u32;
+    let have = if dma {
+        crate::dma::channel_count() as u32
+    } else {
+        crate::smp::online().len() as u32
+    };
     if have == 0 {
         println!("1b: no DMA engine: table skipped");
         return Ok(());
@@ -63,7 +71,12 @@ pub fn table_1b(config: &Config, totals: &mut Totals) -> Result<(), String> {
         .filter(|&w| w > have)
         .collect();
     if !dropped.is_empty() {
-        println!("1b: only {have} DMA channel(s): channel counts {dropped:?} skipped");
+        let what = if dma {
+            "DMA channel(s)"
+        } else {
+            "online CPU(s)"
+        };
+        println!("{exp}: only {have} {what}: counts {dropped:?} skipped");
     }
     let sizes: Vec<u8> = if config.migrate.size_given {
         config.migrate.sizes.clone()
@@ -72,7 +85,12 @@ pub fn table_1b(config: &Config, totals: &mut Totals) -> Result<(), String> {
     };
     let total = default_total(config);
     println!(
-        "1b: DMA offload, {} MiB per repetition, node {from} -> {to}, {} reps + warm-up{}",
+        "{exp}: {}, {} MiB per repetition, node {from} -> {to}, {} reps + warm-up{}",
+        if dma {
+            "DMA offload"
+        } else {
+            "multi-threaded CPU"
+        },
         total >> 20,
         config.migrate.reps,
         crate::bench_context().note()
@@ -81,13 +99,26 @@ pub fn table_1b(config: &Config, totals: &mut Totals) -> Result<(), String> {
     let cells = widths.len() * sizes.len();
     let mut k = 0;
     for &w in &widths {
-        let mut engine = DmaEngine::new(Some(w), split(config), config.dma_timeout_ms)?;
+        let mut engine: alloc::boxed::Box<dyn crate::migrate::engine::CopyEngine> = if dma {
+            alloc::boxed::Box::new(DmaEngine::new(
+                Some(w),
+                split(config),
+                config.dma_timeout_ms,
+            )?)
+        } else {
+            alloc::boxed::Box::new(CpuMtEngine::new(
+                w as usize,
+                &config.migrate.placement,
+                from,
+                to,
+            )?)
+        };
         let mut row = Vec::new();
         for &order in &sizes {
             k += 1;
             let folios = (total / folio_bytes(order)).max(1) as usize;
             let spec = Spec {
-                exp: "1b",
+                exp,
                 kind: Kind::Migrate(Mode::Batched),
                 order,
                 folios,
@@ -96,8 +127,8 @@ pub fn table_1b(config: &Config, totals: &mut Totals) -> Result<(), String> {
                 batch_pages: config.migrate.batch_pages,
                 reps: config.migrate.reps,
             };
-            let progress = alloc::format!("1b cell {k}/{cells}: {} ch {}", w, size_name(order));
-            let o = cell::run(&spec, &mut engine, &progress);
+            let progress = alloc::format!("{exp} cell {k}/{cells}: width {w} {}", size_name(order));
+            let o = cell::run(&spec, engine.as_mut(), &progress);
             println!("{}", cell::result_line(&spec, &o));
             totals.cells += 1;
             totals.failures += usize::from(o.failure.is_some());
@@ -106,11 +137,19 @@ pub fn table_1b(config: &Config, totals: &mut Totals) -> Result<(), String> {
         grid.push(row);
     }
     println!();
-    println!(
-        "1b. DMA Offload (GB/s, batched migration){}",
-        crate::bench_context().note()
-    );
-    let mut header = String::from("Channel Cnt|");
+    if dma {
+        println!(
+            "1b. DMA Offload (GB/s, batched migration){}",
+            crate::bench_context().note()
+        );
+    } else {
+        println!(
+            "1a. Multi-Threaded CPU (GB/s, batched migration, placement {}){}",
+            config.migrate.placement,
+            crate::bench_context().note()
+        );
+    }
+    let mut header = String::from(if dma { "Channel Cnt|" } else { "Thread Cnt |" });
     for &o in &sizes {
         header.push_str(&alloc::format!(
             " {:>15} |",
@@ -215,6 +254,64 @@ pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Resul
     println!("======================");
     for (count, o) in &rows {
         println!("{count:<11}| {}", cell_text(o));
+    }
+    Ok(())
+}
+
+/// Tables 3a (spread across CCDs) and 3b (fill one CCD first): 2M folios, threads 1..16.
+pub fn table_3(config: &Config, policy: &str, totals: &mut Totals) -> Result<(), String> {
+    let exp = if policy == "spread" { "3a" } else { "3b" };
+    let (from, to) = super::nodes(config)?;
+    let have = crate::smp::online().len() as u32;
+    let widths: Vec<u32> = config
+        .migrate
+        .widths
+        .iter()
+        .copied()
+        .filter(|&w| w <= have)
+        .collect();
+    let total = default_total(config);
+    let folios = (total / folio_bytes(9)).max(1) as usize;
+    println!(
+        "{exp}: 2M folios x {folios}, threads {widths:?} ({} online CPU(s)), placement {policy}, node {from} -> {to}{}",
+        have,
+        crate::bench_context().note()
+    );
+    let mut rows = Vec::new();
+    for (k, &w) in widths.iter().enumerate() {
+        let mut engine = CpuMtEngine::new(w as usize, policy, from, to)?;
+        let spec = Spec {
+            exp,
+            kind: Kind::Migrate(Mode::Batched),
+            order: 9,
+            folios,
+            from,
+            to,
+            batch_pages: config.migrate.batch_pages,
+            reps: config.migrate.reps,
+        };
+        let progress = alloc::format!("{exp} cell {}/{}: {w} thread(s)", k + 1, widths.len());
+        let o = cell::run(&spec, &mut engine, &progress);
+        println!("{}", cell::result_line(&spec, &o));
+        totals.cells += 1;
+        totals.failures += usize::from(o.failure.is_some());
+        println!("{exp}: {w} thread(s) on CPUs {:?}", engine.cpus());
+        rows.push((w, o));
+    }
+    println!();
+    println!(
+        "{exp}. {} (2MB folios, GB/s){}",
+        if exp == "3a" {
+            "Spread across different CCDs"
+        } else {
+            "Fill one CCD completely before moving to next one"
+        },
+        crate::bench_context().note()
+    );
+    println!(" Threads    | GB/s");
+    println!("========================");
+    for (w, o) in &rows {
+        println!(" {w:<10} | {}", cell_text(o));
     }
     Ok(())
 }

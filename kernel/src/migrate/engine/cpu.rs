@@ -50,7 +50,7 @@ pub fn choose(forced: &str) -> Result<Routine, String> {
                 .ok_or_else(|| alloc::format!("unknown copy routine {name}"))?;
             if !r.available() {
                 return Err(alloc::format!(
-                    "copy={name} needs AVX2, which this CPU lacks"
+                    "copy={name}: this CPU lacks the instructions it needs (see the copy: line)"
                 ));
             }
             r
@@ -64,7 +64,11 @@ pub fn choose(forced: &str) -> Result<Routine, String> {
         } else {
             "forced by copy="
         },
-        if avx { "" } else { "; no AVX2" }
+        match (avx, Routine::Avx512.available()) {
+            (_, true) => "",
+            (true, false) => "; no AVX-512 on this CPU",
+            _ => "; no AVX2/AVX-512 on this CPU",
+        }
     );
     Ok(*CHOSEN.call_once(|| chosen))
 }
