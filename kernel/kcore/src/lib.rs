@@ -13,6 +13,7 @@
 //! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
 //! - [`fbtext`]: text on a multiboot2 framebuffer (RGB pixels or EGA text cells).
 //! - [`serialspec`]: the `console=` value (which serial port, which speed).
+//! - [`rng`]: a small deterministic generator for tests and soak runs.
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod migrate;
 pub mod numa;
 pub mod pagetable;
 pub mod placement;
+pub mod rng;
 pub mod serialspec;
 pub mod stats;
 pub mod topology;

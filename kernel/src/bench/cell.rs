@@ -160,6 +160,20 @@ fn one_rep(
     Ok(r)
 }
 
+/// Runs a cell, prints its RESULT line and counts it (and its failure, if any).
+pub fn measure(
+    spec: &Spec,
+    engine: &mut dyn CopyEngine,
+    progress: &str,
+    totals: &mut super::efficiency::Totals,
+) -> Outcome {
+    let o = run(spec, engine, progress);
+    println!("{}", result_line(spec, &o));
+    totals.cells += 1;
+    totals.failures += usize::from(o.failure.is_some());
+    o
+}
+
 /// The cell's `RESULT {json}` line.
 pub fn result_line(spec: &Spec, o: &Outcome) -> String {
     let s = Summary::of(&o.gbps).ok();

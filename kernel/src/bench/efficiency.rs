@@ -84,7 +84,6 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
             let mut engine = super::engine(name, config)?;
             let mut outs = Vec::new();
             for kind in kinds {
-                totals.cells += 1;
                 let spec = Spec {
                     exp: "efficiency",
                     kind,
@@ -97,17 +96,17 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
                 };
                 let progress = alloc::format!(
                     "efficiency cell {}/{}: {} {name} {}",
-                    totals.cells,
+                    totals.cells + 1,
                     total_cells,
                     size_name(order),
                     kind.name()
                 );
-                let o = cell::run(&spec, engine.as_mut(), &progress);
-                println!("{}", cell::result_line(&spec, &o));
-                if o.failure.is_some() {
-                    totals.failures += 1;
-                }
-                outs.push(o);
+                outs.push(cell::measure(
+                    &spec,
+                    engine.as_mut(),
+                    &progress,
+                    &mut totals,
+                ));
             }
             rows.push((order, name, outs));
         }
@@ -179,11 +178,8 @@ pub fn migrate_job(config: &Config) -> Result<Totals, String> {
             reps: m.reps,
         };
         let progress = alloc::format!("migrate {} {} {}", size_name(order), m.engine, mode.name());
-        let o = cell::run(&spec, engine.as_mut(), &progress);
-        totals.cells += 1;
-        println!("{}", cell::result_line(&spec, &o));
+        let o = cell::measure(&spec, engine.as_mut(), &progress, &mut totals);
         if o.failure.is_some() {
-            totals.failures += 1;
             continue;
         }
         let p = &o.phases;

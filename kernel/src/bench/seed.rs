@@ -128,11 +128,12 @@ pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), St
                 reps: config.migrate.reps,
             };
             let progress = alloc::format!("{exp} cell {k}/{cells}: width {w} {}", size_name(order));
-            let o = cell::run(&spec, engine.as_mut(), &progress);
-            println!("{}", cell::result_line(&spec, &o));
-            totals.cells += 1;
-            totals.failures += usize::from(o.failure.is_some());
-            row.push(Some(o));
+            row.push(Some(cell::measure(
+                &spec,
+                engine.as_mut(),
+                &progress,
+                totals,
+            )));
         }
         grid.push(row);
     }
@@ -234,11 +235,10 @@ pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Resul
             reps: config.migrate.reps,
         };
         let progress = alloc::format!("{exp} cell {}/{}: {count} x 2M", k + 1, counts.len());
-        let o = cell::run(&spec, engine.as_mut(), &progress);
-        println!("{}", cell::result_line(&spec, &o));
-        totals.cells += 1;
-        totals.failures += usize::from(o.failure.is_some());
-        rows.push((count, o));
+        rows.push((
+            count,
+            cell::measure(&spec, engine.as_mut(), &progress, totals),
+        ));
     }
     println!();
     println!(
@@ -291,10 +291,7 @@ pub fn table_3(config: &Config, policy: &str, totals: &mut Totals) -> Result<(),
             reps: config.migrate.reps,
         };
         let progress = alloc::format!("{exp} cell {}/{}: {w} thread(s)", k + 1, widths.len());
-        let o = cell::run(&spec, &mut engine, &progress);
-        println!("{}", cell::result_line(&spec, &o));
-        totals.cells += 1;
-        totals.failures += usize::from(o.failure.is_some());
+        let o = cell::measure(&spec, &mut engine, &progress, totals);
         println!("{exp}: {w} thread(s) on CPUs {:?}", engine.cpus());
         rows.push((w, o));
     }

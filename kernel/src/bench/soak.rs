@@ -17,6 +17,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use kcore::cmdline::Config;
 use kcore::migrate::{folio_bytes, MTHP_ORDERS};
+use kcore::rng::XorShift;
 use ptdma::SplitPolicy;
 
 /// Counts of a soak run.
@@ -36,25 +37,9 @@ pub struct SoakTotals {
     pub skipped: u64,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*: plenty for picking test parameters.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// Runs the soak for `seconds`.
 pub fn soak(config: &Config, seconds: u64) -> SoakTotals {
-    let mut rng = Rng(tsc::rdtsc() | 1);
+    let mut rng = XorShift::new(tsc::rdtsc());
     let nodes = frames::nodes();
     let channels = crate::dma::channel_count() as u64;
     let start = tsc::now_ns();
@@ -90,7 +75,7 @@ pub fn soak(config: &Config, seconds: u64) -> SoakTotals {
             Box::new(CpuEngine)
         };
         let before = frames::frames_in_use();
-        let seed = rng.next();
+        let seed = rng.next_u64();
         let mut w = match Workload::create(from, order, folios, seed) {
             Ok(w) => w,
             Err(_) => {

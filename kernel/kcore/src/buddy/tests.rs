@@ -9,22 +9,6 @@ fn meta(n: usize) -> Vec<FrameMeta> {
     vec![FrameMeta::FREE_INIT; n]
 }
 
-/// xorshift64*: deterministic, no crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn metadata_fits_budget() {
     // The budget (16) is a compile-time assert in buddy.rs; pin the actual size here.
@@ -266,7 +250,7 @@ fn randomized_alloc_free_keeps_invariants() {
     z.add_free_range(77, 2000).unwrap();
     z.add_free_range(2100, 5077).unwrap();
     let total = z.free_frames();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = crate::rng::XorShift::new(0x9e37_79b9_7f4a_7c15);
     let mut live: Vec<(u64, usize)> = Vec::new();
     for step in 0..4000 {
         if live.is_empty() || rng.below(100) < 55 {

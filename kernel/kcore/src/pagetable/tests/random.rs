@@ -4,22 +4,6 @@ use std::collections::HashSet;
 
 use super::*;
 
-/// Tiny xorshift64* generator: deterministic, no crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// 2 MiB regions folios are placed in: neighbours, other GiBs, other PML4 slots, the top.
 const REGIONS: [u64; 11] = [
     0x0020_0000,
@@ -98,7 +82,7 @@ impl Model {
     }
 }
 
-fn random_folio(rng: &mut Rng, next_pa: &mut u64) -> Folio {
+fn random_folio(rng: &mut crate::rng::XorShift, next_pa: &mut u64) -> Folio {
     // 2 MiB folios fill a whole region, so keep them rarer than each small order together.
     let order = if rng.below(6) == 0 {
         9
@@ -117,7 +101,7 @@ fn random_folio(rng: &mut Rng, next_pa: &mut u64) -> Folio {
     }
 }
 
-fn check(mem: &FakeMemory, space: &AddressSpace, model: &Model, rng: &mut Rng) {
+fn check(mem: &FakeMemory, space: &AddressSpace, model: &Model, rng: &mut crate::rng::XorShift) {
     assert_eq!(mem.live(), space.table_frames(), "table accounting");
     let mut probes: Vec<u64> = model
         .mapped
@@ -176,7 +160,7 @@ fn expect_install(
 }
 
 fn run(seed: u64, steps: usize, tally: &mut Tally) {
-    let mut rng = Rng(seed);
+    let mut rng = crate::rng::XorShift::new(seed);
     let (mut mem, mut space) = setup();
     let mut model = Model::default();
     let mut next_pa = 0x1_0000_0000u64;
