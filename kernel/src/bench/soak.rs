@@ -1,12 +1,14 @@
-//! `soak=SECONDS`: random migrations — engine, folio size, count, mode, batch limit,
-//! channels, source and destination node — each verified byte for byte and checked for
+//! `soak=SECONDS`: random migrations — engine (cpu, cpu-mt, dma, hybrid), folio size,
+//! count, mode, batch limit, threads/channels and placement, source and destination node — each verified byte for byte and checked for
 //! leaked frames, until the time is up. DMA faults injected by the device model (set by
 //! `run-qemu.sh soak`) must only ever show up as CPU fallbacks, never as bad data.
 
 use crate::arch::tsc;
 use crate::bench::json::Obj;
 use crate::migrate::engine::cpu::CpuEngine;
+use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::migrate::engine::dma::DmaEngine;
+use crate::migrate::engine::hybrid::HybridEngine;
 use crate::migrate::engine::CopyEngine;
 use crate::migrate::pipeline;
 use crate::migrate::workload::Workload;
@@ -60,19 +62,10 @@ pub fn soak(config: &Config, seconds: u64) -> SoakTotals {
             Mode::Batched
         };
         let batch = [1u64, 16, 512, u64::MAX][rng.below(4) as usize];
-        let mut engine: Box<dyn CopyEngine> = if channels > 0 && rng.below(2) == 0 {
-            let n = 1 + rng.below(channels) as u32;
-            let policy = if rng.below(2) == 0 {
-                SplitPolicy::RoundRobin
-            } else {
-                SplitPolicy::Contiguous
-            };
-            match DmaEngine::new(Some(n), policy, config.dma_timeout_ms) {
-                Ok(e) => Box::new(e),
-                Err(_) => Box::new(CpuEngine),
-            }
-        } else {
-            Box::new(CpuEngine)
+        let engine_pick = rng.below(4);
+        let mut engine = match pick_engine(config, engine_pick, channels, from, to, &mut rng) {
+            Some(e) => e,
+            None => Box::new(CpuEngine) as Box<dyn CopyEngine>,
         };
         let before = frames::frames_in_use();
         let seed = rng.next_u64();
@@ -134,6 +127,59 @@ pub fn soak(config: &Config, seconds: u64) -> SoakTotals {
         }
     }
     t
+}
+
+/// Engine `pick` (0 cpu, 1 cpu-mt, 2 dma, 3 hybrid) with random width and policy, if the
+/// machine has what it needs.
+fn pick_engine(
+    config: &Config,
+    pick: u64,
+    channels: u64,
+    from: u32,
+    to: u32,
+    rng: &mut XorShift,
+) -> Option<Box<dyn CopyEngine>> {
+    let online = crate::smp::online();
+    let split = if rng.below(2) == 0 {
+        SplitPolicy::RoundRobin
+    } else {
+        SplitPolicy::Contiguous
+    };
+    let policy = ["spread", "fill", "src", "dst"][rng.below(4) as usize];
+    match pick {
+        1 if online.len() > 1 => {
+            let n = 1 + rng.below(online.len() as u64) as usize;
+            CpuMtEngine::new(n, policy, from, to)
+                .ok()
+                .map(|e| Box::new(e) as Box<dyn CopyEngine>)
+        }
+        2 if channels > 0 => {
+            let n = 1 + rng.below(channels) as u32;
+            DmaEngine::new(Some(n), split, config.dma_timeout_ms)
+                .ok()
+                .map(|e| Box::new(e) as Box<dyn CopyEngine>)
+        }
+        3 if channels > 0 && online.len() > 1 => {
+            let me = crate::arch::percpu::current_index();
+            let others: alloc::vec::Vec<String> = online
+                .iter()
+                .filter(|&&c| c != me)
+                .map(|c| alloc::format!("{c}"))
+                .collect();
+            let cpu = CpuMtEngine::new(
+                others.len(),
+                &alloc::format!("list:{}", others.join(",")),
+                from,
+                to,
+            )
+            .ok()?;
+            let dma = DmaEngine::new(None, split, config.dma_timeout_ms).ok()?;
+            HybridEngine::new(cpu, dma, rng.below(101))
+                .ok()
+                .map(|e| Box::new(e) as Box<dyn CopyEngine>)
+        }
+        _ => None,
+    }
 }
 
 /// The closing `SOAK {json}` line.
