@@ -224,6 +224,7 @@ pub fn result_line(spec: &Spec, o: &Outcome) -> String {
         )
         .str("accel", run.accel)
         .str("cpu", &run.cpu)
+        .str("topology", &run.topology)
         .str("dma_profile", &run.dma_profile);
     alloc::format!("RESULT {}", line.finish())
 }
