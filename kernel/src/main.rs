@@ -93,7 +93,15 @@ pub fn bench_context() -> &'static BenchContext {
 fn set_bench_context(config: &kcore::cmdline::Config, p: &platform::Platform) {
     let mut brand = [0u8; 48];
     let cpu = alloc::string::String::from(arch::cpu::brand_string(&mut brand));
-    let topology = alloc::format!("{} node(s), {} cpu(s)", p.numa.nodes.len(), p.cpus.len());
+    let mut topology = alloc::format!("{} node(s), {} cpu(s)", p.numa.nodes.len(), p.cpus.len());
+    if let Some(t) = smp::topology() {
+        topology.push_str(&alloc::format!(
+            ", {} package(s), {} L3 domain(s), {} online",
+            t.packages(),
+            t.l3_domains(),
+            smp::online().len()
+        ));
+    }
     let dma_profile = if dma::channel_count() == 0 {
         alloc::string::String::from("no DMA engine")
     } else {
