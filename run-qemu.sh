@@ -26,19 +26,20 @@ usage() {
 Usage: ./run-qemu.sh [options] [command] [-- kernel-cmdline...]
 
 Commands:
-  run            (default) boot and run the default job
+  run            (default) boot and run the default job: a short demo of the seed's tables
+                 1a and 1b (multi-threaded CPU and DMA by folio size)
   test           boot the in-kernel self-tests (test=all); passes on "N passed, 0 failed"
   faults         each injected DMA fault (error, stuck, halted, vanished device, corrupted
                  copy) during a real migration; prints case | detected | recovered | data ok
   soak [MIN]     random verified migrations for MIN minutes (default 3) while the PTDMA
                  model injects errors, halted and stuck queues; passes on 0 data errors
                  and 0 leaked frames
-  bench [EXP]    run benchmarks (default: efficiency; also 1a, 1b, 2a, 2b, 3a, 3b — the seed's tables —
-                 or all, comma lists allowed), keep the log, and turn it into a report with
-                 tools/report: out/bench-EXP/{report.md,results.csv,*.png}
-  check          everything CI runs: host cargo tests + clippy, QEMU self-tests, and
-                 boots that must fail in a given way (bad input, failing test, exception,
-                 panic)
+  bench [EXP]    run benchmarks (default: efficiency; also the seed's tables 1a, 1b, 2a,
+                 2b, 3a, 3b, or all; comma lists allowed), keep the log, and turn it into
+                 a report with tools/report: out/bench-EXP/{report.md,results.csv,*.png}
+  check          everything CI runs: fmt, clippy, host tests, QEMU self-tests on several
+                 machine shapes, boots that must fail in a given way, DMA faults, the ISO
+                 under SeaBIOS and OVMF, short benchmarks and a one-minute soak
   iso            build out/foliomove.iso (GRUB, BIOS + UEFI) for USB sticks and servers
   help           this text
 
