@@ -24,6 +24,7 @@ pub mod acpi;
 pub mod bootinfo;
 pub mod buddy;
 pub mod cmdline;
+pub mod costmodel;
 pub mod fbtext;
 pub mod migrate;
 pub mod numa;
