@@ -129,7 +129,7 @@ pub const KEYS: &[KeySpec] = &[
         name: "bench",
         kind: ValueKind::Word,
         default: "-",
-        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1a/1b (cpu-mt/dma: size x threads/channels), 2a/2b (cpu/dma: 2M folio count), 3a/3b (threads spread/fill across CCDs), all",
+        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1a/1b (cpu-mt/dma: size x threads/channels), 2a/2b (cpu/dma: 2M folio count), 3a/3b (threads spread/fill across CCDs), setup (DMA/CPU cost per batch, descriptor, byte; crossover), auto (per-batch engine choice vs fixed), all",
     },
     KeySpec {
         name: "soak",
@@ -260,7 +260,18 @@ pub const KEYS: &[KeySpec] = &[
 ];
 
 /// Benchmarks `bench=` accepts.
-pub const BENCHES: &[&str] = &["efficiency", "1a", "1b", "2a", "2b", "3a", "3b", "all"];
+pub const BENCHES: &[&str] = &[
+    "efficiency",
+    "1a",
+    "1b",
+    "2a",
+    "2b",
+    "3a",
+    "3b",
+    "setup",
+    "auto",
+    "all",
+];
 
 /// What a migration run or benchmark is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -531,7 +542,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                     return Err(bad_value(
                         spec,
                         &value,
-                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,all",
+                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,all",
                     ));
                 }
             }

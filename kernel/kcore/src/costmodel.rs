@@ -110,11 +110,12 @@ pub fn least_squares(rows: &[Vec<f64>], ys: &[f64]) -> Result<Fit, FitError> {
             return Err(FitError::Singular);
         }
         m.swap(col, pivot);
-        for row in 0..k {
+        let p = m[col].clone();
+        for (row, r) in m.iter_mut().enumerate() {
             if row != col {
-                let f = m[row][col] / m[col][col];
-                for c in col..=k {
-                    m[row][c] -= f * m[col][c];
+                let f = r[col] / p[col];
+                for (x, y) in r[col..].iter_mut().zip(&p[col..]) {
+                    *x -= f * y;
                 }
             }
         }

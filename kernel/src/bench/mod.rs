@@ -3,10 +3,12 @@
 //! `RUN {json}` line. `tools/report` turns the log into CSV, markdown and plots.
 #![deny(unsafe_code)]
 
+pub mod auto;
 pub mod cell;
 pub mod efficiency;
 pub mod json;
 pub mod seed;
+pub mod setup;
 pub mod soak;
 
 use crate::migrate::engine::cpu::CpuEngine;
