@@ -5,8 +5,10 @@
 
 pub mod auto;
 pub mod cell;
+pub mod cycles;
 pub mod efficiency;
 pub mod json;
+pub mod placement;
 pub mod seed;
 pub mod setup;
 pub mod soak;
