@@ -23,6 +23,7 @@ extern crate alloc;
 pub mod acpi;
 pub mod bootinfo;
 pub mod buddy;
+pub mod cache;
 pub mod cmdline;
 pub mod costmodel;
 pub mod fbtext;

@@ -9,6 +9,7 @@ pub mod cycles;
 pub mod efficiency;
 pub mod json;
 pub mod placement;
+pub mod pollution;
 pub mod seed;
 pub mod setup;
 pub mod soak;
