@@ -142,12 +142,12 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
 
     # The seed's open questions (issue 12), tiny sizes: every cell verified, every table
     # printed, the log turned into a report.
-    local q="bench=setup,auto,placement,pollution,cycles total=1m reps=1 size=4k,2m widths=1,2"
+    local q="bench=setup,auto,placement,pollution,load,cycles total=1m reps=1 size=4k,2m widths=1,2"
     expect_boot bench-questions 0 '"status":"ok"' "$q"
     if [[ -f "$OUT/check-bench-questions.log" ]]; then
         local t missing=""
         for t in '^setup\. Copy cost model' '^auto\. Per-batch choice' '^placement\. Workers' \
-                 '^pollution\. Victim' '^cycles\. CPU cycles'; do
+                 '^pollution\. Victim' '^load\. Migration under' '^cycles\. CPU cycles'; do
             grep -qE "$t" "$OUT/check-bench-questions.log" || missing+=" /$t/"
         done
         ! grep -q 'FAILED' "$OUT/check-bench-questions.log" && [[ -z "$missing" ]] \

@@ -136,6 +136,7 @@ fn run_bench_list(
             "auto" => bench::auto::auto(config, &mut totals)?,
             "placement" => bench::placement::placement(config, &mut totals)?,
             "pollution" => bench::pollution::pollution(config, &mut totals)?,
+            "load" => bench::load::load(config, &mut totals)?,
             "cycles" => bench::cycles::cycles(config, &mut totals)?,
             "2b" => bench::seed::table_2(config, "dma", &mut totals)?,
             other => return Err(alloc::format!("bench {other}: not built in")),

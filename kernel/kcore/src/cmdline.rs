@@ -129,7 +129,7 @@ pub const KEYS: &[KeySpec] = &[
         name: "bench",
         kind: ValueKind::Word,
         default: "-",
-        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1a/1b (cpu-mt/dma: size x threads/channels), 2a/2b (cpu/dma: 2M folio count), 3a/3b (threads spread/fill across CCDs), setup (DMA/CPU cost per batch, descriptor, byte; crossover), auto (per-batch engine choice vs fixed), placement (workers src/dst/spread), pollution (victim cache re-read), cycles (CPU cycles per GiB), all",
+        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1a/1b (cpu-mt/dma: size x threads/channels), 2a/2b (cpu/dma: 2M folio count), 3a/3b (threads spread/fill across CCDs), setup (DMA/CPU cost per batch, descriptor, byte; crossover), auto (per-batch engine choice vs fixed), placement (workers src/dst/spread), pollution (victim cache re-read), load (under memory/DMA load), cycles (CPU cycles per GiB), all",
     },
     KeySpec {
         name: "soak",
@@ -272,6 +272,7 @@ pub const BENCHES: &[&str] = &[
     "auto",
     "placement",
     "pollution",
+    "load",
     "cycles",
     "all",
 ];
@@ -545,7 +546,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                     return Err(bad_value(
                         spec,
                         &value,
-                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,cycles,all",
+                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,all",
                     ));
                 }
             }

@@ -8,6 +8,7 @@ pub mod cell;
 pub mod cycles;
 pub mod efficiency;
 pub mod json;
+pub mod load;
 pub mod placement;
 pub mod pollution;
 pub mod seed;

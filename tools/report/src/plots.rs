@@ -182,7 +182,8 @@ fn num(c: &Cell, k: &str) -> Option<f64> {
 }
 
 /// setup: time per KiB vs folios per batch (the per-batch cost amortised), per engine and
-/// folio size; pollution: victim re-read slowdown vs victim size, per engine.
+/// folio size; pollution: victim re-read slowdown vs victim size, per engine; load:
+/// throughput vs folio size per engine and load level.
 fn question_plots(parsed: &Parsed, sfx: &str) -> Vec<Plot> {
     let mut out = Vec::new();
     let setup = key_series(
@@ -227,6 +228,28 @@ fn question_plots(parsed: &Parsed, sfx: &str) -> Vec<Plot> {
             ))
         },
     );
+    let load = key_series(
+        parsed,
+        "load",
+        |c| {
+            let l = c.raw.get("load").and_then(|v| v.as_str()).unwrap_or("?");
+            format!("{} {l}", c.engine)
+        },
+        |c| Some((c.folio_kib, c.gbps_mean)),
+    );
+    if !load.is_empty() {
+        out.push(Plot {
+            stem: "expload".into(),
+            caption: "load: migration throughput under memory-bandwidth and background DMA load"
+                .into(),
+            chart: Chart::Line {
+                title: format!("load: throughput vs folio size per load level{sfx}"),
+                x: XKind::FolioSize,
+                y_desc: GBPS.into(),
+                series: load,
+            },
+        });
+    }
     if !pollution.is_empty() {
         out.push(Plot {
             stem: "exppollution".into(),
@@ -438,11 +461,12 @@ mod tests {
                 4,
                 "\"victim_bytes\":524288,\"victim_slowdown\":1.5",
             ),
+            with("load", "cpu", 4, 8, "\"load\":\"mem 50%\""),
         ]
         .join("\n");
         let p = parse_log(log.as_bytes());
         let q = question_plots(&p, "");
-        assert_eq!(q.len(), 2);
+        assert_eq!(q.len(), 3);
         match &q[0].chart {
             Chart::Line { series, x, .. } => {
                 assert_eq!(*x, XKind::PerBatch);
@@ -453,6 +477,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match &q[1].chart {
+            Chart::Line { series, .. } => assert_eq!(series[0].name, "cpu mem 50%"),
+            other => panic!("{other:?}"),
+        }
+        match &q[2].chart {
             Chart::Line { series, .. } => assert_eq!(series[0].points, [(512, 1.5, 0.0)]),
             other => panic!("{other:?}"),
         }

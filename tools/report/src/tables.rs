@@ -268,7 +268,7 @@ pub fn spread_fill_table(parsed: &Parsed) -> Option<String> {
     })
 }
 
-/// Keys the question experiments (setup, auto, placement, pollution, cycles) add to their
+/// Keys the question experiments (setup, auto, placement, pollution, load, cycles) add to their
 /// RESULT lines, shown in the generic table's last column when present.
 pub const EXTRA_KEYS: &[&str] = &[
     "batch_pages",
@@ -285,6 +285,10 @@ pub const EXTRA_KEYS: &[&str] = &[
     "cpu_cycles_per_gib",
     "wait_cycles_per_gib",
     "cpu_cycles_vs_cpu_engine",
+    "load",
+    "batch_latency_us",
+    "load_mem_gbps",
+    "load_dma_gbps",
 ];
 
 /// `key=value` for each of [`EXTRA_KEYS`] the cell has (numbers to 4 significant digits).
