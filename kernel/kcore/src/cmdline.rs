@@ -861,6 +861,25 @@ mod tests {
     }
 
     #[test]
+    fn question_benchmarks_are_accepted_and_named_in_the_error() {
+        let c = parse("bench=setup,auto,placement,pollution,load,cycles").unwrap();
+        assert_eq!(
+            c.bench.as_deref(),
+            Some("setup,auto,placement,pollution,load,cycles")
+        );
+        match parse("bench=setup,crossover") {
+            Err(CmdlineError::BadValue {
+                key: "bench",
+                accepted,
+                ..
+            }) => {
+                assert!(accepted.contains("pollution,load,cycles"), "{accepted}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named_with_a_suggestion() {
         let err = parse("bogus=1").unwrap_err();
         assert_eq!(
