@@ -140,6 +140,21 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
         check_result "seed tables beside ours in the report" $? "report lacks the seed's 1b numbers ($OUT/report-seed)"
     fi
 
+    # The seed's open questions (issue 12), tiny sizes: every cell verified, every table
+    # printed, the log turned into a report.
+    local q="bench=setup,auto,placement,pollution,load,cycles total=1m reps=1 size=4k,2m widths=1,2"
+    expect_boot bench-questions 0 '"status":"ok"' "$q"
+    if [[ -f "$OUT/check-bench-questions.log" ]]; then
+        local t missing=""
+        for t in '^setup\. Copy cost model' '^auto\. Per-batch choice' '^placement\. Workers' \
+                 '^pollution\. Victim' '^load\. Migration under' '^cycles\. CPU cycles'; do
+            grep -qE "$t" "$OUT/check-bench-questions.log" || missing+=" /$t/"
+        done
+        ! grep -q 'FAILED' "$OUT/check-bench-questions.log" && [[ -z "$missing" ]] \
+            && (cd "$ROOT" && target/release/report --out "$OUT/report-questions" "$OUT/check-bench-questions.log" >/dev/null 2>&1)
+        check_result "question experiments: tables, no failed cell, report" $? "missing:$missing; see $OUT/check-bench-questions.log"
+    fi
+
     # The fault suite: every injected fault during a real migration (table in the log).
     local saved_model=("${MODEL_ARGS[@]}")
     cmd_faults > "$OUT/check-faults.txt" 2>&1

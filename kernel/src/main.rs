@@ -124,7 +124,7 @@ fn run_bench_list(
         failures: 0,
     };
     let all = list.split(',').any(|b| b == "all");
-    for name in ["efficiency", "1a", "1b", "2a", "2b", "3a", "3b"] {
+    for &name in kcore::cmdline::BENCHES.iter().filter(|&&b| b != "all") {
         if !all && !list.split(',').any(|b| b == name) {
             continue;
         }
@@ -140,7 +140,14 @@ fn run_bench_list(
             "3a" => bench::seed::table_3(config, "spread", &mut totals)?,
             "3b" => bench::seed::table_3(config, "fill", &mut totals)?,
             "2a" => bench::seed::table_2(config, "cpu", &mut totals)?,
-            _ => bench::seed::table_2(config, "dma", &mut totals)?,
+            "setup" => bench::setup::setup(config, &mut totals)?,
+            "auto" => bench::auto::auto(config, &mut totals)?,
+            "placement" => bench::placement::placement(config, &mut totals)?,
+            "pollution" => bench::pollution::pollution(config, &mut totals)?,
+            "load" => bench::load::load(config, &mut totals)?,
+            "cycles" => bench::cycles::cycles(config, &mut totals)?,
+            "2b" => bench::seed::table_2(config, "dma", &mut totals)?,
+            other => return Err(alloc::format!("bench {other}: not built in")),
         }
     }
     Ok(totals)

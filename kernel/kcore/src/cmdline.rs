@@ -129,7 +129,7 @@ pub const KEYS: &[KeySpec] = &[
         name: "bench",
         kind: ValueKind::Word,
         default: "-",
-        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1a/1b (cpu-mt/dma: size x threads/channels), 2a/2b (cpu/dma: 2M folio count), 3a/3b (threads spread/fill across CCDs), all",
+        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1a/1b (cpu-mt/dma: size x threads/channels), 2a/2b (cpu/dma: 2M folio count), 3a/3b (threads spread/fill across CCDs), setup (DMA/CPU cost per batch, descriptor, byte; crossover), auto (per-batch engine choice vs fixed), placement (workers src/dst/spread), pollution (victim cache re-read), load (under memory/DMA load), cycles (CPU cycles per GiB), all",
     },
     KeySpec {
         name: "soak",
@@ -260,7 +260,22 @@ pub const KEYS: &[KeySpec] = &[
 ];
 
 /// Benchmarks `bench=` accepts.
-pub const BENCHES: &[&str] = &["efficiency", "1a", "1b", "2a", "2b", "3a", "3b", "all"];
+pub const BENCHES: &[&str] = &[
+    "efficiency",
+    "1a",
+    "1b",
+    "2a",
+    "2b",
+    "3a",
+    "3b",
+    "setup",
+    "auto",
+    "placement",
+    "pollution",
+    "load",
+    "cycles",
+    "all",
+];
 
 /// What a migration run or benchmark is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -531,7 +546,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                     return Err(bad_value(
                         spec,
                         &value,
-                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,all",
+                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,all",
                     ));
                 }
             }
@@ -843,6 +858,25 @@ mod tests {
             parse("bench=1z"),
             Err(CmdlineError::BadValue { key: "bench", .. })
         ));
+    }
+
+    #[test]
+    fn question_benchmarks_are_accepted_and_named_in_the_error() {
+        let c = parse("bench=setup,auto,placement,pollution,load,cycles").unwrap();
+        assert_eq!(
+            c.bench.as_deref(),
+            Some("setup,auto,placement,pollution,load,cycles")
+        );
+        match parse("bench=setup,crossover") {
+            Err(CmdlineError::BadValue {
+                key: "bench",
+                accepted,
+                ..
+            }) => {
+                assert!(accepted.contains("pollution,load,cycles"), "{accepted}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

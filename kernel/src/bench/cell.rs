@@ -176,10 +176,15 @@ pub fn measure(
 
 /// The cell's `RESULT {json}` line.
 pub fn result_line(spec: &Spec, o: &Outcome) -> String {
+    alloc::format!("RESULT {}", result_obj(spec, o).finish())
+}
+
+/// The cell's RESULT object, for experiments that add their own keys.
+pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
     let s = Summary::of(&o.gbps).ok();
     let get = |f: fn(&Summary) -> f64| s.as_ref().map_or(f64::NAN, f);
     let run = crate::bench_context();
-    let line = Obj::new()
+    Obj::new()
         .str("exp", spec.exp)
         .str("engine", o.engine_name)
         .str("mode", spec.kind.name())
@@ -225,8 +230,7 @@ pub fn result_line(spec: &Spec, o: &Outcome) -> String {
         .str("accel", run.accel)
         .str("cpu", &run.cpu)
         .str("topology", &run.topology)
-        .str("dma_profile", &run.dma_profile);
-    alloc::format!("RESULT {}", line.finish())
+        .str("dma_profile", &run.dma_profile)
 }
 
 /// Mean GB/s and stdev as `12.34 ± 0.56`, or `FAILED`.

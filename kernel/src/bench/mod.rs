@@ -3,10 +3,16 @@
 //! `RUN {json}` line. `tools/report` turns the log into CSV, markdown and plots.
 #![deny(unsafe_code)]
 
+pub mod auto;
 pub mod cell;
+pub mod cycles;
 pub mod efficiency;
 pub mod json;
+pub mod load;
+pub mod placement;
+pub mod pollution;
 pub mod seed;
+pub mod setup;
 pub mod soak;
 
 use crate::migrate::engine::cpu::CpuEngine;

@@ -31,7 +31,7 @@ fn register_font() {
 
 fn x_label(x: XKind, v: u64) -> String {
     match x {
-        XKind::FolioSize => size_label(v),
+        XKind::FolioSize | XKind::VictimSize => size_label(v),
         _ => v.to_string(),
     }
 }
@@ -67,7 +67,12 @@ pub fn draw<DB: DrawingBackend>(
     register_font();
     root.fill(&WHITE).map_err(err)?;
     match chart {
-        Chart::Line { title, x, series } => draw_lines(root, title, *x, series),
+        Chart::Line {
+            title,
+            x,
+            y_desc,
+            series,
+        } => draw_lines(root, title, *x, y_desc, series),
         Chart::Phases { title, bars } => draw_phases(root, title, bars),
     }
 }
@@ -76,6 +81,7 @@ fn draw_lines<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
     x: XKind,
+    y_desc: &str,
     series: &[Series],
 ) -> Result<(), String> {
     let xs: BTreeSet<u64> = series
@@ -105,11 +111,13 @@ fn draw_lines<DB: DrawingBackend>(
         XKind::FolioSize => "folio size (log2 scale)",
         XKind::FolioCount => "folio count (log2 scale)",
         XKind::Threads => "threads (log2 scale)",
+        XKind::PerBatch => "folios per batch (log2 scale)",
+        XKind::VictimSize => "victim working set (log2 scale)",
     };
     chart
         .configure_mesh()
         .x_desc(xdesc)
-        .y_desc("throughput (GB/s)")
+        .y_desc(y_desc)
         .x_label_formatter(&|v| x_label(x, (*v as f64 / 100.0).exp2().round() as u64))
         .y_label_formatter(&|v| format!("{v:.2}"))
         .label_style(("sans-serif", 16))

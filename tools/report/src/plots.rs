@@ -3,7 +3,7 @@
 //! folio size for each engine/mode. Only plots whose experiment is present are made.
 //! Drawing (PNG and SVG) is in `draw.rs`.
 
-use crate::model::{Cell, Family, Parsed};
+use crate::model::{size_label, Cell, Family, Parsed};
 use std::collections::BTreeSet;
 
 pub use crate::draw::{render_png, write_svg, SIZE};
@@ -17,6 +17,10 @@ pub enum XKind {
     FolioCount,
     /// Thread count.
     Threads,
+    /// Folios per batch (bench=setup).
+    PerBatch,
+    /// Victim working set in KiB (bench=pollution).
+    VictimSize,
 }
 
 /// One line of a line chart: `(x, mean, sd)` points.
@@ -39,6 +43,8 @@ pub enum Chart {
         title: String,
         /// X axis meaning.
         x: XKind,
+        /// Y axis description.
+        y_desc: String,
         /// Lines.
         series: Vec<Series>,
     },
@@ -80,10 +86,13 @@ fn series_for(parsed: &Parsed, exps: &[&str], x: XKind) -> Vec<Series> {
         .collect();
     let families: BTreeSet<Family> = cells.iter().map(|c| c.family()).collect();
     let placements = crate::tables::wide_placements(&cells);
+    // bench=placement compares policies at one width: one series per policy.
+    let by_policy = exps == ["placement"];
     let mut out: Vec<Series> = Vec::new();
     for c in cells {
         let name = match x {
             XKind::Threads => format!("{} {}", c.exp, c.placement.as_deref().unwrap_or("")),
+            _ if by_policy => format!("T={} {}", c.width(), c.placement.as_deref().unwrap_or("-")),
             _ => {
                 let w = if c.family() == Family::Dma { "ch" } else { "T" };
                 let mut n = format!("{w}={}", c.width());
@@ -98,8 +107,9 @@ fn series_for(parsed: &Parsed, exps: &[&str], x: XKind) -> Vec<Series> {
         };
         let xv = match x {
             XKind::FolioSize => c.folio_kib,
-            XKind::FolioCount => c.folios,
+            XKind::FolioCount | XKind::PerBatch => c.folios,
             XKind::Threads => c.width(),
+            XKind::VictimSize => 0,
         };
         if xv == 0 {
             continue; // not on a log axis
@@ -130,6 +140,133 @@ fn series_for(parsed: &Parsed, exps: &[&str], x: XKind) -> Vec<Series> {
     out
 }
 
+const GBPS: &str = "throughput (GB/s)";
+
+/// One series per `name(cell)` of the cells of `exp`, with point `(x, y)` from `point(cell)`
+/// (cells without it skipped).
+fn key_series(
+    parsed: &Parsed,
+    exp: &str,
+    name: impl Fn(&Cell) -> String,
+    point: impl Fn(&Cell) -> Option<(u64, f64)>,
+) -> Vec<Series> {
+    let mut out: Vec<Series> = Vec::new();
+    for c in parsed.cells.iter().filter(|c| c.exp == exp && c.verified) {
+        let Some((x, y)) = point(c).filter(|p| p.0 > 0 && p.1.is_finite()) else {
+            continue;
+        };
+        let n = name(c);
+        let i = match out.iter().position(|s| s.name == n) {
+            Some(i) => i,
+            None => {
+                out.push(Series {
+                    name: n,
+                    rank: out.len() as u64,
+                    points: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        if !out[i].points.iter().any(|p| p.0 == x) {
+            out[i].points.push((x, y, 0.0));
+        }
+    }
+    for s in &mut out {
+        s.points.sort_by_key(|p| p.0);
+    }
+    out
+}
+
+fn num(c: &Cell, k: &str) -> Option<f64> {
+    c.raw.get(k).and_then(|v| v.as_f64())
+}
+
+/// setup: time per KiB vs folios per batch (the per-batch cost amortised), per engine and
+/// folio size; pollution: victim re-read slowdown vs victim size, per engine; load:
+/// throughput vs folio size per engine and load level.
+fn question_plots(parsed: &Parsed, sfx: &str) -> Vec<Plot> {
+    let mut out = Vec::new();
+    let setup = key_series(
+        parsed,
+        "setup",
+        |c| format!("{} x{} {}", c.engine, c.width(), size_label(c.folio_kib)),
+        |c| {
+            let (b, d, ns) = (
+                num(c, "batches_per_rep")?,
+                num(c, "descs_per_rep")?,
+                num(c, "ns_per_rep")?,
+            );
+            (b > 0.0 && d > 0.0).then(|| {
+                (
+                    (c.folios as f64 / b).round() as u64,
+                    ns / (c.bytes as f64 / 1024.0),
+                )
+            })
+        },
+    );
+    if !setup.is_empty() {
+        out.push(Plot {
+            stem: "expsetup".into(),
+            caption: "setup: copy time per KiB vs folios per batch (per-batch cost amortised)"
+                .into(),
+            chart: Chart::Line {
+                title: format!("setup: copy time per KiB vs batch size{sfx}"),
+                x: XKind::PerBatch,
+                y_desc: "copy time per KiB (ns)".into(),
+                series: setup,
+            },
+        });
+    }
+    let pollution = key_series(
+        parsed,
+        "pollution",
+        |c| c.engine.clone(),
+        |c| {
+            Some((
+                (num(c, "victim_bytes")? as u64) >> 10,
+                num(c, "victim_slowdown")?,
+            ))
+        },
+    );
+    let load = key_series(
+        parsed,
+        "load",
+        |c| {
+            let l = c.raw.get("load").and_then(|v| v.as_str()).unwrap_or("?");
+            format!("{} {l}", c.engine)
+        },
+        |c| Some((c.folio_kib, c.gbps_mean)),
+    );
+    if !load.is_empty() {
+        out.push(Plot {
+            stem: "expload".into(),
+            caption: "load: migration throughput under memory-bandwidth and background DMA load"
+                .into(),
+            chart: Chart::Line {
+                title: format!("load: throughput vs folio size per load level{sfx}"),
+                x: XKind::FolioSize,
+                y_desc: GBPS.into(),
+                series: load,
+            },
+        });
+    }
+    if !pollution.is_empty() {
+        out.push(Plot {
+            stem: "exppollution".into(),
+            caption:
+                "pollution: victim re-read time after a migration / without (1 = no pollution)"
+                    .into(),
+            chart: Chart::Line {
+                title: format!("pollution: victim re-read slowdown{sfx}"),
+                x: XKind::VictimSize,
+                y_desc: "victim re-read slowdown (x)".into(),
+                series: pollution,
+            },
+        });
+    }
+    out
+}
+
 /// The plots this log supports.
 pub fn plots(parsed: &Parsed) -> Vec<Plot> {
     let sfx = emulated_suffix(parsed);
@@ -153,6 +290,21 @@ pub fn plots(parsed: &Parsed) -> Vec<Plot> {
             XKind::FolioCount,
             "DMA, 2M folios, throughput vs folio count",
         ),
+        (
+            "auto",
+            XKind::FolioSize,
+            "auto engine vs always-CPU and always-DMA, throughput vs folio size",
+        ),
+        (
+            "placement",
+            XKind::FolioSize,
+            "workers on source vs destination node vs spread",
+        ),
+        (
+            "cycles",
+            XKind::FolioSize,
+            "throughput of the engines whose CPU cycles are counted",
+        ),
     ];
     for (exp, x, what) in lines {
         let series = series_for(parsed, &[exp], x);
@@ -163,6 +315,7 @@ pub fn plots(parsed: &Parsed) -> Vec<Plot> {
                 chart: Chart::Line {
                     title: format!("{exp}: {what}{sfx}"),
                     x,
+                    y_desc: GBPS.into(),
                     series,
                 },
             });
@@ -176,10 +329,12 @@ pub fn plots(parsed: &Parsed) -> Vec<Plot> {
             chart: Chart::Line {
                 title: format!("3a spread vs 3b fill: throughput vs threads{sfx}"),
                 x: XKind::Threads,
+                y_desc: GBPS.into(),
                 series,
             },
         });
     }
+    out.extend(question_plots(parsed, &sfx));
     out.extend(phase_plots(parsed, &sfx));
     out
 }
@@ -253,6 +408,82 @@ mod tests {
                 "phases-dma-batched"
             ]
         );
+    }
+
+    #[test]
+    fn placement_series_are_per_policy() {
+        let with = |p: &str, kib: u64, g: f64| {
+            result("placement", "cpu-mt", "batched", kib, 8, 1, 0, g, "tcg").replace(
+                "\"verified\"",
+                &format!("\"placement\":\"{p}\",\"verified\""),
+            )
+        };
+        let log = [
+            with("src", 4, 1.0),
+            with("dst", 4, 0.5),
+            with("src", 2048, 2.0),
+        ]
+        .join("\n");
+        let p = parse_log(log.as_bytes());
+        let s = series_for(&p, &["placement"], XKind::FolioSize);
+        let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["T=1 dst", "T=1 src"]);
+        assert_eq!(s[1].points.len(), 2);
+        assert!(plots(&p).iter().any(|p| p.stem == "expplacement"));
+    }
+
+    #[test]
+    fn setup_and_pollution_plot_their_own_keys() {
+        let with = |exp: &str, engine: &str, kib: u64, folios: u64, extra: &str| {
+            let (t, ch) = if engine == "dma" { (0, 1) } else { (1, 0) };
+            result(exp, engine, "batched", kib, folios, t, ch, 1.0, "tcg")
+                .replace("\"verified\"", &format!("{extra},\"verified\""))
+        };
+        let log = [
+            with(
+                "setup",
+                "dma",
+                4,
+                32,
+                "\"batches_per_rep\":32,\"descs_per_rep\":32,\"ns_per_rep\":64000",
+            ),
+            with(
+                "setup",
+                "dma",
+                4,
+                32,
+                "\"batches_per_rep\":1,\"descs_per_rep\":32,\"ns_per_rep\":32000",
+            ),
+            with(
+                "pollution",
+                "cpu-nt",
+                2048,
+                4,
+                "\"victim_bytes\":524288,\"victim_slowdown\":1.5",
+            ),
+            with("load", "cpu", 4, 8, "\"load\":\"mem 50%\""),
+        ]
+        .join("\n");
+        let p = parse_log(log.as_bytes());
+        let q = question_plots(&p, "");
+        assert_eq!(q.len(), 3);
+        match &q[0].chart {
+            Chart::Line { series, x, .. } => {
+                assert_eq!(*x, XKind::PerBatch);
+                assert_eq!(series[0].name, "dma x1 4K");
+                // 128 KiB: 1 folio per batch 500 ns/KiB; 32 per batch 250 ns/KiB.
+                assert_eq!(series[0].points, [(1, 500.0, 0.0), (32, 250.0, 0.0)]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match &q[1].chart {
+            Chart::Line { series, .. } => assert_eq!(series[0].name, "cpu mem 50%"),
+            other => panic!("{other:?}"),
+        }
+        match &q[2].chart {
+            Chart::Line { series, .. } => assert_eq!(series[0].points, [(512, 1.5, 0.0)]),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

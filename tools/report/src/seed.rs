@@ -107,6 +107,11 @@ pub fn describe(exp: &str) -> &'static str {
         "3b" => "CPU threads filling one CCD before the next",
         "efficiency" => "per-folio vs batched efficiency",
         "setup" => "DMA setup cost",
+        "auto" => "per-batch engine choice (auto) vs fixed engines",
+        "placement" => "CPU workers on the source vs destination node vs spread",
+        "pollution" => "cache pollution: victim re-read and first touch after a migration",
+        "cycles" => "CPU cycles per GiB migrated by each engine",
+        "load" => "migration under memory-bandwidth and DMA background load",
         _ => "experiment",
     }
 }

@@ -268,6 +268,48 @@ pub fn spread_fill_table(parsed: &Parsed) -> Option<String> {
     })
 }
 
+/// Keys the question experiments (setup, auto, placement, pollution, load, cycles) add to their
+/// RESULT lines, shown in the generic table's last column when present.
+pub const EXTRA_KEYS: &[&str] = &[
+    "batch_pages",
+    "batches_per_rep",
+    "descs_per_rep",
+    "ns_per_rep",
+    "model_ns",
+    "auto_choice",
+    "auto_vs_best",
+    "cpus",
+    "cache_level",
+    "victim_slowdown",
+    "touch_slowdown",
+    "cpu_cycles_per_gib",
+    "wait_cycles_per_gib",
+    "cpu_cycles_vs_cpu_engine",
+    "load",
+    "batch_latency_us",
+    "load_mem_gbps",
+    "load_dma_gbps",
+];
+
+/// `key=value` for each of [`EXTRA_KEYS`] the cell has (numbers to 4 significant digits).
+pub fn extra_text(c: &Cell) -> String {
+    let parts: Vec<String> = EXTRA_KEYS
+        .iter()
+        .filter_map(|&k| {
+            let v = c.raw.get(k)?;
+            let text = match (v.as_f64(), v.as_str()) {
+                (_, Some(s)) => s.to_string(),
+                (Some(x), _) if x == x.trunc() && x.abs() < 1e15 => format!("{x:.0}"),
+                (Some(x), _) if x.abs() >= 1000.0 => format!("{x:.0}"),
+                (Some(x), _) => format!("{x:.3}"),
+                _ => return None,
+            };
+            Some(format!("{k}={text}"))
+        })
+        .collect();
+    parts.join("; ")
+}
+
 /// Every cell of an experiment the seed has no table for (and raw-copy cells), one per row.
 pub fn generic_table(parsed: &Parsed, cells: &[&Cell]) -> String {
     let body: Vec<Vec<String>> = cells
@@ -297,6 +339,7 @@ pub fn generic_table(parsed: &Parsed, cells: &[&Cell]) -> String {
                 mean_sd(c.gbps_mean, c.gbps_stdev),
                 raw,
                 if c.verified { "yes" } else { "**NO**" }.into(),
+                extra_text(c),
             ]
         })
         .collect();
@@ -313,6 +356,7 @@ pub fn generic_table(parsed: &Parsed, cells: &[&Cell]) -> String {
         "GB/s",
         "% of raw",
         "verified",
+        "details",
     ]
     .map(String::from);
     table(&h, &body)
@@ -379,6 +423,23 @@ mod tests {
                 (v(&["dma"]), None, 1),
             ]
         );
+    }
+
+    #[test]
+    fn generic_table_shows_the_question_keys() {
+        let line = result("pollution", "cpu-nt", "batched", 2048, 4, 1, 0, 1.0, "tcg").replace(
+            "\"verified\":true",
+            "\"verified\":true,\"victim_slowdown\":2.5,\"cache_level\":2,\"auto_choice\":\"cpu:1,dma:3\"",
+        );
+        let p = parse_log(line.as_bytes());
+        let cells: Vec<_> = p.cells.iter().collect();
+        assert_eq!(
+            extra_text(cells[0]),
+            "auto_choice=cpu:1,dma:3; cache_level=2; victim_slowdown=2.500"
+        );
+        let t = generic_table(&p, &cells);
+        assert!(t.contains("| details |"), "{t}");
+        assert!(t.contains("victim_slowdown=2.500"), "{t}");
     }
 
     #[test]

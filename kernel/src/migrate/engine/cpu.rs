@@ -92,14 +92,61 @@ impl CopyEngine for CpuEngine {
     }
 }
 
+/// One core copying with a given routine, whatever the boot chose (`bench=pollution`:
+/// temporal vs non-temporal stores). Named `cpu-<routine>` in reports.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutineEngine {
+    routine: Routine,
+}
+
+impl RoutineEngine {
+    /// The engine, if this CPU can run `routine`.
+    pub fn new(routine: Routine) -> Result<Self, String> {
+        if routine.available() {
+            Ok(Self { routine })
+        } else {
+            Err(alloc::format!(
+                "copy routine {} is not available on this CPU",
+                routine.name()
+            ))
+        }
+    }
+}
+
+impl CopyEngine for RoutineEngine {
+    fn name(&self) -> &'static str {
+        match self.routine {
+            Routine::Movsb => "cpu-movsb",
+            Routine::Sse2 => "cpu-sse2",
+            Routine::Avx2 => "cpu-avx2",
+            Routine::Avx512 => "cpu-avx512",
+            Routine::NonTemporal => "cpu-nt",
+        }
+    }
+
+    fn width(&self) -> usize {
+        1
+    }
+
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+        copy_ops_with(self.routine, ops);
+        Ok(CopyOutcome::default())
+    }
+}
+
 /// Copies `ops` on this CPU with the chosen routine (also the DMA engine's fallback).
 pub fn copy_ops(ops: &[CopyOp]) {
-    let r = routine();
+    copy_ops_with(routine(), ops);
+}
+
+/// Copies `ops` on this CPU with `r` (which must be available).
+fn copy_ops_with(r: Routine, ops: &[CopyOp]) {
     for op in ops {
         // SAFETY: ops come from the migration pipeline (or a benchmark), which owns both
         // blocks of every op for the duration of the call: the source folio (unmapped,
         // so nothing else writes it) and the freshly allocated destination. They never
-        // overlap (distinct buddy blocks) and RAM is identity mapped.
+        // overlap (distinct buddy blocks) and RAM is identity mapped. `r` is available:
+        // `routine()` was measured (or checked) at boot, `RoutineEngine::new` checks.
         unsafe {
             copy::copy(
                 r,

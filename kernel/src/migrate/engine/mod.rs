@@ -1,8 +1,10 @@
 //! Copy engines behind one trait: `cpu` (one core, the fastest routine measured at
 //! boot or the one `copy=` forces), `cpu-mt` (N worker CPUs by placement policy),
 //! `dma` (PTDMA/AE4DMA queues, a batch split across channels, CPU fallback for whatever
-//! a channel did not finish) and `hybrid` (CPU workers and DMA queues on one batch).
+//! a channel did not finish), `hybrid` (CPU workers and DMA queues on one batch) and
+//! `auto` (per batch, the engine a calibrated cost model predicts fastest).
 
+pub mod auto;
 pub mod cpu;
 pub mod cpumt;
 pub mod dma;

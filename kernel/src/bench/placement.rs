@@ -1,0 +1,108 @@
+//! `bench=placement`: multi-threaded CPU migration with the workers on the source node
+//! ("push"), on the destination node ("pull") or spread over the L3 domains, for each folio
+//! size, in one boot. The thread count is the CPUs the smaller of the two nodes has (so that
+//! `src` and `dst` get the same count), or `threads=` when given and possible.
+
+use super::cell::{self, cell_text, size_name, Kind, Spec};
+use super::efficiency::Totals;
+use crate::migrate::engine::cpumt::CpuMtEngine;
+use crate::migrate::Mode;
+use crate::println;
+use alloc::string::String;
+use alloc::vec::Vec;
+use kcore::cmdline::Config;
+use kcore::migrate::{folio_bytes, MTHP_ORDERS};
+
+const POLICIES: [&str; 3] = ["src", "dst", "spread"];
+
+/// Runs `bench=placement`.
+pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
+    let (from, to) = super::nodes(config)?;
+    let online = crate::smp::online();
+    let on_node = |node: u32| {
+        crate::smp::cpus()
+            .iter()
+            .filter(|c| online.contains(&c.index) && c.node == node)
+            .count()
+    };
+    let fit = on_node(from).min(on_node(to)).max(1);
+    let threads = if config.migrate.threads > 1 {
+        (config.migrate.threads as usize).min(fit)
+    } else {
+        fit
+    };
+    let sizes: Vec<u8> = if config.migrate.size_given {
+        config.migrate.sizes.clone()
+    } else {
+        alloc::vec![MTHP_ORDERS[0], 4, 9]
+    };
+    let total = if config.migrate.total_given {
+        config.migrate.total
+    } else {
+        super::seed::default_total(config) / 4
+    };
+    let mut engines = Vec::new();
+    for p in POLICIES {
+        match CpuMtEngine::new(threads, p, from, to) {
+            Ok(e) => {
+                println!("placement: {p}: {threads} worker(s) on CPUs {:?}", e.cpus());
+                engines.push((p, e));
+            }
+            Err(e) => println!("placement: {p}: skipped ({e})"),
+        }
+    }
+    println!(
+        "placement: cpu-mt x{threads}, policies {:?}, {} MiB per repetition, node {from} -> {to}, {} reps + warm-up{}",
+        engines.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        total >> 20,
+        config.migrate.reps,
+        crate::bench_context().note()
+    );
+    let mut grid: Vec<Vec<String>> = Vec::new();
+    let cells = sizes.len() * engines.len();
+    let mut k = 0;
+    for &order in &sizes {
+        let mut row = Vec::new();
+        for (p, e) in engines.iter_mut() {
+            k += 1;
+            let spec = Spec {
+                exp: "placement",
+                kind: Kind::Migrate(Mode::Batched),
+                order,
+                folios: (total / folio_bytes(order)).max(1) as usize,
+                from,
+                to,
+                batch_pages: config.migrate.batch_pages,
+                reps: config.migrate.reps,
+            };
+            let label = alloc::format!("placement cell {k}/{cells}: {p} {}", size_name(order));
+            let o = cell::run(&spec, e, &label);
+            totals.cells += 1;
+            totals.failures += usize::from(o.failure.is_some());
+            let cpus: Vec<String> = e.cpus().iter().map(|c| alloc::format!("{c}")).collect();
+            let obj = cell::result_obj(&spec, &o).str("cpus", &cpus.join(","));
+            println!("RESULT {}", obj.finish());
+            row.push(cell_text(&o));
+        }
+        grid.push(row);
+    }
+    println!();
+    println!(
+        "placement. Workers on the source node vs the destination node vs spread (GB/s, cpu-mt x{threads}, batched){}",
+        crate::bench_context().note()
+    );
+    let mut header = String::from(" folio |");
+    for (p, _) in &engines {
+        header.push_str(&alloc::format!(" {p:>15} |"));
+    }
+    println!("{header}");
+    println!("{}", "=".repeat(header.len()));
+    for (order, row) in sizes.iter().zip(grid) {
+        let mut line = alloc::format!(" {:>5} |", alloc::format!("{}", size_name(*order)));
+        for c in row {
+            line.push_str(&alloc::format!(" {c:>15} |"));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
