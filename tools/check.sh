@@ -151,8 +151,9 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
             grep -qE "$t" "$OUT/check-bench-questions.log" || missing+=" /$t/"
         done
         ! grep -q 'FAILED' "$OUT/check-bench-questions.log" && [[ -z "$missing" ]] \
-            && (cd "$ROOT" && target/release/report --out "$OUT/report-questions" "$OUT/check-bench-questions.log" >/dev/null 2>&1)
-        check_result "question experiments: tables, no failed cell, report" $? "missing:$missing; see $OUT/check-bench-questions.log"
+            && (cd "$ROOT" && target/release/report --out "$OUT/report-questions" "$OUT/check-bench-questions.log" >/dev/null 2>&1) \
+            && ! grep -q 'The RUN line counts' "$OUT/report-questions/report.md"
+        check_result "question experiments: tables, no failed cell, report, cell counts agree" $? "missing:$missing; see $OUT/check-bench-questions.log and $OUT/report-questions/report.md"
     fi
 
     # The fault suite: every injected fault during a real migration (table in the log).
