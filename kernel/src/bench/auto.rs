@@ -7,13 +7,12 @@
 //! the two per batch from the calibrated model. The table shows auto / best fixed choice and
 //! flags every cell where auto is more than 5 % slower — the goal is none.
 
-use super::cell::{self, size_name, Kind, Outcome, Spec};
+use super::cell::{self, size_name, Outcome, Spec};
 use super::efficiency::Totals;
 use super::setup::{self, calibrate, design};
 use crate::migrate::engine::auto::AutoEngine;
 use crate::migrate::engine::dma::DmaEngine;
 use crate::migrate::engine::CopyEngine;
-use crate::migrate::Mode;
 use crate::println;
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -41,23 +40,9 @@ pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), String> {
         return Ok(());
     }
     let have = crate::smp::online().len().min(channels) as u32;
-    let widths: Vec<u32> = config
-        .migrate
-        .widths
-        .iter()
-        .copied()
-        .filter(|&w| w <= have)
-        .collect();
-    let sizes: Vec<u8> = if config.migrate.size_given {
-        config.migrate.sizes.clone()
-    } else {
-        alloc::vec![0, 4, 9]
-    };
-    let total = if config.migrate.total_given {
-        config.migrate.total
-    } else {
-        super::seed::default_total(config) / 4
-    };
+    let (widths, _) = super::within(&config.migrate.widths, have);
+    let sizes = super::sizes_or(config, &[0, 4, 9]);
+    let total = super::question_total(config);
     println!(
         "auto: widths {widths:?} (threads = channels, at most {have}), sizes {}, {} MiB per repetition, node {from} -> {to}, {} reps + warm-up; calibration: {} migration points per engine, fastest of {} reps{}",
         sizes.iter().map(|&o| alloc::format!("{}", size_name(o))).collect::<Vec<_>>().join(","),
@@ -85,16 +70,14 @@ pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), String> {
         let mut cpu = setup::cpu_engine(w as usize, place, from, to)?;
         let mut dma = DmaEngine::new(Some(w), policy, config.dma_timeout_ms)?;
         for &order in &sizes {
-            let spec = Spec {
-                exp: "auto",
-                kind: Kind::Migrate(Mode::Batched),
+            let spec = Spec::batched(
+                "auto",
                 order,
-                folios: (total / folio_bytes(order)).max(1) as usize,
+                (total / folio_bytes(order)).max(1) as usize,
                 from,
                 to,
-                batch_pages: config.migrate.batch_pages,
-                reps: config.migrate.reps,
-            };
+                config,
+            );
             let mut means = [None; 3];
             let mut picked = String::new();
             for i in 0..3 {

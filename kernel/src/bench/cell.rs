@@ -56,6 +56,30 @@ pub struct Spec {
     pub reps: u32,
 }
 
+impl Spec {
+    /// A batched migration of `folios` folios of `order` from `from` to `to`, with the
+    /// command line's batch limit and repetitions.
+    pub fn batched(
+        exp: &'static str,
+        order: u8,
+        folios: usize,
+        from: u32,
+        to: u32,
+        config: &kcore::cmdline::Config,
+    ) -> Self {
+        Self {
+            exp,
+            kind: Kind::Migrate(crate::migrate::Mode::Batched),
+            order,
+            folios,
+            from,
+            to,
+            batch_pages: config.migrate.batch_pages,
+            reps: config.migrate.reps,
+        }
+    }
+}
+
 /// A cell's outcome.
 #[derive(Debug, Clone)]
 pub struct Outcome {

@@ -10,13 +10,12 @@
 //!   and completion handling, which the driver times together) is reported apart: a kernel
 //!   that sleeps until an interrupt gets that time back.
 
-use super::cell::{self, size_name, Kind, Outcome, Spec};
+use super::cell::{self, size_name, Outcome, Spec};
 use super::efficiency::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::migrate::engine::dma::DmaEngine;
 use crate::migrate::engine::CopyEngine;
-use crate::migrate::Mode;
 use crate::println;
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -41,16 +40,8 @@ fn cpu_time(o: &Outcome, busy_cpus: usize) -> (f64, f64) {
 /// Runs `bench=cycles`.
 pub fn cycles(config: &Config, totals: &mut Totals) -> Result<(), String> {
     let (from, to) = super::nodes(config)?;
-    let sizes: Vec<u8> = if config.migrate.size_given {
-        config.migrate.sizes.clone()
-    } else {
-        alloc::vec![0, 9]
-    };
-    let total = if config.migrate.total_given {
-        config.migrate.total
-    } else {
-        super::seed::default_total(config) / 4
-    };
+    let sizes = super::sizes_or(config, &[0, 9]);
+    let total = super::question_total(config);
     let me = crate::arch::percpu::current_index();
     let mt = crate::smp::online().len().min(4);
     let mut engines: Vec<(Box<dyn CopyEngine>, usize)> = alloc::vec![(Box::new(CpuEngine), 1)];
@@ -85,16 +76,14 @@ pub fn cycles(config: &Config, totals: &mut Totals) -> Result<(), String> {
         let mut cpu_busy = None;
         for (e, busy) in engines.iter_mut() {
             k += 1;
-            let spec = Spec {
-                exp: "cycles",
-                kind: Kind::Migrate(Mode::Batched),
+            let spec = Spec::batched(
+                "cycles",
                 order,
-                folios: (total / folio_bytes(order)).max(1) as usize,
+                (total / folio_bytes(order)).max(1) as usize,
                 from,
                 to,
-                batch_pages: config.migrate.batch_pages,
-                reps: config.migrate.reps,
-            };
+                config,
+            );
             let label =
                 alloc::format!("cycles cell {k}/{cells}: {} {}", e.name(), size_name(order));
             let o = cell::run(&spec, e.as_mut(), &label);

@@ -48,11 +48,7 @@ fn mean(o: &Outcome) -> Option<f64> {
 /// Runs `bench=efficiency`.
 pub fn efficiency(config: &Config) -> Result<Totals, String> {
     let (from, to) = super::nodes(config)?;
-    let sizes: Vec<u8> = if config.migrate.size_given {
-        config.migrate.sizes.clone()
-    } else {
-        alloc::vec![0, 9]
-    };
+    let sizes = super::sizes_or(config, &[0, 9]);
     let mut engines: Vec<&str> = alloc::vec!["cpu"];
     if crate::dma::channel_count() > 0 {
         engines.push("dma");

@@ -12,14 +12,13 @@
 //!   memory bandwidth with it. Any wait for the background left over is in the migration's
 //!   time — an I/O load the migration must live with, not one it can ignore.
 
-use super::cell::{self, size_name, Kind, Spec};
+use super::cell::{self, size_name, Spec};
 use super::efficiency::Totals;
 use crate::arch::tsc;
 use crate::dma;
 use crate::migrate::engine::cpu::{self, CpuEngine};
 use crate::migrate::engine::dma::DmaEngine;
 use crate::migrate::engine::{CopyEngine, CopyOutcome};
-use crate::migrate::Mode;
 use crate::mm::frames::{self, Block};
 use crate::println;
 use crate::smp::dispatch;
@@ -212,16 +211,8 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
         .filter(|&c| c != me)
         .collect();
     let bg_channels: Vec<usize> = (1..crate::dma::channel_count()).collect();
-    let sizes: Vec<u8> = if config.migrate.size_given {
-        config.migrate.sizes.clone()
-    } else {
-        alloc::vec![0, 9]
-    };
-    let total = if config.migrate.total_given {
-        config.migrate.total
-    } else {
-        super::seed::default_total(config) / 4
-    };
+    let sizes = super::sizes_or(config, &[0, 9]);
+    let total = super::question_total(config);
     let mut engines: Vec<Box<dyn CopyEngine>> = alloc::vec![Box::new(CpuEngine)];
     if crate::dma::channel_count() > 0 {
         engines.push(Box::new(DmaEngine::new(
@@ -249,16 +240,14 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
         }
         for e in engines.iter_mut() {
             for &order in &sizes {
-                let spec = Spec {
-                    exp: "load",
-                    kind: Kind::Migrate(Mode::Batched),
+                let spec = Spec::batched(
+                    "load",
                     order,
-                    folios: (total / folio_bytes(order)).max(1) as usize,
+                    (total / folio_bytes(order)).max(1) as usize,
                     from,
                     to,
-                    batch_pages: config.migrate.batch_pages,
-                    reps: config.migrate.reps,
-                };
+                    config,
+                );
                 let label = alloc::format!("load {level}: {} {}", e.name(), size_name(order));
                 let mem = if duty > 0 {
                     Some(MemLoad::start(&others, from, duty)?)

@@ -75,6 +75,34 @@ pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String
     }
 }
 
+/// The folio sizes `size=` asked for, else the experiment's own default.
+pub fn sizes_or(config: &Config, default: &[u8]) -> alloc::vec::Vec<u8> {
+    if config.migrate.size_given {
+        config.migrate.sizes.clone()
+    } else {
+        default.to_vec()
+    }
+}
+
+/// Bytes per repetition of the open-question experiments: `total=` if given, else a
+/// quarter of the seed tables' default (they run many more cells).
+pub fn question_total(config: &Config) -> u64 {
+    if config.migrate.total_given {
+        config.migrate.total
+    } else {
+        seed::default_total(config) / 4
+    }
+}
+
+/// Splits the requested `values` into those within `limit` and those beyond it (which the
+/// caller reports as skipped).
+pub fn within<T: Copy + PartialOrd>(
+    values: &[T],
+    limit: T,
+) -> (alloc::vec::Vec<T>, alloc::vec::Vec<T>) {
+    values.iter().copied().partition(|&v| v <= limit)
+}
+
 /// `dma-split=` as the driver's policy.
 pub fn split_policy(config: &Config) -> SplitPolicy {
     if config.dma_split == "contiguous" {

@@ -3,10 +3,9 @@
 //! size, in one boot. The thread count is the CPUs the smaller of the two nodes has (so that
 //! `src` and `dst` get the same count), or `threads=` when given and possible.
 
-use super::cell::{self, cell_text, size_name, Kind, Spec};
+use super::cell::{self, cell_text, size_name, Spec};
 use super::efficiency::Totals;
 use crate::migrate::engine::cpumt::CpuMtEngine;
-use crate::migrate::Mode;
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -31,16 +30,8 @@ pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
     } else {
         fit
     };
-    let sizes: Vec<u8> = if config.migrate.size_given {
-        config.migrate.sizes.clone()
-    } else {
-        alloc::vec![MTHP_ORDERS[0], 4, 9]
-    };
-    let total = if config.migrate.total_given {
-        config.migrate.total
-    } else {
-        super::seed::default_total(config) / 4
-    };
+    let sizes = super::sizes_or(config, &[MTHP_ORDERS[0], 4, 9]);
+    let total = super::question_total(config);
     let mut engines = Vec::new();
     for p in POLICIES {
         match CpuMtEngine::new(threads, p, from, to) {
@@ -65,16 +56,14 @@ pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
         let mut row = Vec::new();
         for (p, e) in engines.iter_mut() {
             k += 1;
-            let spec = Spec {
-                exp: "placement",
-                kind: Kind::Migrate(Mode::Batched),
+            let spec = Spec::batched(
+                "placement",
                 order,
-                folios: (total / folio_bytes(order)).max(1) as usize,
+                (total / folio_bytes(order)).max(1) as usize,
                 from,
                 to,
-                batch_pages: config.migrate.batch_pages,
-                reps: config.migrate.reps,
-            };
+                config,
+            );
             let label = alloc::format!("placement cell {k}/{cells}: {p} {}", size_name(order));
             let o = cell::run(&spec, e, &label);
             totals.cells += 1;

@@ -10,7 +10,7 @@
 //!
 //! Under QEMU TCG caches are not modelled: these ratios then measure nothing about caches.
 
-use super::cell::{self, size_name, Kind, Outcome, Spec};
+use super::cell::{self, size_name, Outcome, Spec};
 use super::efficiency::Totals;
 use crate::arch::copy::Routine;
 use crate::arch::cpu::cpuid;
@@ -157,11 +157,7 @@ pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), String> {
         .copied()
         .filter(|_| config.migrate.size_given)
         .unwrap_or(9);
-    let total = if config.migrate.total_given {
-        config.migrate.total
-    } else {
-        super::seed::default_total(config) / 4
-    };
+    let total = super::question_total(config);
     let mut engines: Vec<Box<dyn CopyEngine>> = Vec::new();
     for r in [Routine::Sse2, Routine::Avx2, Routine::NonTemporal] {
         match RoutineEngine::new(r) {
@@ -194,16 +190,14 @@ pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), String> {
             vbytes,
         )?;
         for e in engines.iter_mut() {
-            let spec = Spec {
-                exp: "pollution",
-                kind: Kind::Migrate(Mode::Batched),
+            let spec = Spec::batched(
+                "pollution",
                 order,
-                folios: (total / folio_bytes(order)).max(1) as usize,
+                (total / folio_bytes(order)).max(1) as usize,
                 from,
                 to,
-                batch_pages: config.migrate.batch_pages,
-                reps: config.migrate.reps,
-            };
+                config,
+            );
             let mut o = Outcome {
                 gbps: Vec::new(),
                 phases: PhaseNs::default(),

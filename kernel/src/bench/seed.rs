@@ -10,11 +10,10 @@
 //! and as RESULT lines. Widths beyond what the machine has and counts beyond its memory are clamped
 //! and the clamping is printed.
 
-use super::cell::{self, cell_text, size_name, Kind, Outcome, Spec};
+use super::cell::{self, cell_text, size_name, Outcome, Spec};
 use super::efficiency::Totals;
 use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::migrate::engine::dma::DmaEngine;
-use crate::migrate::Mode;
 use crate::mm::frames;
 use crate::println;
 use alloc::string::String;
@@ -56,20 +55,7 @@ pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), St
         println!("1b: no DMA engine: table skipped");
         return Ok(());
     }
-    let widths: Vec<u32> = config
-        .migrate
-        .widths
-        .iter()
-        .copied()
-        .filter(|&w| w <= have)
-        .collect();
-    let dropped: Vec<u32> = config
-        .migrate
-        .widths
-        .iter()
-        .copied()
-        .filter(|&w| w > have)
-        .collect();
+    let (widths, dropped) = super::within(&config.migrate.widths, have);
     if !dropped.is_empty() {
         let what = if dma {
             "DMA channel(s)"
@@ -78,11 +64,7 @@ pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), St
         };
         println!("{exp}: only {have} {what}: counts {dropped:?} skipped");
     }
-    let sizes: Vec<u8> = if config.migrate.size_given {
-        config.migrate.sizes.clone()
-    } else {
-        MTHP_ORDERS.to_vec()
-    };
+    let sizes = super::sizes_or(config, &MTHP_ORDERS);
     let total = default_total(config);
     println!(
         "{exp}: {}, {} MiB per repetition, node {from} -> {to}, {} reps + warm-up{}",
@@ -117,16 +99,7 @@ pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), St
         for &order in &sizes {
             k += 1;
             let folios = (total / folio_bytes(order)).max(1) as usize;
-            let spec = Spec {
-                exp,
-                kind: Kind::Migrate(Mode::Batched),
-                order,
-                folios,
-                from,
-                to,
-                batch_pages: config.migrate.batch_pages,
-                reps: config.migrate.reps,
-            };
+            let spec = Spec::batched(exp, order, folios, from, to, config);
             let progress = alloc::format!("{exp} cell {k}/{cells}: width {w} {}", size_name(order));
             row.push(Some(cell::measure(
                 &spec,
@@ -195,20 +168,7 @@ pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Resul
             .map_or(0, |c| c.1 / 512)
     };
     let limit = free_2m(from).min(free_2m(to)).saturating_sub(8);
-    let counts: Vec<u64> = config
-        .migrate
-        .counts
-        .iter()
-        .copied()
-        .filter(|&c| c <= limit)
-        .collect();
-    let clamped: Vec<u64> = config
-        .migrate
-        .counts
-        .iter()
-        .copied()
-        .filter(|&c| c > limit)
-        .collect();
+    let (counts, clamped) = super::within(&config.migrate.counts, limit);
     if !clamped.is_empty() {
         println!("{exp}: counts {clamped:?} exceed the memory of nodes {from}/{to} ({limit} x 2M fit): skipped");
     }
@@ -224,16 +184,7 @@ pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Resul
     );
     let mut rows = Vec::new();
     for (k, &count) in counts.iter().enumerate() {
-        let spec = Spec {
-            exp,
-            kind: Kind::Migrate(Mode::Batched),
-            order: 9,
-            folios: count as usize,
-            from,
-            to,
-            batch_pages: config.migrate.batch_pages,
-            reps: config.migrate.reps,
-        };
+        let spec = Spec::batched(exp, 9, count as usize, from, to, config);
         let progress = alloc::format!("{exp} cell {}/{}: {count} x 2M", k + 1, counts.len());
         rows.push((
             count,
@@ -263,13 +214,7 @@ pub fn table_3(config: &Config, policy: &str, totals: &mut Totals) -> Result<(),
     let exp = if policy == "spread" { "3a" } else { "3b" };
     let (from, to) = super::nodes(config)?;
     let have = crate::smp::online().len() as u32;
-    let widths: Vec<u32> = config
-        .migrate
-        .widths
-        .iter()
-        .copied()
-        .filter(|&w| w <= have)
-        .collect();
+    let (widths, _) = super::within(&config.migrate.widths, have);
     let total = default_total(config);
     let folios = (total / folio_bytes(9)).max(1) as usize;
     println!(
@@ -280,16 +225,7 @@ pub fn table_3(config: &Config, policy: &str, totals: &mut Totals) -> Result<(),
     let mut rows = Vec::new();
     for (k, &w) in widths.iter().enumerate() {
         let mut engine = CpuMtEngine::new(w as usize, policy, from, to)?;
-        let spec = Spec {
-            exp,
-            kind: Kind::Migrate(Mode::Batched),
-            order: 9,
-            folios,
-            from,
-            to,
-            batch_pages: config.migrate.batch_pages,
-            reps: config.migrate.reps,
-        };
+        let spec = Spec::batched(exp, 9, folios, from, to, config);
         let progress = alloc::format!("{exp} cell {}/{}: {w} thread(s)", k + 1, widths.len());
         let o = cell::measure(&spec, &mut engine, &progress, totals);
         println!("{exp}: {w} thread(s) on CPUs {:?}", engine.cpus());
