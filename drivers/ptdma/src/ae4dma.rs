@@ -13,7 +13,7 @@
 //! ring base; on timeout the queue is disabled and write_idx is rewound to read_idx.
 
 use crate::error::{ae4_error_name, Progress, PtdmaError, RingPlacement};
-use crate::queue::{Completed, IocPolicy, Poll, Ticket};
+use crate::queue::{spin_budget, wait_loop, Completed, IocPolicy, Poll, Ticket};
 use crate::regs::ae4::{Ae4QueueReg, COMMON_CONFIG, MAX_QUEUES};
 use crate::regs::{CountingRegs, MmioCounters};
 use crate::{CopyOp, DmaAddr, DmaMemory, RegisterAccess};
@@ -375,31 +375,16 @@ impl<R: RegisterAccess, M: DmaMemory> Ae4Queue<R, M> {
     }
 
     /// Polls until everything completed, or `expired()` says stop (then [`PtdmaError::Timeout`]).
-    pub fn wait_until(
-        &mut self,
-        mut expired: impl FnMut() -> bool,
-    ) -> Result<Completed, PtdmaError> {
-        loop {
-            match self.poll()? {
-                Poll::Idle | Poll::Complete { .. } => {
-                    return Ok(Completed {
-                        last: self.last_done,
-                        descriptors: self.completed,
-                    })
-                }
-                Poll::Pending if expired() => return Err(self.abort()),
-                Poll::Pending => core::hint::spin_loop(),
-            }
-        }
+    pub fn wait_until(&mut self, expired: impl FnMut() -> bool) -> Result<Completed, PtdmaError> {
+        wait_loop(self, expired, Self::poll, Self::abort, |q| Completed {
+            last: q.last_done,
+            descriptors: q.completed,
+        })
     }
 
     /// [`wait_until`](Self::wait_until) with a budget of `spin_limit` pending polls.
     pub fn wait(&mut self, spin_limit: u64) -> Result<Completed, PtdmaError> {
-        let mut spins = 0u64;
-        self.wait_until(|| {
-            spins += 1;
-            spins > spin_limit
-        })
+        self.wait_until(spin_budget(spin_limit))
     }
 
     /// MMIO counts since init.

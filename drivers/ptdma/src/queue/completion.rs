@@ -1,7 +1,7 @@
 //! Completion side of [`PtdmaQueue`]: HEAD_LO / marker polling, error recovery like Linux
 //! `pt_do_cmd_complete` (facts §4.3, §4.4), timeout abort, bounded waits.
 
-use super::{gone, Completed, Poll, PtdmaQueue, Ticket};
+use super::{gone, spin_budget, wait_loop, Completed, Poll, PtdmaQueue, Ticket};
 use crate::error::{error_name, Progress, PtdmaError};
 use crate::regs::{self, IntStatus, QueueControl, QueueReg};
 use crate::{DmaMemory, RegisterAccess};
@@ -136,31 +136,16 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
 
     /// Polls until everything submitted completed, or `expired()` returns true (then the queue
     /// is stopped and emptied and `Timeout` returned). `expired` is called once per pending poll.
-    pub fn wait_until(
-        &mut self,
-        mut expired: impl FnMut() -> bool,
-    ) -> Result<Completed, PtdmaError> {
-        loop {
-            match self.poll()? {
-                Poll::Idle | Poll::Complete { .. } => {
-                    return Ok(Completed {
-                        last: self.last_done,
-                        descriptors: self.completed,
-                    })
-                }
-                Poll::Pending if expired() => return Err(self.abort()),
-                Poll::Pending => core::hint::spin_loop(),
-            }
-        }
+    pub fn wait_until(&mut self, expired: impl FnMut() -> bool) -> Result<Completed, PtdmaError> {
+        wait_loop(self, expired, Self::poll, Self::abort, |q| Completed {
+            last: q.last_done,
+            descriptors: q.completed,
+        })
     }
 
     /// [`wait_until`](Self::wait_until) with a budget of `spin_limit` pending polls.
     pub fn wait(&mut self, spin_limit: u64) -> Result<Completed, PtdmaError> {
-        let mut spins = 0u64;
-        self.wait_until(|| {
-            spins += 1;
-            spins > spin_limit
-        })
+        self.wait_until(spin_budget(spin_limit))
     }
 
     /// Teardown (Linux `pt_core_destroy`): interrupts off, RUN cleared, status cleared.

@@ -61,6 +61,33 @@ impl Default for QueueConfig {
     }
 }
 
+/// The wait shared by both queue kinds: poll until idle or complete; when `expired()`
+/// says so while work is pending, `abort` the queue and return its error.
+pub(crate) fn wait_loop<Q>(
+    q: &mut Q,
+    mut expired: impl FnMut() -> bool,
+    poll: fn(&mut Q) -> Result<Poll, PtdmaError>,
+    abort: fn(&mut Q) -> PtdmaError,
+    done: fn(&Q) -> Completed,
+) -> Result<Completed, PtdmaError> {
+    loop {
+        match poll(q)? {
+            Poll::Idle | Poll::Complete { .. } => return Ok(done(q)),
+            Poll::Pending if expired() => return Err(abort(q)),
+            Poll::Pending => core::hint::spin_loop(),
+        }
+    }
+}
+
+/// An `expired` condition for [`wait_loop`]: true after `limit` pending polls.
+pub(crate) fn spin_budget(limit: u64) -> impl FnMut() -> bool {
+    let mut spins = 0u64;
+    move || {
+        spins += 1;
+        spins > limit
+    }
+}
+
 /// Result of one [`PtdmaQueue::poll`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Poll {
