@@ -359,6 +359,18 @@ mod tests {
 /// Log lines for unit tests in other modules.
 #[cfg(test)]
 pub(crate) mod fixtures {
+    /// A small 1a log under `accel`: batched at 1 and 2 threads, a raw copy and a per-folio
+    /// cell, all at 4K.
+    pub fn one_1a_log(accel: &str) -> super::Parsed {
+        let lines = [
+            result("1a", "cpu-mt", "batched", 4, 8, 1, 0, 0.86, accel),
+            result("1a", "cpu-mt", "batched", 4, 8, 2, 0, 1.5, accel),
+            result("1a", "raw-cpu", "raw-copy", 4, 8, 1, 0, 1.72, accel),
+            result("1a", "cpu-mt", "per-folio", 4, 8, 1, 0, 0.43, accel),
+        ];
+        crate::parse::parse_log(lines.join("\n").as_bytes())
+    }
+
     /// A `RESULT` line with the given coordinates and throughput, verified, under `accel`.
     #[allow(clippy::too_many_arguments)]
     pub fn result(

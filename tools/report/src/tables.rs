@@ -365,18 +365,8 @@ pub fn generic_table(parsed: &Parsed, cells: &[&Cell]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fixtures::result;
+    use crate::model::fixtures::{one_1a_log as log, result};
     use crate::parse::parse_log;
-
-    fn log(accel: &str) -> Parsed {
-        let lines = [
-            result("1a", "cpu-mt", "batched", 4, 8, 1, 0, 0.86, accel),
-            result("1a", "cpu-mt", "batched", 4, 8, 2, 0, 1.5, accel),
-            result("1a", "raw-cpu", "raw-copy", 4, 8, 1, 0, 1.72, accel),
-            result("1a", "cpu-mt", "per-folio", 4, 8, 1, 0, 0.43, accel),
-        ];
-        parse_log(lines.join("\n").as_bytes())
-    }
 
     #[test]
     fn emulated_table_shows_seed_and_ceiling_but_no_seed_ratio() {
