@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::desc::{ae4_err, ae4_status, decode_ae4};
 use crate::device::Personality;
-use crate::engine::{after, run_copy, wait_until, BadSide, QueueCell, Shared};
+use crate::engine::{begin_descriptor, run_copy, BadSide, QueueCell, Shared};
 
 pub const NUM_QUEUES: usize = 16;
 /// Default ring depth after reset (Linux/SPDK write 32).
@@ -287,11 +287,7 @@ fn worker(qi: usize, q: &QueueCell<Ae4Q>, shared: &Shared, granted: &std::sync::
             })
         });
         let Some(job) = job else { return };
-        if job.doorbell && shared.timing.doorbell_ns > 0 {
-            wait_until(after(Instant::now(), shared.timing.doorbell()));
-        }
-        let start = Instant::now();
-        let hits = shared.faults.next_descriptor();
+        let (start, hits) = begin_descriptor(shared, job.doorbell);
         let result = if hits.stuck || hits.halt {
             None
         } else {

@@ -260,6 +260,16 @@ pub enum BadSide {
 /// Chunk size for paced copies.
 const CHUNK: u64 = 256 << 10;
 
+/// Starts work on the next descriptor: pays the doorbell latency of the timing profile
+/// when this descriptor follows a doorbell, then draws the descriptor's injected faults.
+/// Returns the start time (for per-descriptor pacing) and the faults.
+pub fn begin_descriptor(shared: &Shared, after_doorbell: bool) -> (Instant, crate::faults::Hits) {
+    if after_doorbell && shared.timing.doorbell_ns > 0 {
+        wait_until(after(Instant::now(), shared.timing.doorbell()));
+    }
+    (Instant::now(), shared.faults.next_descriptor())
+}
+
 /// Performs one validated copy, paced to `shared.timing` from `start`. Addresses are checked
 /// against guest RAM before any byte moves. `corrupt` inverts every destination byte afterwards.
 pub fn run_copy(shared: &Shared, c: &Copy, corrupt: bool, start: Instant) -> Result<(), BadSide> {

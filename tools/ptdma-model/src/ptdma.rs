@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::desc::{decode_ptdma, err_src, pt_err};
 use crate::device::Personality;
-use crate::engine::{after, lock, run_copy, wait_until, BadSide, QueueCell, Shared};
+use crate::engine::{begin_descriptor, lock, run_copy, BadSide, QueueCell, Shared};
 
 /// Queue-block base inside BAR2.
 pub const QBASE: u64 = 0x1000;
@@ -314,11 +314,7 @@ fn worker(q: &QueueCell<PtQ>, shared: &Shared) {
             })
         });
         let Some(job) = job else { return };
-        if job.doorbell && shared.timing.doorbell_ns > 0 {
-            wait_until(after(Instant::now(), shared.timing.doorbell()));
-        }
-        let start = Instant::now();
-        let hits = shared.faults.next_descriptor();
+        let (start, hits) = begin_descriptor(shared, job.doorbell);
         let outcome = if hits.stuck || hits.halt {
             None
         } else {
