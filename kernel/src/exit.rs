@@ -27,6 +27,12 @@ pub enum ExitCode {
     Watchdog = 0x14,
     /// Bad command line or other bad input (43).
     BadInput = 0x15,
+    /// A benchmark figure is invalid: the engine it names did not do the work (more
+    /// than the allowed share went to the CPU fallback) (45).
+    Invalid = 0x16,
+    /// A migration ran out of destination frames mid-run; every folio stayed where it
+    /// was (47).
+    OutOfMemory = 0x17,
 }
 
 impl ExitCode {
@@ -38,6 +44,8 @@ impl ExitCode {
             ExitCode::Exception => "cpu-exception",
             ExitCode::Watchdog => "watchdog",
             ExitCode::BadInput => "bad-input",
+            ExitCode::Invalid => "invalid-result",
+            ExitCode::OutOfMemory => "out-of-memory",
         }
     }
 }

@@ -118,23 +118,17 @@ fn set_bench_context(config: &kcore::cmdline::Config, p: &platform::Platform) {
 fn run_bench_list(
     config: &kcore::cmdline::Config,
     list: &str,
-) -> Result<bench::efficiency::Totals, alloc::string::String> {
-    let mut totals = bench::efficiency::Totals {
-        cells: 0,
-        failures: 0,
-    };
+) -> Result<bench::totals::Totals, alloc::string::String> {
+    let mut totals = bench::totals::Totals::default();
     let all = list.split(',').any(|b| b == "all");
     for &name in kcore::cmdline::BENCHES.iter().filter(|&&b| b != "all") {
         if !all && !list.split(',').any(|b| b == name) {
             continue;
         }
         println!("=== bench {name} ===");
-        let failures_before = totals.failures;
+        let stopped_before = totals.stopped();
         let r = match name {
-            "efficiency" => bench::efficiency::efficiency(config).map(|t| {
-                totals.cells += t.cells;
-                totals.failures += t.failures;
-            }),
+            "efficiency" => bench::efficiency::efficiency(config).map(|t| totals.add(&t)),
             "1a" => bench::seed::table_1(config, false, &mut totals),
             "1b" => bench::seed::table_1(config, true, &mut totals),
             "3a" => bench::seed::table_3(config, "spread", &mut totals),
@@ -151,10 +145,10 @@ fn run_bench_list(
         };
         match r {
             Ok(()) => {}
-            // An experiment that stopped because a verification failed is a failed run
-            // (exit 1, RUN line with the failure), not bad input.
-            Err(e) if totals.failures > failures_before => {
-                println!("!!! bench {name} stopped after a verification failure: {e}");
+            // An experiment that stopped because a verification failed or memory ran
+            // out is a failed run (RUN line with its status), not bad input.
+            Err(e) if totals.stopped() > stopped_before => {
+                println!("!!! bench {name} stopped: {e}");
                 return Ok(totals);
             }
             Err(e) => return Err(e),
@@ -165,23 +159,24 @@ fn run_bench_list(
 
 fn run_benchmarks(config: &kcore::cmdline::Config) -> ExitCode {
     let start = arch::tsc::now_ns();
+    if let Err(e) = bench::plan::check_run(config, config.bench.as_deref()) {
+        println!("bad input: {e}");
+        return ExitCode::BadInput;
+    }
     let result = match &config.bench {
         Some(list) => run_bench_list(config, list),
         None => bench::efficiency::migrate_job(config),
     };
     match result {
         Ok(t) => {
-            let status = if t.failures == 0 {
-                "ok"
-            } else {
-                "verification-failed"
-            };
-            println!("{}", bench::efficiency::run_line(&t, start, status));
-            if t.failures == 0 {
-                ExitCode::Success
-            } else {
-                ExitCode::TestFailure
+            println!("{}", bench::totals::run_line(&t, start));
+            if t.invalid > 0 {
+                println!(
+                    "{} cell(s) invalid: the engine they name did not do the work (see the INVALID lines); no figure of theirs is a result",
+                    t.invalid
+                );
             }
+            t.exit_code()
         }
         Err(e) => {
             println!("bad input: {e}");
@@ -360,6 +355,13 @@ fn print_memory_summary() {
             "not available (CR3 switches flush)"
         },
         if mm::pcid::has_invpcid() { "yes" } else { "no" }
+    );
+    println!(
+        "heap: {} MiB ({} MiB early arena + {} MiB sized from RAM), {} MiB free",
+        heap::size() >> 20,
+        heap::EARLY_HEAP_BYTES >> 20,
+        (heap::size() - heap::EARLY_HEAP_BYTES) >> 20,
+        heap::free() >> 20
     );
     for (node, free, used, managed) in mm::frames::node_counts() {
         println!(

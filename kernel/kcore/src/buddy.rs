@@ -47,6 +47,9 @@ pub struct FrameMeta {
     prev: u32,
     state: State,
     order: u8,
+    /// What the owner said the block is for (on an allocated head; see
+    /// [`BuddyZone::alloc_tagged`]).
+    tag: u8,
 }
 
 impl FrameMeta {
@@ -56,6 +59,7 @@ impl FrameMeta {
         prev: NIL,
         state: State::Reserved,
         order: 0,
+        tag: 0,
     };
 }
 
@@ -176,6 +180,20 @@ impl<'a> BuddyZone<'a> {
         (m.state == State::AllocHead).then_some(usize::from(m.order))
     }
 
+    /// The allocated block containing `pfn`: `(head pfn, order, tag)`, or `None` when
+    /// `pfn` is free, reserved or outside the zone.
+    pub fn block_of(&self, pfn: u64) -> Option<(u64, usize, u8)> {
+        (0..=MAX_ORDER).find_map(|o| {
+            let head = pfn & !((1u64 << o) - 1);
+            let m = self.meta.get(self.index(head)?)?;
+            (m.state == State::AllocHead && pfn - head < (1u64 << m.order)).then_some((
+                head,
+                usize::from(m.order),
+                m.tag,
+            ))
+        })
+    }
+
     /// Hands the reserved frames `[start_pfn, end_pfn)` to the allocator as maximal naturally
     /// aligned blocks, merging with free neighbours. Returns the number of frames added.
     pub fn add_free_range(&mut self, start_pfn: u64, end_pfn: u64) -> Result<u64, RangeError> {
@@ -218,8 +236,22 @@ impl<'a> BuddyZone<'a> {
         Ok(end_pfn - start_pfn)
     }
 
-    /// Allocates a naturally aligned block of 2^`order` frames; returns its first PFN.
+    /// Allocates a naturally aligned block of 2^`order` frames with tag 0; returns its
+    /// first PFN.
+    ///
+    /// # Errors
+    /// [`AllocError::BadOrder`] above [`MAX_ORDER`], [`AllocError::OutOfMemory`] when no
+    /// free block of that order or larger is left.
     pub fn alloc(&mut self, order: usize) -> Result<u64, AllocError> {
+        self.alloc_tagged(order, 0)
+    }
+
+    /// Allocates like [`Self::alloc`] and records `tag` (what the block is for, e.g. data a
+    /// DMA engine may touch vs kernel structures), readable with [`Self::block_of`].
+    ///
+    /// # Errors
+    /// As [`Self::alloc`].
+    pub fn alloc_tagged(&mut self, order: usize, tag: u8) -> Result<u64, AllocError> {
         if order > MAX_ORDER {
             return Err(AllocError::BadOrder(order));
         }
@@ -237,6 +269,7 @@ impl<'a> BuddyZone<'a> {
         let m = &mut self.meta[idx as usize];
         m.state = State::AllocHead;
         m.order = order as u8;
+        m.tag = tag;
         self.free_frames -= 1 << order;
         self.used_frames += 1 << order;
         self.live_blocks[order] += 1;
@@ -394,6 +427,7 @@ impl<'a> BuddyZone<'a> {
             prev: NIL,
             state: State::FreeHead,
             order: order as u8,
+            tag: 0,
         };
         if old != NIL {
             self.meta[old as usize].prev = idx;

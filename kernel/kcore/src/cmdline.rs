@@ -141,13 +141,13 @@ pub const KEYS: &[KeySpec] = &[
         name: "widths",
         kind: ValueKind::Word,
         default: "1,2,4,8,16",
-        help: "thread/channel counts of the seed's tables (clamped to what the machine has)",
+        help: "thread/channel counts of the seed's tables; given: used exactly (bad input if one exceeds the machine); default: the ones that fit",
     },
     KeySpec {
         name: "counts",
         kind: ValueKind::Word,
         default: "1,8,64,256,512,1024,2048,8192",
-        help: "2M folio counts of tables 2a/2b (clamped to memory)",
+        help: "2M folio counts of tables 2a/2b; given: used exactly (bad input if one does not fit); default: the ones that fit",
     },
     KeySpec {
         name: "engine",
@@ -171,7 +171,7 @@ pub const KEYS: &[KeySpec] = &[
         name: "total",
         kind: ValueKind::Word,
         default: "32m",
-        help: "bytes migrated per repetition (k/m/g suffixes)",
+        help: "bytes migrated per repetition (k/m/g suffixes); given: a whole number of folios of every size, checked against node memory before the first cell",
     },
     KeySpec {
         name: "batch",
@@ -207,13 +207,13 @@ pub const KEYS: &[KeySpec] = &[
         name: "from",
         kind: ValueKind::Int { min: 0, max: 63 },
         default: "0",
-        help: "source NUMA node",
+        help: "source NUMA node; given: used exactly (bad input if it has no memory); default: 0, else the first node with memory",
     },
     KeySpec {
         name: "to",
         kind: ValueKind::Int { min: 0, max: 63 },
         default: "1",
-        help: "destination NUMA node (the last node if the machine has fewer)",
+        help: "destination NUMA node; given: used exactly (bad input if it has no memory); default: 1, else the first other node with memory (printed)",
     },
     KeySpec {
         name: "reps",
@@ -378,6 +378,17 @@ pub struct Config {
     pub console: Option<crate::serialspec::SerialSpec>,
     /// Report the exit code through QEMU's debug-exit port (under a QEMU hypervisor).
     pub debug_exit: bool,
+    /// The keys given on the command line, in order. A key not listed here holds its
+    /// default, which the kernel may adapt to the machine (and says so); a listed key is
+    /// used exactly or the run stops with a bad-input error.
+    pub given: Vec<&'static str>,
+}
+
+impl Config {
+    /// Whether `key` was given on the command line (so its value must be used exactly).
+    pub fn given(&self, key: &str) -> bool {
+        self.given.contains(&key)
+    }
 }
 
 impl Default for Config {
@@ -402,6 +413,7 @@ impl Default for Config {
             watchdog_s: 120,
             console: None,
             debug_exit: true,
+            given: Vec::new(),
         }
     }
 }
@@ -522,6 +534,7 @@ pub fn parse(line: &str) -> Result<Config, CmdlineError> {
         seen.push(spec.name);
         apply(&mut config, spec, value)?;
     }
+    config.given = seen;
     Ok(config)
 }
 

@@ -10,6 +10,8 @@
 //! - [`buddy`]: per-NUMA-node buddy allocator of physical frames, orders 0..=9.
 //! - [`topology`]: CPU topology decoded from CPUID register values and SRAT affinity.
 //! - [`pagetable`]: page-table trees of migration address spaces (4K and 2M leaves).
+//! - [`plan`]: the limits check before a run (node frames and heap for every cell).
+//! - [`honesty`]: how much of a copy the named engine really did (ok, degraded, invalid).
 //! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
 //! - [`fbtext`]: text on a multiboot2 framebuffer (RGB pixels or EGA text cells).
 //! - [`serialspec`]: the `console=` value (which serial port, which speed).
@@ -28,10 +30,12 @@ pub mod cache;
 pub mod cmdline;
 pub mod costmodel;
 pub mod fbtext;
+pub mod honesty;
 pub mod migrate;
 pub mod numa;
 pub mod pagetable;
 pub mod placement;
+pub mod plan;
 pub mod rng;
 pub mod serialspec;
 pub mod stats;

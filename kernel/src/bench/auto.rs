@@ -8,8 +8,8 @@
 //! flags every cell where auto is more than 5 % slower — the goal is none.
 
 use super::cell::{self, size_name, Outcome, Spec};
-use super::efficiency::Totals;
 use super::setup::{self, calibrate, design};
+use super::totals::Totals;
 use crate::migrate::engine::auto::AutoEngine;
 use crate::migrate::engine::dma::DmaEngine;
 use crate::migrate::engine::CopyEngine;
@@ -40,7 +40,7 @@ pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), String> {
         return Ok(());
     }
     let have = crate::smp::online().len().min(channels) as u32;
-    let (widths, _) = super::within(&config.migrate.widths, have);
+    let widths = super::widths(config, have, "CPU/DMA channel pairs", "auto")?;
     let sizes = super::sizes_or(config, &[0, 4, 9]);
     let total = super::question_total(config);
     println!(

@@ -6,6 +6,7 @@
 use super::json::Obj;
 use crate::arch::tsc;
 use crate::migrate::engine::{CopyEngine, CopyOutcome};
+use crate::migrate::error::MigrateError;
 use crate::migrate::pipeline::{self, PhaseNs};
 use crate::migrate::workload::Workload;
 use crate::migrate::Mode;
@@ -13,6 +14,7 @@ use crate::mm::frames;
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
+use kcore::honesty::{self, CopiedBytes, Status};
 use kcore::migrate::{folio_bytes, SizeName};
 use kcore::stats::{gbps, Summary};
 
@@ -80,6 +82,24 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// The cell's memory shape for the limits check.
+    pub fn need(&self) -> kcore::plan::CellNeed {
+        let folios = self.folios as u64;
+        kcore::plan::CellNeed {
+            from: self.from,
+            to: self.to,
+            order: self.order,
+            folios,
+            batch_folios: match self.kind {
+                Kind::Migrate(crate::migrate::Mode::PerFolio) => 1,
+                _ => (self.batch_pages >> self.order).clamp(1, folios.max(1)),
+            },
+            raw_copy: self.kind == Kind::RawCopy,
+        }
+    }
+}
+
 /// A cell's outcome.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -89,6 +109,10 @@ pub struct Outcome {
     pub phases: PhaseNs,
     /// Engine side effects summed over the measured repetitions.
     pub engine: CopyOutcome,
+    /// Bytes each kind of copier moved, warm-up included.
+    pub copied: CopiedBytes,
+    /// Fallback bytes of each repetition, warm-up first.
+    pub fallback_per_rep: Vec<u64>,
     /// CPU worker threads.
     pub threads: usize,
     /// DMA channels.
@@ -97,22 +121,88 @@ pub struct Outcome {
     pub placement: String,
     /// Engine name.
     pub engine_name: &'static str,
+    /// How the cell ended: a figure of its engine (`Ok`, `Degraded`) or not.
+    pub status: Status,
     /// `None` when every repetition verified; else what went wrong.
     pub failure: Option<String>,
 }
 
+impl Outcome {
+    /// An empty outcome for a cell of `engine`.
+    pub fn new(engine: &dyn CopyEngine) -> Self {
+        Self {
+            gbps: Vec::new(),
+            phases: PhaseNs::default(),
+            engine: CopyOutcome::default(),
+            copied: CopiedBytes::default(),
+            fallback_per_rep: Vec::new(),
+            threads: engine.threads(),
+            channels: engine.channels(),
+            placement: String::from(engine.placement()),
+            engine_name: engine.name(),
+            status: Status::Ok,
+            failure: None,
+        }
+    }
+
+    /// Records one repetition that finished (`rep` 0 is the warm-up: its bytes count
+    /// for the label, its time does not).
+    pub fn record(&mut self, spec: &Spec, rep: u32, ns: u64, phases: &PhaseNs, eng: &CopyOutcome) {
+        self.copied.add(&eng.bytes);
+        self.fallback_per_rep.push(eng.bytes.fallback);
+        if rep == 0 {
+            return;
+        }
+        let bytes = spec.folios as u64 * folio_bytes(spec.order);
+        let reps = u64::from(spec.reps.max(1));
+        self.gbps.push(gbps(bytes, ns).unwrap_or(0.0));
+        self.phases.prepare += phases.prepare / reps;
+        self.phases.unmap += phases.unmap / reps;
+        self.phases.copy += phases.copy / reps;
+        self.phases.remap += phases.remap / reps;
+        self.engine.add(eng);
+    }
+
+    /// Labels a cell whose repetitions all finished from what its copiers did, and says
+    /// so when it is not a clean figure of its engine.
+    pub fn label(&mut self, progress: &str) {
+        if self.failure.is_some() {
+            return;
+        }
+        self.status = honesty::classify(&self.copied);
+        match self.status {
+            Status::Degraded => println!(
+                "  [{progress}] degraded: {:.3} % of the bytes meant for DMA were copied by the CPU fallback",
+                100.0 * self.copied.fallback_share()
+            ),
+            Status::Invalid => println!(
+                "!!! INVALID in {progress}: {:.1} % of the bytes meant for DMA were copied by the CPU fallback \
+                 (limit {:.0} %): not a figure of engine {}",
+                100.0 * self.copied.fallback_share(),
+                100.0 * honesty::DEGRADED_MAX_SHARE,
+                self.engine_name
+            ),
+            _ => {}
+        }
+    }
+
+    /// Whether the cell's GB/s may be shown as a figure of its engine.
+    pub fn is_figure(&self) -> bool {
+        self.failure.is_none() && self.status.is_figure()
+    }
+}
+
 /// Runs a cell. `progress` is printed before each repetition.
 pub fn run(spec: &Spec, engine: &mut dyn CopyEngine, progress: &str) -> Outcome {
-    let mut out = Outcome {
-        gbps: Vec::new(),
-        phases: PhaseNs::default(),
-        engine: CopyOutcome::default(),
-        threads: engine.threads(),
-        channels: engine.channels(),
-        placement: String::from(engine.placement()),
-        engine_name: engine.name(),
-        failure: None,
-    };
+    let mut out = Outcome::new(engine);
+    // The run's plan was checked before its first cell; this is the net under it, for
+    // a cell whose shape the plan did not foresee: no work, its own status.
+    if let Err(e) = super::plan::check(&[spec.need()]) {
+        println!("!!! OUT OF MEMORY in {progress}: {e}; cell not run");
+        out.status = Status::OutOfMemory;
+        out.failure = Some(e);
+        return out;
+    }
     let start = tsc::now_ns();
     for rep in 0..=spec.reps {
         let label = if rep == 0 {
@@ -126,60 +216,91 @@ pub fn run(spec: &Spec, engine: &mut dyn CopyEngine, progress: &str) -> Outcome 
         );
         crate::smp::watchdog::progress();
         match one_rep(spec, engine, rep as u64) {
-            Ok((ns, phases, eng)) if rep > 0 => {
-                let bytes = spec.folios as u64 * folio_bytes(spec.order);
-                out.gbps.push(gbps(bytes, ns).unwrap_or(0.0));
-                out.phases.prepare += phases.prepare / spec.reps as u64;
-                out.phases.unmap += phases.unmap / spec.reps as u64;
-                out.phases.copy += phases.copy / spec.reps as u64;
-                out.phases.remap += phases.remap / spec.reps as u64;
-                out.engine.add(&eng);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                println!("!!! VERIFICATION FAILED in {progress}, {label}: {e}");
+            Ok((ns, phases, eng)) => out.record(spec, rep, ns, &phases, &eng),
+            Err(RepError::OutOfMemory(e)) => {
+                println!("!!! OUT OF MEMORY in {progress}, {label}: {e}; every folio stayed where it was");
+                out.status = Status::OutOfMemory;
                 out.failure = Some(e);
-                break;
+                return out;
+            }
+            Err(RepError::Failed(e)) => {
+                println!("!!! VERIFICATION FAILED in {progress}, {label}: {e}");
+                out.status = Status::VerificationFailed;
+                out.failure = Some(e);
+                return out;
             }
         }
     }
+    out.label(progress);
     out
+}
+
+/// Why a repetition produced no number.
+enum RepError {
+    /// Frames ran out (the workload was rolled back).
+    OutOfMemory(String),
+    /// Data, frames or the engine did not check out.
+    Failed(String),
+}
+
+impl From<MigrateError> for RepError {
+    fn from(e: MigrateError) -> Self {
+        if e.is_out_of_memory() {
+            RepError::OutOfMemory(alloc::format!("{e}"))
+        } else {
+            RepError::Failed(alloc::format!("{e}"))
+        }
+    }
 }
 
 fn one_rep(
     spec: &Spec,
     engine: &mut dyn CopyEngine,
     rep: u64,
-) -> Result<(u64, PhaseNs, CopyOutcome), String> {
+) -> Result<(u64, PhaseNs, CopyOutcome), RepError> {
     let frames_before = frames::frames_in_use();
     let seed = tsc::rdtsc() ^ (rep << 48) ^ spec.order as u64;
     let mut w = Workload::create(spec.from, spec.order, spec.folios, seed)?;
-    let result = match spec.kind {
-        Kind::Migrate(mode) => pipeline::migrate(&mut w, spec.to, engine, mode, spec.batch_pages)
-            .and_then(|s| {
-                w.verify(spec.to)
+    let result: Result<(u64, PhaseNs, CopyOutcome), RepError> = match spec.kind {
+        Kind::Migrate(mode) => {
+            match pipeline::migrate(&mut w, spec.to, engine, mode, spec.batch_pages) {
+                Ok(s) => w
+                    .verify(spec.to)
                     .map(|()| (s.phases.total(), s.phases, s.engine))
-            }),
-        Kind::RawCopy => {
-            pipeline::raw_copy(&w, spec.to, engine, spec.batch_pages).map(|(ns, o)| {
-                (
-                    ns,
-                    PhaseNs {
-                        copy: ns,
-                        ..PhaseNs::default()
-                    },
-                    o,
-                )
-            })
+                    .map_err(RepError::Failed),
+                Err(e) => {
+                    // Rolled back: the workload must still be whole, wherever it is.
+                    let intact = w.verify_intact(spec.from, spec.to);
+                    match (RepError::from(e), intact) {
+                        (r, Ok(_)) => Err(r),
+                        (_, Err(bad)) => Err(RepError::Failed(alloc::format!(
+                            "rollback left the workload damaged: {bad}"
+                        ))),
+                    }
+                }
+            }
         }
+        Kind::RawCopy => match pipeline::raw_copy(&w, spec.to, engine, spec.batch_pages) {
+            Ok(Ok((ns, o))) => Ok((
+                ns,
+                PhaseNs {
+                    copy: ns,
+                    ..PhaseNs::default()
+                },
+                o,
+            )),
+            Ok(Err(e)) => Err(RepError::Failed(e)),
+            Err(e) => Err(e.into()),
+        },
     };
     let destroyed = w.destroy();
-    let r = result.and_then(|r| destroyed.map(|()| r))?;
+    let r = result?;
+    destroyed.map_err(RepError::Failed)?;
     let frames_after = frames::frames_in_use();
     if frames_after != frames_before {
-        return Err(alloc::format!(
+        return Err(RepError::Failed(alloc::format!(
             "frame leak: {frames_before} frames in use before, {frames_after} after"
-        ));
+        )));
     }
     Ok(r)
 }
@@ -189,12 +310,11 @@ pub fn measure(
     spec: &Spec,
     engine: &mut dyn CopyEngine,
     progress: &str,
-    totals: &mut super::efficiency::Totals,
+    totals: &mut super::totals::Totals,
 ) -> Outcome {
     let o = run(spec, engine, progress);
     println!("{}", result_line(spec, &o));
-    totals.cells += 1;
-    totals.failures += usize::from(o.failure.is_some());
+    totals.count(&o);
     o
 }
 
@@ -236,6 +356,12 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
                 .int("remap", o.phases.remap),
         )
         .bool("verified", o.failure.is_none())
+        .str("status", o.status.name())
+        .int("bytes_dma", o.copied.dma)
+        .int("bytes_cpu", o.copied.cpu)
+        .int("bytes_fallback", o.copied.fallback)
+        .frac("fallback_share", o.copied.fallback_share())
+        .ints("fallback_bytes_per_rep", &o.fallback_per_rep)
         .obj(
             "mmio",
             Obj::new()
@@ -257,11 +383,19 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
         .str("dma_profile", &run.dma_profile)
 }
 
-/// Mean GB/s and stdev as `12.34 ± 0.56`, or `FAILED`.
+/// Mean GB/s and stdev as `12.34 ± 0.56` (with `*` when degraded), or what the cell
+/// is instead of a figure: `FAILED`, `OOM`, `INVALID`.
 pub fn cell_text(o: &Outcome) -> String {
-    match (&o.failure, Summary::of(&o.gbps)) {
-        (Some(_), _) | (_, Err(_)) => String::from("FAILED"),
-        (None, Ok(s)) => alloc::format!("{:.3} ± {:.3}", s.mean, s.stdev),
+    match (o.status, Summary::of(&o.gbps)) {
+        (Status::OutOfMemory, _) => String::from("OOM"),
+        (Status::Invalid, _) => String::from("INVALID"),
+        (Status::Degraded, Ok(s)) if o.failure.is_none() => {
+            alloc::format!("{:.3} ± {:.3}*", s.mean, s.stdev)
+        }
+        (Status::Ok, Ok(s)) if o.failure.is_none() => {
+            alloc::format!("{:.3} ± {:.3}", s.mean, s.stdev)
+        }
+        _ => String::from("FAILED"),
     }
 }
 

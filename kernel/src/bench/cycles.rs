@@ -11,7 +11,7 @@
 //!   that sleeps until an interrupt gets that time back.
 
 use super::cell::{self, size_name, Outcome, Spec};
-use super::efficiency::Totals;
+use super::totals::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::migrate::engine::dma::DmaEngine;

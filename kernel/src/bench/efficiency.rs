@@ -7,8 +7,6 @@
 //! and remap around it.
 
 use super::cell::{self, cell_text, size_name, Kind, Outcome, Spec};
-use super::json::Obj;
-use crate::arch::tsc;
 use crate::migrate::Mode;
 use crate::println;
 use alloc::string::String;
@@ -17,14 +15,7 @@ use kcore::cmdline::Config;
 use kcore::migrate::folio_bytes;
 use kcore::stats::Summary;
 
-/// What a benchmark run ended with.
-#[derive(Debug, Clone, Copy)]
-pub struct Totals {
-    /// Cells run.
-    pub cells: usize,
-    /// Cells that failed verification.
-    pub failures: usize,
-}
+use super::totals::Totals;
 
 fn folios_for(config: &Config, order: u8) -> Result<usize, String> {
     let n = config.migrate.total / folio_bytes(order);
@@ -39,7 +30,7 @@ fn folios_for(config: &Config, order: u8) -> Result<usize, String> {
 }
 
 fn mean(o: &Outcome) -> Option<f64> {
-    if o.failure.is_some() {
+    if !o.is_figure() {
         return None;
     }
     Summary::of(&o.gbps).ok().map(|s| s.mean)
@@ -70,10 +61,7 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
         crate::bench_context().note()
     );
     let mut rows = Vec::new();
-    let mut totals = Totals {
-        cells: 0,
-        failures: 0,
-    };
+    let mut totals = Totals::default();
     for &order in &sizes {
         let folios = folios_for(config, order)?;
         for &name in &engines {
@@ -157,10 +145,7 @@ pub fn migrate_job(config: &Config) -> Result<Totals, String> {
     let m = &config.migrate;
     let mode = Mode::from_name(&m.mode).ok_or("mode")?;
     let mut engine = super::engine(&m.engine, config)?;
-    let mut totals = Totals {
-        cells: 0,
-        failures: 0,
-    };
+    let mut totals = Totals::default();
     for &order in &m.sizes {
         let folios = folios_for(config, order)?;
         let spec = Spec {
@@ -199,19 +184,4 @@ pub fn migrate_job(config: &Config) -> Result<Totals, String> {
         );
     }
     Ok(totals)
-}
-
-/// The closing `RUN {json}` line.
-pub fn run_line(t: &Totals, start_ns: u64, status: &str) -> String {
-    let c = crate::bench_context();
-    let o = Obj::new()
-        .int("cells", t.cells as u64)
-        .int("failures", t.failures as u64)
-        .num("elapsed_s", (tsc::now_ns() - start_ns) as f64 / 1e9)
-        .str("status", status)
-        .str("accel", c.accel)
-        .str("cpu", &c.cpu)
-        .str("topology", &c.topology)
-        .str("ptdma_profile", &c.dma_profile);
-    alloc::format!("RUN {}", o.finish())
 }

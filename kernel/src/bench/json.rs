@@ -61,6 +61,31 @@ impl Obj {
         self
     }
 
+    /// A fraction member with 6 decimals (a share that may be far below 1e-4).
+    pub fn frac(mut self, k: &str, v: f64) -> Self {
+        self.key(k);
+        if v.is_finite() {
+            let _ = write!(self.out, "{v:.6}");
+        } else {
+            self.out.push_str("null");
+        }
+        self
+    }
+
+    /// An array of integers.
+    pub fn ints(mut self, k: &str, v: &[u64]) -> Self {
+        self.key(k);
+        self.out.push('[');
+        for (i, x) in v.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            let _ = write!(self.out, "{x}");
+        }
+        self.out.push(']');
+        self
+    }
+
     /// A boolean member.
     pub fn bool(mut self, k: &str, v: bool) -> Self {
         self.key(k);

@@ -13,7 +13,7 @@
 //!   time — an I/O load the migration must live with, not one it can ignore.
 
 use super::cell::{self, size_name, Spec};
-use super::efficiency::Totals;
+use super::totals::Totals;
 use crate::arch::tsc;
 use crate::dma;
 use crate::migrate::engine::cpu::{self, CpuEngine};
@@ -159,7 +159,7 @@ impl CopyEngine for WithDmaLoad<'_> {
     fn channels(&self) -> usize {
         self.inner.channels()
     }
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, crate::migrate::error::EngineError> {
         self.drain();
         let want: u64 = ops.iter().map(|o| o.len).sum();
         let chunk = 64 << 10;
@@ -256,8 +256,8 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
                 };
                 let t0 = tsc::now_ns();
                 let (o, bg_bytes, bg_errors) = if dma_bg {
-                    let src = frames::alloc(from, 9).map_err(|e| alloc::format!("{e}"))?;
-                    let dst = frames::alloc(to, 9).map_err(|e| alloc::format!("{e}"))?;
+                    let src = frames::alloc_data(from, 9).map_err(|e| alloc::format!("{e}"))?;
+                    let dst = frames::alloc_data(to, 9).map_err(|e| alloc::format!("{e}"))?;
                     let mut w = WithDmaLoad {
                         inner: e.as_mut(),
                         channels: bg_channels.clone(),

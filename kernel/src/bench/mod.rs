@@ -10,10 +10,12 @@ pub mod efficiency;
 pub mod json;
 pub mod load;
 pub mod placement;
+pub mod plan;
 pub mod pollution;
 pub mod seed;
 pub mod setup;
 pub mod soak;
+pub mod totals;
 
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::cpumt::CpuMtEngine;
@@ -112,20 +114,88 @@ pub fn split_policy(config: &Config) -> SplitPolicy {
     }
 }
 
-/// The destination node: `to=` clamped to the nodes that have memory, said so.
+/// The source and destination nodes. A node given with `from=`/`to=` is used exactly
+/// or the run stops (bad input) naming the nodes that exist; an unset key may be chosen
+/// by the kernel (its default when that node has memory, else the first other node
+/// with memory), and the choice is printed. RESULT lines record both nodes.
+///
+/// # Errors
+/// A given node that has no memory, or a machine with no memory node at all.
 pub fn nodes(config: &Config) -> Result<(u32, u32), String> {
-    let nodes = crate::mm::frames::nodes();
-    let from = config.migrate.from;
-    if !nodes.contains(&from) {
+    let mem = crate::mm::frames::nodes();
+    let first = *mem.first().ok_or("no NUMA node has memory")?;
+    let exists = |key: &str, n: u32| -> Result<(), String> {
+        if mem.contains(&n) {
+            return Ok(());
+        }
+        let p = crate::platform::get();
+        let with_cpus: alloc::vec::Vec<u32> = p
+            .numa
+            .nodes
+            .iter()
+            .filter(|n| !n.apic_ids.is_empty())
+            .map(|n| n.id)
+            .collect();
+        Err(alloc::format!(
+            "{key}={n}: node {n} has no memory (nodes with memory: {mem:?}; nodes with CPUs: {with_cpus:?})"
+        ))
+    };
+    let from = if config.given("from") {
+        exists("from", config.migrate.from)?;
+        config.migrate.from
+    } else if mem.contains(&config.migrate.from) {
+        config.migrate.from
+    } else {
+        crate::println!(
+            "note: from= not given and node {} has no memory: migrating from node {first}",
+            config.migrate.from
+        );
+        first
+    };
+    let to = if config.given("to") {
+        exists("to", config.migrate.to)?;
+        config.migrate.to
+    } else if mem.contains(&config.migrate.to) && config.migrate.to != from {
+        config.migrate.to
+    } else {
+        let other = mem.iter().copied().find(|&n| n != from).unwrap_or(from);
+        crate::println!(
+            "note: to= not given and node {} is not a memory node other than {from}: migrating to node {other}{}",
+            config.migrate.to,
+            if other == from { " (the only memory node)" } else { "" }
+        );
+        other
+    };
+    Ok((from, to))
+}
+
+/// Thread or channel counts for a table: `widths=` exactly when given (stops the run
+/// when one exceeds `have`), else the defaults that fit, with the skipped ones said.
+///
+/// # Errors
+/// A given width larger than what the machine has.
+pub fn widths(
+    config: &Config,
+    have: u32,
+    what: &str,
+    exp: &str,
+) -> Result<alloc::vec::Vec<u32>, String> {
+    let (fit, dropped) = within(&config.migrate.widths, have);
+    if dropped.is_empty() {
+        return Ok(fit);
+    }
+    if config.given("widths") {
         return Err(alloc::format!(
-            "from={from}: node has no memory (nodes: {nodes:?})"
+            "widths={}: {dropped:?} exceed the {have} {what} this machine has",
+            config
+                .migrate
+                .widths
+                .iter()
+                .map(|w| alloc::format!("{w}"))
+                .collect::<alloc::vec::Vec<_>>()
+                .join(",")
         ));
     }
-    let to = config.migrate.to;
-    if nodes.contains(&to) {
-        return Ok((from, to));
-    }
-    let last = *nodes.last().expect("frames init found nodes");
-    crate::println!("note: to={to} has no memory; migrating to node {last} instead");
-    Ok((from, last))
+    crate::println!("{exp}: only {have} {what}: default widths {dropped:?} skipped");
+    Ok(fit)
 }

@@ -4,7 +4,7 @@
 //! `src` and `dst` get the same count), or `threads=` when given and possible.
 
 use super::cell::{self, cell_text, size_name, Spec};
-use super::efficiency::Totals;
+use super::totals::Totals;
 use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::println;
 use alloc::string::String;
@@ -25,8 +25,14 @@ pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
             .count()
     };
     let fit = on_node(from).min(on_node(to)).max(1);
-    let threads = if config.migrate.threads > 1 {
-        (config.migrate.threads as usize).min(fit)
+    let threads = if config.given("threads") {
+        let t = config.migrate.threads as usize;
+        if t > fit {
+            return Err(alloc::format!(
+                "threads={t}: nodes {from} and {to} have only {fit} online CPU(s) each to place workers on"
+            ));
+        }
+        t
     } else {
         fit
     };

@@ -11,7 +11,7 @@
 //! Under QEMU TCG caches are not modelled: these ratios then measure nothing about caches.
 
 use super::cell::{self, size_name, Outcome, Spec};
-use super::efficiency::Totals;
+use super::totals::Totals;
 use crate::arch::copy::Routine;
 use crate::arch::cpu::cpuid;
 use crate::arch::tsc;
@@ -29,7 +29,7 @@ use alloc::vec::Vec;
 use kcore::cache::{data_cache_bytes, legacy_amd_bytes};
 use kcore::cmdline::Config;
 use kcore::migrate::folio_bytes;
-use kcore::stats::{gbps, Summary};
+use kcore::stats::Summary;
 
 /// Data cache of `level` in bytes, from CPUID (AMD leaf first, then Intel's).
 fn cache_bytes(level: u8) -> Option<u64> {
@@ -113,7 +113,8 @@ fn one_rep(
     rep: u64,
 ) -> Result<(u64, PhaseNs, CopyOutcome, f64, f64), String> {
     let before = frames::frames_in_use();
-    let mut w = Workload::create(spec.from, spec.order, spec.folios, tsc::rdtsc() ^ rep << 48)?;
+    let mut w = Workload::create(spec.from, spec.order, spec.folios, tsc::rdtsc() ^ rep << 48)
+        .map_err(|e| alloc::format!("{e}"))?;
     let bytes = spec.folios as u64 * folio_bytes(spec.order);
     touch(vict, vbytes);
     let warm = touch(vict, vbytes).max(1);
@@ -124,7 +125,9 @@ fn one_rep(
     let after = touch(vict, vbytes);
     let mut dst: Vec<Block> = w.folios.iter().map(|f| f.block).collect();
     let first = touch(&mut dst, bytes);
-    let r = r.and_then(|s| w.verify(spec.to).map(|()| s));
+    let r = r
+        .map_err(|e| alloc::format!("{e}"))
+        .and_then(|s| w.verify(spec.to).map(|()| s));
     let destroyed = w.destroy();
     let s = r.and_then(|s| destroyed.map(|()| s))?;
     if frames::frames_in_use() != before {
@@ -198,16 +201,7 @@ pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), String> {
                 to,
                 config,
             );
-            let mut o = Outcome {
-                gbps: Vec::new(),
-                phases: PhaseNs::default(),
-                engine: CopyOutcome::default(),
-                threads: e.threads(),
-                channels: e.channels(),
-                placement: String::from(e.placement()),
-                engine_name: e.name(),
-                failure: None,
-            };
+            let mut o = Outcome::new(e.as_ref());
             let (mut vs, mut ts) = (Vec::new(), Vec::new());
             for rep in 0..=spec.reps {
                 println!(
@@ -217,30 +211,26 @@ pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), String> {
                 );
                 crate::smp::watchdog::progress();
                 match one_rep(&spec, e.as_mut(), &mut vict, vbytes, rep as u64) {
-                    Ok((ns, p, eo, v, t)) if rep > 0 => {
-                        o.gbps
-                            .push(gbps(spec.folios as u64 * folio_bytes(order), ns).unwrap_or(0.0));
-                        o.phases.copy += p.copy / spec.reps as u64;
-                        o.phases.prepare += p.prepare / spec.reps as u64;
-                        o.phases.unmap += p.unmap / spec.reps as u64;
-                        o.phases.remap += p.remap / spec.reps as u64;
-                        o.engine.add(&eo);
-                        vs.push(v);
-                        ts.push(t);
+                    Ok((ns, p, eo, v, t)) => {
+                        o.record(&spec, rep, ns, &p, &eo);
+                        if rep > 0 {
+                            vs.push(v);
+                            ts.push(t);
+                        }
                     }
-                    Ok(_) => {}
                     Err(err) => {
                         println!(
                             "!!! VERIFICATION FAILED in pollution L{level} {}: {err}",
                             e.name()
                         );
                         o.failure = Some(err);
+                        o.status = kcore::honesty::Status::VerificationFailed;
                         break;
                     }
                 }
             }
-            totals.cells += 1;
-            totals.failures += usize::from(o.failure.is_some());
+            o.label(&alloc::format!("pollution L{level} {}", e.name()));
+            totals.count(&o);
             let mean = |x: &[f64]| Summary::of(x).map_or(f64::NAN, |s| s.mean);
             let (v, t) = (mean(&vs), mean(&ts));
             let obj = cell::result_obj(&spec, &o)

@@ -11,7 +11,7 @@
 //! and the clamping is printed.
 
 use super::cell::{self, cell_text, size_name, Outcome, Spec};
-use super::efficiency::Totals;
+use super::totals::Totals;
 use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::migrate::engine::dma::DmaEngine;
 use crate::mm::frames;
@@ -55,15 +55,12 @@ pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), St
         println!("1b: no DMA engine: table skipped");
         return Ok(());
     }
-    let (widths, dropped) = super::within(&config.migrate.widths, have);
-    if !dropped.is_empty() {
-        let what = if dma {
-            "DMA channel(s)"
-        } else {
-            "online CPU(s)"
-        };
-        println!("{exp}: only {have} {what}: counts {dropped:?} skipped");
-    }
+    let what = if dma {
+        "DMA channel(s)"
+    } else {
+        "online CPU(s)"
+    };
+    let widths = super::widths(config, have, what, exp)?;
     let sizes = super::sizes_or(config, &MTHP_ORDERS);
     let total = default_total(config);
     println!(
@@ -170,7 +167,12 @@ pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Resul
     let limit = free_2m(from).min(free_2m(to)).saturating_sub(8);
     let (counts, clamped) = super::within(&config.migrate.counts, limit);
     if !clamped.is_empty() {
-        println!("{exp}: counts {clamped:?} exceed the memory of nodes {from}/{to} ({limit} x 2M fit): skipped");
+        if config.given("counts") {
+            return Err(alloc::format!(
+                "counts={clamped:?}: more 2M folios than nodes {from}/{to} hold ({limit} fit)"
+            ));
+        }
+        println!("{exp}: default counts {clamped:?} exceed the memory of nodes {from}/{to} ({limit} x 2M fit): skipped");
     }
     println!(
         "{exp}: 2M folios, one {}, node {from} -> {to}, {} reps + warm-up{}",
@@ -214,7 +216,7 @@ pub fn table_3(config: &Config, policy: &str, totals: &mut Totals) -> Result<(),
     let exp = if policy == "spread" { "3a" } else { "3b" };
     let (from, to) = super::nodes(config)?;
     let have = crate::smp::online().len() as u32;
-    let (widths, _) = super::within(&config.migrate.widths, have);
+    let widths = super::widths(config, have, "online CPU(s)", exp)?;
     let total = default_total(config);
     let folios = (total / folio_bytes(9)).max(1) as usize;
     println!(

@@ -10,7 +10,7 @@
 //! descriptor count what the queue needs for each op. The `auto` engine reuses [`calibrate`].
 
 use super::cell::{self, size_name, Kind, Spec};
-use super::efficiency::Totals;
+use super::totals::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::migrate::engine::dma::DmaEngine;

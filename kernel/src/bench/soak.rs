@@ -87,12 +87,16 @@ pub fn soak(config: &Config, seconds: u64) -> SoakTotals {
                 }
                 Err(e) => Some(e),
             },
-            // Random sizes may not fit the destination: the folios stay put, consistent.
-            Err(e) if e.starts_with("prepare:") => {
-                t.skipped += 1;
-                None
-            }
-            Err(e) => Some(e.clone()),
+            // Random sizes may not fit the destination: the batch is rolled back and
+            // every folio must still be whole, wherever it is.
+            Err(e) if e.is_out_of_memory() => match w.verify_intact(from, to) {
+                Ok(_) => {
+                    t.skipped += 1;
+                    None
+                }
+                Err(bad) => Some(alloc::format!("after '{e}', rollback left: {bad}")),
+            },
+            Err(e) => Some(alloc::format!("{e}")),
         };
         if let Some(e) = problem {
             t.data_errors += 1;

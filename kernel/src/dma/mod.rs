@@ -19,7 +19,7 @@ mod mem;
 
 use crate::arch::mmio::Mmio;
 use crate::arch::tsc;
-use crate::mm::paging;
+use crate::mm::{frames, paging};
 use crate::{pcicfg, println};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -119,6 +119,78 @@ pub struct Channel {
 
 static CHANNELS: Mutex<Vec<Channel>> = Mutex::new(Vec::new());
 
+/// A copy op whose range is not a frame the caller holds: refused before any
+/// descriptor is written (see `mm::frames::check_data_range`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotOwned {
+    /// Which side of the op: `"source"` or `"destination"`.
+    pub side: &'static str,
+    /// First byte of the refused range.
+    pub addr: u64,
+    /// Bytes.
+    pub len: u64,
+    /// What the range hits instead.
+    pub error: frames::RangeError,
+}
+
+impl core::fmt::Display for NotOwned {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "DMA refused: {} {:#x}+{:#x} is not a data frame this run holds ({})",
+            self.side, self.addr, self.len, self.error
+        )
+    }
+}
+
+/// Checks every op's source and destination against the data frames the caller holds
+/// (never the kernel image, page tables, descriptor rings, the heap, free frames or
+/// firmware ranges). On bare metal this is what stands between a bug and a DMA engine
+/// writing over memory the kernel or firmware keeps.
+///
+/// # Errors
+/// The first range that is not a held data frame.
+pub fn check_owned(ops: &[CopyOp]) -> Result<(), NotOwned> {
+    for op in ops {
+        for (side, addr) in [
+            ("source", op.src.as_u64()),
+            ("destination", op.dst.as_u64()),
+        ] {
+            frames::check_data_range(addr, op.len).map_err(|error| NotOwned {
+                side,
+                addr,
+                len: op.len,
+                error,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Why a submission did not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitError {
+    /// An op names memory the caller does not hold; nothing was written.
+    NotOwned(NotOwned),
+    /// The driver refused or the engine failed.
+    Engine(PtdmaError),
+}
+
+impl From<PtdmaError> for SubmitError {
+    fn from(e: PtdmaError) -> Self {
+        SubmitError::Engine(e)
+    }
+}
+
+impl core::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SubmitError::NotOwned(e) => write!(f, "{e}"),
+            SubmitError::Engine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// Number of started channels.
 pub fn channel_count() -> usize {
     CHANNELS.lock().len()
@@ -184,12 +256,102 @@ pub fn init(force: bool, marker: bool) -> usize {
             Err(e) => println!("dma: AE4DMA {:?} not used: {e}", f.address),
         }
     }
+    let before = started.len();
+    started.retain_mut(|ch| match probe_reach(ch) {
+        Ok(()) => true,
+        Err(why) => {
+            println!(
+                "dma: channel {} retired: it cannot reach guest RAM ({why}); engine=dma will not use it",
+                ch.name()
+            );
+            false
+        }
+    });
     let n = started.len();
-    if n == 0 {
+    if n == 0 && before > 0 {
+        println!(
+            "dma: every DMA channel failed its probe copy: no DMA engine (under QEMU, check that the device proxy shares every RAM section)"
+        );
+    } else if n == 0 {
         println!("dma: no DMA engine: the DMA copy engine is unavailable, CPU engines still work");
+    } else if before > 0 {
+        println!("dma: probe copy passed on {n} channel(s), one page on every node with memory");
     }
     *CHANNELS.lock() = started;
     n
+}
+
+/// Bytes each probe op copies.
+const PROBE_BYTES: u64 = 4096;
+/// Wall-clock limit of the probe batch.
+const PROBE_TIMEOUT_NS: u64 = 2_000_000_000;
+
+/// The first use of a channel: one page copied within every node that has memory, in
+/// one batch, then compared byte for byte. An engine that cannot reach some RAM (a
+/// device proxy that was not given every RAM section, an IOMMU in the way) is found
+/// here, not by falling back to the CPU on every batch of a run.
+///
+/// # Errors
+/// What failed, as text for the retirement line: no memory for the probe, the
+/// engine's error, or which node's page came back wrong.
+fn probe_reach(ch: &mut Channel) -> Result<(), String> {
+    let mut pairs = Vec::new();
+    let mut result = Ok(());
+    for node in frames::nodes() {
+        let pair = frames::alloc_data(node, 0).and_then(|s| match frames::alloc_data(node, 0) {
+            Ok(d) => Ok((s, d)),
+            Err(e) => {
+                let _ = frames::free(s);
+                Err(e)
+            }
+        });
+        match pair {
+            Ok((mut s, mut d)) => {
+                for (i, w) in s.as_mut_slice().chunks_exact_mut(8).enumerate() {
+                    let v = kcore::migrate::pattern_word(
+                        0x9b0b_e5ee_d000 + u64::from(node),
+                        7,
+                        i as u64,
+                    );
+                    w.copy_from_slice(&v.to_le_bytes());
+                }
+                d.as_mut_slice().fill(0);
+                pairs.push((node, s, d));
+            }
+            Err(e) => {
+                result = Err(alloc::format!("no probe page on node {node}: {e}"));
+                break;
+            }
+        }
+    }
+    if result.is_ok() {
+        let ops: Vec<CopyOp> = pairs
+            .iter()
+            .map(|(_, s, d)| CopyOp {
+                src: ptdma::DmaAddr::new(s.addr),
+                dst: ptdma::DmaAddr::new(d.addr),
+                len: PROBE_BYTES,
+            })
+            .collect();
+        result = match ch.copy_sync(&ops, PROBE_TIMEOUT_NS) {
+            Err(e) => Err(alloc::format!("probe copy: {e}")),
+            Ok(_) => match pairs.iter().find(|(_, s, d)| !frames::same_bytes(s, d)) {
+                Some((node, _, _)) => Err(alloc::format!(
+                    "probe copy on node {node} reported success but the page differs"
+                )),
+                None => Ok(()),
+            },
+        };
+    }
+    for (_, s, d) in pairs {
+        let _ = frames::free(s);
+        let _ = frames::free(d);
+    }
+    // The probe is not part of any measurement.
+    ch.submit_ns = 0;
+    ch.wait_ns = 0;
+    ch.batches = 0;
+    result
 }
 
 fn start_ptdma(f: &pci::PciFunction, force: bool, marker: bool) -> Result<Channel, String> {
@@ -312,16 +474,22 @@ impl Channel {
         alloc::format!("{:?} q{}", self.bdf, self.qid)
     }
 
-    /// Queues `ops` with one doorbell (refused at once if the channel is retired).
-    pub fn submit(&mut self, ops: &[CopyOp]) -> Result<(), PtdmaError> {
+    /// Queues `ops` with one doorbell.
+    ///
+    /// # Errors
+    /// [`SubmitError::NotOwned`] when an op names memory that is not a held data frame
+    /// (nothing is written); [`SubmitError::Engine`] when the channel is retired or the
+    /// driver refuses the batch.
+    pub fn submit(&mut self, ops: &[CopyOp]) -> Result<(), SubmitError> {
+        check_owned(ops).map_err(SubmitError::NotOwned)?;
         if let Some(e) = self.retired {
-            return Err(e);
+            return Err(e.into());
         }
         let t0 = tsc::now_ns();
         let r = self.queue.submit(ops).map(|_| ());
         self.submit_ns += tsc::now_ns() - t0;
         self.batches += 1;
-        r
+        Ok(r?)
     }
 
     /// Waits until everything submitted completed or the TSC passes `deadline_ns`
@@ -340,13 +508,18 @@ impl Channel {
     /// Submits `ops` (one doorbell) and waits for them with a wall-clock limit. A
     /// device that reads all-ones is retired: later calls fail at once with the same
     /// error instead of touching it again.
+    ///
+    /// # Errors
+    /// As [`Self::submit`], and [`SubmitError::Engine`] with the driver's error when the
+    /// batch fails or times out.
     pub fn copy_sync(
         &mut self,
         ops: &[CopyOp],
         timeout_ns: u64,
-    ) -> Result<(Ticket, Completed), PtdmaError> {
+    ) -> Result<(Ticket, Completed), SubmitError> {
+        check_owned(ops).map_err(SubmitError::NotOwned)?;
         if let Some(e) = &self.retired {
-            return Err(*e);
+            return Err((*e).into());
         }
         let deadline = tsc::now_ns() + timeout_ns;
         let t0 = tsc::now_ns();
@@ -364,7 +537,7 @@ impl Channel {
             println!("dma: channel {} retired: {e}", self.name());
             self.retired = Some(*e);
         }
-        r
+        Ok(r?)
     }
 }
 

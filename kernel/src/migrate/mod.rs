@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod engine;
+pub mod error;
 pub mod pipeline;
 pub mod workload;
 

@@ -7,9 +7,10 @@
 //!
 //! `Batched` runs each phase over a batch (at most `batch_pages` base pages, like
 //! Linux's `NR_MAX_BATCHED_MIGRATION`); `PerFolio` runs all four for one folio before
-//! the next. A failure in prepare leaves the not-yet-moved folios where they were.
+//! the next. A failure in any phase rolls the batch back (see [`migrate`]).
 
 use super::engine::{CopyEngine, CopyOutcome};
+use super::error::{EngineError, MigrateError, Phase};
 use super::workload::{Folio, Workload};
 use super::Mode;
 use crate::arch::tsc;
@@ -55,14 +56,45 @@ pub struct RunStats {
     pub engine: CopyOutcome,
 }
 
+/// A failure a self-test injects into one phase, at one folio (its index in the
+/// workload), to exercise the rollback of that phase on real page tables and frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Injection {
+    /// The phase that fails. `Copy` fails the whole batch holding the folio.
+    pub phase: Phase,
+    /// Index of the folio in the workload at which it fails.
+    pub folio: usize,
+}
+
 /// Moves every folio of `w` to node `to`.
+///
+/// # Errors
+/// A [`MigrateError`] from the first batch that failed. Batches before it moved,
+/// batches after it did not start, and the failed batch was rolled back: every folio
+/// is mapped, holds its data (old or new copy) and its frames are accounted for —
+/// unless the error is [`MigrateError::Rollback`], which names the folio left unmapped.
 pub fn migrate(
     w: &mut Workload,
     to: u32,
     engine: &mut dyn CopyEngine,
     mode: Mode,
     batch_pages: u64,
-) -> Result<RunStats, String> {
+) -> Result<RunStats, MigrateError> {
+    migrate_injecting(w, to, engine, mode, batch_pages, None)
+}
+
+/// [`migrate`] with a failure injected into one phase (self-tests).
+///
+/// # Errors
+/// As [`migrate`].
+pub fn migrate_injecting(
+    w: &mut Workload,
+    to: u32,
+    engine: &mut dyn CopyEngine,
+    mode: Mode,
+    batch_pages: u64,
+    inject: Option<Injection>,
+) -> Result<RunStats, MigrateError> {
     let order = w.order;
     let limit = if mode == Mode::PerFolio {
         0
@@ -74,12 +106,23 @@ pub fn migrate(
     let mut stats = RunStats::default();
     w.space.with_active(|space| {
         for r in ranges {
-            move_batch(space, &mut folios[r], order, to, engine, &mut stats)?;
+            // The injection, relative to this batch (if it falls in it).
+            let at = inject.and_then(|i| {
+                r.contains(&i.folio).then_some(Injection {
+                    phase: i.phase,
+                    folio: i.folio - r.start,
+                })
+            });
+            move_batch(space, &mut folios[r], order, to, engine, &mut stats, at)?;
         }
-        Ok::<(), String>(())
+        Ok::<(), MigrateError>(())
     })?;
     stats.bytes = w.folios.len() as u64 * kcore::migrate::folio_bytes(order);
     Ok(stats)
+}
+
+fn injected(at: Option<Injection>, phase: Phase, i: usize) -> bool {
+    at.is_some_and(|a| a.phase == phase && a.folio == i)
 }
 
 fn move_batch(
@@ -89,46 +132,18 @@ fn move_batch(
     to: u32,
     engine: &mut dyn CopyEngine,
     stats: &mut RunStats,
-) -> Result<(), String> {
+    at: Option<Injection>,
+) -> Result<(), MigrateError> {
     // 1. prepare
     let t0 = tsc::now_ns();
-    let mut dst: Vec<(Block, FolioMeta)> = Vec::with_capacity(batch.len());
-    for f in batch.iter_mut() {
-        match frames::alloc(to, order as usize) {
-            Ok(b) => {
-                f.meta.flags |= flags::MIGRATING;
-                dst.push((b, f.meta.migrated_to(to)));
-            }
-            Err(e) => {
-                for (b, _) in dst {
-                    let _ = frames::free(b);
-                }
-                for f in batch.iter_mut() {
-                    f.meta.flags &= !flags::MIGRATING;
-                }
-                return Err(alloc::format!(
-                    "prepare: no {}-frame block on node {to}: {e}",
-                    1u64 << order
-                ));
-            }
-        }
-    }
+    let dst = prepare(batch, order, to, at)?;
     // 2. unmap + one flush for the batch
     let t1 = tsc::now_ns();
-    let mut unmapped = Vec::with_capacity(batch.len());
-    for f in batch.iter() {
-        let pa = space
-            .unmap(f.va, order)
-            .map_err(|e| alloc::format!("unmap folio {}: {e}", f.id))?;
-        if pa != f.block.addr {
-            return Err(alloc::format!(
-                "folio {} was mapped to {pa:#x}, expected {:#x}",
-                f.id,
-                f.block.addr
-            ));
-        }
-        unmapped.push((f.va, order));
+    if let Err(e) = unmap(space, batch, order, at) {
+        release(batch, dst);
+        return Err(e);
     }
+    let unmapped: Vec<(u64, u8)> = batch.iter().map(|f| (f.va, order)).collect();
     if matches!(space.flush(&unmapped), kcore::pagetable::FlushPlan::Full) {
         stats.full_flushes += 1;
     }
@@ -143,18 +158,25 @@ fn move_batch(
             len: b.bytes(),
         })
         .collect();
-    let outcome = engine.copy(&ops)?;
+    let copied = if (0..batch.len()).any(|i| injected(at, Phase::Copy, i)) {
+        Err(EngineError::Injected)
+    } else {
+        engine.copy(&ops)
+    };
+    let outcome = match copied {
+        Ok(o) => o,
+        Err(e) => {
+            // The sources were never written: map them back where they were.
+            let cause = MigrateError::Copy(e);
+            let restored = restore(space, batch, order, &cause);
+            release(batch, dst);
+            return Err(restored.err().unwrap_or(cause));
+        }
+    };
     stats.engine.add(&outcome);
     // 4. remap + free the sources
     let t3 = tsc::now_ns();
-    for (f, (b, meta)) in batch.iter_mut().zip(dst) {
-        space
-            .remap(f.va, b.addr, order)
-            .map_err(|e| alloc::format!("remap folio {}: {e}", f.id))?;
-        let old = core::mem::replace(&mut f.block, b);
-        f.meta = meta;
-        frames::free(old).map_err(|e| alloc::format!("free source of folio {}: {e}", f.id))?;
-    }
+    remap(space, batch, order, dst, at)?;
     let t4 = tsc::now_ns();
     stats.phases.prepare += t1 - t0;
     stats.phases.unmap += t2 - t1;
@@ -165,30 +187,187 @@ fn move_batch(
     Ok(())
 }
 
+/// Destination blocks and metadata for every folio of the batch, or nothing: on a
+/// failure every destination taken so far is freed and the MIGRATING bits cleared.
+fn prepare(
+    batch: &mut [Folio],
+    order: u8,
+    to: u32,
+    at: Option<Injection>,
+) -> Result<Vec<(Block, FolioMeta)>, MigrateError> {
+    let mut dst: Vec<(Block, FolioMeta)> = Vec::with_capacity(batch.len());
+    for i in 0..batch.len() {
+        let got = if injected(at, Phase::Prepare, i) {
+            Err(MigrateError::Injected {
+                phase: Phase::Prepare,
+                folio: batch[i].id,
+            })
+        } else {
+            frames::alloc_data(to, order as usize).map_err(|error| MigrateError::OutOfMemory {
+                node: to,
+                order,
+                folio: batch[i].id,
+                error,
+            })
+        };
+        match got {
+            Ok(b) => {
+                batch[i].meta.flags |= flags::MIGRATING;
+                dst.push((b, batch[i].meta.migrated_to(to)));
+            }
+            Err(e) => {
+                release(batch, dst);
+                return Err(e);
+            }
+        }
+    }
+    Ok(dst)
+}
+
+/// Clears every PTE of the batch; on a failure the PTEs cleared so far are put back.
+fn unmap(
+    space: &mut AddressSpace,
+    batch: &[Folio],
+    order: u8,
+    at: Option<Injection>,
+) -> Result<(), MigrateError> {
+    for (i, f) in batch.iter().enumerate() {
+        let failed = if injected(at, Phase::Unmap, i) {
+            Some(MigrateError::Injected {
+                phase: Phase::Unmap,
+                folio: f.id,
+            })
+        } else {
+            match space.unmap(f.va, order) {
+                Ok(pa) if pa == f.block.addr => None,
+                Ok(found) => {
+                    // Put back what was there before reporting the inconsistency.
+                    let _ = space.remap(f.va, found, order);
+                    Some(MigrateError::WrongMapping {
+                        folio: f.id,
+                        found,
+                        expected: f.block.addr,
+                    })
+                }
+                Err(error) => Some(MigrateError::Unmap { folio: f.id, error }),
+            }
+        };
+        if let Some(cause) = failed {
+            return Err(restore(space, &batch[..i], order, &cause)
+                .err()
+                .unwrap_or(cause));
+        }
+    }
+    Ok(())
+}
+
+/// Points each folio's PTE at its destination and frees its source. On a failure at
+/// folio `i`, folios before it stay moved (new copy), and `i` and the rest are mapped
+/// back to their sources (old copy) with their destinations freed.
+fn remap(
+    space: &mut AddressSpace,
+    batch: &mut [Folio],
+    order: u8,
+    dst: Vec<(Block, FolioMeta)>,
+    at: Option<Injection>,
+) -> Result<(), MigrateError> {
+    let mut dst = dst.into_iter();
+    for i in 0..batch.len() {
+        let (b, meta) = dst.next().expect("one destination per folio");
+        let f = &mut batch[i];
+        let failed = if injected(at, Phase::Remap, i) {
+            Some(MigrateError::Injected {
+                phase: Phase::Remap,
+                folio: f.id,
+            })
+        } else {
+            space
+                .remap(f.va, b.addr, order)
+                .err()
+                .map(|error| MigrateError::Remap { folio: f.id, error })
+        };
+        if let Some(cause) = failed {
+            let rest: Vec<(Block, FolioMeta)> = core::iter::once((b, meta)).chain(dst).collect();
+            let restored = restore(space, &batch[i..], order, &cause);
+            release(&mut batch[i..], rest);
+            return Err(restored.err().unwrap_or(cause));
+        }
+        let old = core::mem::replace(&mut f.block, b);
+        f.meta = meta;
+        frames::free(old).map_err(|error| MigrateError::FreeSource { folio: f.id, error })?;
+    }
+    Ok(())
+}
+
+/// Maps every folio of `folios` back to its (source) block after `cause`.
+///
+/// # Errors
+/// [`MigrateError::Rollback`] naming the first folio that could not be restored (the
+/// others are still tried).
+fn restore(
+    space: &mut AddressSpace,
+    folios: &[Folio],
+    order: u8,
+    cause: &MigrateError,
+) -> Result<(), MigrateError> {
+    let mut first = Ok(());
+    for f in folios {
+        if let Err(error) = space.remap(f.va, f.block.addr, order) {
+            if first.is_ok() {
+                first = Err(MigrateError::Rollback {
+                    folio: f.id,
+                    error,
+                    cause: alloc::format!("{cause}"),
+                });
+            }
+        }
+    }
+    first
+}
+
+/// Frees destinations that were not used and clears the MIGRATING bits.
+fn release(batch: &mut [Folio], dst: Vec<(Block, FolioMeta)>) {
+    for (b, _) in dst {
+        if let Err(e) = frames::free(b) {
+            crate::println!("migrate: freeing an unused destination failed: {e}");
+        }
+    }
+    for f in batch.iter_mut() {
+        f.meta.flags &= !flags::MIGRATING;
+    }
+}
+
 /// The copy phase alone on the same bytes: every folio copied by `engine` to a fresh
 /// block on `to` (allocated before timing, freed after), no unmap or remap. This is
 /// the engine's ceiling for the efficiency ratio. Returns (ns, outcome).
+///
+/// # Errors
+/// [`MigrateError::OutOfMemory`] when the destinations do not fit, [`MigrateError::Copy`]
+/// when the engine fails; a copy that differs from its source is an `Err(text)` of the
+/// outer result (a verification failure).
 pub fn raw_copy(
     w: &Workload,
     to: u32,
     engine: &mut dyn CopyEngine,
     batch_pages: u64,
-) -> Result<(u64, CopyOutcome), String> {
+) -> Result<Result<(u64, CopyOutcome), String>, MigrateError> {
     let mut dst = Vec::with_capacity(w.folios.len());
-    for _ in &w.folios {
-        match frames::alloc(to, w.order as usize) {
+    for f in &w.folios {
+        match frames::alloc_data(to, w.order as usize) {
             Ok(b) => dst.push(b),
-            Err(e) => {
-                for b in dst {
-                    let _ = frames::free(b);
-                }
-                return Err(alloc::format!("raw copy destination: {e}"));
+            Err(error) => {
+                free_all(dst);
+                return Err(MigrateError::OutOfMemory {
+                    node: to,
+                    order: w.order,
+                    folio: f.id,
+                    error,
+                });
             }
         }
     }
     let mut outcome = CopyOutcome::default();
     let mut ns = 0;
-    let mut result = Ok(());
     for r in batches(w.folios.len(), w.order, batch_pages) {
         let ops: Vec<CopyOp> = w.folios[r.clone()]
             .iter()
@@ -200,29 +379,33 @@ pub fn raw_copy(
             })
             .collect();
         let t0 = tsc::now_ns();
-        match engine.copy(&ops) {
-            Ok(o) => outcome.add(&o),
-            Err(e) => result = Err(e),
-        }
+        let copied = engine.copy(&ops);
         ns += tsc::now_ns() - t0;
-        if result.is_err() {
-            break;
+        match copied {
+            Ok(o) => outcome.add(&o),
+            Err(e) => {
+                free_all(dst);
+                return Err(MigrateError::Copy(e));
+            }
         }
     }
     // The raw copy is verified too: the destinations must equal the sources.
-    if result.is_ok() {
-        result = check_raw(w, &mut dst);
-    }
-    for b in dst {
-        frames::free(b).map_err(|e| alloc::format!("{e}"))?;
-    }
-    result.map(|()| (ns, outcome))
+    let checked = check_raw(w, &dst);
+    free_all(dst);
+    Ok(checked.map(|()| (ns, outcome)))
 }
 
-fn check_raw(w: &Workload, dst: &mut [Block]) -> Result<(), String> {
-    for (f, b) in w.folios.iter().zip(dst.iter_mut()) {
-        let mut src = f.block;
-        if src.as_mut_slice() != b.as_mut_slice() {
+fn free_all(blocks: Vec<Block>) {
+    for b in blocks {
+        if let Err(e) = frames::free(b) {
+            crate::println!("migrate: freeing a raw-copy destination failed: {e}");
+        }
+    }
+}
+
+fn check_raw(w: &Workload, dst: &[Block]) -> Result<(), String> {
+    for (f, b) in w.folios.iter().zip(dst) {
+        if !crate::mm::frames::same_bytes(&f.block, b) {
             return Err(alloc::format!(
                 "raw copy of folio {} differs from its source",
                 f.id

@@ -2,6 +2,7 @@
 //! with a pattern that depends on the folio id and the byte offset, mapped back to back
 //! in a workload address space, with kernel-like metadata per folio.
 
+use super::error::MigrateError;
 use crate::mm::aspace::{AddressSpace, WORKLOAD_BASE};
 use crate::mm::frames::{self, Block};
 use alloc::string::String;
@@ -40,8 +41,12 @@ fn err(e: impl core::fmt::Display) -> String {
 impl Workload {
     /// Allocates `count` folios of `order` on `node`, fills and maps them. On failure
     /// everything allocated so far is given back.
-    pub fn create(node: u32, order: u8, count: usize, seed: u64) -> Result<Self, String> {
-        let space = AddressSpace::new(node).map_err(err)?;
+    ///
+    /// # Errors
+    /// [`MigrateError::OutOfMemory`] when `node` has no block left for a folio,
+    /// [`MigrateError::Tables`] when the page tables cannot be built.
+    pub fn create(node: u32, order: u8, count: usize, seed: u64) -> Result<Self, MigrateError> {
+        let space = AddressSpace::new(node).map_err(MigrateError::Tables)?;
         let mut w = Self {
             space,
             folios: Vec::with_capacity(count),
@@ -49,11 +54,16 @@ impl Workload {
             seed,
         };
         for id in 0..count as u64 {
-            let block = match frames::alloc(node, order as usize) {
+            let block = match frames::alloc_data(node, order as usize) {
                 Ok(b) => b,
-                Err(e) => {
+                Err(error) => {
                     let _ = w.destroy();
-                    return Err(alloc::format!("folio {id} of {count}: {e}"));
+                    return Err(MigrateError::OutOfMemory {
+                        node,
+                        order,
+                        folio: id,
+                        error,
+                    });
                 }
             };
             let va = WORKLOAD_BASE + (id << (12 + order as u64));
@@ -72,9 +82,9 @@ impl Workload {
             };
             fill(&mut f, seed);
             if let Err(e) = w.space.map(va, block.addr, order) {
-                frames::free(block).map_err(err)?;
+                let _ = frames::free(block);
                 let _ = w.destroy();
-                return Err(err(e));
+                return Err(MigrateError::Tables(e));
             }
             w.folios.push(f);
         }
@@ -85,16 +95,26 @@ impl Workload {
     /// pattern, and a read through the workload mapping sees the same data (the remap
     /// took effect). Returns the first problem.
     pub fn verify(&mut self, node: u32) -> Result<(), String> {
+        if let Some(f) = self
+            .folios
+            .iter()
+            .find(|f| f.block.node != node || f.meta.node != node)
+        {
+            return Err(alloc::format!(
+                "folio {} on node {}/{} not {node}",
+                f.id,
+                f.block.node,
+                f.meta.node
+            ));
+        }
+        self.verify_data()
+    }
+
+    /// Every folio's metadata (but its node), every byte of its data, and a sample of
+    /// each through the workload mapping.
+    fn verify_data(&mut self) -> Result<(), String> {
         let seed = self.seed;
-        for f in &mut self.folios {
-            if f.block.node != node || f.meta.node != node {
-                return Err(alloc::format!(
-                    "folio {} on node {}/{} not {node}",
-                    f.id,
-                    f.block.node,
-                    f.meta.node
-                ));
-            }
+        for f in &self.folios {
             if f.meta.flags & flags::MIGRATING != 0
                 || f.meta.mapping != 0xf011_0000 + seed
                 || f.meta.index != f.id
@@ -105,8 +125,7 @@ impl Workload {
                     f.meta
                 ));
             }
-            let words = f.block.as_mut_slice();
-            for (i, chunk) in words.chunks_exact(8).enumerate() {
+            for (i, chunk) in f.block.as_slice().chunks_exact(8).enumerate() {
                 let got = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
                 let want = pattern_word(seed, f.id, i as u64);
                 if got != want {
@@ -134,6 +153,25 @@ impl Workload {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Checks what a rolled-back migration must leave: every folio on `from` or `to`
+    /// with metadata that says so and no MIGRATING bit, every byte holding its pattern,
+    /// and the workload mapping reading the same data. Returns how many folios are on
+    /// `to` (moved before the failure), or the first problem.
+    pub fn verify_intact(&mut self, from: u32, to: u32) -> Result<usize, String> {
+        for f in &self.folios {
+            if ![from, to].contains(&f.block.node) || f.meta.node != f.block.node {
+                return Err(alloc::format!(
+                    "folio {} on node {} with metadata node {}",
+                    f.id,
+                    f.block.node,
+                    f.meta.node
+                ));
+            }
+        }
+        self.verify_data()?;
+        Ok(self.folios.iter().filter(|f| f.block.node == to).count())
     }
 
     /// Unmaps and frees every folio and the page tables.

@@ -32,6 +32,13 @@ impl Block {
         FRAME << self.order
     }
 
+    /// The block's memory through the direct map, read only.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the block is RAM owned by whoever holds this `Block` and identity
+        // mapped; reading it races with nothing the owner does not start itself.
+        unsafe { core::slice::from_raw_parts(self.addr as *const u8, self.bytes() as usize) }
+    }
+
     /// The block's memory through the direct map.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: the block is RAM owned by whoever holds this `Block` (handed out once by
@@ -60,6 +67,53 @@ impl core::fmt::Display for FrameError {
             FrameError::Alloc(n, e) => write!(f, "allocation on node {n} failed: {e}"),
             FrameError::Free(a, e) => write!(f, "free of {a:#x} refused: {e}"),
             FrameError::NotOwned(a) => write!(f, "{a:#x} belongs to no frame zone"),
+        }
+    }
+}
+
+/// What an allocated block is for, recorded in the buddy metadata of its head frame.
+/// Only [`FrameUse::Data`] blocks may be named by a DMA descriptor (see
+/// [`check_data_range`]): never the kernel's page tables, stacks, descriptor rings or
+/// anything else the kernel or firmware keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameUse {
+    /// Kernel structures: page tables, stacks, descriptor rings, metadata.
+    Kernel = 0,
+    /// Data a copy engine may read or write: folios, migration destinations, benchmark
+    /// buffers.
+    Data = 1,
+}
+
+/// Why a range may not be handed to a DMA engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeError {
+    /// No zone manages the address (kernel image, heap, firmware, MMIO, a hole).
+    Unmanaged(u64),
+    /// The frame is free: nobody holds it.
+    NotAllocated(u64),
+    /// The block holding the address is a kernel structure.
+    KernelUse(u64),
+    /// The range runs past the end of the block that holds its start.
+    CrossesBlock {
+        /// First byte.
+        addr: u64,
+        /// Bytes.
+        len: u64,
+    },
+}
+
+impl core::fmt::Display for RangeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RangeError::Unmanaged(a) => {
+                write!(f, "{a:#x} is not RAM the frame allocator manages")
+            }
+            RangeError::NotAllocated(a) => write!(f, "{a:#x} lies in a free frame"),
+            RangeError::KernelUse(a) => write!(f, "{a:#x} lies in a kernel structure"),
+            RangeError::CrossesBlock { addr, len } => {
+                write!(f, "{addr:#x}+{len:#x} runs past the block that holds it")
+            }
         }
     }
 }
@@ -140,8 +194,25 @@ pub fn init(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<(), String> {
     Ok(())
 }
 
-/// Allocates a block of `2^order` frames on `node` (no fallback to other nodes).
+/// Allocates a block of `2^order` frames on `node` (no fallback to other nodes) for a
+/// kernel structure ([`FrameUse::Kernel`]: never a DMA target).
+///
+/// # Errors
+/// [`FrameError::NoSuchNode`] when `node` has no memory, [`FrameError::Alloc`] when the
+/// node has no free block of that order.
 pub fn alloc(node: u32, order: usize) -> Result<Block, FrameError> {
+    alloc_for(node, order, FrameUse::Kernel)
+}
+
+/// Allocates a block for data a copy engine may touch ([`FrameUse::Data`]).
+///
+/// # Errors
+/// As [`alloc`].
+pub fn alloc_data(node: u32, order: usize) -> Result<Block, FrameError> {
+    alloc_for(node, order, FrameUse::Data)
+}
+
+fn alloc_for(node: u32, order: usize, usage: FrameUse) -> Result<Block, FrameError> {
     let zone = zones()
         .iter()
         .find(|z| z.node == node)
@@ -149,7 +220,7 @@ pub fn alloc(node: u32, order: usize) -> Result<Block, FrameError> {
     let pfn = zone
         .buddy
         .lock()
-        .alloc(order)
+        .alloc_tagged(order, usage as u8)
         .map_err(|e| FrameError::Alloc(node, e))?;
     Ok(Block {
         addr: pfn * FRAME,
@@ -169,6 +240,53 @@ pub fn free(block: Block) -> Result<(), FrameError> {
         .lock()
         .free(pfn, block.order)
         .map_err(|e| FrameError::Free(block.addr, e))
+}
+
+/// Checks that `[addr, addr + len)` lies inside one allocated [`FrameUse::Data`] block:
+/// what a DMA descriptor may name. Anything else (the kernel image, page tables,
+/// descriptor rings, the heap, free frames, firmware ranges) is refused.
+///
+/// # Errors
+/// The [`RangeError`] saying what the range hits instead.
+pub fn check_data_range(addr: u64, len: u64) -> Result<(), RangeError> {
+    let pfn = addr / FRAME;
+    let zone = zones()
+        .iter()
+        .find(|z| z.buddy.lock().contains(pfn))
+        .ok_or(RangeError::Unmanaged(addr))?;
+    let (head, order, tag) = zone
+        .buddy
+        .lock()
+        .block_of(pfn)
+        .ok_or(RangeError::NotAllocated(addr))?;
+    if tag != FrameUse::Data as u8 {
+        return Err(RangeError::KernelUse(addr));
+    }
+    let end = (head * FRAME).saturating_add(FRAME << order);
+    if len == 0 || addr.checked_add(len).is_none_or(|e| e > end) {
+        return Err(RangeError::CrossesBlock { addr, len });
+    }
+    Ok(())
+}
+
+/// Whether two blocks hold the same bytes (same size, same contents).
+pub fn same_bytes(a: &Block, b: &Block) -> bool {
+    a.as_slice() == b.as_slice()
+}
+
+/// Free blocks per order (0..=9) of every node that has memory, for the limits check.
+pub fn free_blocks() -> Vec<(u32, [u64; kcore::buddy::ORDERS])> {
+    zones()
+        .iter()
+        .map(|z| {
+            let b = z.buddy.lock();
+            let mut n = [0u64; kcore::buddy::ORDERS];
+            for (o, slot) in n.iter_mut().enumerate() {
+                *slot = b.free_blocks(o);
+            }
+            (z.node, n)
+        })
+        .collect()
 }
 
 /// Frames in use on every node together (for leak checks around an experiment).

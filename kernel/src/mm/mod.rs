@@ -40,6 +40,32 @@ pub fn init(bi: &BootInfo, platform: &Platform) -> Result<(), alloc::string::Str
     reserved.push(early.range());
     paging::init_kernel_tables(&bi.memory, early)?;
     pcid::init();
+    if let Some((start, bytes)) = carve_heap(&platform.numa, &reserved) {
+        reserved.push((start, start + bytes));
+        // SAFETY: [start, start + bytes) is usable RAM (a node range minus everything
+        // reserved), direct mapped by the tables just installed, and now reserved from
+        // the frame allocator, so the heap is its only owner; mm::init runs once.
+        unsafe { crate::heap::add_main_arena(start, bytes) };
+    }
     frames::init(&platform.numa, &reserved)?;
     Ok(())
+}
+
+/// The main heap arena: `heap::main_arena_bytes` of the machine's usable RAM, at the
+/// top of the largest free range (2 MiB aligned), or `None` when no range holds it
+/// (the early arena alone then serves, and the limits check says what fits).
+fn carve_heap(numa: &kcore::numa::NumaLayout, reserved: &[(u64, u64)]) -> Option<(u64, u64)> {
+    let ranges: Vec<(u64, u64)> = numa
+        .nodes
+        .iter()
+        .flat_map(|n| n.ranges.iter())
+        .flat_map(|&(s, e)| paging::subtract(s, e, reserved))
+        .map(|(s, e)| (early::align_up(s, 2 << 20), e & !((2 << 20) - 1)))
+        .filter(|(s, e)| s < e)
+        .collect();
+    let total: u64 = ranges.iter().map(|(s, e)| e - s).sum();
+    let bytes = crate::heap::main_arena_bytes(total);
+    let &(s, e) = ranges.iter().max_by_key(|(s, e)| e - s)?;
+    // Leave at least half of the range to the frame allocator.
+    (bytes > 0 && (e - s) / 2 >= bytes).then_some((e - bytes, bytes))
 }

@@ -54,8 +54,8 @@ fn pattern(seed: u64, i: usize) -> u8 {
 /// node filled with 0xEE; freed by `release`.
 fn buffers(seed: u64) -> Result<(Block, Block), String> {
     let last = *frames::nodes().last().ok_or("no memory nodes")?;
-    let mut src = frames::alloc(0, 9).map_err(|e| alloc::format!("{e}"))?;
-    let mut dst = frames::alloc(last, 9).map_err(|e| alloc::format!("{e}"))?;
+    let mut src = frames::alloc_data(0, 9).map_err(|e| alloc::format!("{e}"))?;
+    let mut dst = frames::alloc_data(last, 9).map_err(|e| alloc::format!("{e}"))?;
     src.as_mut_slice()
         .iter_mut()
         .enumerate()
@@ -141,7 +141,7 @@ fn sizes_and_alignments() -> Result<(), String> {
                 // AE4DMA moves only 4-byte aligned data: the driver must refuse, not corrupt.
                 release(src, dst)?;
                 match r {
-                    Err(ptdma::PtdmaError::Misaligned(_)) => continue,
+                    Err(dma::SubmitError::Engine(ptdma::PtdmaError::Misaligned(_))) => continue,
                     other => {
                         return Err(alloc::format!(
                             "AE4 channel {ch}: unaligned copy gave {other:?}"
@@ -282,7 +282,10 @@ pub fn dma_fault_recovery() -> Result<(), String> {
         Ok(_) => Err("the injected fault was not reported".into()),
         Err(e) => {
             crate::println!("dma fault reported: {e}");
-            let done = e.progress().map_or(0, |p| p.ops_completed);
+            let done = match e {
+                dma::SubmitError::Engine(e) => e.progress().map_or(0, |p| p.ops_completed),
+                dma::SubmitError::NotOwned(_) => 0,
+            };
             crate::println!(
                 "dma fault: {done} of {} copies completed by DMA, CPU copies the rest",
                 ops.len()
@@ -303,7 +306,7 @@ pub fn dma_fault_recovery() -> Result<(), String> {
         match dma::with_channel(0, |c| c.copy_sync(&ops, timeout_ns())).ok_or("no channel 0")? {
             Ok(_) => verify(&mut src, &mut dst, 0, 0, 8 * 4096)
                 .map(|_| crate::println!("dma fault: queue usable again")),
-            Err(ptdma::PtdmaError::DeviceGone) if retired => {
+            Err(dma::SubmitError::Engine(ptdma::PtdmaError::DeviceGone)) if retired => {
                 crate::println!(
                     "dma fault: channel retired (device gone), refused without touching it"
                 );

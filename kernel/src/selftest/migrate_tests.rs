@@ -95,8 +95,12 @@ fn matrix() -> Result<(), String> {
                 let count = ((1u64 << 20) / folio_bytes(order)).max(2) as usize;
                 let mut w = Workload::create(a, order, count, 0xabc0 + order as u64)?;
                 let there = pipeline::migrate(&mut w, b, engine.as_mut(), mode, 64)
+                    .map_err(String::from)
                     .and_then(|_| w.verify(b))
-                    .and_then(|_| pipeline::migrate(&mut w, a, engine.as_mut(), mode, 64))
+                    .and_then(|_| {
+                        pipeline::migrate(&mut w, a, engine.as_mut(), mode, 64)
+                            .map_err(String::from)
+                    })
                     .and_then(|_| w.verify(a));
                 let destroyed = w.destroy();
                 there.and(destroyed).map_err(|e| {
@@ -146,7 +150,7 @@ fn dma_fault_fallback() -> Result<(), String> {
     let stats = pipeline::migrate(&mut w, b, engine.as_mut(), Mode::Batched, 512);
     let verified = stats
         .as_ref()
-        .map_err(Clone::clone)
+        .map_err(|e| alloc::format!("{e}"))
         .and_then(|_| w.verify(b));
     w.destroy()?;
     verified?;
@@ -199,6 +203,7 @@ fn split_policies() -> Result<(), String> {
         let mut engine = DmaEngine::new(None, policy, crate::config().dma_timeout_ms)?;
         let mut w = Workload::create(a, 3, 37, 3)?;
         let moved = pipeline::migrate(&mut w, b, &mut engine, Mode::Batched, u64::MAX)
+            .map_err(String::from)
             .and_then(|_| w.verify(b));
         w.destroy()?;
         moved.map_err(|e| alloc::format!("{policy:?}: {e}"))?;
@@ -220,8 +225,9 @@ fn guard_bytes() -> Result<(), String> {
             let size = 4096usize << order;
             let mut pairs = Vec::new();
             for i in 0..4u64 {
-                let mut src = frames::alloc(a, order).map_err(|e| alloc::format!("{e}"))?;
-                let mut dst = frames::alloc(b, order + 2).map_err(|e| alloc::format!("{e}"))?;
+                let mut src = frames::alloc_data(a, order).map_err(|e| alloc::format!("{e}"))?;
+                let mut dst =
+                    frames::alloc_data(b, order + 2).map_err(|e| alloc::format!("{e}"))?;
                 src.as_mut_slice()
                     .iter_mut()
                     .enumerate()

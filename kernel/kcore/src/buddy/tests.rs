@@ -290,3 +290,25 @@ fn no_overlap(blocks: &mut [(u64, usize)]) {
         );
     }
 }
+
+#[test]
+fn block_of_finds_the_allocated_block_and_its_tag() {
+    let mut m = meta(2048);
+    let mut z = BuddyZone::new(0, 0x2000, &mut m).unwrap();
+    z.add_free_range(0x2000, 0x2800).unwrap();
+    let a = z.alloc_tagged(4, 7).unwrap();
+    let b = z.alloc(0).unwrap();
+    // Every frame inside the block reports the block, with its tag.
+    for pfn in a..a + 16 {
+        assert_eq!(z.block_of(pfn), Some((a, 4, 7)), "pfn {pfn:#x}");
+    }
+    assert_eq!(z.block_of(b), Some((b, 0, 0)));
+    // Free, reserved and foreign frames belong to no block.
+    let free_pfn = (0x2000..0x2800).find(|&p| z.block_of(p).is_none()).unwrap();
+    assert!(!(a..a + 16).contains(&free_pfn) && free_pfn != b);
+    assert_eq!(z.block_of(0x1fff), None);
+    assert_eq!(z.block_of(0x2800), None);
+    z.free(a, 4).unwrap();
+    assert_eq!(z.block_of(a), None);
+    assert_eq!(z.block_of(a + 3), None);
+}

@@ -4,6 +4,7 @@
 
 use super::{CopyEngine, CopyOutcome};
 use crate::dma;
+use crate::migrate::error::EngineError;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -84,7 +85,7 @@ impl CopyEngine for AutoEngine {
         self.engines.iter().map(|e| e.channels()).max().unwrap_or(0)
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
         let bytes: u64 = ops.iter().map(|o| o.len).sum();
         let predicted: Vec<Cost> = self
             .engines

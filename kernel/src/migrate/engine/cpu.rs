@@ -1,9 +1,10 @@
 //! The single-core CPU copy engine, and the boot-time choice of copy routine.
 #![allow(unsafe_code)] // one call into arch::copy, justified below
 
-use super::{CopyEngine, CopyOutcome};
+use super::{cpu_outcome, CopyEngine, CopyOutcome};
 use crate::arch::copy::{self, Routine};
 use crate::arch::tsc;
+use crate::migrate::error::EngineError;
 use crate::mm::frames;
 use crate::println;
 use alloc::string::String;
@@ -86,9 +87,9 @@ impl CopyEngine for CpuEngine {
         1
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
         copy_ops(ops);
-        Ok(CopyOutcome::default())
+        Ok(cpu_outcome(ops))
     }
 }
 
@@ -128,9 +129,9 @@ impl CopyEngine for RoutineEngine {
         1
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
         copy_ops_with(self.routine, ops);
-        Ok(CopyOutcome::default())
+        Ok(cpu_outcome(ops))
     }
 }
 

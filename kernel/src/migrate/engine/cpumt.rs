@@ -4,7 +4,8 @@
 //! The split follows the RFC's mtcopy: whole folios dealt out in blocks, or every folio
 //! cut into N pieces when there are fewer folios than workers.
 
-use super::{cpu, CopyEngine, CopyOutcome};
+use super::{cpu, cpu_outcome, CopyEngine, CopyOutcome};
+use crate::migrate::error::EngineError;
 use crate::smp;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -50,9 +51,9 @@ impl CopyEngine for CpuMtEngine {
         &self.placement
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
         copy_on(&self.cpus, ops);
-        Ok(CopyOutcome::default())
+        Ok(cpu_outcome(ops))
     }
 }
 

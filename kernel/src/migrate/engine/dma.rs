@@ -7,12 +7,14 @@
 //! Only the CPU running the migration touches the channels (QEMU's proxy can deadlock
 //! when two vCPUs access one emulated function at once).
 
-use super::{cpu, CopyEngine, CopyOutcome};
+use super::{bytes_of, cpu, CopyEngine, CopyOutcome};
 use crate::arch::tsc;
 use crate::dma;
+use crate::migrate::error::EngineError;
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
+use kcore::honesty::CopiedBytes;
 use ptdma::channel::split;
 use ptdma::{CopyOp, SplitPolicy};
 
@@ -62,7 +64,9 @@ impl CopyEngine for DmaEngine {
         self.channels.len()
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
+        // Every range must be a frame the caller holds before any descriptor is written.
+        dma::check_owned(ops)?;
         let shares = split(ops.len(), self.channels.len(), self.policy);
         let before = self.counters();
         let before_t = self.timing();
@@ -104,6 +108,7 @@ impl CopyEngine for DmaEngine {
                 cursor[k] += chunk.len();
                 match submitted {
                     Some(Ok(())) => in_flight.push((k, chunk)),
+                    Some(Err(dma::SubmitError::NotOwned(e))) => return Err(e.into()),
                     Some(Err(e)) => {
                         println!("dma: channel {k} refused a batch ({e}); the CPU copies it");
                         failed[k] = true;
@@ -129,7 +134,13 @@ impl CopyEngine for DmaEngine {
         cpu::copy_ops(&fallback);
         let after = self.counters();
         let after_t = self.timing();
+        let fallback_bytes = bytes_of(&fallback);
         Ok(CopyOutcome {
+            bytes: CopiedBytes {
+                dma: bytes_of(ops) - fallback_bytes,
+                cpu: 0,
+                fallback: fallback_bytes,
+            },
             fallback_ops: fallback.len(),
             dma_batches: after_t.0 - before_t.0,
             dma_submit_ns: after_t.1 - before_t.1,

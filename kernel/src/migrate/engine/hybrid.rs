@@ -5,8 +5,9 @@
 
 use super::cpumt::CpuMtEngine;
 use super::dma::DmaEngine;
-use super::{cpu, CopyEngine, CopyOutcome};
+use super::{cpu, cpu_outcome, CopyEngine, CopyOutcome};
 use crate::arch::percpu;
+use crate::migrate::error::EngineError;
 use crate::smp;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -58,7 +59,7 @@ impl CopyEngine for HybridEngine {
         self.cpu.placement()
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String> {
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
         // Whole ops to each side: the first `k` ops (by bytes) to the CPU workers.
         let total: u64 = ops.iter().map(|o| o.len).sum();
         let want = total * self.cpu_percent / 100;
@@ -86,24 +87,29 @@ impl CopyEngine for HybridEngine {
         let mut all = workers.clone();
         all.push(me);
         let dma = &self.dma;
-        let results: Vec<Option<Result<CopyOutcome, String>>> = smp::dispatch::run_on(&all, |c| {
-            if c == me {
-                Some(if dma_ops.is_empty() {
-                    Ok(CopyOutcome::default())
+        // The DMA share is checked before any worker starts: a refused op copies nothing.
+        crate::dma::check_owned(dma_ops)?;
+        let results: Vec<Option<Result<CopyOutcome, EngineError>>> =
+            smp::dispatch::run_on(&all, |c| {
+                if c == me {
+                    Some(if dma_ops.is_empty() {
+                        Ok(CopyOutcome::default())
+                    } else {
+                        dma.lock().copy(dma_ops)
+                    })
                 } else {
-                    dma.lock().copy(dma_ops)
-                })
-            } else {
-                if let Some(w) = workers.iter().position(|&x| x == c) {
-                    cpu::copy_ops(&shares[w]);
+                    if let Some(w) = workers.iter().position(|&x| x == c) {
+                        cpu::copy_ops(&shares[w]);
+                    }
+                    None
                 }
-                None
-            }
-        });
-        results
+            });
+        let mut outcome = results
             .into_iter()
             .flatten()
             .next()
-            .unwrap_or(Ok(CopyOutcome::default()))
+            .unwrap_or(Ok(CopyOutcome::default()))?;
+        outcome.add(&cpu_outcome(cpu_ops));
+        Ok(outcome)
     }
 }

@@ -10,12 +10,15 @@ pub mod cpumt;
 pub mod dma;
 pub mod hybrid;
 
-use alloc::string::String;
+use super::error::EngineError;
+use kcore::honesty::CopiedBytes;
 use ptdma::{CopyOp, MmioCounters};
 
 /// What a copy call did besides copying.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CopyOutcome {
+    /// Bytes each kind of copier really moved (DMA, CPU by design, CPU fallback).
+    pub bytes: CopiedBytes,
     /// Ops the CPU copied because a DMA channel failed or timed out.
     pub fallback_ops: usize,
     /// DMA register traffic (zero for the CPU).
@@ -31,6 +34,7 @@ pub struct CopyOutcome {
 impl CopyOutcome {
     /// Adds another call's outcome.
     pub fn add(&mut self, o: &CopyOutcome) {
+        self.bytes.add(&o.bytes);
         self.fallback_ops += o.fallback_ops;
         self.mmio.reads += o.mmio.reads;
         self.mmio.writes += o.mmio.writes;
@@ -60,6 +64,26 @@ pub trait CopyEngine {
         "-"
     }
     /// Copies every op; returns only when all bytes are in place (DMA errors fall back
-    /// to the CPU). An `Err` means the data could not be copied at all.
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, String>;
+    /// to the CPU, counted in the outcome's `bytes.fallback`).
+    ///
+    /// # Errors
+    /// [`EngineError`] when the batch could not be copied at all (nothing is half
+    /// copied from the caller's point of view: it rolls the batch back).
+    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError>;
+}
+
+/// Bytes of `ops` together.
+pub fn bytes_of(ops: &[CopyOp]) -> u64 {
+    ops.iter().map(|o| o.len).sum()
+}
+
+/// The outcome of `ops` copied by CPUs by design.
+pub fn cpu_outcome(ops: &[CopyOp]) -> CopyOutcome {
+    CopyOutcome {
+        bytes: CopiedBytes {
+            cpu: bytes_of(ops),
+            ..CopiedBytes::default()
+        },
+        ..CopyOutcome::default()
+    }
 }

@@ -1,0 +1,180 @@
+//! The limits check before the first cell (`kcore::plan`), wired to this kernel: every
+//! selected experiment's cells, built from the same keys the experiments read, set
+//! against the free frames of each node and the heap's room for bookkeeping. What does
+//! not fit stops the run with the numbers (exit 6) before any work.
+
+use super::seed::default_total;
+use crate::migrate::workload::Folio;
+use crate::mm::frames::{self, Block};
+use crate::println;
+use alloc::string::String;
+use alloc::vec::Vec;
+use kcore::cmdline::Config;
+use kcore::migrate::{folio_bytes, FolioMeta, MTHP_ORDERS};
+use kcore::plan::{self, Bookkeeping, CellNeed, NodeRoom, Room};
+use ptdma::CopyOp;
+
+/// Heap bytes this kernel spends per folio and per folio in flight (from the types the
+/// workload and the pipeline keep), plus fixed slack per cell.
+pub fn bookkeeping() -> Bookkeeping {
+    let sz = core::mem::size_of::<usize>() as u64;
+    Bookkeeping {
+        per_folio: core::mem::size_of::<Folio>() as u64,
+        // Destinations with metadata, the ops (pipeline, engine split, DMA batch and
+        // fallback copies), the unmapped list and split indices.
+        per_batch_folio: core::mem::size_of::<(Block, FolioMeta)>() as u64
+            + 4 * core::mem::size_of::<CopyOp>() as u64
+            + 16
+            + 2 * sz,
+        per_cell: 1 << 20,
+    }
+}
+
+/// What the machine has free now.
+pub fn room() -> Room {
+    Room {
+        nodes: frames::free_blocks()
+            .into_iter()
+            .map(|(node, free_blocks)| NodeRoom { node, free_blocks })
+            .collect(),
+        heap_free: crate::heap::free_for_bookkeeping() as u64,
+    }
+}
+
+/// Checks `cells` against [`room`].
+///
+/// # Errors
+/// The first cell that does not fit, as the bad-input message.
+pub fn check(cells: &[CellNeed]) -> Result<(), String> {
+    plan::check(cells, &room(), &bookkeeping()).map_err(|e| alloc::format!("{e}"))
+}
+
+/// A user-given `total=` must be a whole number of folios of every size it is used
+/// with: a run never migrates more or less than it was asked to and calls it `total`.
+///
+/// # Errors
+/// Names the size `total` does not divide.
+pub fn check_total(config: &Config, orders: &[u8]) -> Result<(), String> {
+    if !config.given("total") {
+        return Ok(());
+    }
+    let total = config.migrate.total;
+    for &o in orders {
+        let fb = folio_bytes(o);
+        if !total.is_multiple_of(fb) {
+            let down = total / fb * fb;
+            return Err(alloc::format!(
+                "total={total} bytes is not a whole number of {} KiB folios; use {} or {}",
+                fb >> 10,
+                if down == 0 { fb } else { down },
+                down + fb
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn cells_of(
+    config: &Config,
+    orders: &[u8],
+    total: u64,
+    from: u32,
+    to: u32,
+    raw: bool,
+) -> Vec<CellNeed> {
+    orders
+        .iter()
+        .map(|&order| {
+            let folios = (total / folio_bytes(order)).max(1);
+            let per_batch = (config.migrate.batch_pages >> order).max(1);
+            CellNeed {
+                from,
+                to,
+                order,
+                folios,
+                batch_folios: per_batch.min(folios),
+                raw_copy: raw,
+            }
+        })
+        .collect()
+}
+
+/// The cells the selected experiments (or the `migrate` job, `bench = None`) will
+/// measure, at their largest.
+pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> Vec<CellNeed> {
+    let m = &config.migrate;
+    let Some(list) = bench else {
+        return cells_of(config, &m.sizes, m.total, from, to, false);
+    };
+    let all = list.split(',').any(|b| b == "all");
+    let has = |name: &str| all || list.split(',').any(|b| b == name);
+    let mut out = Vec::new();
+    if has("efficiency") {
+        let sizes = super::sizes_or(config, &[0, 9]);
+        out.extend(cells_of(config, &sizes, m.total, from, to, true));
+    }
+    if ["1a", "1b", "3a", "3b"].iter().any(|&b| has(b)) {
+        let sizes = super::sizes_or(config, &MTHP_ORDERS);
+        out.extend(cells_of(
+            config,
+            &sizes,
+            default_total(config),
+            from,
+            to,
+            false,
+        ));
+    }
+    if (has("2a") || has("2b")) && config.given("counts") {
+        for &count in &m.counts {
+            out.extend(cells_of(
+                config,
+                &[9],
+                count.saturating_mul(2 << 20),
+                from,
+                to,
+                false,
+            ));
+        }
+    }
+    let questions = ["setup", "auto", "placement", "pollution", "load", "cycles"];
+    if questions.iter().any(|&b| has(b)) {
+        let sizes = super::sizes_or(config, &[0, 4, 9]);
+        out.extend(cells_of(
+            config,
+            &sizes,
+            super::question_total(config),
+            from,
+            to,
+            true,
+        ));
+    }
+    out
+}
+
+/// Checks the whole run before its first cell and prints what it checked.
+///
+/// # Errors
+/// The first cell that does not fit, or a `total` that is not a whole number of folios.
+pub fn check_run(config: &Config, bench: Option<&str>) -> Result<(), String> {
+    let (from, to) = super::nodes(config)?;
+    let orders: Vec<u8> = match bench {
+        None => config.migrate.sizes.clone(),
+        Some(_) if config.migrate.size_given => config.migrate.sizes.clone(),
+        Some(_) => Vec::new(),
+    };
+    check_total(config, &orders)?;
+    let cells = cells(config, bench, from, to);
+    check(&cells)?;
+    let peak = cells
+        .iter()
+        .map(|c| c.folios.saturating_mul(folio_bytes(c.order)))
+        .max()
+        .unwrap_or(0);
+    println!(
+        "plan: {} cell shape(s) fit (largest {} MiB per repetition; heap {} MiB free for bookkeeping)",
+        cells.len(),
+        peak >> 20,
+        crate::heap::free_for_bookkeeping() >> 20
+    );
+    Ok(())
+}

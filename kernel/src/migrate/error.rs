@@ -1,0 +1,193 @@
+//! Why a migration or a copy engine stopped. Every variant leaves the workload whole:
+//! each folio mapped, its data intact (the old copy or the new one), every frame
+//! accounted for — except [`MigrateError::Rollback`], which says exactly which folio
+//! could not be put back.
+
+use crate::dma::NotOwned;
+use crate::mm::frames::FrameError;
+use core::fmt;
+use kcore::pagetable::PtError;
+
+/// One of the four phases of a migration (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Allocating destinations and copying metadata.
+    Prepare,
+    /// Clearing PTEs.
+    Unmap,
+    /// Copying data.
+    Copy,
+    /// Installing the new PTEs and freeing the sources.
+    Remap,
+}
+
+impl Phase {
+    /// The name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Prepare => "prepare",
+            Phase::Unmap => "unmap",
+            Phase::Copy => "copy",
+            Phase::Remap => "remap",
+        }
+    }
+}
+
+/// Why a copy engine could not copy a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineError {
+    /// An op names memory the migration does not hold (a kernel structure, a free
+    /// frame, RAM the allocator does not manage): refused before any descriptor was
+    /// written, nothing copied.
+    NotOwned(NotOwned),
+    /// A self-test's engine that fails on purpose.
+    Injected,
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::NotOwned(e) => write!(f, "{e}"),
+            EngineError::Injected => write!(f, "injected copy failure"),
+        }
+    }
+}
+
+/// Why a migration stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigrateError {
+    /// No free block of the folio's order on `node` (prepare, or creating the workload).
+    OutOfMemory {
+        /// The node that ran out.
+        node: u32,
+        /// Folio order asked for.
+        order: u8,
+        /// The folio being placed.
+        folio: u64,
+        /// The allocator's answer.
+        error: FrameError,
+    },
+    /// Page tables of the workload could not be built.
+    Tables(PtError),
+    /// Clearing a folio's PTE failed.
+    Unmap {
+        /// The folio.
+        folio: u64,
+        /// Why.
+        error: PtError,
+    },
+    /// A folio's PTE pointed somewhere else than its block (a kernel bug).
+    WrongMapping {
+        /// The folio.
+        folio: u64,
+        /// Where the PTE pointed.
+        found: u64,
+        /// The folio's block.
+        expected: u64,
+    },
+    /// The copy engine failed.
+    Copy(EngineError),
+    /// Installing a folio's new PTE failed.
+    Remap {
+        /// The folio.
+        folio: u64,
+        /// Why.
+        error: PtError,
+    },
+    /// A source block could not be freed after its folio moved.
+    FreeSource {
+        /// The folio.
+        folio: u64,
+        /// Why.
+        error: FrameError,
+    },
+    /// A self-test made this phase fail at this folio.
+    Injected {
+        /// The phase.
+        phase: Phase,
+        /// The folio.
+        folio: u64,
+    },
+    /// Putting a folio back after another failure failed too: this folio is unmapped.
+    Rollback {
+        /// The folio left unmapped.
+        folio: u64,
+        /// Why the restore failed.
+        error: PtError,
+        /// The failure that started the rollback, as text.
+        cause: alloc::string::String,
+    },
+}
+
+impl MigrateError {
+    /// The run ran out of destination frames (its own outcome, not a verification
+    /// failure).
+    pub fn is_out_of_memory(&self) -> bool {
+        matches!(
+            self,
+            MigrateError::OutOfMemory { .. } | MigrateError::Tables(PtError::OutOfMemory)
+        )
+    }
+}
+
+impl From<NotOwned> for EngineError {
+    fn from(e: NotOwned) -> Self {
+        EngineError::NotOwned(e)
+    }
+}
+
+/// Self-tests and benchmarks that report a failure as text.
+impl From<MigrateError> for alloc::string::String {
+    fn from(e: MigrateError) -> Self {
+        alloc::format!("{e}")
+    }
+}
+
+impl From<EngineError> for MigrateError {
+    fn from(e: EngineError) -> Self {
+        MigrateError::Copy(e)
+    }
+}
+
+impl fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MigrateError::OutOfMemory {
+                node,
+                order,
+                folio,
+                error,
+            } => write!(
+                f,
+                "out of memory: no {} KiB block on node {node} for folio {folio} ({error})",
+                4u64 << order
+            ),
+            MigrateError::Tables(e) => write!(f, "workload page tables: {e}"),
+            MigrateError::Unmap { folio, error } => write!(f, "unmap folio {folio}: {error}"),
+            MigrateError::WrongMapping {
+                folio,
+                found,
+                expected,
+            } => write!(
+                f,
+                "folio {folio} was mapped to {found:#x}, expected {expected:#x}"
+            ),
+            MigrateError::Copy(e) => write!(f, "copy: {e}"),
+            MigrateError::Remap { folio, error } => write!(f, "remap folio {folio}: {error}"),
+            MigrateError::FreeSource { folio, error } => {
+                write!(f, "free source of folio {folio}: {error}")
+            }
+            MigrateError::Injected { phase, folio } => {
+                write!(f, "injected {} failure at folio {folio}", phase.name())
+            }
+            MigrateError::Rollback {
+                folio,
+                error,
+                cause,
+            } => write!(
+                f,
+                "rollback after '{cause}' could not restore folio {folio}: {error}"
+            ),
+        }
+    }
+}
