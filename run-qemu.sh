@@ -19,6 +19,8 @@ EX_WATCHDOG=5    # kernel watchdog: no progress
 EX_BADINPUT=6    # kernel rejected its command line / input
 EX_NOSTATUS=7    # QEMU ended without a kernel status (triple fault, killed, crash)
 EX_SETUP=8       # could not install, build or start something
+EX_INVALID=9     # a benchmark figure is invalid: the named engine did not do the work
+EX_OOM=10        # a migration ran out of memory mid-run (every folio stayed where it was)
 EX_TIMEOUT=124   # wall-clock timeout
 
 usage() {
@@ -263,6 +265,8 @@ map_status() {
         39) return $EX_EXCEPTION ;;
         41) return $EX_WATCHDOG ;;
         43) return $EX_BADINPUT ;;
+        45) return $EX_INVALID ;;
+        47) return $EX_OOM ;;
         124|137) note "wall-clock timeout after ${TIMEOUT}s (see $log)"; return $EX_TIMEOUT ;;
         *) note "QEMU exited with status $rc and no kernel status (triple fault or crash; see $log)"; return $EX_NOSTATUS ;;
     esac
@@ -296,12 +300,15 @@ cmd_test() {
 # recovered | data ok, and fails unless every case is handled.
 cmd_faults() {
     ensure_qemu; build_kernel
+    # Descriptor numbers count from the kernel's first-use probe (see probe_descriptors).
+    local p
+    p=$(probe_descriptors)
     local cases=(
-        "error status on a descriptor|--fault=error-at=40|test=migrate_dma_fault_falls_back_to_cpu"
-        "stuck queue|--fault=stuck-at=40|test=migrate_dma_fault_falls_back_to_cpu dma-timeout-ms=300"
-        "halted queue|--fault=halt-at=40|test=migrate_dma_fault_falls_back_to_cpu dma-timeout-ms=300"
-        "device disappears mid-batch|--fault=vanish-at=40|test=migrate_dma_fault_falls_back_to_cpu"
-        "corrupted copy (wrong bytes, success reported)|--fault=corrupt-at=10|test=migrate_dma_corruption_detected"
+        "error status on a descriptor|--fault=error-at=$((p + 40))|test=migrate_dma_fault_falls_back_to_cpu"
+        "stuck queue|--fault=stuck-at=$((p + 40))|test=migrate_dma_fault_falls_back_to_cpu dma-timeout-ms=300"
+        "halted queue|--fault=halt-at=$((p + 40))|test=migrate_dma_fault_falls_back_to_cpu dma-timeout-ms=300"
+        "device disappears mid-batch|--fault=vanish-at=$((p + 40))|test=migrate_dma_fault_falls_back_to_cpu"
+        "corrupted copy (wrong bytes, success reported)|--fault=corrupt-at=$((p + 10))|test=migrate_dma_corruption_detected"
     )
     local rows=() failed=0 c name fault args log rc detected recovered dataok
     for c in "${cases[@]}"; do

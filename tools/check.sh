@@ -62,6 +62,10 @@ check_shape() {
     apply_shape
 }
 
+# probe_descriptors: descriptors the kernel's first-use DMA probe sends before anything
+# else (one page per memory node plus the completion marker, on each PTDMA channel).
+probe_descriptors() { echo $(( PTDMA * (NODES + 1) )); }
+
 cmd_check() {
     check_host
     ensure_qemu
@@ -117,12 +121,31 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
 
     # DMA faults injected by the PTDMA model: reported, the CPU finishes the batch, the
     # data verifies, and the queue works again (or, for a vanished device, is retired).
-    local dma="test=dma_fault_recovery dma-timeout-ms=300"
-    expect_boot dma-error 0 'IDMA0_AXI_SLVERR.*4/8 ops done' "$dma" --fault=error-at=5
-    expect_boot dma-error-recovered 0 'queue usable again' "$dma" --fault=error-at=5
-    expect_boot dma-halted-queue 0 'queue usable again' "$dma" --fault=halt-at=5
-    expect_boot dma-stuck-queue 0 'queue usable again' "$dma" --fault=stuck-at=5
-    expect_boot dma-device-gone 0 'channel retired' "$dma" --fault=vanish-at=5
+    # The model numbers descriptors from the first the kernel sends: its first-use probe
+    # (one page per node plus the completion marker, on every channel) comes first.
+    local dma="test=dma_fault_recovery dma-timeout-ms=300" p
+    p=$(probe_descriptors)
+    expect_boot dma-error 0 'IDMA0_AXI_SLVERR.*4/8 ops done' "$dma" --fault=error-at=$((p + 5))
+    expect_boot dma-error-recovered 0 'queue usable again' "$dma" --fault=error-at=$((p + 5))
+    expect_boot dma-halted-queue 0 'queue usable again' "$dma" --fault=halt-at=$((p + 5))
+    expect_boot dma-stuck-queue 0 'queue usable again' "$dma" --fault=stuck-at=$((p + 5))
+    expect_boot dma-device-gone 0 'channel retired' "$dma" --fault=vanish-at=$((p + 5))
+    # A probe descriptor that fails retires its channel before any run uses it.
+    expect_boot dma-probe-retires 0 'retired: it cannot reach guest RAM.*engine=dma will not use it' "test=dma_engines_match_runner" --fault=error-at=1
+
+    # Trust (issue 15): what is asked is used exactly or refused, limits are checked
+    # before any work, and a figure is labelled with who really copied it.
+    expect_boot exact-node "$EX_BADINPUT" 'to=5: node 5 has no memory \(nodes with memory: \[0, 1\]; nodes with CPUs: \[0, 1\]\)' "migrate to=5 size=2m total=8m reps=1"
+    expect_boot exact-widths "$EX_BADINPUT" 'widths=1,2,4: \[4\] exceed the 2 online CPU' "bench=1a widths=1,2,4 size=2m total=4m reps=1"
+    expect_boot plan-does-not-fit "$EX_BADINPUT" 'does not fit: 524288 x 4 KiB folios node 0->1 needs [0-9]+ MiB on node 0, [0-9]+ MiB free there' "migrate size=4k total=2g reps=1"
+    expect_boot total-not-whole-folios "$EX_BADINPUT" 'not a whole number of 2048 KiB folios; use 2097152 or 4194304' "migrate size=2m total=3m reps=1"
+    expect_boot dma-invalid "$EX_INVALID" '"engine":"dma".*"status":"invalid"' "migrate engine=dma size=64k total=8m reps=2" --fault=vanish-at=$((p + 10))
+    if [[ -f "$OUT/check-dma-invalid.log" ]]; then
+        grep -qaE '^RUN .*"invalid":1,.*"status":"invalid"' "$OUT/check-dma-invalid.log" \
+            && grep -qaE '^!!! INVALID in migrate' "$OUT/check-dma-invalid.log"
+        check_result "invalid DMA cell: RUN status and the INVALID line" $? "see $OUT/check-dma-invalid.log"
+    fi
+    expect_boot dma-degraded 0 '"engine":"dma".*"status":"degraded"' "migrate engine=dma size=2m total=128m reps=2" --fault=error-at=$((p + 41))
     expect_boot migrate-dma-fault 0 'verified, [0-9]+ op\(s\) copied by the CPU' "test=migrate_dma_fault_falls_back_to_cpu" --fault=error-at=40
     expect_boot migrate-dma-corruption 0 'corruption detected by verification' "test=migrate_dma_corruption_detected" --fault=corrupt-at=10
 

@@ -121,6 +121,15 @@ fn run_bench_list(
 ) -> Result<bench::totals::Totals, alloc::string::String> {
     let mut totals = bench::totals::Totals::default();
     let all = list.split(',').any(|b| b == "all");
+    // An experiment named explicitly is run as asked or not at all: one that measures
+    // DMA needs a DMA engine (`all` skips those parts and says so).
+    if dma::channel_count() == 0 {
+        if let Some(b) = list.split(',').find(|b| ["1b", "2b", "auto"].contains(b)) {
+            return Err(alloc::format!(
+                "bench={b} measures DMA, but no DMA engine is available (see the dma: lines above)"
+            ));
+        }
+    }
     for &name in kcore::cmdline::BENCHES.iter().filter(|&&b| b != "all") {
         if !all && !list.split(',').any(|b| b == name) {
             continue;

@@ -90,8 +90,9 @@ pub enum FrameUse {
 pub enum RangeError {
     /// No zone manages the address (kernel image, heap, firmware, MMIO, a hole).
     Unmanaged(u64),
-    /// The frame is free: nobody holds it.
-    NotAllocated(u64),
+    /// The frame is in no allocated block: free, or reserved inside a node's span for
+    /// the kernel image, the heap or firmware.
+    NotHeld(u64),
     /// The block holding the address is a kernel structure.
     KernelUse(u64),
     /// The range runs past the end of the block that holds its start.
@@ -109,7 +110,10 @@ impl core::fmt::Display for RangeError {
             RangeError::Unmanaged(a) => {
                 write!(f, "{a:#x} is not RAM the frame allocator manages")
             }
-            RangeError::NotAllocated(a) => write!(f, "{a:#x} lies in a free frame"),
+            RangeError::NotHeld(a) => write!(
+                f,
+                "{a:#x} is in no allocated block (free, or reserved for the kernel or firmware)"
+            ),
             RangeError::KernelUse(a) => write!(f, "{a:#x} lies in a kernel structure"),
             RangeError::CrossesBlock { addr, len } => {
                 write!(f, "{addr:#x}+{len:#x} runs past the block that holds it")
@@ -258,7 +262,7 @@ pub fn check_data_range(addr: u64, len: u64) -> Result<(), RangeError> {
         .buddy
         .lock()
         .block_of(pfn)
-        .ok_or(RangeError::NotAllocated(addr))?;
+        .ok_or(RangeError::NotHeld(addr))?;
     if tag != FrameUse::Data as u8 {
         return Err(RangeError::KernelUse(addr));
     }

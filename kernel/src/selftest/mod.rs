@@ -15,6 +15,7 @@ mod mm_tests;
 mod pci_tests;
 mod platform_tests;
 mod smp_tests;
+mod trust_tests;
 
 use crate::exit::ExitCode;
 use crate::println;
@@ -42,6 +43,7 @@ fn registry() -> impl Iterator<Item = &'static Test> {
         .chain(pci_tests::TESTS)
         .chain(dma_tests::TESTS)
         .chain(migrate_tests::TESTS)
+        .chain(trust_tests::TESTS)
         .chain(smp_tests::TESTS)
         .chain(fixtures::TESTS)
 }
