@@ -161,6 +161,9 @@ fn out_of_memory_mid_run() -> Result<(), String> {
     check_eq("frames in use at the end", frames::frames_in_use(), before)
 }
 
+/// (what, address, the refusal expected).
+type RefusalCase = (&'static str, u64, fn(&RangeError) -> bool);
+
 /// A page of the kernel image (in `.data`): RAM no allocator manages.
 #[repr(C, align(4096))]
 struct ImagePage([u8; 4096]);
@@ -196,7 +199,7 @@ fn dma_refuses_frames_not_held() -> Result<(), String> {
             _ => Vec::new(),
         }
     };
-    let cases: [(&str, u64, fn(&RangeError) -> bool); 4] = [
+    let cases: [RefusalCase; 4] = [
         ("a page-table frame", kernel_page.addr, |e| {
             matches!(e, RangeError::KernelUse(_))
         }),
