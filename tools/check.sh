@@ -165,7 +165,7 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
 
     # The seed's open questions (issue 12), tiny sizes: every cell verified, every table
     # printed, the log turned into a report.
-    local q="bench=setup,auto,placement,pollution,load,cycles total=1m reps=1 size=4k,2m widths=1,2"
+    local q="bench=setup,auto,placement,pollution,load,cycles total=2m reps=1 size=4k,2m widths=1,2"
     expect_boot bench-questions 0 '"status":"ok"' "$q"
     if [[ -f "$OUT/check-bench-questions.log" ]]; then
         local t missing=""

@@ -100,11 +100,15 @@ fn cells_of(
 }
 
 /// The cells the selected experiments (or the `migrate` job, `bench = None`) will
-/// measure, at their largest.
-pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> Vec<CellNeed> {
+/// measure, at their largest, and the folio orders that `total` is cut into (all but
+/// tables 2a/2b, which count folios).
+pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> (Vec<CellNeed>, Vec<u8>) {
     let m = &config.migrate;
     let Some(list) = bench else {
-        return cells_of(config, &m.sizes, m.total, from, to, false);
+        return (
+            cells_of(config, &m.sizes, m.total, from, to, false),
+            m.sizes.clone(),
+        );
     };
     let all = list.split(',').any(|b| b == "all");
     let has = |name: &str| all || list.split(',').any(|b| b == name);
@@ -157,13 +161,8 @@ pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> Vec<Ce
 /// The first cell that does not fit, or a `total` that is not a whole number of folios.
 pub fn check_run(config: &Config, bench: Option<&str>) -> Result<(), String> {
     let (from, to) = super::nodes(config)?;
-    let orders: Vec<u8> = match bench {
-        None => config.migrate.sizes.clone(),
-        Some(_) if config.migrate.size_given => config.migrate.sizes.clone(),
-        Some(_) => Vec::new(),
-    };
+    let (cells, orders) = cells(config, bench, from, to);
     check_total(config, &orders)?;
-    let cells = cells(config, bench, from, to);
     check(&cells)?;
     let peak = cells
         .iter()
