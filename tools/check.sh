@@ -62,6 +62,19 @@ check_shape() {
     apply_shape
 }
 
+# check_exit_map: every QEMU status the kernel can give maps to the documented exit code
+# (README "Exit codes").
+check_exit_map() {
+    local c rc bad=""
+    for c in 33:0 35:1 37:3 39:4 41:5 43:6 45:9 47:10 1:7 0:7; do
+        map_status "${c%%:*}" "(no log)" 2>/dev/null
+        rc=$?
+        [[ $rc -eq ${c#*:} ]] || bad+=" QEMU ${c%%:*} -> $rc (want ${c#*:});"
+    done
+    [[ -z "$bad" ]]
+    check_result "QEMU status -> exit code" $? "$bad"
+}
+
 # check_proxy_ram_shapes: the RAM-section arithmetic of tools/proxy-ram.sh on shapes booted
 # by hand (see there); the runner refuses issue 15's third run (8 nodes x 384 MiB, node 5
 # across the 4 GiB hole) with exit 2 before booting and names a shape that works; that
@@ -123,6 +136,7 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
 
 
     # Machine shapes whose guest RAM the PTDMA model cannot reach are refused before booting.
+    check_exit_map
     check_proxy_ram_shapes
 
     # Another machine shape: 4 CPUs on 4 NUMA nodes of 256 MiB, 4 PTDMA engines.
