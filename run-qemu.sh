@@ -48,7 +48,9 @@ Commands:
 Options:
   --cpus N           vCPUs (default 2)
   --nodes N          NUMA nodes, each a memory-backend-memfd,share=on (default 2)
-  --mem-per-node M   MiB of RAM per node (default 512)
+  --mem-per-node M   MiB of RAM per node (default 512). With PTDMA engines, a shape whose
+                     guest RAM is more than the 8 sections QEMU's device proxy shares (a node
+                     across the 4 GiB hole counts twice) is refused (exit 2), naming one that works
   --cpu MODEL        QEMU CPU model (default max; max has no AMD topology leaves, so use
                      e.g. EPYC-Milan,level=0x1f to see dies / L3 domains)
   --sockets N --dies N --cores N --threads N

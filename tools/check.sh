@@ -91,6 +91,7 @@ check_proxy_ram_shapes() {
     check_result "RAM sections per QEMU shape" $? "$bad"
 
     local args=(--dry-run -- migrate engine=dma size=2m total=16m reps=1) out rc alt
+    [[ $PROFILE == debug ]] && args=(--debug "${args[@]}")
     out=$("$ROOT/run-qemu.sh" --nodes 8 --mem-per-node 384 "${args[@]}" 2>&1)
     rc=$?
     [[ $rc -eq $EX_USAGE ]] && grep -qF 'node 5 (1920-2304 MiB) straddles the hole and is 2 RAM sections: 9 sections in all' <<< "$out"
