@@ -19,8 +19,8 @@ EX_WATCHDOG=5    # kernel watchdog: no progress
 EX_BADINPUT=6    # kernel rejected its command line / input
 EX_NOSTATUS=7    # QEMU ended without a kernel status (triple fault, killed, crash)
 EX_SETUP=8       # could not install, build or start something
-EX_INVALID=9     # a benchmark figure is invalid: the named engine did not do the work
-EX_OOM=10        # a migration ran out of memory mid-run (every folio stayed where it was)
+EX_INVALID=9     # a figure is invalid: the named engine did not do the work
+EX_OOM=10        # out of memory mid-run; every folio stayed where it was
 EX_TIMEOUT=124   # wall-clock timeout
 
 usage() {
@@ -48,7 +48,9 @@ Commands:
 Options:
   --cpus N           vCPUs (default 2)
   --nodes N          NUMA nodes, each a memory-backend-memfd,share=on (default 2)
-  --mem-per-node M   MiB of RAM per node (default 512)
+  --mem-per-node M   MiB of RAM per node (default 512). With PTDMA engines, a shape whose
+                     guest RAM is more than the 8 sections QEMU's device proxy shares (a node
+                     across the 4 GiB hole counts twice) is refused (exit 2), naming one that works
   --cpu MODEL        QEMU CPU model (default max; max has no AMD topology leaves, so use
                      e.g. EPYC-Milan,level=0x1f to see dies / L3 domains)
   --sockets N --dies N --cores N --threads N
@@ -68,9 +70,11 @@ Options:
   --uefi             with --iso: boot the ISO with OVMF (UEFI) firmware
   -- ARGS...         appended to the kernel command line (boot with `-- help` to list keys)
 
-Exit codes: 0 success, 1 test failure, 2 usage, 3 kernel panic, 4 CPU exception,
-5 watchdog, 6 bad kernel input, 7 no kernel status (triple fault/crash), 8 setup
-failure, 124 timeout.
+Exit codes: 0 success, 1 test failure, 2 usage (also a machine shape whose guest RAM
+the PTDMA engines cannot reach; the message names one that works), 3 kernel panic,
+4 CPU exception, 5 watchdog, 6 bad kernel input, 7 no kernel status (triple fault/crash),
+8 setup failure, 9 a figure is invalid (the named engine did not do the work), 10 out of
+memory mid-run (every folio stayed where it was), 124 timeout.
 EOF
 }
 
@@ -142,6 +146,10 @@ apply_shape() {
     SHAPE="${SOCKETS}s${DIES}d${CORES}c${THREADS}t${NODES}n"
 }
 apply_shape
+
+# ---- guest RAM the emulated PTDMA engines can reach (tools/proxy-ram.sh) ----
+source "$ROOT/tools/proxy-ram.sh"
+[[ $CMD == iso ]] || check_proxy_ram
 
 # ---- dependencies ----
 apt_install() {
@@ -265,8 +273,8 @@ map_status() {
         39) return $EX_EXCEPTION ;;
         41) return $EX_WATCHDOG ;;
         43) return $EX_BADINPUT ;;
-        45) return $EX_INVALID ;;
-        47) return $EX_OOM ;;
+        45) note "a figure is invalid: the named engine did not do the work (see $log)"; return $EX_INVALID ;;
+        47) note "out of memory mid-run; every folio stayed where it was (see $log)"; return $EX_OOM ;;
         124|137) note "wall-clock timeout after ${TIMEOUT}s (see $log)"; return $EX_TIMEOUT ;;
         *) note "QEMU exited with status $rc and no kernel status (triple fault or crash; see $log)"; return $EX_NOSTATUS ;;
     esac

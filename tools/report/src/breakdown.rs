@@ -5,11 +5,12 @@
 //! document).
 
 use crate::model::{size_label, Cell, Parsed};
-use crate::tables::{mean_sd, table};
+use crate::tables::{degraded_note, figure, table};
 
 /// Pairs of per-folio and batched cells at the same coordinates.
 pub fn per_folio_table(parsed: &Parsed) -> Option<String> {
     let mut body = Vec::new();
+    let mut shown = Vec::new();
     for pf in parsed.cells.iter().filter(|c| c.mode == "per-folio") {
         let Some(b) = parsed.cells.iter().find(|b| {
             b.mode == "batched"
@@ -34,10 +35,11 @@ pub fn per_folio_table(parsed: &Parsed) -> Option<String> {
             size_label(pf.folio_kib),
             pf.folios.to_string(),
             pf.width().to_string(),
-            mean_sd(pf.gbps_mean, pf.gbps_stdev),
-            mean_sd(b.gbps_mean, b.gbps_stdev),
+            figure(pf),
+            figure(b),
             ratio,
         ]);
+        shown.extend([pf, b]);
     }
     (!body.is_empty()).then(|| {
         let h = [
@@ -51,7 +53,9 @@ pub fn per_folio_table(parsed: &Parsed) -> Option<String> {
             "batched / per-folio",
         ]
         .map(String::from);
-        table(&h, &body)
+        let mut out = table(&h, &body);
+        out.extend(degraded_note(shown));
+        out
     })
 }
 

@@ -3,13 +3,17 @@
 //! CSV: one row per cell (RFC 4180 quoting), a `line` column first, then the DESIGN.md §6 keys
 //! in a fixed order with nested objects flattened to dotted columns (`phase_ns.copy`,
 //! `mmio.doorbells`), then any extra keys the kernel added, flattened the same way, in order of
-//! first appearance. JSON: `{source, run, cells, skipped}` with each cell as logged plus `line`.
+//! first appearance. Every valid cell is a row, figures and the cells apart alike; `status` is
+//! the status the report used (derived for old logs; the logged one, when it differs, in
+//! `status_logged`) and `figure` says whether the cell counts as its engine's figure.
+//! JSON: `{source, run, cells, skipped}` with each cell as logged plus `line`, `status`,
+//! `figure` (and `status_logged` when it differs).
 
-use crate::model::Parsed;
+use crate::model::{Cell, Parsed};
 use serde_json::{json, Map, Value};
 
 /// The fixed leading columns (after `line`).
-pub const COLUMNS: [&str; 29] = [
+pub const COLUMNS: [&str; 36] = [
     "exp",
     "engine",
     "mode",
@@ -32,6 +36,13 @@ pub const COLUMNS: [&str; 29] = [
     "phase_ns.copy",
     "phase_ns.remap",
     "verified",
+    "status",
+    "figure",
+    "bytes_dma",
+    "bytes_cpu",
+    "bytes_fallback",
+    "fallback_share",
+    "fallback_bytes_per_rep",
     "mmio.reads",
     "mmio.writes",
     "mmio.doorbells",
@@ -68,14 +79,33 @@ pub fn quote(field: &str) -> String {
     }
 }
 
+/// The cell's keys as logged, with `status` set to the one the report used, `figure`, and
+/// `status_logged` when the logged status differs.
+fn with_status(c: &Cell) -> Map<String, Value> {
+    let mut m = c.raw.clone();
+    m.insert("status".into(), json!(c.status.as_str()));
+    m.insert("figure".into(), json!(c.status.is_figure()));
+    if let Some(logged) = c.logged_status.filter(|&s| s != c.status) {
+        m.insert("status_logged".into(), json!(logged.as_str()));
+    }
+    if let Some(copied) = c
+        .copied
+        .as_ref()
+        .filter(|_| !c.raw.contains_key("fallback_share"))
+    {
+        m.insert("fallback_share".into(), json!(copied.share));
+    }
+    m
+}
+
 /// Renders `results.csv`.
 pub fn to_csv(parsed: &Parsed) -> String {
-    let rows: Vec<Vec<(String, String)>> = parsed
-        .cells
+    let cells = parsed.all_cells();
+    let rows: Vec<Vec<(String, String)>> = cells
         .iter()
         .map(|c| {
             let mut flat = Vec::new();
-            flatten("", &c.raw, &mut flat);
+            flatten("", &with_status(c), &mut flat);
             if let Some(ceil) = parsed.ceiling(c) {
                 flat.push(("gbps_ceiling".into(), format!("{}", ceil.gbps)));
                 flat.push(("ceiling_exact".into(), ceil.exact.to_string()));
@@ -102,7 +132,7 @@ pub fn to_csv(parsed: &Parsed) -> String {
             .join(","),
     );
     out.push('\n');
-    for (cell, row) in parsed.cells.iter().zip(&rows) {
+    for (cell, row) in cells.iter().zip(&rows) {
         let fields: Vec<String> = header
             .iter()
             .map(|h| {
@@ -124,14 +154,12 @@ pub fn to_csv(parsed: &Parsed) -> String {
 /// Renders `results.json`.
 pub fn to_json(parsed: &Parsed, source: &str) -> String {
     let cells: Vec<Value> = parsed
-        .cells
-        .iter()
+        .all_cells()
+        .into_iter()
         .map(|c| {
             let mut m = Map::new();
             m.insert("line".into(), json!(c.line));
-            for (k, v) in &c.raw {
-                m.insert(k.clone(), v.clone());
-            }
+            m.extend(with_status(c));
             Value::Object(m)
         })
         .collect();

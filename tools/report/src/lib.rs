@@ -4,7 +4,10 @@
 //! Design: parsing never panics and never drops a line silently — every unusable
 //! `RESULT`/`RUN` line is returned with its line number and reason. Emulated runs are labelled
 //! as such everywhere; their absolute numbers are never compared with the seed's hardware.
-//! Modules: `parse` (log -> model), `model`, `seed` (the RFC's tables), `csv` (CSV + JSON),
+//! A cell whose named engine did not do the work (status `invalid`), that ran out of memory or
+//! failed verification is not a figure: it is listed apart and never plotted or tabled.
+//! Modules: `parse` (log -> model), `model`, `status` (what a figure is worth), `seed` (the
+//! RFC's tables), `csv` (CSV + JSON),
 //! `tables` + `breakdown` + `markdown` (report.md), `plots` (what to plot) + `draw`.
 
 pub mod breakdown;
@@ -15,6 +18,7 @@ pub mod model;
 pub mod parse;
 pub mod plots;
 pub mod seed;
+pub mod status;
 pub mod tables;
 
 use model::Parsed;
@@ -103,16 +107,32 @@ pub fn generate(
     Ok(Outcome { parsed, written })
 }
 
-/// Exit status for a parsed log: 1 with the reasons if it has no cells or unverified cells.
+/// Exit status for a parsed log: 1 with the reasons if it has no cells, or cells that are not
+/// figures of their engine (unverified, invalid, out of memory). Degraded cells are figures.
 pub fn verdict(parsed: &Parsed) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
-    if parsed.cells.is_empty() {
+    if parsed.all_cells().is_empty() {
         problems.push("the log has no valid RESULT lines".to_string());
     }
-    for c in parsed.unverified() {
+    for c in &parsed.apart {
+        let what = match c.status {
+            status::Status::VerificationFailed => "has verified: false".to_string(),
+            status::Status::OutOfMemory => {
+                "ran out of memory mid-run (status out-of-memory)".to_string()
+            }
+            s => format!(
+                "is not a figure of engine {}: status {}, the CPU copied {} of the bytes meant \
+                 for DMA because DMA failed",
+                c.engine,
+                s.as_str(),
+                c.copied
+                    .as_ref()
+                    .map_or("an unreported share".into(), |k| status::percent(k.share))
+            ),
+        };
         problems.push(format!(
             "line {}: cell exp {} engine {} mode {} folio {} KiB x {} (threads {}, channels {}) \
-             has verified: false",
+             {what}",
             c.line, c.exp, c.engine, c.mode, c.folio_kib, c.folios, c.threads, c.channels
         ));
     }

@@ -1,7 +1,8 @@
 //! `report [OPTIONS] <LOG|->`: the command-line front of the `report` library.
 //!
-//! Exit codes: 0 all good; 1 the log has no RESULT lines or a cell has `verified: false`
-//! (outputs are still written); 2 bad usage or an I/O error.
+//! Exit codes: 0 all good; 1 the log has no RESULT lines, or a cell is not a figure of its
+//! engine (`verified: false`, status `invalid` or `out-of-memory`; outputs are still
+//! written); 2 bad usage or an I/O error.
 
 use clap::{Parser, ValueEnum};
 use report::Format;
@@ -85,8 +86,10 @@ fn main() -> ExitCode {
         eprintln!("report: {source}:{}: skipped: {}", s.line, s.reason);
     }
     println!(
-        "report: {} cells, {} skipped line(s), {} file(s) written to {}",
-        p.cells.len(),
+        "report: {} cells ({} not figures of their engine), {} skipped line(s), {} file(s) \
+         written to {}",
+        p.all_cells().len(),
+        p.apart.len(),
         p.skipped.len(),
         outcome.written.len(),
         args.out.display()

@@ -1,14 +1,17 @@
-//! `report.md`: where the run executed (with a loud warning for emulated runs), verification,
-//! one section per experiment with our numbers beside the seed's, per-folio vs batched, phase
-//! breakdown, DMA register traffic, plots, and the skipped lines.
+//! `report.md`: where the run executed (with a loud warning for emulated runs) and how the
+//! engine labels were checked, the cells that are not figures of their named engine (listed
+//! apart, never in a table or plot), one section per experiment with our numbers beside the
+//! seed's, per-folio vs batched, phase breakdown, DMA register traffic, plots, and the
+//! skipped lines.
 //!
 //! Rule: an emulator's absolute numbers are never compared with the seed's hardware numbers;
 //! the seed column is for shape only and the `ours/seed` column exists only on bare metal.
 
 use crate::breakdown;
-use crate::model::{accel_label, Parsed};
+use crate::model::{accel_label, size_label, Cell, Parsed};
 use crate::seed;
-use crate::tables::{self, gbps};
+use crate::status::{percent, Status, INVALID_SHARE};
+use crate::tables::{self, gbps, mean_sd};
 use std::fmt::Write;
 
 /// Inputs of the document besides the parsed log.
@@ -26,12 +29,20 @@ pub struct Context {
 pub fn render(parsed: &Parsed, ctx: &Context) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", ctx.title);
+    let apart = if parsed.apart.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} of them not figures of their engine, listed apart)",
+            parsed.apart.len()
+        )
+    };
     let _ = writeln!(
         out,
-        "Source: `{}` — {} lines, {} RESULT cells, {} skipped line(s).\n",
+        "Source: `{}` — {} lines, {} RESULT cells{apart}, {} skipped line(s).\n",
         ctx.source,
         parsed.lines,
-        parsed.cells.len(),
+        parsed.all_cells().len(),
         parsed.skipped.len()
     );
     header(&mut out, parsed);
@@ -70,7 +81,7 @@ fn header(out: &mut String, parsed: &Parsed) {
         "- Topology: {}",
         text("topology").unwrap_or_else(|| "not reported".into())
     );
-    let has_dma = parsed.cells.iter().any(|c| c.engine.contains("dma"));
+    let has_dma = parsed.all_cells().iter().any(|c| c.engine.contains("dma"));
     match text("ptdma_profile") {
         Some(p) => {
             let _ = writeln!(
@@ -85,34 +96,25 @@ fn header(out: &mut String, parsed: &Parsed) {
     }
     match run {
         Some(_) => {
-            let parts: Vec<String> = ["cells", "failures", "elapsed_s", "status"]
-                .iter()
-                .filter_map(|k| text(k).map(|v| format!("{k} {v}")))
-                .collect();
+            let parts: Vec<String> = [
+                "cells",
+                "failures",
+                "degraded",
+                "invalid",
+                "elapsed_s",
+                "status",
+            ]
+            .iter()
+            .filter_map(|k| text(k).map(|v| format!("{k} {v}")))
+            .collect();
             let _ = writeln!(out, "- Run summary (RUN line): {}", parts.join(", "));
         }
         None => out.push_str("- Run summary: **no RUN line** (the run may not have finished)\n"),
     }
     if let Some(r) = run {
-        let failures = r.raw.get("failures").and_then(|v| v.as_u64()).unwrap_or(0);
-        let status = text("status");
-        if failures > 0 || status.as_deref().is_some_and(|s| s != "ok") {
-            let _ = writeln!(
-                out,
-                "- **The run did not finish cleanly: status {}, {failures} failure(s).**",
-                status.as_deref().unwrap_or("not reported")
-            );
-        }
-        if let Some(n) = r.raw.get("cells").and_then(|v| v.as_u64()) {
-            if n != parsed.cells.len() as u64 {
-                let _ = writeln!(
-                    out,
-                    "- **The RUN line counts {n} cells but the log has {} valid RESULT lines.**",
-                    parsed.cells.len()
-                );
-            }
-        }
+        run_status(out, parsed, r);
     }
+    engine_labels(out, parsed);
     let accels = parsed.cell_accels();
     if accels.len() > 1 || accels.first().is_some_and(|a| Some(a) != accel.as_ref()) {
         let _ = writeln!(
@@ -139,30 +141,210 @@ fn header(out: &mut String, parsed: &Parsed) {
     }
 }
 
-fn verification(out: &mut String, parsed: &Parsed) {
-    let bad = parsed.unverified();
-    if bad.is_empty() {
-        if !parsed.cells.is_empty() {
+/// The RUN line's status and counts, checked against the cells.
+fn run_status(out: &mut String, parsed: &Parsed, r: &crate::model::RunInfo) {
+    let failures = r.raw.get("failures").and_then(|v| v.as_u64()).unwrap_or(0);
+    let status = r.text("status");
+    match status.as_deref() {
+        Some("ok") if failures == 0 => {}
+        Some("degraded") if failures == 0 => {
             let _ = writeln!(
                 out,
-                "All {} cells verified their data.\n",
-                parsed.cells.len()
+                "- The run is **degraded**: some cells had a little CPU fallback (marked † \
+                 with their share)."
             );
-        } else {
-            out.push_str("**No RESULT lines were found in the log.**\n\n");
         }
+        Some("invalid") if failures == 0 => {
+            out.push_str(
+                "- **Status invalid: the run measured cells whose named engine did not do the \
+                 work; they are listed apart, not as figures of that engine.**\n",
+            );
+        }
+        Some("out-of-memory") if failures == 0 => {
+            out.push_str(
+                "- **Status out-of-memory: a migration could not get destination frames \
+                 mid-run; its folios stayed where they were.**\n",
+            );
+        }
+        other => {
+            let _ = writeln!(
+                out,
+                "- **The run did not finish cleanly: status {}, {failures} failure(s).**",
+                other.unwrap_or("not reported")
+            );
+        }
+    }
+    let all = parsed.all_cells().len() as u64;
+    if let Some(n) = r.raw.get("cells").and_then(|v| v.as_u64()) {
+        if n != all {
+            let _ = writeln!(
+                out,
+                "- **The RUN line counts {n} cells but the log has {all} valid RESULT lines.**"
+            );
+        }
+    }
+    for s in [Status::Degraded, Status::Invalid] {
+        let Some(n) = r.raw.get(s.as_str()).and_then(|v| v.as_u64()) else {
+            continue;
+        };
+        let have = parsed.with_status(s).len();
+        if n != have as u64 {
+            let _ = writeln!(
+                out,
+                "- **The RUN line counts {n} {} cell(s) but the log has {have}.**",
+                s.as_str()
+            );
+        }
+    }
+}
+
+/// How the engine labels were checked: by the byte accounting, or not at all in old logs.
+fn engine_labels(out: &mut String, parsed: &Parsed) {
+    let all = parsed.all_cells();
+    if all.is_empty() {
         return;
     }
-    let _ = writeln!(out, "## ✗ Verification failures\n");
-    for c in bad {
+    let counted = all.iter().filter(|c| c.copied.is_some()).count();
+    if counted == all.len() {
         let _ = writeln!(
             out,
-            "- line {}: exp {} engine {} mode {} folio {} KiB × {} (threads {}, channels {}) — \
-             `verified: false`",
-            c.line, c.exp, c.engine, c.mode, c.folio_kib, c.folios, c.threads, c.channels
+            "- Engine labels: every cell reports the bytes the DMA engines copied, the CPU \
+             copied by design and the CPU copied because DMA failed (warm-up included). A cell \
+             whose fallback share is above {} is not a figure of its engine (listed apart); \
+             above 0 it is marked † with its share.",
+            percent(INVALID_SHARE)
+        );
+    } else if counted == 0 {
+        out.push_str(
+            "- Engine labels: **not checked** — this log does not say which engine copied the \
+             bytes (it predates the byte accounting), so a DMA cell may include CPU fallback \
+             copies.\n",
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "- Engine labels: {counted} of {} cells report which engine copied the bytes; the \
+             others are **not checked**.",
+            all.len()
         );
     }
+    // Logs from before the byte accounting still count the ops the CPU finished after DMA
+    // failed; say so, even though their status can only be derived from `verified`.
+    let lines: Vec<String> = all
+        .iter()
+        .filter(|c| {
+            c.copied.is_none()
+                && c.raw
+                    .get("fallback_ops")
+                    .and_then(|v| v.as_u64())
+                    .is_some_and(|n| n > 0)
+        })
+        .map(|c| c.line.to_string())
+        .collect();
+    if !lines.is_empty() {
+        let _ = writeln!(
+            out,
+            "- **Unchecked cells with `fallback_ops` > 0 (the CPU finished ops meant for DMA), \
+             lines {}: their figures include CPU copies.**",
+            lines.join(", ")
+        );
+    }
+}
+
+fn verification(out: &mut String, parsed: &Parsed) {
+    if parsed.all_cells().is_empty() {
+        out.push_str("**No RESULT lines were found in the log.**\n\n");
+        return;
+    }
+    if parsed.apart.is_empty() {
+        let degraded = parsed.with_status(Status::Degraded).len();
+        let _ = writeln!(
+            out,
+            "All {} cells verified their data and are figures of their engine{}.\n",
+            parsed.cells.len(),
+            if degraded > 0 {
+                format!(" ({degraded} degraded, marked †)")
+            } else {
+                String::new()
+            }
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## ✗ Not figures of the named engine ({})\n",
+        parsed.apart.len()
+    );
+    out.push_str(
+        "These cells measured something other than their label says, or could not measure \
+         it. They are not in the tables or plots below; the throughput is what the mix of \
+         engines did, shown only to locate the problem.\n\n",
+    );
+    let body: Vec<Vec<String>> = parsed.apart.iter().map(apart_row).collect();
+    let h = [
+        "line",
+        "exp",
+        "engine",
+        "mode",
+        "folio",
+        "folios",
+        "T/ch",
+        "nodes",
+        "status",
+        "fallback share",
+        "bytes DMA / CPU / CPU after DMA failed",
+        "measured GB/s",
+        "why",
+    ]
+    .map(String::from);
+    out.push_str(&tables::table(&h, &body));
     out.push('\n');
+}
+
+/// One row of the cells-apart table.
+fn apart_row(c: &Cell) -> Vec<String> {
+    let (share, bytes) = match &c.copied {
+        Some(k) => (
+            percent(k.share),
+            format!("{} / {} / {}", k.dma, k.cpu, k.fallback),
+        ),
+        None => ("—".into(), "not reported".into()),
+    };
+    let mut why = match c.status {
+        Status::VerificationFailed => {
+            "`verified: false`: the data or the frame accounting did not check out".to_string()
+        }
+        Status::OutOfMemory => {
+            "out of destination frames mid-run; every folio stayed where it was".to_string()
+        }
+        _ => format!(
+            "the CPU copied {} of the bytes meant for DMA because DMA failed (limit {})",
+            c.copied.as_ref().map_or("—".into(), |k| percent(k.share)),
+            percent(INVALID_SHARE)
+        ),
+    };
+    if let Some(logged) = c.logged_status.filter(|&s| s != c.status) {
+        why.push_str(&format!(" (the line says `{}`)", logged.as_str()));
+    }
+    vec![
+        c.line.to_string(),
+        c.exp.clone(),
+        c.engine.clone(),
+        c.mode.clone(),
+        size_label(c.folio_kib),
+        c.folios.to_string(),
+        c.width().to_string(),
+        format!(
+            "{}→{}",
+            c.from.as_deref().unwrap_or("?"),
+            c.to.as_deref().unwrap_or("?")
+        ),
+        c.status.as_str().to_string(),
+        share,
+        bytes,
+        mean_sd(c.gbps_mean, c.gbps_stdev),
+        why,
+    ]
 }
 
 fn experiments(out: &mut String, parsed: &Parsed) {

@@ -1,10 +1,12 @@
-//! The data model: one [`Cell`] per `RESULT` line, the [`RunInfo`] from the `RUN` line, the
+//! The data model: one [`Cell`] per `RESULT` line (figures of their engine in
+//! [`Parsed::cells`], the others in [`Parsed::apart`]), the [`RunInfo`] from the `RUN` line, the
 //! [`Skipped`] lines, and the small analyses the outputs share (engine family, raw-copy ceiling,
 //! where the run executed).
 //!
 //! Neighbours: `parse.rs` builds these from a serial log; `csv.rs`, `markdown.rs` and `plots.rs`
 //! read them. The line format is DESIGN.md §6.
 
+use crate::status::{Copied, Status};
 use serde_json::{Map, Value};
 
 /// Per-repetition mean time of each pipeline phase, in nanoseconds (DESIGN.md §4).
@@ -91,6 +93,13 @@ pub struct Cell {
     pub phase_ns: Option<Phases>,
     /// Every repetition's data and frame accounting checked out.
     pub verified: bool,
+    /// The status the report treats the cell with: the worst of the logged `status` (derived
+    /// from `verified` in logs that have none), its fallback share and `verified`.
+    pub status: Status,
+    /// The `status` key as logged, if any.
+    pub logged_status: Option<Status>,
+    /// Who copied the bytes (DMA, CPU by design, CPU after DMA failed), when logged.
+    pub copied: Option<Copied>,
     /// MMIO counters (DMA cells).
     pub mmio: Option<Mmio>,
     /// `tcg`, `kvm` or `bare-metal`.
@@ -175,8 +184,12 @@ pub struct Skipped {
 /// Everything extracted from one log.
 #[derive(Debug, Clone, Default)]
 pub struct Parsed {
-    /// Valid cells, in log order.
+    /// Valid cells that are figures of their named engine (status `ok` or `degraded`), in log
+    /// order: the only cells tables and plots use.
     pub cells: Vec<Cell>,
+    /// Valid cells that are not figures of their named engine (`invalid`, `out-of-memory`,
+    /// `verification-failed`), in log order: listed apart, never plotted.
+    pub apart: Vec<Cell>,
     /// The last valid `RUN` line, if any.
     pub run: Option<RunInfo>,
     /// Lines skipped, with reasons.
@@ -196,12 +209,27 @@ pub struct Ceiling {
 }
 
 impl Parsed {
+    /// Every valid cell, figures and the cells apart, in log order.
+    pub fn all_cells(&self) -> Vec<&Cell> {
+        let mut all: Vec<&Cell> = self.cells.iter().chain(&self.apart).collect();
+        all.sort_by_key(|c| c.line);
+        all
+    }
+
+    /// Valid cells with the given status, in log order.
+    pub fn with_status(&self, status: Status) -> Vec<&Cell> {
+        self.all_cells()
+            .into_iter()
+            .filter(|c| c.status == status)
+            .collect()
+    }
+
     /// The accelerator the run used: the `RUN` line's `accel`, else the first cell's.
     pub fn accel(&self) -> Option<String> {
         self.run
             .as_ref()
             .and_then(|r| r.text("accel"))
-            .or_else(|| self.cells.first().map(|c| c.accel.clone()))
+            .or_else(|| self.all_cells().first().map(|c| c.accel.clone()))
     }
 
     /// True only if the run says it ran on bare metal.
@@ -214,13 +242,13 @@ impl Parsed {
         self.run
             .as_ref()
             .and_then(|r| r.text("cpu"))
-            .or_else(|| self.cells.first().map(|c| c.cpu.clone()))
+            .or_else(|| self.all_cells().first().map(|c| c.cpu.clone()))
     }
 
     /// Distinct `accel` values among the cells, in order of appearance.
     pub fn cell_accels(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for c in &self.cells {
+        for c in self.all_cells() {
             if !out.contains(&c.accel) {
                 out.push(c.accel.clone());
             }
@@ -230,10 +258,13 @@ impl Parsed {
 
     /// Cells that failed verification.
     pub fn unverified(&self) -> Vec<&Cell> {
-        self.cells.iter().filter(|c| !c.verified).collect()
+        self.all_cells()
+            .into_iter()
+            .filter(|c| !c.verified)
+            .collect()
     }
 
-    /// Experiments present, in order of first appearance.
+    /// Experiments with at least one figure, in order of first appearance.
     pub fn experiments(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for c in &self.cells {

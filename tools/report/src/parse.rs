@@ -8,6 +8,7 @@
 //! followed by `{`. Anything after the JSON object makes the line malformed.
 
 use crate::model::{Cell, Mmio, Parsed, Phases, RunInfo, Skipped};
+use crate::status;
 use serde_json::{Map, Value};
 
 /// What kind of machine-readable line this is.
@@ -78,7 +79,8 @@ pub fn parse_log(bytes: &[u8]) -> Parsed {
         };
         match kind {
             Kind::Result => match cell_from_object(line_no, obj) {
-                Ok(cell) => parsed.cells.push(cell),
+                Ok(cell) if cell.status.is_figure() => parsed.cells.push(cell),
+                Ok(cell) => parsed.apart.push(cell),
                 Err(reason) => parsed.skipped.push(Skipped {
                     line: line_no,
                     reason: format!("RESULT: {reason}"),
@@ -252,7 +254,9 @@ impl<'a> Fields<'a> {
 /// (numbers); `verified` (boolean). Optional but type-checked when present and not null:
 /// `placement`, `from`, `to` (string or integer), `gbps_cv`, `gbps_min`, `gbps_max` (numbers),
 /// `phase_ns` {prepare, unmap, copy, remap} and `mmio` {reads, writes, doorbells} (objects of
-/// numbers, all four/three keys required). Unknown keys are kept in [`Cell::raw`].
+/// numbers, all four/three keys required), and `status`, `bytes_dma`, `bytes_cpu`,
+/// `bytes_fallback`, `fallback_share`, `fallback_bytes_per_rep` (see `status.rs`). Unknown
+/// keys are kept in [`Cell::raw`].
 pub fn cell_from_object(line: usize, obj: Map<String, Value>) -> Result<Cell, String> {
     let mut f = Fields {
         obj: &obj,
@@ -293,6 +297,7 @@ pub fn cell_from_object(line: usize, obj: Map<String, Value>) -> Result<Cell, St
     let verified = f.boolean("verified");
     let accel = f.string("accel");
     let cpu = f.string("cpu");
+    let (logged_status, copied) = status::read(&obj, &mut f.errors);
     if !f.errors.is_empty() {
         return Err(f.errors.join("; "));
     }
@@ -317,6 +322,9 @@ pub fn cell_from_object(line: usize, obj: Map<String, Value>) -> Result<Cell, St
         gbps_max,
         phase_ns,
         verified,
+        status: status::effective(logged_status, verified, copied.as_ref()),
+        logged_status,
+        copied,
         mmio,
         accel,
         cpu,
@@ -400,6 +408,39 @@ mod tests {
             .starts_with("bad JSON"));
         assert!(parse_object("[1]").unwrap_err().contains("an array"));
         assert!(parse_object("").unwrap_err().contains("no JSON"));
+    }
+
+    #[test]
+    fn figures_and_cells_apart() {
+        use crate::status::Status;
+        let with = |extra: &str| format!("RESULT {}", GOOD.replace("\"verified\":true", extra));
+        let log = [
+            with("\"verified\":true"),
+            with("\"verified\":false"),
+            with("\"verified\":true,\"status\":\"invalid\",\"bytes_dma\":0,\"bytes_cpu\":0,\"bytes_fallback\":65536,\"fallback_share\":1.0"),
+            with("\"verified\":true,\"status\":\"degraded\",\"bytes_dma\":65000,\"bytes_cpu\":0,\"bytes_fallback\":536"),
+            with("\"verified\":true,\"status\":\"out-of-memory\""),
+        ]
+        .join("\n");
+        let p = parse_log(log.as_bytes());
+        assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+        let figures: Vec<(usize, Status)> = p.cells.iter().map(|c| (c.line, c.status)).collect();
+        assert_eq!(figures, [(1, Status::Ok), (4, Status::Degraded)]);
+        let apart: Vec<(usize, Status)> = p.apart.iter().map(|c| (c.line, c.status)).collect();
+        assert_eq!(
+            apart,
+            [
+                (2, Status::VerificationFailed),
+                (3, Status::Invalid),
+                (5, Status::OutOfMemory)
+            ]
+        );
+        assert_eq!(
+            p.cells[0].logged_status, None,
+            "an old line: status derived"
+        );
+        assert_eq!(p.all_cells().len(), 5);
+        assert_eq!(p.unverified().len(), 1);
     }
 
     #[test]

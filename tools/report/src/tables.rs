@@ -7,6 +7,7 @@
 
 use crate::model::{size_label, Cell, Family, Parsed};
 use crate::seed;
+use crate::status::{percent, Status, INVALID_SHARE};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
@@ -26,6 +27,31 @@ pub fn mean_sd(mean: f64, sd: f64) -> String {
     } else {
         format!("{mean:.2} ± {sd:.2}")
     }
+}
+
+/// `mean ± sd` of a cell, with `†` and the fallback share for a degraded cell.
+pub fn figure(c: &Cell) -> String {
+    let text = mean_sd(c.gbps_mean, c.gbps_stdev);
+    match (c.status, &c.copied) {
+        (Status::Degraded, Some(copied)) => format!("{text} † {}", percent(copied.share)),
+        (Status::Degraded, None) => format!("{text} †"),
+        _ => text,
+    }
+}
+
+/// The footnote for tables with degraded cells (`None` if `cells` has none).
+pub fn degraded_note<'a>(cells: impl IntoIterator<Item = &'a Cell>) -> Option<String> {
+    cells
+        .into_iter()
+        .any(|c| c.status == Status::Degraded)
+        .then(|| {
+            format!(
+                "\n† degraded: the CPU copied this share of the bytes meant for DMA because DMA \
+                 failed (at most {}; above that a cell is not a figure of its engine and is \
+                 listed apart).\n",
+                percent(INVALID_SHARE)
+            )
+        })
 }
 
 /// Renders rows as a markdown table.
@@ -202,7 +228,7 @@ pub fn experiment_table(parsed: &Parsed, exp: &str, cells: &[&Cell]) -> String {
                 continue;
             };
             let s = seed::lookup(exp, c.folio_kib, c.folios, c.width());
-            line.push(mean_sd(c.gbps_mean, c.gbps_stdev));
+            line.push(figure(c));
             line.push(s.map_or("—".into(), |(m, sd)| mean_sd(m, sd)));
             line.push(match parsed.ceiling(c) {
                 Some(ceil) if ceil.gbps > 0.0 => {
@@ -219,6 +245,7 @@ pub fn experiment_table(parsed: &Parsed, exp: &str, cells: &[&Cell]) -> String {
         body.push(line);
     }
     let mut out = table(&header, &body);
+    out.extend(degraded_note(cells.iter().copied()));
     if fallback {
         out.push_str(
             "\n\\* no raw-copy cell with the same folio size and width: ratio to the best \
@@ -336,9 +363,9 @@ pub fn generic_table(parsed: &Parsed, cells: &[&Cell]) -> String {
                     c.from.as_deref().unwrap_or("?"),
                     c.to.as_deref().unwrap_or("?")
                 ),
-                mean_sd(c.gbps_mean, c.gbps_stdev),
+                figure(c),
                 raw,
-                if c.verified { "yes" } else { "**NO**" }.into(),
+                c.status.as_str().into(),
                 extra_text(c),
             ]
         })
@@ -355,11 +382,13 @@ pub fn generic_table(parsed: &Parsed, cells: &[&Cell]) -> String {
         "nodes",
         "GB/s",
         "% of raw",
-        "verified",
+        "status",
         "details",
     ]
     .map(String::from);
-    table(&h, &body)
+    let mut out = table(&h, &body);
+    out.extend(degraded_note(cells.iter().copied()));
+    out
 }
 
 #[cfg(test)]

@@ -281,7 +281,11 @@ fn binary_exits_one_on_unverified_cells_and_names_them() {
     assert!(err.contains("line 23: cell exp 1a engine cpu-mt"), "{err}");
     assert!(err.contains("verified: false"));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("Verification failures") && md.contains("- line 23:"));
+    assert!(
+        md.contains("## ✗ Not figures of the named engine (1)"),
+        "{md}"
+    );
+    assert!(md.contains("| 23 | 1a | cpu-mt |") && md.contains("`verified: false`"));
 }
 
 #[test]
