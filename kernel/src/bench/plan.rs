@@ -128,31 +128,22 @@ pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> (Vec<C
             false,
         ));
     }
-    if (has("2a") || has("2b")) && config.given("counts") {
-        for &count in &m.counts {
-            out.extend(cells_of(
-                config,
-                &[9],
-                count.saturating_mul(2 << 20),
-                from,
-                to,
-                false,
-            ));
-        }
-    }
     let questions = ["setup", "auto", "placement", "pollution", "load", "cycles"];
     if questions.iter().any(|&b| has(b)) {
         let sizes = super::sizes_or(config, &[0, 4, 9]);
-        out.extend(cells_of(
-            config,
-            &sizes,
-            super::question_total(config),
-            from,
-            to,
-            true,
-        ));
+        let total = super::question_total(config);
+        out.extend(cells_of(config, &sizes, total, from, to, true));
     }
-    out
+    let mut orders: Vec<u8> = out.iter().map(|c| c.order).collect();
+    orders.sort_unstable();
+    orders.dedup();
+    if (has("2a") || has("2b")) && config.given("counts") {
+        for &count in &m.counts {
+            let bytes = count.saturating_mul(2 << 20);
+            out.extend(cells_of(config, &[9], bytes, from, to, false));
+        }
+    }
+    (out, orders)
 }
 
 /// Checks the whole run before its first cell and prints what it checked.

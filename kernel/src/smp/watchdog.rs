@@ -47,7 +47,10 @@ pub fn on_tick(frame: &mut TrapFrame) {
     if let Some(c) = percpu::current() {
         c.sampled_rip.store(frame.rip, Ordering::Relaxed);
     }
-    if !ARMED.load(Ordering::Acquire) {
+    // Once the watchdog fired, the reporting CPU owns the end of the run. Its own tick
+    // must not call `fire` again: that would halt it inside the interrupt, in the middle
+    // of its report, and the run would hang instead of exiting.
+    if !ARMED.load(Ordering::Acquire) || FIRED.load(Ordering::Acquire) {
         return;
     }
     let idle_ns = tsc::now_ns().saturating_sub(LAST_PROGRESS.load(Ordering::Relaxed));
