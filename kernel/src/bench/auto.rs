@@ -89,8 +89,7 @@ pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), String> {
                 let label = alloc::format!("auto width {w} {}: {}", size_name(order), e.name());
                 let o = cell::run(&spec, e, &label);
                 means[i] = mean(&o);
-                totals.cells += 1;
-                totals.failures += usize::from(o.failure.is_some());
+                totals.count(&o);
                 let mut obj = cell::result_obj(&spec, &o).int("width", w as u64);
                 if i == 2 {
                     picked = auto.choices();

@@ -282,8 +282,7 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
                 if let Some(m) = mem {
                     m.stop()?;
                 }
-                totals.cells += 1;
-                totals.failures += usize::from(o.failure.is_some());
+                totals.count(&o);
                 let nb = batches(spec.folios, order, spec.batch_pages).count().max(1) as f64;
                 let gb = Summary::of(&o.gbps)
                     .map(|s| s.mean)
