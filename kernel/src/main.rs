@@ -135,7 +135,7 @@ fn run_bench_list(
             continue;
         }
         println!("=== bench {name} ===");
-        let stopped_before = totals.stopped();
+        let stopped_before = totals.not_figures();
         let r = match name {
             "efficiency" => bench::efficiency::efficiency(config).map(|t| totals.add(&t)),
             "1a" => bench::seed::table_1(config, false, &mut totals),
@@ -156,7 +156,7 @@ fn run_bench_list(
             Ok(()) => {}
             // An experiment that stopped because a verification failed or memory ran
             // out is a failed run (RUN line with its status), not bad input.
-            Err(e) if totals.stopped() > stopped_before => {
+            Err(e) if totals.not_figures() > stopped_before => {
                 println!("!!! bench {name} stopped: {e}");
                 return Ok(totals);
             }

@@ -87,8 +87,7 @@ pub fn cycles(config: &Config, totals: &mut Totals) -> Result<(), String> {
             let label =
                 alloc::format!("cycles cell {k}/{cells}: {} {}", e.name(), size_name(order));
             let o = cell::run(&spec, e.as_mut(), &label);
-            totals.cells += 1;
-            totals.failures += usize::from(o.failure.is_some());
+            totals.count(&o);
             let (busy_ns, wait_ns) = cpu_time(&o, *busy);
             let gib = (spec.folios as u64 * folio_bytes(order)) as f64 / (1u64 << 30) as f64;
             let per_gib = |ns: f64| ns * hz / 1e9 / gib;

@@ -72,8 +72,7 @@ pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
             );
             let label = alloc::format!("placement cell {k}/{cells}: {p} {}", size_name(order));
             let o = cell::run(&spec, e, &label);
-            totals.cells += 1;
-            totals.failures += usize::from(o.failure.is_some());
+            totals.count(&o);
             let cpus: Vec<String> = e.cpus().iter().map(|c| alloc::format!("{c}")).collect();
             let obj = cell::result_obj(&spec, &o).str("cpus", &cpus.join(","));
             println!("RESULT {}", obj.finish());

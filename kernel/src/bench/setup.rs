@@ -87,7 +87,7 @@ fn descs_per_op(engine: &dyn CopyEngine, len: u64) -> u64 {
         dst: DmaAddr::new(2 << 30),
         len,
     };
-    crate::dma::with_channel(0, |c| c.queue.descriptors_for(&op)).unwrap_or(1) as u64
+    engine.descriptors(&[op])
 }
 
 /// Runs the design on `engine` (`reps` each, verified) and fits the cost model to each
@@ -133,11 +133,24 @@ pub fn calibrate(
         );
         let o = cell::run(&spec, engine, &progress);
         // Calibration points (no `exp`) print no RESULT line, so they are not cells of the
-        // run's total; a failed one still counts as a failure.
-        totals.cells += usize::from(exp.is_some());
-        if let Some(e) = &o.failure {
-            totals.failures += 1;
-            return Err(alloc::format!("{progress}: {e}"));
+        // run's total; one that is not a figure of its engine (failed, out of memory, or
+        // invalid: DMA fell back) still counts, and a model is never fitted to it.
+        let mut counted = Totals::default();
+        counted.count(&o);
+        if exp.is_none() {
+            counted.cells = 0;
+            counted.degraded = 0;
+        }
+        totals.add(&counted);
+        if !o.is_figure() {
+            let why = o.failure.clone().unwrap_or_else(|| {
+                alloc::format!(
+                    "{}: {:.1} % of the DMA bytes were copied by the CPU fallback",
+                    o.status,
+                    100.0 * o.copied.fallback_share()
+                )
+            });
+            return Err(alloc::format!("{progress}: {why}"));
         }
         let calls = batches(pt.folios, pt.order, pt.batch_pages).count() as f64;
         let n = o.gbps.len().max(1) as f64;

@@ -44,10 +44,11 @@ impl Totals {
         self.out_of_memory += t.out_of_memory;
     }
 
-    /// Cells that stopped the experiment they were in (verification failure or out of
-    /// memory): the run ends there.
-    pub fn stopped(&self) -> usize {
-        self.failures + self.out_of_memory
+    /// Cells that are no figure of their engine (verification failure, out of memory,
+    /// invalid): an experiment that stops after one ends the run with its status, not
+    /// as bad input.
+    pub fn not_figures(&self) -> usize {
+        self.failures + self.out_of_memory + self.invalid
     }
 
     /// The worst outcome of the run.
