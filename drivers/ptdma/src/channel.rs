@@ -15,11 +15,33 @@ use alloc::vec::Vec;
 /// One DMA hardware queue.
 pub trait DmaChannel {
     /// Queues `ops` with one doorbell.
+    ///
+    /// # Errors
+    /// The driver's refusal (queue full, misaligned op, retired device).
     fn submit(&mut self, ops: &[CopyOp]) -> Result<Ticket, PtdmaError>;
     /// Non-blocking completion check.
+    ///
+    /// # Errors
+    /// A hardware error or a vanished device.
     fn poll(&mut self) -> Result<Poll, PtdmaError>;
-    /// Bounded wait for everything submitted.
-    fn wait(&mut self, spin_limit: u64) -> Result<Completed, PtdmaError>;
+    /// Polls until everything submitted completed, or `expired()` says the wait is over
+    /// (a spin budget on the host, a wall-clock deadline in the kernel); on expiry the
+    /// queue is stopped and the error says how far it got.
+    ///
+    /// # Errors
+    /// A hardware error, a vanished device, or [`PtdmaError::Timeout`] on expiry.
+    fn wait_until(&mut self, expired: &mut dyn FnMut() -> bool) -> Result<Completed, PtdmaError>;
+    /// [`Self::wait_until`] with a budget of `spin_limit` pending polls.
+    ///
+    /// # Errors
+    /// As [`Self::wait_until`].
+    fn wait(&mut self, spin_limit: u64) -> Result<Completed, PtdmaError> {
+        let mut spins = 0u64;
+        self.wait_until(&mut || {
+            spins += 1;
+            spins > spin_limit
+        })
+    }
     /// Descriptors `op` needs on this channel.
     fn descriptors_for(&self, op: &CopyOp) -> usize;
     /// Descriptor slots free now (a whole batch, any marker included, must fit).
@@ -35,8 +57,8 @@ impl<R: RegisterAccess, M: DmaMemory> DmaChannel for PtdmaQueue<R, M> {
     fn poll(&mut self) -> Result<Poll, PtdmaError> {
         PtdmaQueue::poll(self)
     }
-    fn wait(&mut self, spin_limit: u64) -> Result<Completed, PtdmaError> {
-        PtdmaQueue::wait(self, spin_limit)
+    fn wait_until(&mut self, expired: &mut dyn FnMut() -> bool) -> Result<Completed, PtdmaError> {
+        PtdmaQueue::wait_until(self, expired)
     }
     fn descriptors_for(&self, op: &CopyOp) -> usize {
         PtdmaQueue::descriptors_for(self, op)
@@ -57,8 +79,8 @@ impl<R: RegisterAccess, M: DmaMemory> DmaChannel for Ae4Queue<R, M> {
     fn poll(&mut self) -> Result<Poll, PtdmaError> {
         Ae4Queue::poll(self)
     }
-    fn wait(&mut self, spin_limit: u64) -> Result<Completed, PtdmaError> {
-        Ae4Queue::wait(self, spin_limit)
+    fn wait_until(&mut self, expired: &mut dyn FnMut() -> bool) -> Result<Completed, PtdmaError> {
+        Ae4Queue::wait_until(self, expired)
     }
     fn descriptors_for(&self, op: &CopyOp) -> usize {
         Ae4Queue::descriptors_for(self, op)
@@ -133,13 +155,37 @@ impl BatchReport {
     }
 }
 
+/// How long [`ChannelSet::run`] waits for a round before it gives up on a channel.
+#[derive(Clone, Copy)]
+pub enum WaitLimit<'a> {
+    /// At most this many pending polls per channel wait (host tests, fakes).
+    Spins(u64),
+    /// A wall-clock limit per round: every channel of a round must finish before
+    /// `now_ns()` passes the round's start plus `timeout_ns`.
+    Deadline {
+        /// The clock, in nanoseconds.
+        now_ns: &'a dyn Fn() -> u64,
+        /// Nanoseconds a round may take.
+        timeout_ns: u64,
+    },
+}
+
+impl core::fmt::Debug for WaitLimit<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            WaitLimit::Spins(n) => write!(f, "Spins({n})"),
+            WaitLimit::Deadline { timeout_ns, .. } => write!(f, "Deadline({timeout_ns} ns)"),
+        }
+    }
+}
+
 /// A set of channels driven together.
 pub struct ChannelSet<'a> {
     channels: Vec<&'a mut dyn DmaChannel>,
     /// How batches are split.
     pub policy: SplitPolicy,
-    /// Spin budget per channel wait.
-    pub spin_limit: u64,
+    /// How long a round may wait.
+    pub limit: WaitLimit<'a>,
 }
 
 impl core::fmt::Debug for ChannelSet<'_> {
@@ -147,7 +193,7 @@ impl core::fmt::Debug for ChannelSet<'_> {
         f.debug_struct("ChannelSet")
             .field("channels", &self.channels.len())
             .field("policy", &self.policy)
-            .field("spin_limit", &self.spin_limit)
+            .field("limit", &self.limit)
             .finish()
     }
 }
@@ -157,12 +203,12 @@ impl<'a> ChannelSet<'a> {
     pub fn new(
         channels: Vec<&'a mut dyn DmaChannel>,
         policy: SplitPolicy,
-        spin_limit: u64,
+        limit: WaitLimit<'a>,
     ) -> Self {
         Self {
             channels,
             policy,
-            spin_limit,
+            limit,
         }
     }
 
@@ -177,6 +223,9 @@ impl<'a> ChannelSet<'a> {
     }
 
     /// Copies `ops`: split, then rounds of "submit on every channel, wait on every channel".
+    /// A channel that fails (or runs past the round's limit) is not used again in this
+    /// batch; its unfinished ops are reported in [`ChannelReport::not_done`] for the
+    /// caller to copy another way.
     pub fn run(&mut self, ops: &[CopyOp]) -> BatchReport {
         let n = self.channels.len().max(1);
         let mut reports: Vec<ChannelReport> = split(ops.len(), n, self.policy)
@@ -224,10 +273,20 @@ impl<'a> ChannelSet<'a> {
             if in_round.iter().all(Option::is_none) {
                 break;
             }
+            let deadline = match self.limit {
+                WaitLimit::Deadline { now_ns, timeout_ns } => now_ns().saturating_add(timeout_ns),
+                WaitLimit::Spins(_) => 0,
+            };
             for (c, ch) in self.channels.iter_mut().enumerate() {
                 let Some(end) = in_round[c] else { continue };
                 let r = &mut reports[c];
-                match ch.wait(self.spin_limit) {
+                let waited = match self.limit {
+                    WaitLimit::Spins(n) => ch.wait(n),
+                    WaitLimit::Deadline { now_ns, .. } => {
+                        ch.wait_until(&mut || now_ns() > deadline)
+                    }
+                };
+                match waited {
                     Ok(_) => cursor[c] = end,
                     Err(e) => {
                         let done = e.progress().map_or(0, |p| p.ops_completed);

@@ -96,6 +96,9 @@ pub enum PtdmaError {
     Misaligned(DmaAddr),
     /// AE4DMA common config granted no queue for this index.
     NoSuchQueue(usize),
+    /// The platform refused to let the engine touch this address (it is not memory the
+    /// caller holds); nothing was written to the ring.
+    Refused(DmaAddr),
 }
 
 /// Name of a PTDMA/CCP-v5 STATUS error code (facts §4.5; Linux `ccp_error_codes` numbering).
@@ -195,6 +198,11 @@ impl fmt::Display for PtdmaError {
             Self::AddressTooHigh(a) => write!(f, "address {a:?} not below 2^48"),
             Self::Misaligned(a) => write!(f, "address or length {a:?} not 4-byte aligned"),
             Self::NoSuchQueue(q) => write!(f, "AE4DMA queue {q} not granted"),
+            Self::Refused(a) => write!(
+                f,
+                "refused: {:#x} is not memory the caller holds (nothing submitted)",
+                a.as_u64()
+            ),
         }
     }
 }

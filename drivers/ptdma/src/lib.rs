@@ -30,7 +30,7 @@ pub mod testing;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-pub use channel::{ChannelSet, DmaChannel, SplitPolicy};
+pub use channel::{ChannelSet, DmaChannel, SplitPolicy, WaitLimit};
 pub use desc::{Descriptor, Ring};
 pub use error::{Progress, PtdmaError};
 pub use queue::{Completed, IocPolicy, Poll, PtdmaQueue, QueueConfig, Ticket};

@@ -67,8 +67,8 @@ pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), String> {
             (cal_cpu, m_cpu.cost),
             (Box::new(cal_dma) as Box<dyn CopyEngine>, m_dma.cost),
         ])?;
-        let mut cpu = setup::cpu_engine(w as usize, place, from, to)?;
-        let mut dma = DmaEngine::new(Some(w), policy, config.dma_timeout_ms)?;
+        // The fixed engines it is compared with are its own candidates, measured alone
+        // (the same workers and the same DMA channels, which a lease owns exclusively).
         for &order in &sizes {
             let spec = Spec::batched(
                 "auto",
@@ -82,8 +82,7 @@ pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), String> {
             let mut picked = String::new();
             for i in 0..3 {
                 let e: &mut dyn CopyEngine = match i {
-                    0 => cpu.as_mut(),
-                    1 => &mut dma,
+                    0 | 1 => auto.engine_mut(i),
                     _ => &mut auto,
                 };
                 let label = alloc::format!("auto width {w} {}: {}", size_name(order), e.name());

@@ -29,6 +29,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kcore::cmdline::Config;
 use kcore::migrate::{batches, folio_bytes};
 use kcore::stats::Summary;
+use ptdma::DmaChannel;
 use ptdma::{CopyOp, DmaAddr};
 use spin::Mutex;
 
@@ -125,7 +126,8 @@ fn free_rings() -> Result<(), String> {
 /// An engine whose batches share the DMA engines with a background stream.
 struct WithDmaLoad<'a> {
     inner: &'a mut dyn CopyEngine,
-    channels: Vec<usize>,
+    /// The background channels (never the migration engine's own).
+    channels: &'a mut dma::Lease,
     src: Block,
     dst: Block,
     next: u64,
@@ -138,8 +140,9 @@ impl WithDmaLoad<'_> {
     fn drain(&mut self) {
         let deadline = tsc::now_ns() + 2_000_000_000;
         for k in core::mem::take(&mut self.pending) {
-            if let Some(Err(e)) = dma::with_channel(k, |c| c.wait(deadline)) {
-                println!("load: background DMA on channel {k}: {e}");
+            let c = &mut self.channels[k];
+            if let Err(e) = c.wait_until(&mut || tsc::now_ns() > deadline) {
+                println!("load: background DMA on channel {}: {e}", c.name());
                 self.errors += 1;
             }
         }
@@ -164,7 +167,7 @@ impl CopyEngine for WithDmaLoad<'_> {
         let want: u64 = ops.iter().map(|o| o.len).sum();
         let chunk = 64 << 10;
         let n = self.channels.len().max(1) as u64;
-        for &k in &self.channels.clone() {
+        for k in 0..self.channels.len() {
             let mut bg = Vec::new();
             let mut left = (want / n).max(chunk);
             while left > 0 && bg.len() < 256 {
@@ -177,16 +180,18 @@ impl CopyEngine for WithDmaLoad<'_> {
                 self.next += chunk;
                 left = left.saturating_sub(chunk);
             }
-            match dma::with_channel(k, |c| c.submit(&bg)) {
-                Some(Ok(())) => {
+            match self.channels[k].submit(&bg) {
+                Ok(_) => {
                     self.pending.push(k);
                     self.bytes += bg.len() as u64 * chunk;
                 }
-                Some(Err(e)) => {
-                    println!("load: background DMA on channel {k} refused: {e}");
+                Err(e) => {
+                    println!(
+                        "load: background DMA on channel {} refused: {e}",
+                        self.channels[k].name()
+                    );
                     self.errors += 1;
                 }
-                None => {}
             }
         }
         self.inner.copy(ops)
@@ -210,7 +215,6 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
         .into_iter()
         .filter(|&c| c != me)
         .collect();
-    let bg_channels: Vec<usize> = (1..crate::dma::channel_count()).collect();
     let sizes = super::sizes_or(config, &[0, 9]);
     let total = super::question_total(config);
     let mut engines: Vec<Box<dyn CopyEngine>> = alloc::vec![Box::new(CpuEngine)];
@@ -221,8 +225,11 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
             config.dma_timeout_ms,
         )?));
     }
+    // The background stream gets every channel the migration engine did not take.
+    let mut bg = crate::dma::take(None).ok();
+    let bg_names: Vec<String> = bg.iter().flat_map(|l| l.iter().map(|c| c.name())).collect();
     println!(
-        "load: memory load on CPUs {others:?} (node {from}), background DMA on channels {bg_channels:?}; engines cpu, dma x1 (channel 0); sizes {}; {} MiB per repetition, node {from} -> {to}, {} reps + warm-up{}",
+        "load: memory load on CPUs {others:?} (node {from}), background DMA on channels {bg_names:?}; engines cpu, dma x1; sizes {}; {} MiB per repetition, node {from} -> {to}, {} reps + warm-up{}",
         sizes.iter().map(|&o| alloc::format!("{}", size_name(o))).collect::<Vec<_>>().join(","),
         total >> 20,
         config.migrate.reps,
@@ -234,7 +241,7 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
             println!("load: {level}: no other CPU: skipped");
             continue;
         }
-        if dma_bg && bg_channels.is_empty() {
+        if dma_bg && bg.is_none() {
             println!("load: {level}: no second DMA channel: skipped");
             continue;
         }
@@ -255,12 +262,12 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
                     None
                 };
                 let t0 = tsc::now_ns();
-                let (o, bg_bytes, bg_errors) = if dma_bg {
+                let (o, bg_bytes, bg_errors) = if let (true, Some(bg)) = (dma_bg, bg.as_mut()) {
                     let src = frames::alloc_data(from, 9).map_err(|e| alloc::format!("{e}"))?;
                     let dst = frames::alloc_data(to, 9).map_err(|e| alloc::format!("{e}"))?;
                     let mut w = WithDmaLoad {
                         inner: e.as_mut(),
-                        channels: bg_channels.clone(),
+                        channels: bg,
                         src,
                         dst,
                         next: 0,

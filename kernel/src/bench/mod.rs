@@ -32,11 +32,10 @@ pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String
     let m = &config.migrate;
     match name {
         "cpu" => Ok(Box::new(CpuEngine)),
-        "dma" => Ok(Box::new(DmaEngine::new(
-            m.channels,
-            split_policy(config),
-            config.dma_timeout_ms,
-        )?)),
+        "dma" => Ok(Box::new(
+            DmaEngine::new(m.channels, split_policy(config), config.dma_timeout_ms)
+                .map_err(|e| alloc::format!("engine=dma: {e}"))?,
+        )),
         "cpu-mt" => {
             let (from, to) = nodes(config)?;
             Ok(Box::new(CpuMtEngine::new(
@@ -64,7 +63,8 @@ pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String
                 from,
                 to,
             )?;
-            let dma = DmaEngine::new(m.channels, split_policy(config), config.dma_timeout_ms)?;
+            let dma = DmaEngine::new(m.channels, split_policy(config), config.dma_timeout_ms)
+                .map_err(|e| alloc::format!("engine=hybrid: {e}"))?;
             Ok(Box::new(HybridEngine::new(
                 cpu,
                 dma,

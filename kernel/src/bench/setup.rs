@@ -87,7 +87,7 @@ fn descs_per_op(engine: &dyn CopyEngine, len: u64) -> u64 {
         dst: DmaAddr::new(2 << 30),
         len,
     };
-    crate::dma::with_channel(0, |c| c.queue.descriptors_for(&op)).unwrap_or(1) as u64
+    engine.descriptors(&[op])
 }
 
 /// Runs the design on `engine` (`reps` each, verified) and fits the cost model to each

@@ -7,7 +7,7 @@ use crate::dma;
 use crate::mm::frames::{self, Block};
 use alloc::string::String;
 use alloc::vec::Vec;
-use ptdma::{CopyOp, DmaAddr};
+use ptdma::{CopyOp, DmaAddr, DmaChannel, PtdmaError};
 
 pub static TESTS: &[Test] = &[
     Test {
@@ -114,6 +114,11 @@ fn no_channels() -> bool {
     false
 }
 
+/// Every channel (`None`) or the first `n`, lent to this test until it returns.
+fn lease(n: Option<usize>) -> Result<dma::Lease, String> {
+    dma::take(n).map_err(|e| alloc::format!("{e}"))
+}
+
 fn sizes_and_alignments() -> Result<(), String> {
     if no_channels() {
         return Ok(());
@@ -126,7 +131,8 @@ fn sizes_and_alignments() -> Result<(), String> {
         (65536, 128, 64),
         (2 << 20, 0, 0),
     ];
-    for ch in 0..dma::channel_count() {
+    let mut chans = lease(None)?;
+    for (ch, c) in chans.iter_mut().enumerate() {
         for (k, &(len, soff, doff)) in cases.iter().enumerate() {
             let (mut src, mut dst) = buffers((ch * 16 + k) as u64)?;
             let op = CopyOp {
@@ -134,14 +140,13 @@ fn sizes_and_alignments() -> Result<(), String> {
                 dst: DmaAddr::new(dst.addr + doff as u64),
                 len: len as u64,
             };
-            let ae4 = dma::with_channel(ch, |c| c.is_ae4()).unwrap_or(false);
-            let r = dma::with_channel(ch, |c| c.copy_sync(&[op], timeout_ns()))
-                .ok_or("channel vanished")?;
+            let ae4 = c.is_ae4();
+            let r = c.copy_sync(&[op], timeout_ns());
             if ae4 && (len | soff | doff) % 4 != 0 {
                 // AE4DMA moves only 4-byte aligned data: the driver must refuse, not corrupt.
                 release(src, dst)?;
                 match r {
-                    Err(dma::SubmitError::Engine(ptdma::PtdmaError::Misaligned(_))) => continue,
+                    Err(PtdmaError::Misaligned(_)) => continue,
                     other => {
                         return Err(alloc::format!(
                             "AE4 channel {ch}: unaligned copy gave {other:?}"
@@ -170,13 +175,15 @@ fn batches_wrap_ring() -> Result<(), String> {
     if no_channels() {
         return Ok(());
     }
+    let mut chans = lease(Some(1))?;
+    let c = &mut chans[0];
     let (mut src, mut dst) = buffers(99)?;
-    let before = dma::with_channel(0, |c| c.queue.counters()).ok_or("no channel 0")?;
+    let before = c.counters();
     let (mut batches, mut descs) = (0u64, 0usize);
     let mut result = Ok(());
     // The largest batch one doorbell can carry on this channel (ring minus the empty
     // slot and the marker): 1022 on a PTDMA ring of 1024, 31 on an AE4DMA ring of 32.
-    let cap = dma::with_channel(0, |c| c.queue.free_slots()).ok_or("no channel 0")?;
+    let cap = c.free_slots();
     let ring = cap + 1;
     const CHUNK: usize = 2048;
     for n in [
@@ -193,8 +200,7 @@ fn batches_wrap_ring() -> Result<(), String> {
                 len: CHUNK as u64,
             })
             .collect();
-        let r = dma::with_channel(0, |c| c.copy_sync(&ops, timeout_ns())).ok_or("no channel 0")?;
-        if let Err(e) = r {
+        if let Err(e) = c.copy_sync(&ops, timeout_ns()) {
             result = Err(alloc::format!("batch of {n}: {e}"));
             break;
         }
@@ -210,7 +216,7 @@ fn batches_wrap_ring() -> Result<(), String> {
     }
     release(src, dst)?;
     result?;
-    let after = dma::with_channel(0, |c| c.queue.counters()).ok_or("no channel 0")?;
+    let after = c.counters();
     check_eq(
         "doorbells (one per batch)",
         after.doorbells - before.doorbells,
@@ -226,7 +232,8 @@ fn all_queues_at_once() -> Result<(), String> {
     if no_channels() {
         return Ok(());
     }
-    let n = dma::channel_count();
+    let mut chans = lease(None)?;
+    let n = chans.len();
     let mut bufs = Vec::new();
     for ch in 0..n {
         bufs.push(buffers(500 + ch as u64)?);
@@ -238,17 +245,13 @@ fn all_queues_at_once() -> Result<(), String> {
             dst: DmaAddr::new(dst.addr),
             len: 1 << 20,
         };
-        if let Some(Err(e)) = dma::with_channel(ch, |c| c.queue.submit(&[op]).map(|_| ())) {
+        if let Err(e) = chans[ch].submit(&[op]) {
             result = Err(alloc::format!("submit on {ch}: {e}"));
         }
     }
-    for ch in 0..n {
+    for (ch, c) in chans.iter_mut().enumerate() {
         let deadline = crate::arch::tsc::now_ns() + timeout_ns();
-        if let Some(Err(e)) = dma::with_channel(ch, |c| {
-            c.queue
-                .wait_until(|| crate::arch::tsc::now_ns() > deadline)
-                .map(|_| ())
-        }) {
+        if let Err(e) = c.wait_until(&mut || crate::arch::tsc::now_ns() > deadline) {
             result = Err(alloc::format!("wait on {ch}: {e}"));
         }
     }
@@ -269,6 +272,8 @@ pub fn dma_fault_recovery() -> Result<(), String> {
     if no_channels() {
         return Err("no DMA engine attached".into());
     }
+    let mut chans = lease(Some(1))?;
+    let c = &mut chans[0];
     let (mut src, mut dst) = buffers(7)?;
     let ops: Vec<CopyOp> = (0..8u64)
         .map(|i| CopyOp {
@@ -277,15 +282,12 @@ pub fn dma_fault_recovery() -> Result<(), String> {
             len: 4096,
         })
         .collect();
-    let first = dma::with_channel(0, |c| c.copy_sync(&ops, timeout_ns())).ok_or("no channel 0")?;
+    let first = c.copy_sync(&ops, timeout_ns());
     let result = match first {
         Ok(_) => Err("the injected fault was not reported".into()),
         Err(e) => {
             crate::println!("dma fault reported: {e}");
-            let done = match e {
-                dma::SubmitError::Engine(e) => e.progress().map_or(0, |p| p.ops_completed),
-                dma::SubmitError::NotOwned(_) => 0,
-            };
+            let done = e.progress().map_or(0, |p| p.ops_completed);
             crate::println!(
                 "dma fault: {done} of {} copies completed by DMA, CPU copies the rest",
                 ops.len()
@@ -300,13 +302,13 @@ pub fn dma_fault_recovery() -> Result<(), String> {
     };
     // Afterwards the queue works again, or, for a device that is gone, the channel is
     // retired and refuses work without touching the device.
-    let retired = dma::with_channel(0, |c| c.retired.is_some()).unwrap_or(false);
+    let retired = c.retired().is_some();
     let second = if result.is_ok() {
         dst.as_mut_slice().fill(0xee);
-        match dma::with_channel(0, |c| c.copy_sync(&ops, timeout_ns())).ok_or("no channel 0")? {
+        match c.copy_sync(&ops, timeout_ns()) {
             Ok(_) => verify(&mut src, &mut dst, 0, 0, 8 * 4096)
                 .map(|_| crate::println!("dma fault: queue usable again")),
-            Err(dma::SubmitError::Engine(ptdma::PtdmaError::DeviceGone)) if retired => {
+            Err(PtdmaError::DeviceGone) if retired => {
                 crate::println!(
                     "dma fault: channel retired (device gone), refused without touching it"
                 );
@@ -327,11 +329,12 @@ fn mmio_per_batch() -> Result<(), String> {
     if no_channels() {
         return Ok(());
     }
-    let marker =
-        crate::config().dma_marker && !dma::with_channel(0, |c| c.is_ae4()).unwrap_or(true);
+    let mut chans = lease(Some(1))?;
+    let c = &mut chans[0];
+    let marker = crate::config().dma_marker && !c.is_ae4();
     let (mut src, mut dst) = buffers(31)?;
-    let before = dma::with_channel(0, |c| c.queue.counters()).ok_or("no channel 0")?;
-    let checks0 = dma::with_channel(0, |c| c.queue.safety_checks()).unwrap_or(0);
+    let before = c.counters();
+    let checks0 = c.safety_checks();
     const BATCHES: u64 = 20;
     let mut result = Ok(());
     for b in 0..BATCHES {
@@ -342,8 +345,7 @@ fn mmio_per_batch() -> Result<(), String> {
                 len: 4096,
             })
             .collect();
-        if let Some(Err(e)) = dma::with_channel(0, |c| c.copy_sync(&ops, timeout_ns()).map(|_| ()))
-        {
+        if let Err(e) = c.copy_sync(&ops, timeout_ns()) {
             result = Err(alloc::format!("batch {b}: {e}"));
             break;
         }
@@ -353,8 +355,8 @@ fn mmio_per_batch() -> Result<(), String> {
     }
     release(src, dst)?;
     result?;
-    let after = dma::with_channel(0, |c| c.queue.counters()).ok_or("no channel 0")?;
-    let checks = dma::with_channel(0, |c| c.queue.safety_checks()).unwrap_or(0) - checks0;
+    let after = c.counters();
+    let checks = c.safety_checks() - checks0;
     let (reads, doorbells) = (
         after.reads - before.reads,
         after.doorbells - before.doorbells,

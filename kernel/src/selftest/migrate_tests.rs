@@ -52,16 +52,31 @@ pub static TESTS: &[Test] = &[
 
 /// Every engine this machine can run: cpu; cpu-mt on all online CPUs; dma when an
 /// engine is attached; hybrid (one CPU worker per other CPU + DMA) when both are there.
-fn engines(a: u32, b: u32) -> Result<Vec<Box<dyn CopyEngine>>, String> {
-    let config = crate::config();
-    let mut v: Vec<Box<dyn CopyEngine>> = alloc::vec![bench::engine("cpu", config)?];
+/// Built one at a time by [`make_engine`]: DMA engines own their channels, so two of
+/// them cannot hold the same channels at once.
+fn engine_kinds() -> Vec<&'static str> {
     let online = crate::smp::online().len();
+    let dma = crate::dma::channel_count() > 0;
+    let mut v = alloc::vec!["cpu"];
     if online > 1 {
-        v.push(Box::new(CpuMtEngine::new(online, "spread", a, b)?));
+        v.push("cpu-mt");
     }
-    if crate::dma::channel_count() > 0 {
-        v.push(bench::engine("dma", config)?);
+    if dma {
+        v.push("dma");
         if online > 1 {
+            v.push("hybrid");
+        }
+    }
+    v
+}
+
+/// The engine `kind` for moves between nodes `a` and `b` (see [`engine_kinds`]).
+fn make_engine(kind: &str, a: u32, b: u32) -> Result<Box<dyn CopyEngine>, String> {
+    let config = crate::config();
+    let online = crate::smp::online().len();
+    Ok(match kind {
+        "cpu-mt" => Box::new(CpuMtEngine::new(online, "spread", a, b)?),
+        "hybrid" => {
             let me = crate::arch::percpu::current_index();
             let others: Vec<String> = crate::smp::online()
                 .into_iter()
@@ -75,10 +90,10 @@ fn engines(a: u32, b: u32) -> Result<Vec<Box<dyn CopyEngine>>, String> {
                 b,
             )?;
             let dma = DmaEngine::new(None, ptdma::SplitPolicy::RoundRobin, config.dma_timeout_ms)?;
-            v.push(Box::new(HybridEngine::new(cpu, dma, 50)?));
+            Box::new(HybridEngine::new(cpu, dma, 50)?)
         }
-    }
-    Ok(v)
+        other => bench::engine(other, config)?,
+    })
 }
 
 /// Every engine, both modes, every mTHP size: 1 MiB (at least 2 folios) moved from the
@@ -88,7 +103,8 @@ fn matrix() -> Result<(), String> {
     let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
     let before = frames::frames_in_use();
     let mut names = Vec::new();
-    for mut engine in engines(a, b)? {
+    for kind in engine_kinds() {
+        let mut engine = make_engine(kind, a, b)?;
         names.push(engine.name());
         for mode in [Mode::Batched, Mode::PerFolio] {
             for order in MTHP_ORDERS {
@@ -220,7 +236,8 @@ fn guard_bytes() -> Result<(), String> {
     let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
     let before = frames::frames_in_use();
     let mut result = Ok(());
-    'outer: for mut engine in engines(a, b)? {
+    'outer: for kind in engine_kinds() {
+        let mut engine = make_engine(kind, a, b)?;
         for order in [0usize, 3, 7] {
             let size = 4096usize << order;
             let mut pairs = Vec::new();

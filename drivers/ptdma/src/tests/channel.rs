@@ -76,7 +76,11 @@ fn channel_set_drives_ptdma_and_ae4_with_one_doorbell_each() {
     .unwrap();
     let batch = ops(&mem, 30, 256);
     for policy in [SplitPolicy::RoundRobin, SplitPolicy::Contiguous] {
-        let mut set = ChannelSet::new(vec![&mut q0, &mut q1, &mut q2], policy, 10);
+        let mut set = ChannelSet::new(
+            vec![&mut q0, &mut q1, &mut q2],
+            policy,
+            WaitLimit::Spins(10),
+        );
         let report = set.run(&batch);
         assert!(report.is_ok(), "{report:?}");
         assert!(report.not_done().is_empty());
@@ -103,7 +107,7 @@ fn share_larger_than_ring_runs_in_rounds() {
     let mut q =
         PtdmaQueue::init(&dev, mem.region(RING, 8 * 32), None, QueueConfig::default()).unwrap();
     let batch = ops(&mem, 20, 64);
-    let mut set = ChannelSet::new(vec![&mut q], SplitPolicy::Contiguous, 10);
+    let mut set = ChannelSet::new(vec![&mut q], SplitPolicy::Contiguous, WaitLimit::Spins(10));
     let report = set.run(&batch);
     assert!(report.is_ok());
     assert_eq!(report.channels[0].submits, 3); // 7 + 7 + 6
@@ -129,7 +133,11 @@ fn failures_are_reported_as_original_op_indices() {
         ..Default::default()
     });
     let batch = ops(&mem, 10, 128);
-    let mut set = ChannelSet::new(vec![&mut q0, &mut q1], SplitPolicy::RoundRobin, 10);
+    let mut set = ChannelSet::new(
+        vec![&mut q0, &mut q1],
+        SplitPolicy::RoundRobin,
+        WaitLimit::Spins(10),
+    );
     let report = set.run(&batch);
     assert!(!report.is_ok());
     assert_eq!(report.not_done(), [5, 7, 9]);
@@ -139,5 +147,53 @@ fn failures_are_reported_as_original_op_indices() {
     ));
     for (i, op) in batch.iter().enumerate() {
         assert_eq!(copied(&mem, op), ![5, 7, 9].contains(&i), "op {i}");
+    }
+}
+
+#[test]
+fn a_round_past_its_deadline_gives_up_and_reports_the_rest() {
+    use core::cell::Cell;
+    let mem = FakePhys::new(MEM);
+    let (d0, d1) = (FakePtdma::new(&mem), FakePtdma::new(&mem));
+    let mut q0 =
+        PtdmaQueue::init(&d0, mem.region(RING, 1024), None, QueueConfig::default()).unwrap();
+    let mut q1 = PtdmaQueue::init(
+        &d1,
+        mem.region(RING + 0x400, 1024),
+        None,
+        QueueConfig::default(),
+    )
+    .unwrap();
+    // Channel 1 never processes anything; the clock advances 1 µs per reading.
+    d1.faults.set(Faults {
+        stuck: true,
+        ..Default::default()
+    });
+    let clock = Cell::new(0u64);
+    let now = || {
+        clock.set(clock.get() + 1_000);
+        clock.get()
+    };
+    let batch = ops(&mem, 8, 128);
+    let limit = WaitLimit::Deadline {
+        now_ns: &now,
+        timeout_ns: 50_000,
+    };
+    let mut set = ChannelSet::new(vec![&mut q0, &mut q1], SplitPolicy::Contiguous, limit);
+    let report = set.run(&batch);
+    assert_eq!(report.not_done(), [4, 5, 6, 7]);
+    assert!(
+        matches!(report.channels[1].error, Some(PtdmaError::Timeout { .. })),
+        "{report:?}"
+    );
+    assert!(report.channels[0].error.is_none());
+    // The wait ended at the deadline, not after a spin budget: about 50 readings.
+    assert!(
+        (50_000..=60_000).contains(&clock.get()),
+        "clock {}",
+        clock.get()
+    );
+    for (i, op) in batch.iter().enumerate() {
+        assert_eq!(copied(&mem, op), i < 4, "op {i}");
     }
 }

@@ -3,7 +3,6 @@
 //! `bench::setup::calibrate`) predicts the shortest copy, and counts of what it chose.
 
 use super::{CopyEngine, CopyOutcome};
-use crate::dma;
 use crate::migrate::error::EngineError;
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -54,17 +53,12 @@ impl AutoEngine {
         self.chosen.iter_mut().for_each(|n| *n = 0);
     }
 
-    /// Descriptors `engine` needs for `ops` (ops for a CPU engine).
-    fn descriptors(engine: &dyn CopyEngine, ops: &[CopyOp]) -> u64 {
-        if engine.channels() == 0 {
-            return ops.len() as u64;
-        }
-        dma::with_channel(0, |c| {
-            ops.iter()
-                .map(|op| c.queue.descriptors_for(op) as u64)
-                .sum()
-        })
-        .unwrap_or(ops.len() as u64)
+    /// Candidate `i` (in the order given to [`Self::new`]), to measure it alone.
+    ///
+    /// # Panics
+    /// If `i` is not a candidate's index.
+    pub fn engine_mut(&mut self, i: usize) -> &mut dyn CopyEngine {
+        self.engines[i].as_mut()
     }
 }
 
@@ -93,7 +87,7 @@ impl CopyEngine for AutoEngine {
             .zip(&self.costs)
             .map(|(e, c)| {
                 // Fold the engine's own descriptor count into a per-op cost.
-                let scale = Self::descriptors(e.as_ref(), ops) as f64 / ops.len().max(1) as f64;
+                let scale = e.descriptors(ops) as f64 / ops.len().max(1) as f64;
                 Cost {
                     per_desc_ns: c.per_desc_ns * scale,
                     ..*c

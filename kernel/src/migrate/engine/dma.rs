@@ -1,49 +1,69 @@
-//! The DMA copy engine: a batch is split across N PTDMA channels — whole ops
-//! round-robin (RFC V2) or contiguous blocks of ops (RFC V3) — then, in rounds that
-//! fit the rings, one doorbell per channel, and all channels are waited for with a
-//! wall-clock limit. Whatever a channel did not finish (error, timeout, device gone)
-//! is copied by the CPU and counted, so a batch never ends half copied.
+//! The DMA copy engine: a thin adapter over the driver's tested multi-channel scheduler
+//! (`ptdma::ChannelSet`): a batch is split across the engine's channels — whole ops
+//! round-robin (RFC V2) or contiguous blocks of ops (RFC V3) — then, in rounds that fit
+//! the rings, one doorbell per channel, and all channels are waited for with a
+//! wall-clock limit per round. Whatever a channel did not finish (error, timeout, device
+//! gone) is copied by the CPU and counted as fallback, so a batch never ends half
+//! copied and never passes for DMA when the CPU did it.
 //!
-//! Only the CPU running the migration touches the channels (QEMU's proxy can deadlock
-//! when two vCPUs access one emulated function at once).
+//! The engine owns its channels (a `dma::Lease`): only the CPU running the migration
+//! touches them, and they go back to the registry when the engine is dropped.
 
 use super::{bytes_of, cpu, CopyEngine, CopyOutcome};
 use crate::arch::tsc;
-use crate::dma;
+use crate::dma::{self, Lease, TakeError};
 use crate::migrate::error::EngineError;
 use crate::println;
-use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::honesty::CopiedBytes;
-use ptdma::channel::split;
-use ptdma::{CopyOp, SplitPolicy};
+use ptdma::{ChannelSet, CopyOp, DmaChannel, MmioCounters, SplitPolicy, WaitLimit};
 
-/// PTDMA queues as one engine.
+/// PTDMA/AE4DMA queues as one engine.
 #[derive(Debug)]
 pub struct DmaEngine {
-    channels: Vec<usize>,
+    lease: Lease,
     policy: SplitPolicy,
     timeout_ns: u64,
 }
 
 impl DmaEngine {
-    /// Uses the first `n` started channels (all when `None`).
-    pub fn new(n: Option<u32>, policy: SplitPolicy, timeout_ms: u64) -> Result<Self, String> {
-        let have = dma::channel_count();
-        if have == 0 {
-            return Err("engine=dma: no DMA engine was found (see the dma: lines above)".into());
-        }
-        let want = n.map_or(have, |n| n as usize);
-        if want > have {
-            return Err(alloc::format!(
-                "channels={want} but only {have} DMA channel(s) started"
-            ));
-        }
+    /// Takes `n` free channels from the registry (every free one when `None`).
+    ///
+    /// # Errors
+    /// [`TakeError`] when there is no DMA engine or fewer than `n` channels are free.
+    pub fn new(n: Option<u32>, policy: SplitPolicy, timeout_ms: u64) -> Result<Self, TakeError> {
         Ok(Self {
-            channels: (0..want).collect(),
+            lease: dma::take(n.map(|n| n as usize))?,
             policy,
-            timeout_ns: timeout_ms * 1_000_000,
+            timeout_ns: timeout_ms.saturating_mul(1_000_000),
         })
+    }
+
+    /// Descriptors `op` needs on this engine's channels.
+    pub fn descriptors_for(&self, op: &CopyOp) -> usize {
+        self.lease.first().map_or(1, |c| c.descriptors_for(op))
+    }
+
+    /// Register traffic of the engine's channels so far.
+    fn counters(&self) -> MmioCounters {
+        let mut sum = MmioCounters::default();
+        for c in self.lease.iter() {
+            let m = c.counters();
+            sum.reads += m.reads;
+            sum.writes += m.writes;
+            sum.doorbells += m.doorbells;
+        }
+        sum
+    }
+
+    /// (batches, submit ns, wait ns) summed over the engine's channels.
+    fn timing(&self) -> (u64, u64, u64) {
+        self.lease
+            .iter()
+            .map(|c| c.timing())
+            .fold((0, 0, 0), |t, c| {
+                (t.0 + c.batches, t.1 + c.submit_ns, t.2 + c.wait_ns)
+            })
     }
 }
 
@@ -53,7 +73,7 @@ impl CopyEngine for DmaEngine {
     }
 
     fn width(&self) -> usize {
-        self.channels.len()
+        self.lease.len()
     }
 
     fn threads(&self) -> usize {
@@ -61,76 +81,40 @@ impl CopyEngine for DmaEngine {
     }
 
     fn channels(&self) -> usize {
-        self.channels.len()
+        self.lease.len()
+    }
+
+    fn descriptors(&self, ops: &[CopyOp]) -> u64 {
+        ops.iter().map(|op| self.descriptors_for(op) as u64).sum()
     }
 
     fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
         // Every range must be a frame the caller holds before any descriptor is written.
         dma::check_owned(ops)?;
-        let shares = split(ops.len(), self.channels.len(), self.policy);
         let before = self.counters();
         let before_t = self.timing();
-        let mut cursor = alloc::vec![0usize; shares.len()];
-        let mut failed = alloc::vec![false; shares.len()];
-        let mut fallback: Vec<CopyOp> = Vec::new();
-        while shares.iter().zip(&cursor).any(|(s, &c)| c < s.len()) {
-            // Submit one ring-full per channel, then wait for all of them.
-            let mut in_flight: Vec<(usize, Vec<usize>)> = Vec::new();
-            for (k, share) in shares.iter().enumerate() {
-                if cursor[k] == share.len() {
-                    continue;
-                }
-                if failed[k] {
-                    fallback.extend(share[cursor[k]..].iter().map(|&i| ops[i]));
-                    cursor[k] = share.len();
-                    continue;
-                }
-                let chunk = dma::with_channel(self.channels[k], |c| {
-                    let mut room = c.queue.free_slots().saturating_sub(1);
-                    let mut take = Vec::new();
-                    for &i in &share[cursor[k]..] {
-                        let need = c.queue.descriptors_for(&ops[i]);
-                        if need > room {
-                            break;
-                        }
-                        room -= need;
-                        take.push(i);
-                    }
-                    take
-                })
-                .unwrap_or_default();
-                if chunk.is_empty() {
-                    failed[k] = true;
-                    continue;
-                }
-                let batch: Vec<CopyOp> = chunk.iter().map(|&i| ops[i]).collect();
-                let submitted = dma::with_channel(self.channels[k], |c| c.submit(&batch));
-                cursor[k] += chunk.len();
-                match submitted {
-                    Some(Ok(())) => in_flight.push((k, chunk)),
-                    Some(Err(dma::SubmitError::NotOwned(e))) => return Err(e.into()),
-                    Some(Err(e)) => {
-                        println!("dma: channel {k} refused a batch ({e}); the CPU copies it");
-                        failed[k] = true;
-                        fallback.extend(batch);
-                    }
-                    None => fallback.extend(batch),
-                }
-            }
-            let deadline = tsc::now_ns() + self.timeout_ns;
-            for (k, chunk) in in_flight {
-                let r = dma::with_channel(self.channels[k], |c| c.wait(deadline));
-                if let Some(Err(e)) = r {
-                    let done = e.progress().map_or(0, |p| p.ops_completed.min(chunk.len()));
-                    println!(
-                        "dma: channel {k}: {e}; the CPU copies {} op(s)",
-                        chunk.len() - done
-                    );
-                    failed[k] = true;
-                    fallback.extend(chunk[done..].iter().map(|&i| ops[i]));
-                }
+        let now = tsc::now_ns;
+        let limit = WaitLimit::Deadline {
+            now_ns: &now,
+            timeout_ns: self.timeout_ns,
+        };
+        let names: Vec<_> = self.lease.iter().map(|c| c.name()).collect();
+        let channels: Vec<&mut dyn DmaChannel> = self
+            .lease
+            .iter_mut()
+            .map(|c| c as &mut dyn DmaChannel)
+            .collect();
+        let report = ChannelSet::new(channels, self.policy, limit).run(ops);
+        for (c, r) in report.channels.iter().enumerate() {
+            if let Some(e) = &r.error {
+                println!(
+                    "dma: channel {}: {e}; the CPU copies {} op(s)",
+                    names[c],
+                    r.not_done.len()
+                );
             }
         }
+        let fallback: Vec<CopyOp> = report.not_done().into_iter().map(|i| ops[i]).collect();
         cpu::copy_ops(&fallback);
         let after = self.counters();
         let after_t = self.timing();
@@ -145,38 +129,11 @@ impl CopyEngine for DmaEngine {
             dma_batches: after_t.0 - before_t.0,
             dma_submit_ns: after_t.1 - before_t.1,
             dma_wait_ns: after_t.2 - before_t.2,
-            mmio: ptdma::MmioCounters {
+            mmio: MmioCounters {
                 reads: after.reads - before.reads,
                 writes: after.writes - before.writes,
                 doorbells: after.doorbells - before.doorbells,
             },
         })
-    }
-}
-
-impl DmaEngine {
-    /// (batches, submit ns, wait ns) summed over the engine's channels.
-    fn timing(&self) -> (u64, u64, u64) {
-        let mut t = (0, 0, 0);
-        for &c in &self.channels {
-            if let Some((b, s, w)) =
-                dma::with_channel(c, |ch| (ch.batches, ch.submit_ns, ch.wait_ns))
-            {
-                t = (t.0 + b, t.1 + s, t.2 + w);
-            }
-        }
-        t
-    }
-
-    fn counters(&self) -> ptdma::MmioCounters {
-        let mut sum = ptdma::MmioCounters::default();
-        for &c in &self.channels {
-            if let Some(m) = dma::with_channel(c, |ch| ch.queue.counters()) {
-                sum.reads += m.reads;
-                sum.writes += m.writes;
-                sum.doorbells += m.doorbells;
-            }
-        }
-        sum
     }
 }

@@ -63,6 +63,10 @@ pub trait CopyEngine {
     fn placement(&self) -> &str {
         "-"
     }
+    /// Descriptors (DMA) or copy calls (CPU: one per op) the engine needs for `ops`.
+    fn descriptors(&self, ops: &[CopyOp]) -> u64 {
+        ops.len() as u64
+    }
     /// Copies every op; returns only when all bytes are in place (DMA errors fall back
     /// to the CPU, counted in the outcome's `bytes.fallback`).
     ///

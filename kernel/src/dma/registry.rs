@@ -1,0 +1,167 @@
+//! Started channels, handed out by value. [`take`] lends channels as a [`Lease`]; the
+//! lease owns them (so only the CPU holding it touches their registers) and gives them
+//! back when dropped. Nothing addresses a channel by index from outside: an engine,
+//! benchmark or self-test asks for how many it needs and uses what it was given.
+
+use super::channel::Channel;
+use crate::println;
+use alloc::vec::Vec;
+use core::ops::{Deref, DerefMut};
+use ptdma::DmaChannel;
+use spin::Mutex;
+
+/// One slot per started channel; `None` while the channel is lent out.
+static POOL: Mutex<Vec<Option<Channel>>> = Mutex::new(Vec::new());
+
+/// Why channels could not be lent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeError {
+    /// No channel was started on this machine.
+    NoEngine,
+    /// Fewer channels are free than asked for.
+    TooFew {
+        /// Channels asked for.
+        asked: usize,
+        /// Channels free now.
+        free: usize,
+        /// Channels started in all (the rest are lent out).
+        started: usize,
+    },
+}
+
+impl core::fmt::Display for TakeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TakeError::NoEngine => write!(f, "no DMA engine was found (see the dma: lines above)"),
+            TakeError::TooFew {
+                asked,
+                free,
+                started,
+            } => write!(
+                f,
+                "{asked} DMA channel(s) asked for, {free} free ({started} started, the rest in use)"
+            ),
+        }
+    }
+}
+
+/// Benchmarks and self-tests that report a failure as text.
+impl From<TakeError> for alloc::string::String {
+    fn from(e: TakeError) -> Self {
+        alloc::format!("{e}")
+    }
+}
+
+/// Channels lent by [`take`], given back on drop.
+pub struct Lease {
+    channels: Vec<Channel>,
+}
+
+impl Deref for Lease {
+    type Target = [Channel];
+    fn deref(&self) -> &[Channel] {
+        &self.channels
+    }
+}
+
+impl DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut [Channel] {
+        &mut self.channels
+    }
+}
+
+impl core::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let ids: Vec<usize> = self.channels.iter().map(Channel::id).collect();
+        write!(f, "Lease{ids:?}")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut pool = POOL.lock();
+        for ch in self.channels.drain(..) {
+            let id = ch.id();
+            pool[id] = Some(ch);
+        }
+    }
+}
+
+/// Installs the started channels (numbered in order). Called once by `dma::init`.
+pub(super) fn install(mut channels: Vec<Channel>) {
+    for (i, c) in channels.iter_mut().enumerate() {
+        c.set_id(i);
+    }
+    *POOL.lock() = channels.into_iter().map(Some).collect();
+}
+
+/// Lends `n` channels (all free ones when `None`), lowest ids first.
+///
+/// # Errors
+/// [`TakeError::NoEngine`] when no channel was started, [`TakeError::TooFew`] when fewer
+/// than `n` are free (or none at all for `None`).
+pub fn take(n: Option<usize>) -> Result<Lease, TakeError> {
+    let mut pool = POOL.lock();
+    if pool.is_empty() {
+        return Err(TakeError::NoEngine);
+    }
+    let free = pool.iter().filter(|c| c.is_some()).count();
+    let want = n.unwrap_or(free);
+    if want > free || want == 0 {
+        return Err(TakeError::TooFew {
+            asked: want,
+            free,
+            started: pool.len(),
+        });
+    }
+    let channels = pool
+        .iter_mut()
+        .filter(|c| c.is_some())
+        .take(want)
+        .filter_map(Option::take)
+        .collect();
+    Ok(Lease { channels })
+}
+
+/// Channels started on this machine (lent out or not).
+pub fn count() -> usize {
+    POOL.lock().len()
+}
+
+/// Engines (PCI functions) with at least one started channel.
+pub fn engine_count() -> usize {
+    let pool = POOL.lock();
+    let mut bdfs: Vec<pci::PciAddress> = pool.iter().flatten().map(Channel::bdf).collect();
+    bdfs.sort();
+    bdfs.dedup();
+    bdfs.len()
+}
+
+/// Prints every channel's register traffic (compared with the model's own counters by
+/// `run-qemu.sh check`). Channels lent out at the time are not counted, and said so.
+pub fn print_counters() {
+    let pool = POOL.lock();
+    let (mut r, mut w, mut d) = (0, 0, 0);
+    for c in pool.iter().flatten() {
+        let m = c.counters();
+        let t = c.timing();
+        println!(
+            "dma: channel {} mmio reads {} writes {} doorbells {}; {} batches, submit {} ns and completion {} ns per batch",
+            c.name(),
+            m.reads,
+            m.writes,
+            m.doorbells,
+            t.batches,
+            t.submit_ns / t.batches.max(1),
+            t.wait_ns / t.batches.max(1)
+        );
+        (r, w, d) = (r + m.reads, w + m.writes, d + m.doorbells);
+    }
+    let lent = pool.iter().filter(|c| c.is_none()).count();
+    if lent > 0 {
+        println!("dma: {lent} channel(s) still lent out: not counted");
+    }
+    if !pool.is_empty() {
+        println!("dma: total mmio reads {r} writes {w} doorbells {d}");
+    }
+}
