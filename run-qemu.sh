@@ -41,6 +41,9 @@ Commands:
                  machine shapes, boots that must fail in a given way, DMA faults, the ISO
                  under SeaBIOS and OVMF, short benchmarks and a one-minute soak
   iso            build out/foliomove.iso (GRUB, BIOS + UEFI) for USB sticks and servers
+  get-qemu 10    download QEMU 10.0 from Debian bookworm-backports and unpack it into
+                 ${XDG_CACHE_HOME:-~/.cache}/foliomove/qemu-10.0/ (the system QEMU stays);
+                 prints the wrapper to pass to --qemu
   help           this text
 
 Options:
@@ -58,6 +61,8 @@ Options:
   --ptdma N          emulated PTDMA engines (default 2; 0 = none), served by tools/ptdma-model
   --ptdma-arg ARG    pass ARG to the PTDMA model (repeatable), e.g. --ptdma-arg=--profile=seed
                      or --ptdma-arg=--fault=error-at=5
+  --qemu PATH        the qemu-system-x86_64 to run (default: $FOLIOMOVE_QEMU, else the one on
+                     PATH); its version and devices are checked before booting
   --accel A          auto | tcg | kvm (default auto: KVM only on a real VT-x/AMD-V host)
   --timeout S        wall-clock limit in seconds (default 600)
   --debug            boot a debug build instead of release
@@ -77,7 +82,7 @@ note() { echo "run-qemu.sh: $*" >&2; }
 
 CPUS=2 CPUS_SET=0 SOCKETS= DIES= CORES= THREADS= NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
 MODEL_ARGS=()
-PROFILE=release DRY_RUN=0 CMD=run BENCH=efficiency SOAK_MIN=3 ISO=0 UEFI=0
+PROFILE=release DRY_RUN=0 QEMU_BIN= GET_QEMU=10 CMD=run BENCH=efficiency SOAK_MIN=3 ISO=0 UEFI=0
 KARGS=()
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
@@ -96,6 +101,7 @@ while [[ $# -gt 0 ]]; do
         --ptdma) need_value "$@"; is_uint "$2" && (( $2 <= 16 )) || die_usage "--ptdma takes 0..16, got '$2'"; PTDMA=$2; shift 2 ;;
         --ptdma-arg) need_value "$@"; MODEL_ARGS+=("$2"); shift 2 ;;
         --ptdma-arg=*) MODEL_ARGS+=("${1#--ptdma-arg=}"); shift ;;
+        --qemu) need_value "$@"; QEMU_BIN=$2; shift 2 ;;
         --accel) need_value "$@"; [[ "$2" =~ ^(auto|tcg|kvm)$ ]] || die_usage "--accel takes auto|tcg|kvm, got '$2'"; ACCEL=$2; shift 2 ;;
         --timeout) need_value "$@"; is_uint "$2" && (( $2 >= 1 )) || die_usage "--timeout takes seconds >= 1, got '$2'"; TIMEOUT=$2; shift 2 ;;
         --debug) PROFILE=debug; shift ;;
@@ -115,8 +121,11 @@ while [[ $# -gt 0 ]]; do
             CMD=bench; shift
             if [[ $# -gt 0 && "$1" != -* ]]; then BENCH=$1; shift; fi ;;
         iso) CMD=iso; shift ;;
+        get-qemu)
+            CMD=get-qemu; shift
+            if [[ $# -gt 0 && "$1" != -* ]]; then GET_QEMU=$1; shift; fi ;;
         -*) die_usage "unknown option '$1'" ;;
-        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, iso, check, help)" ;;
+        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, iso, check, get-qemu, help)" ;;
     esac
 done
 
@@ -154,8 +163,12 @@ apt_install() {
 }
 
 ensure_qemu() {
-    command -v qemu-system-x86_64 >/dev/null 2>&1 || apt_install qemu-system-x86
-    command -v qemu-system-x86_64 >/dev/null 2>&1 || { note "qemu-system-x86_64 still missing"; exit $EX_SETUP; }
+    qemu_select
+    if [[ "$QEMU_BIN" == qemu-system-x86_64 ]]; then
+        command -v qemu-system-x86_64 >/dev/null 2>&1 || apt_install qemu-system-x86
+        command -v qemu-system-x86_64 >/dev/null 2>&1 || { note "qemu-system-x86_64 still missing"; exit $EX_SETUP; }
+    fi
+    qemu_probe "$(( PTDMA > 0 ))"
 }
 
 ensure_cargo() {
@@ -196,7 +209,7 @@ build_model() {
 # ---- the QEMU command line ----
 qemu_args() {
     local accel=$1 total=$(( NODES * MEM_PER_NODE ))
-    QEMU=(qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$CPU_MODEL"
+    QEMU=("$QEMU_BIN" -machine q35 -accel "$accel" -cpu "$CPU_MODEL"
           -smp "$SMP" -m "${total}M"
           -display none -vga none -nic none -monitor none -serial stdio -no-reboot
           -device isa-debug-exit,iobase=0xf4,iosize=0x04)
@@ -374,7 +387,9 @@ cmd_bench() {
     return $EX_OK
 }
 
+source "$ROOT/tools/qemu.sh"
 source "$ROOT/tools/check.sh"
+source "$ROOT/tools/check-machines.sh"
 source "$ROOT/tools/iso.sh"
 
 case "$CMD" in
@@ -385,4 +400,5 @@ case "$CMD" in
     faults) cmd_faults; exit $? ;;
     check) cmd_check; exit $? ;;
     iso) cmd_iso; exit $? ;;
+    get-qemu) cmd_get_qemu "$GET_QEMU"; exit $? ;;
 esac
