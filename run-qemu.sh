@@ -80,6 +80,7 @@ EOF
 die_usage() { echo "run-qemu.sh: $*" >&2; echo "run 'run-qemu.sh --help' for usage" >&2; exit $EX_USAGE; }
 note() { echo "run-qemu.sh: $*" >&2; }
 
+MAX_VCPUS=512    # the kernel's CPU sets name 512 CPUs (kcore::cpuset)
 CPUS=2 CPUS_SET=0 SOCKETS= DIES= CORES= THREADS= NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
 MODEL_ARGS=()
 PROFILE=release DRY_RUN=0 QEMU_BIN= GET_QEMU=10 CMD=run BENCH=efficiency SOAK_MIN=3 ISO=0 UEFI=0
@@ -90,7 +91,7 @@ need_value() { [[ $# -ge 2 && -n "$2" ]] || die_usage "option $1 needs a value";
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --cpus) need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= 64 )) || die_usage "--cpus takes 1..64, got '$2'"; CPUS=$2; CPUS_SET=1; shift 2 ;;
+        --cpus) need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= MAX_VCPUS )) || die_usage "--cpus takes 1..$MAX_VCPUS, got '$2'"; CPUS=$2; CPUS_SET=1; shift 2 ;;
         --sockets|--dies|--cores|--threads)
             need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= 64 )) || die_usage "$1 takes 1..64, got '$2'"
             case "$1" in --sockets) SOCKETS=$2 ;; --dies) DIES=$2 ;; --cores) CORES=$2 ;; --threads) THREADS=$2 ;; esac
@@ -141,7 +142,7 @@ apply_shape() {
     if (( CPUS_SET )) && (( CPUS != product )); then
         die_usage "--cpus $CPUS differs from sockets x dies x cores x threads = $product"
     fi
-    (( product <= 64 )) || die_usage "the shape has $product CPUs; at most 64"
+    (( product <= MAX_VCPUS )) || die_usage "the shape has $product CPUs; at most $MAX_VCPUS"
     CPUS=$product
     (( CPUS % NODES == 0 )) || die_usage "$CPUS CPUs do not split evenly into $NODES NUMA nodes"
     (( (CPUS / NODES) % THREADS == 0 )) || die_usage "$NODES NUMA nodes of $(( CPUS / NODES )) CPUs would split a core of $THREADS threads"
@@ -169,6 +170,7 @@ ensure_qemu() {
         command -v qemu-system-x86_64 >/dev/null 2>&1 || { note "qemu-system-x86_64 still missing"; exit $EX_SETUP; }
     fi
     qemu_probe "$(( PTDMA > 0 ))"
+    qemu_check_shape
 }
 
 ensure_cargo() {
@@ -212,7 +214,7 @@ qemu_args() {
     QEMU=("$QEMU_BIN" -machine q35 -accel "$accel" -cpu "$CPU_MODEL"
           -smp "$SMP" -m "${total}M"
           -display none -vga none -nic none -monitor none -serial stdio -no-reboot
-          -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+          -device isa-debug-exit,iobase=0xf4,iosize=0x04 "${QEMU_FW_ARGS[@]}")
     local n first last per=$(( CPUS / NODES )) extra=$(( CPUS % NODES )) next=0
     for (( n = 0; n < NODES; n++ )); do
         QEMU+=(-object "memory-backend-memfd,id=m$n,size=${MEM_PER_NODE}M,share=on")

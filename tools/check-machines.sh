@@ -25,5 +25,32 @@ check_qemu10() {
     QEMU_BIN=${saved[0]} PTDMA=${saved[1]} QEMU_PROBED=${saved[2]}
 }
 
-# Boots on QEMU 10 beyond the plain self-tests (filled in by the x2APIC work).
-check_qemu10_extra() { :; }
+# Boots on QEMU 10 that QEMU 7.2's TCG cannot do: x2APIC mode on a small shape, and a
+# 288-vCPU two-socket shape (2 x 9 L3 domains x 8 cores x 2 threads) whose second socket
+# has APIC IDs 256..399. Both: every CPU online, the topology tree equal to the shape,
+# the dispatch and shootdown self-tests on all CPUs.
+check_qemu10_extra() {
+    check_x2apic_shape smp-x2apic-4cpu 2 2 1 1
+    check_x2apic_shape smp-288cpu 2 9 8 2
+}
+
+# check_x2apic_shape NAME SOCKETS DIES CORES THREADS: as check_shape, with x2APIC on.
+check_x2apic_shape() {
+    local saved=("$CPU_MODEL" "$TIMEOUT")
+    TIMEOUT=900
+    CPU_MODEL="EPYC-Milan,level=0x1f,x2apic=on"
+    local s_saved=("$CPUS" "$CPUS_SET" "$SOCKETS" "$DIES" "$CORES" "$THREADS")
+    SOCKETS=$2 DIES=$3 CORES=$4 THREADS=$5 CPUS_SET=0
+    apply_shape
+    qemu_check_shape
+    local t0=$SECONDS
+    expect_boot "$1" 0 "^[0-9]+ passed, 0 failed" "test=all $(expect_args)"
+    local log="$OUT/check-$1.log"
+    grep -aE '^smp: .*(online|bring-up)' "$log"
+    grep -qaE "^smp: $CPUS of $CPUS CPUs online \(x2APIC mode\)" "$log"
+    check_result "$1: all $CPUS CPUs online in x2APIC mode ($(( SECONDS - t0 )) s wall)" $? "see $log"
+    CPUS=${s_saved[0]} CPUS_SET=${s_saved[1]} SOCKETS=${s_saved[2]} DIES=${s_saved[3]}
+    CORES=${s_saved[4]} THREADS=${s_saved[5]} CPU_MODEL=${saved[0]} TIMEOUT=${saved[1]}
+    apply_shape
+    qemu_check_shape
+}

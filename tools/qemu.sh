@@ -15,6 +15,7 @@
 QEMU_BIN=${QEMU_BIN:-}
 QEMU_VERSION=""     # e.g. 10.0.2, set by qemu_probe
 QEMU_PROBED=""      # the binary qemu_probe last accepted
+QEMU_FW_ARGS=()     # firmware override for this QEMU and CPU model (qemu_check_shape)
 
 foliomove_cache() { echo "${XDG_CACHE_HOME:-$HOME/.cache}/foliomove"; }
 
@@ -211,4 +212,38 @@ ensure_qemu10() {
     if [[ -x "$q" ]]; then echo "$q"; return 0; fi
     cmd_get_qemu 10 | tail -1
     [[ -x "$q" ]]
+}
+
+# shape_max_apic_id: the highest APIC ID QEMU gives the current shape (each level takes
+# ceil(log2(count)) bits: threads, cores, dies, then sockets), or CPUS-1 without a shape.
+shape_max_apic_id() {
+    bits() { local n=$1 b=0; while (( (1 << b) < n )); do b=$(( b + 1 )); done; echo $b; }
+    if [[ -z "${SHAPE:-}" ]]; then echo $(( CPUS - 1 )); return; fi
+    local tb cb db
+    tb=$(bits "$THREADS"); cb=$(bits "$CORES"); db=$(bits "$DIES")
+    echo $(( ((SOCKETS - 1) << (tb + cb + db)) | ((DIES - 1) << (tb + cb)) | ((CORES - 1) << tb) | (THREADS - 1) ))
+}
+
+# qemu_check_shape: APIC IDs above 254 need x2APIC; QEMU's TCG has it from 9.0 on.
+# Also sets QEMU_FW_ARGS: QEMU 10.0 aborts (assertion in encode_topo_cpuid1f) when
+# SeaBIOS 1.16.3 runs CPUID 0x1F on an AMD model with level=0x1f, so such -kernel boots
+# use QEMU's qboot firmware instead (it loads the kernel and ACPI tables the same way).
+qemu_check_shape() {
+    QEMU_FW_ARGS=()
+    if [[ "$CPU_MODEL" == *level=0x1f* ]] && (( ${QEMU_VERSION%%.*} >= 10 && ! ISO )); then
+        QEMU_FW_ARGS=(-bios qboot.rom)
+    fi
+    local max
+    max=$(shape_max_apic_id)
+    (( max > 254 )) || return 0
+    [[ "$(pick_accel 2>/dev/null)" == tcg* ]] || return 0
+    local major=${QEMU_VERSION%%.*}
+    if (( major < 9 )); then
+        note "this shape has APIC IDs up to $max: above 254 they need x2APIC, which QEMU's TCG has from 9.0 on;"
+        note "  QEMU $QEMU_VERSION cannot boot it. './run-qemu.sh get-qemu 10', then --qemu (or FOLIOMOVE_QEMU)."
+        exit $EX_SETUP
+    fi
+    # Named CPU models (EPYC-*, Skylake-*) lack x2APIC in QEMU's definition; QEMU refuses
+    # APIC IDs above 255 without it ("Try x2apic=on in -cpu").
+    [[ "$CPU_MODEL" == *x2apic* ]] || CPU_MODEL="$CPU_MODEL,x2apic=on"
 }

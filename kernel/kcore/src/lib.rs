@@ -13,6 +13,7 @@
 //! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
 //! - [`fbtext`]: text on a multiboot2 framebuffer (RGB pixels or EGA text cells).
 //! - [`serialspec`]: the `console=` value (which serial port, which speed).
+//! - [`cpuset`]: fixed bitmaps of kernel CPU indices (up to 512 CPUs).
 //! - [`rng`]: a small deterministic generator for tests and soak runs.
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
@@ -27,6 +28,7 @@ pub mod buddy;
 pub mod cache;
 pub mod cmdline;
 pub mod costmodel;
+pub mod cpuset;
 pub mod fbtext;
 pub mod migrate;
 pub mod numa;
