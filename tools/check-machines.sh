@@ -54,3 +54,35 @@ check_x2apic_shape() {
     apply_shape
     qemu_check_shape
 }
+
+# check_forced_features: pcid=/invpcid=/avx512= on the command line. Off always boots
+# and says so; on boots only where the CPU has the feature, else stops with exit 6 and
+# names it (so a run never claims a hardware path it did not take). Every RESULT line of
+# the benchmark boot records which paths ran.
+check_forced_features() {
+    local engines=$PTDMA k
+    PTDMA=0
+    expect_boot features-off 0 'features: PCID off \(forced.*INVPCID off \(forced.*AVX-512 off \(forced' \
+        "test=smp_every_madt_cpu_online pcid=off invpcid=off avx512=off"
+    for k in pcid avx512; do
+        local log="$OUT/check-features-$k-on.log" rc
+        echo "check: booting 'test=smp_every_madt_cpu_online $k=on' (exit 0 where the CPU has it, else 6)"
+        boot "test=smp_every_madt_cpu_online $k=on" "$log" >/dev/null
+        rc=$?
+        if [[ $rc -eq 0 ]]; then
+            grep -qaE "features: .*${k^^}[^,]* on \(forced\)|features: .*AVX-512 on \(forced\)" "$log"
+        else
+            [[ $rc -eq $EX_BADINPUT ]] && grep -qaE "bad input: $k=on, but this CPU has no" "$log"
+        fi
+        check_result "$k=on: used where present, else exit 6 naming it" $? "exit $rc; see $log"
+    done
+    PTDMA=$engines
+    local bench="$OUT/check-bench-efficiency.log"
+    if [[ -f "$bench" ]]; then
+        local n f
+        n=$(grep -ac '^RESULT ' "$bench")
+        f=$(grep -a '^RESULT ' "$bench" | grep -c '"features":"PCID [a-z]* ([^)]*), INVPCID')
+        [[ "$n" -gt 0 && "$n" == "$f" ]]
+        check_result "every RESULT line records PCID/INVPCID/AVX-512" $? "$f of $n RESULT lines carry features ($bench)"
+    fi
+}

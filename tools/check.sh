@@ -174,7 +174,9 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
 
     check_iso
 
-    # QEMU 10.0 (issue 20): self-tests and shapes it can run that 7.2 cannot.
+    # Hardware paths forced on/off, and QEMU 10.0 (issue 20): self-tests and shapes it
+    # can run that 7.2 cannot.
+    check_forced_features
     check_qemu10
 
     echo

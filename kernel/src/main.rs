@@ -67,6 +67,8 @@ pub struct BenchContext {
     pub topology: alloc::string::String,
     /// The DMA timing assumption (`none` = the model copies as fast as it can).
     pub dma_profile: alloc::string::String,
+    /// Which hardware paths ran: PCID, INVPCID, AVX-512, each on/off and why.
+    pub features: &'static str,
 }
 
 impl BenchContext {
@@ -112,6 +114,7 @@ fn set_bench_context(config: &kcore::cmdline::Config, p: &platform::Platform) {
         cpu,
         topology,
         dma_profile,
+        features: arch::features::summary(),
     });
 }
 
@@ -229,6 +232,13 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
             exit::exit(ExitCode::BadInput);
         }
     };
+    match arch::features::decide(config.features) {
+        Ok(_) => println!("features: {}", arch::features::summary()),
+        Err(e) => {
+            println!("bad input: {e}");
+            exit::exit(ExitCode::BadInput);
+        }
+    }
     exit::set_reboot_on_exit(config.reboot);
     exit::set_debug_exit(config.debug_exit);
     let Some(rsdp) = bi.rsdp else {

@@ -78,6 +78,24 @@ pub const KEYS: &[KeySpec] = &[
         help: "report the exit code through QEMU's isa-debug-exit (only under TCG/KVM; 0 = halt as on bare metal)",
     },
     KeySpec {
+        name: "pcid",
+        kind: ValueKind::Choice(&["auto", "on", "off"]),
+        default: "auto",
+        help: "PCIDs for migration address spaces: auto (when the CPU has them) | on (refuse to run without) | off",
+    },
+    KeySpec {
+        name: "invpcid",
+        kind: ValueKind::Choice(&["auto", "on", "off"]),
+        default: "auto",
+        help: "INVPCID for unloaded address spaces (needs PCIDs): auto | on (refuse without) | off (flushing CR3 load instead)",
+    },
+    KeySpec {
+        name: "avx512",
+        kind: ValueKind::Choice(&["auto", "on", "off"]),
+        default: "auto",
+        help: "AVX-512 state and the avx512 copy routine: auto | on (refuse to run without) | off",
+    },
+    KeySpec {
         name: "expect-cpus",
         kind: ValueKind::Int { min: 1, max: 4096 },
         default: "-",
@@ -378,6 +396,8 @@ pub struct Config {
     pub console: Option<crate::serialspec::SerialSpec>,
     /// Report the exit code through QEMU's debug-exit port (under a QEMU hypervisor).
     pub debug_exit: bool,
+    /// `pcid=`, `invpcid=`, `avx512=`: CPU features forced on or off.
+    pub features: crate::features::Forced,
 }
 
 impl Default for Config {
@@ -402,6 +422,7 @@ impl Default for Config {
             watchdog_s: 120,
             console: None,
             debug_exit: true,
+            features: crate::features::Forced::default(),
         }
     }
 }
@@ -630,6 +651,9 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                 )
         }
         "debug-exit" => config.debug_exit = value == "1",
+        "pcid" => config.features.pcid = crate::features::Force::parse(&value),
+        "invpcid" => config.features.invpcid = crate::features::Force::parse(&value),
+        "avx512" => config.features.avx512 = crate::features::Force::parse(&value),
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }

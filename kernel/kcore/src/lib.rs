@@ -14,6 +14,7 @@
 //! - [`fbtext`]: text on a multiboot2 framebuffer (RGB pixels or EGA text cells).
 //! - [`serialspec`]: the `console=` value (which serial port, which speed).
 //! - [`cpuset`]: fixed bitmaps of kernel CPU indices (up to 512 CPUs).
+//! - [`features`]: CPU features forced on or off from the command line, resolved against the CPU.
 //! - [`rng`]: a small deterministic generator for tests and soak runs.
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
@@ -30,6 +31,7 @@ pub mod cmdline;
 pub mod costmodel;
 pub mod cpuset;
 pub mod fbtext;
+pub mod features;
 pub mod migrate;
 pub mod numa;
 pub mod pagetable;

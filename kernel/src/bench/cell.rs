@@ -255,6 +255,7 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
         .str("cpu", &run.cpu)
         .str("topology", &run.topology)
         .str("dma_profile", &run.dma_profile)
+        .str("features", run.features)
 }
 
 /// Mean GB/s and stdev as `12.34 ± 0.56`, or `FAILED`.

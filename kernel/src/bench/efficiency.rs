@@ -212,6 +212,7 @@ pub fn run_line(t: &Totals, start_ns: u64, status: &str) -> String {
         .str("accel", c.accel)
         .str("cpu", &c.cpu)
         .str("topology", &c.topology)
-        .str("ptdma_profile", &c.dma_profile);
+        .str("ptdma_profile", &c.dma_profile)
+        .str("features", c.features);
     alloc::format!("RUN {}", o.finish())
 }
