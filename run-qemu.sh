@@ -49,7 +49,10 @@ Commands:
 Options:
   --cpus N           vCPUs (default 2)
   --nodes N          NUMA nodes, each a memory-backend-memfd,share=on (default 2)
-  --mem-per-node M   MiB of RAM per node (default 512)
+  --mem-per-node M   MiB of RAM per node (default 512); memfd pages the guest never
+                     touches cost the host nothing, so e.g. --nodes 8 --mem-per-node 9216
+                     (a 72 GiB guest) runs on a 24 GiB host
+  --numa-dist D      none (default: no SLIT) | line (SLIT d(i,j) = 10 + 10*|i-j|)
   --cpu MODEL        QEMU CPU model (default max; max has no AMD topology leaves, so use
                      e.g. EPYC-Milan,level=0x1f to see dies / L3 domains)
   --sockets N --dies N --cores N --threads N
@@ -80,6 +83,7 @@ EOF
 die_usage() { echo "run-qemu.sh: $*" >&2; echo "run 'run-qemu.sh --help' for usage" >&2; exit $EX_USAGE; }
 note() { echo "run-qemu.sh: $*" >&2; }
 
+NUMA_DIST=none
 MAX_VCPUS=512    # the kernel's CPU sets name 512 CPUs (kcore::cpuset)
 CPUS=2 CPUS_SET=0 SOCKETS= DIES= CORES= THREADS= NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
 MODEL_ARGS=()
@@ -97,6 +101,7 @@ while [[ $# -gt 0 ]]; do
             case "$1" in --sockets) SOCKETS=$2 ;; --dies) DIES=$2 ;; --cores) CORES=$2 ;; --threads) THREADS=$2 ;; esac
             shift 2 ;;
         --nodes) need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= 8 )) || die_usage "--nodes takes 1..8 (the proxy maps at most 8 RAM sections), got '$2'"; NODES=$2; shift 2 ;;
+        --numa-dist) need_value "$@"; [[ "$2" =~ ^(none|line)$ ]] || die_usage "--numa-dist takes none|line, got '$2'"; NUMA_DIST=$2; shift 2 ;;
         --mem-per-node) need_value "$@"; is_uint "$2" && (( $2 >= 64 )) || die_usage "--mem-per-node takes MiB >= 64, got '$2'"; MEM_PER_NODE=$2; shift 2 ;;
         --cpu) need_value "$@"; CPU_MODEL=$2; shift 2 ;;
         --ptdma) need_value "$@"; is_uint "$2" && (( $2 <= 16 )) || die_usage "--ptdma takes 0..16, got '$2'"; PTDMA=$2; shift 2 ;;
@@ -226,6 +231,8 @@ qemu_args() {
             QEMU+=(-numa "node,nodeid=$n,memdev=m$n")
         fi
     done
+    local dist
+    for dist in $(numa_dist_args | tr ' ' '\n'); do QEMU+=("$dist"); done
     if (( ISO )); then
         iso_qemu_args
     else
@@ -390,6 +397,7 @@ cmd_bench() {
 }
 
 source "$ROOT/tools/qemu.sh"
+source "$ROOT/tools/shapes.sh"
 source "$ROOT/tools/check.sh"
 source "$ROOT/tools/check-machines.sh"
 source "$ROOT/tools/iso.sh"

@@ -86,3 +86,29 @@ check_forced_features() {
         check_result "every RESULT line records PCID/INVPCID/AVX-512" $? "$f of $n RESULT lines carry features ($bench)"
     fi
 }
+
+# check_large_numa: 8 nodes with DMA (one RAM section per node: the proxy maps at most 8),
+# and a 68 GiB guest (4 nodes of 17 GiB; memfd pages it never touches cost the host
+# nothing) with DMA; both with a chain SLIT and 2 CPUs, so the last nodes have no CPUs.
+# The NUMA self-tests migrate between the farthest nodes and on and off every CPU-less
+# node (above 64 GiB on the big one), verified, with cpu and dma engines.
+check_large_numa() {
+    local saved=("$CPUS" "$CPUS_SET" "$NODES" "$MEM_PER_NODE" "$PTDMA" "$NUMA_DIST")
+    local tests="test=numa_farthest_nodes_by_slit_migrate,numa_cpuless_node_as_source_and_destination,platform_matches_runner,dma_engines_match_runner"
+    CPUS=2 CPUS_SET=1 PTDMA=2 NUMA_DIST=line
+    NODES=8 MEM_PER_NODE=256
+    apply_shape
+    expect_boot numa-8-nodes-dma 0 'numa: farthest memory nodes by SLIT: 0 and 7 \(distance 80\)' "$tests $(expect_args)"
+    grep -qaE 'numa: node 7 \(no CPUs\): migrations onto and off it verified' "$OUT/check-numa-8-nodes-dma.log" \
+        && grep -qaE '^4 passed, 0 failed' "$OUT/check-numa-8-nodes-dma.log"
+    check_result "8 nodes with DMA: CPU-less nodes 2..7 migrated onto and off" $? "see $OUT/check-numa-8-nodes-dma.log"
+    NODES=4 MEM_PER_NODE=17408
+    apply_shape
+    expect_boot numa-68g-dma 0 'numa: node 3 \(no CPUs\): .*\(above 64 GiB\)' "$tests $(expect_args)"
+    grep -qaE 'numa: farthest memory nodes by SLIT: 0 and 3 \(distance 40\)' "$OUT/check-numa-68g-dma.log" \
+        && grep -qaE '^paging: .* ([1-9][0-9]*) GiB in 1G pages' "$OUT/check-numa-68g-dma.log" \
+        && grep -qaE '^4 passed, 0 failed' "$OUT/check-numa-68g-dma.log"
+    check_result "68 GiB guest: farthest pair 0-3, 1 GiB direct-map pages, all passed" $? "see $OUT/check-numa-68g-dma.log"
+    CPUS=${saved[0]} CPUS_SET=${saved[1]} NODES=${saved[2]} MEM_PER_NODE=${saved[3]} PTDMA=${saved[4]} NUMA_DIST=${saved[5]}
+    apply_shape
+}

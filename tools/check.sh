@@ -177,6 +177,7 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
     # Hardware paths forced on/off, and QEMU 10.0 (issue 20): self-tests and shapes it
     # can run that 7.2 cannot.
     check_forced_features
+    check_large_numa
     check_qemu10
 
     echo
