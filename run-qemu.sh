@@ -67,6 +67,13 @@ Options:
   --qemu PATH        the qemu-system-x86_64 to run (default: $FOLIOMOVE_QEMU, else the one on
                      PATH); its version and devices are checked before booting
   --accel A          auto | tcg | kvm (default auto: KVM only on a real VT-x/AMD-V host)
+  --host-nodes A,..  with --accel kvm: bind guest node i's memory to host node A_i
+                     (policy=bind) and pin its vCPUs to that node's CPUs; the host is
+                     checked first (tools/kvm-guest) and refused with what to fix
+  --hugepages        with --host-nodes: back guest memory with the host node's 2 MiB
+                     huge pages (prints the command to reserve them when short)
+  --vfio BDF,...     with --accel kvm: assign these PTDMA/AE4DMA functions (vfio-pci,
+                     viable IOMMU group; prints the bind commands when not)
   --timeout S        wall-clock limit in seconds (default 600)
   --debug            boot a debug build instead of release
   --dry-run          print the QEMU command line and exit
@@ -83,7 +90,7 @@ EOF
 die_usage() { echo "run-qemu.sh: $*" >&2; echo "run 'run-qemu.sh --help' for usage" >&2; exit $EX_USAGE; }
 note() { echo "run-qemu.sh: $*" >&2; }
 
-NUMA_DIST=none
+NUMA_DIST=none HOST_NODES= HUGEPAGES=0 VFIO=
 MAX_VCPUS=512    # the kernel's CPU sets name 512 CPUs (kcore::cpuset)
 CPUS=2 CPUS_SET=0 SOCKETS= DIES= CORES= THREADS= NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
 MODEL_ARGS=()
@@ -108,6 +115,9 @@ while [[ $# -gt 0 ]]; do
         --ptdma-arg) need_value "$@"; MODEL_ARGS+=("$2"); shift 2 ;;
         --ptdma-arg=*) MODEL_ARGS+=("${1#--ptdma-arg=}"); shift ;;
         --qemu) need_value "$@"; QEMU_BIN=$2; shift 2 ;;
+        --host-nodes) need_value "$@"; [[ "$2" =~ ^[0-9]+(,[0-9]+)*$ ]] || die_usage "--host-nodes takes host node numbers A,B,..., got '$2'"; HOST_NODES=$2; shift 2 ;;
+        --hugepages) HUGEPAGES=1; shift ;;
+        --vfio) need_value "$@"; VFIO=$2; shift 2 ;;
         --accel) need_value "$@"; [[ "$2" =~ ^(auto|tcg|kvm)$ ]] || die_usage "--accel takes auto|tcg|kvm, got '$2'"; ACCEL=$2; shift 2 ;;
         --timeout) need_value "$@"; is_uint "$2" && (( $2 >= 1 )) || die_usage "--timeout takes seconds >= 1, got '$2'"; TIMEOUT=$2; shift 2 ;;
         --debug) PROFILE=debug; shift ;;
@@ -231,6 +241,7 @@ qemu_args() {
             QEMU+=(-numa "node,nodeid=$n,memdev=m$n")
         fi
     done
+    kvm_rewrite_args
     local dist
     for dist in $(numa_dist_args | tr ' ' '\n'); do QEMU+=("$dist"); done
     if (( ISO )); then
@@ -260,6 +271,7 @@ boot() {
     fi
     local log=$2 accel
     accel=$(pick_accel)
+    (( ${#KVM_ARGS[@]} )) || kvm_guest_plan
     qemu_args "$accel"
     local cmd=("${QEMU[@]}")
     if (( PTDMA > 0 )); then
@@ -269,6 +281,8 @@ boot() {
         cmd=("$MODEL" launch --count "$PTDMA" "${MODEL_ARGS[@]}" --counters "$OUT/ptdma-counters.json" --log "$OUT/ptdma-model.log" -- "${QEMU[@]}")
     fi
     echo "run-qemu.sh: $(printf '%q ' timeout "$TIMEOUT" "${cmd[@]}")" >&2
+    rm -f "$OUT/qmp.sock"
+    kvm_pin_vcpus
     (( DRY_RUN )) && return $EX_OK
     mkdir -p "$OUT"
     timeout --foreground -k 10 "$TIMEOUT" "${cmd[@]}" | tee "$log"
@@ -398,6 +412,7 @@ cmd_bench() {
 
 source "$ROOT/tools/qemu.sh"
 source "$ROOT/tools/shapes.sh"
+source "$ROOT/tools/kvmguest.sh"
 source "$ROOT/tools/check.sh"
 source "$ROOT/tools/check-machines.sh"
 source "$ROOT/tools/iso.sh"

@@ -112,3 +112,51 @@ check_large_numa() {
     CPUS=${saved[0]} CPUS_SET=${saved[1]} NODES=${saved[2]} MEM_PER_NODE=${saved[3]} PTDMA=${saved[4]} NUMA_DIST=${saved[5]}
     apply_shape
 }
+
+# make_fixture_host DIR: a host tree (DIR/sys, DIR/dev, DIR/proc/cpuinfo) like a
+# two-socket AMD server with KVM: 4 nodes of 16 CPUs and 64 GiB free, no huge pages, one
+# PTDMA function 0000:c1:00.2 on vfio-pci in IOMMU group 41.
+make_fixture_host() {
+    local r=$1 n d
+    rm -rf "$r"
+    mkdir -p "$r/dev/vfio" "$r/proc" "$r/sys/bus/pci/drivers/vfio-pci" "$r/sys/kernel/iommu_groups/41/devices"
+    : > "$r/dev/kvm"; : > "$r/dev/vfio/41"
+    printf 'flags\t\t: fpu sse2 svm\n' > "$r/proc/cpuinfo"
+    for n in 0 1 2 3; do
+        d="$r/sys/devices/system/node/node$n"
+        mkdir -p "$d/hugepages/hugepages-2048kB"
+        echo "$(( n * 16 ))-$(( n * 16 + 15 ))" > "$d/cpulist"
+        echo "Node $n MemFree:        67108864 kB" > "$d/meminfo"
+        echo 0 > "$d/hugepages/hugepages-2048kB/free_hugepages"
+    done
+    d="$r/sys/bus/pci/devices/0000:c1:00.2"
+    mkdir -p "$d"
+    echo 0x1022 > "$d/vendor"; echo 0x1498 > "$d/device"
+    ln -s "$r/sys/bus/pci/drivers/vfio-pci" "$d/driver"
+    ln -s "$r/sys/kernel/iommu_groups/41" "$d/iommu_group"
+}
+
+# check_kvm_dry_run: the KVM guest's command against a fixture host (no KVM here): nodes
+# bound, vCPUs pinned, the engine assigned; and a refusal naming what the host lacks.
+check_kvm_dry_run() {
+    local r="$OUT/fixture-host" out rc
+    make_fixture_host "$r"
+    out=$(FOLIOMOVE_HOST_ROOT=$r "$ROOT/run-qemu.sh" --accel kvm --ptdma 0 --cpus 4 \
+          --host-nodes 2,3 --vfio 0000:c1:00.2 --dry-run test 2>&1)
+    rc=$?
+    [[ $rc -eq 0 ]] \
+        && grep -qF -- '-accel kvm -cpu host' <<< "$out" \
+        && grep -qF 'memory-backend-memfd\,id=m0\,size=512M\,share=on\,host-nodes=2\,policy=bind' <<< "$out" \
+        && grep -qF 'memory-backend-memfd\,id=m1\,size=512M\,share=on\,host-nodes=3\,policy=bind' <<< "$out" \
+        && grep -qF -- '-device vfio-pci\,host=0000:c1:00.2' <<< "$out" \
+        && grep -qF 'would pin vCPU 3 to host CPU 49' <<< "$out" \
+        && grep -qF 'KVM guest, nodes bound to host nodes 0->2 1->3, 1 assigned engine(s) (PTDMA)' <<< "$out"
+    check_result "KVM guest command (--dry-run, fixture host)" $? "exit $rc: $out"
+    out=$(FOLIOMOVE_HOST_ROOT=$r "$ROOT/run-qemu.sh" --accel kvm --ptdma 0 --cpus 4 \
+          --host-nodes 1,7 --hugepages --dry-run test 2>&1)
+    rc=$?
+    [[ $rc -eq $EX_SETUP ]] \
+        && grep -qF 'host NUMA node 7 does not exist' <<< "$out" \
+        && grep -qF 'echo 256 > /sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages' <<< "$out"
+    check_result "KVM guest refused with what the host lacks" $? "exit $rc: $out"
+}

@@ -178,6 +178,7 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
     # can run that 7.2 cannot.
     check_forced_features
     check_large_numa
+    check_kvm_dry_run
     check_qemu10
 
     echo
