@@ -78,6 +78,12 @@ pub const KEYS: &[KeySpec] = &[
         help: "report the exit code through QEMU's isa-debug-exit (only under TCG/KVM; 0 = halt as on bare metal)",
     },
     KeySpec {
+        name: "ap-start",
+        kind: ValueKind::Choice(&["parallel", "serial"]),
+        default: "parallel",
+        help: "start the other CPUs all at once (each finds its slot by APIC ID) or one at a time",
+    },
+    KeySpec {
         name: "pcid",
         kind: ValueKind::Choice(&["auto", "on", "off"]),
         default: "auto",
@@ -398,6 +404,8 @@ pub struct Config {
     pub debug_exit: bool,
     /// `pcid=`, `invpcid=`, `avx512=`: CPU features forced on or off.
     pub features: crate::features::Forced,
+    /// `ap-start=serial`: start APs one at a time instead of all at once.
+    pub ap_start_serial: bool,
 }
 
 impl Default for Config {
@@ -423,6 +431,7 @@ impl Default for Config {
             console: None,
             debug_exit: true,
             features: crate::features::Forced::default(),
+            ap_start_serial: false,
         }
     }
 }
@@ -651,6 +660,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                 )
         }
         "debug-exit" => config.debug_exit = value == "1",
+        "ap-start" => config.ap_start_serial = value == "serial",
         "pcid" => config.features.pcid = crate::features::Force::parse(&value),
         "invpcid" => config.features.invpcid = crate::features::Force::parse(&value),
         "avx512" => config.features.avx512 = crate::features::Force::parse(&value),

@@ -5,7 +5,8 @@
 //! Bring-up ([`init`], on the BSP after paging, frames and TSC calibration): the local
 //! APIC comes up (x2APIC or xAPIC, `arch::apic`), interrupt handlers are registered
 //! (timer tick, wake-up IPI, shootdown IPI), every AP gets a [`PerCpu`] block, stacks
-//! from its own node's frames with unmapped guard pages, and is started one at a time
+//! from its own node's frames with unmapped guard pages, and all are started at once
+//! (each finds its slot by APIC ID; `ap-start=serial`: one at a time)
 //! (`arch::smpboot`). Each AP decodes CPUID on itself, reports in and idles in its
 //! worker loop (`dispatch`). The topology tree (CPUID + SRAT node) is printed, then the
 //! cost of a dispatch round and of a shootdown round are measured and reported.
@@ -180,9 +181,19 @@ fn start_aps(bi: &BootInfo, cpus: &[&'static PerCpu], bsp_apic: u32) {
         c.set_state(CpuState::Starting);
     }
     // All at once (each AP looks up its own slot); the deadline grows with the count so
-    // a slow emulator is not mistaken for a dead CPU.
+    // a slow emulator is not mistaken for a dead CPU. `ap-start=serial`: one AP per
+    // round, still through a (one-slot) table, so a CPU woken by an IPI meant for
+    // another (QEMU 10's TCG delivers INIT/SIPI for x2APIC ID 1 to 257 too) finds no slot
+    // and halts instead of running on the other CPU's stack.
+    let serial = crate::config().ap_start_serial;
     let timeout = AP_START_TIMEOUT_NS + aps.len() as u64 * AP_START_PER_CPU_NS;
-    let outcomes = smpboot::start_parallel(&aps, timeout);
+    let outcomes = if serial {
+        aps.iter()
+            .map(|&c| smpboot::start_parallel(&[c], AP_START_TIMEOUT_NS)[0])
+            .collect()
+    } else {
+        smpboot::start_parallel(&aps, timeout)
+    };
     let (mut up, mut times, mut retry) = (0usize, Vec::new(), Vec::new());
     for (&c, o) in aps.iter().zip(outcomes) {
         match o {
@@ -193,9 +204,9 @@ fn start_aps(bi: &BootInfo, cpus: &[&'static PerCpu], bsp_apic: u32) {
             smpboot::ApOutcome::Failed(_) => retry.push(c),
         }
     }
-    let parallel_ms = (tsc::now_ns() - t0) / 1_000_000;
-    // Whoever missed the parallel start (e.g. an AP whose CPUID APIC ID differs from
-    // the MADT's, so it found no slot) gets the one-at-a-time start.
+    let parallel_ms = (tsc::now_ns() - t0) / 1_000_000; // all rounds when serial
+                                                        // Whoever missed the parallel start (e.g. an AP whose CPUID APIC ID differs from
+                                                        // the MADT's, so it found no slot) gets the one-at-a-time start.
     for &c in &retry {
         match smpboot::start_ap(c, AP_START_TIMEOUT_NS) {
             Ok(ns) => {
@@ -225,11 +236,19 @@ fn start_aps(bi: &BootInfo, cpus: &[&'static PerCpu], bsp_apic: u32) {
         cpus.len(),
         apic::mode_name()
     );
-    println!(
-        "smp: bring-up of {} APs took {total_ms} ms (parallel start {parallel_ms} ms, {} retried one at a time)",
-        aps.len(),
-        retry.len()
-    );
+    if serial {
+        println!(
+            "smp: bring-up of {} APs took {total_ms} ms (one at a time, ap-start=serial; {} retried)",
+            aps.len(),
+            retry.len()
+        );
+    } else {
+        println!(
+            "smp: bring-up of {} APs took {total_ms} ms (parallel start {parallel_ms} ms, {} retried one at a time)",
+            aps.len(),
+            retry.len()
+        );
+    }
 }
 
 /// Called by `arch::smpboot::ap_main` on a fresh AP: decode CPUID, report in, serve.
