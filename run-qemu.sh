@@ -272,6 +272,7 @@ boot() {
     local log=$2 accel
     accel=$(pick_accel)
     (( ${#KVM_ARGS[@]} )) || kvm_guest_plan
+    [[ -n "$KVM_BINDING" && " $KCMDLINE " != *" host-binding="* ]] && KCMDLINE+=" host-binding=$KVM_BINDING"
     qemu_args "$accel"
     local cmd=("${QEMU[@]}")
     if (( PTDMA > 0 )); then

@@ -151,7 +151,8 @@ check_kvm_dry_run() {
         && grep -qF 'memory-backend-memfd\,id=m1\,size=512M\,share=on\,host-nodes=3\,policy=bind' <<< "$out" \
         && grep -qF -- '-device vfio-pci\,host=0000:c1:00.2' <<< "$out" \
         && grep -qF 'would pin vCPU 3 to host CPU 49' <<< "$out" \
-        && grep -qF 'KVM guest, nodes bound to host nodes 0->2 1->3, 1 assigned engine(s) (PTDMA)' <<< "$out"
+        && grep -qF 'KVM guest, nodes bound to host nodes 0->2 1->3, 1 assigned engine(s) (PTDMA)' <<< "$out" \
+        && grep -qF 'host-binding=kvm:0-2/1-3:1' <<< "$out"
     check_result "KVM guest command (--dry-run, fixture host)" $? "exit $rc: $out"
     out=$(FOLIOMOVE_HOST_ROOT=$r "$ROOT/run-qemu.sh" --accel kvm --ptdma 0 --cpus 4 \
           --host-nodes 1,7 --hugepages --dry-run test 2>&1)

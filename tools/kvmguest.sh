@@ -5,7 +5,7 @@
 # and after QEMU starts, each vCPU thread (from QMP query-cpus-fast) pinned to its host
 # CPU. FOLIOMOVE_HOST_ROOT reads a fixture tree instead of / (for tests).
 
-KVM_ARGS=() KVM_PINS=() KVM_SUMMARY=""   # set by kvm_guest_plan
+KVM_ARGS=() KVM_PINS=() KVM_SUMMARY="" KVM_BINDING=""   # set by kvm_guest_plan
 
 # kvm_guest_plan: fills KVM_ARGS/KVM_PINS/KVM_SUMMARY, or exits (usage or setup error).
 kvm_guest_plan() {
@@ -33,6 +33,12 @@ kvm_guest_plan() {
         esac
     done <<< "$out"
     note "$KVM_SUMMARY"
+    # For the kernel's results: kvm:G-H/...:ENGINES[:huge] (kcore::hostbind).
+    local g pairs=() engines=0
+    for (( g = 0; g < NODES; g++ )); do pairs+=("$g-${n[g]}"); done
+    [[ -n "$VFIO" ]] && engines=$(tr ',' '\n' <<< "$VFIO" | grep -c .)
+    KVM_BINDING="kvm:$(IFS=/; echo "${pairs[*]}"):$engines"
+    (( HUGEPAGES )) && KVM_BINDING+=":huge"
 }
 
 # kvm_rewrite_args: applies KVM_ARGS to QEMU[] (built for TCG by qemu_args): accelerator

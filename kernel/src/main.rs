@@ -69,6 +69,8 @@ pub struct BenchContext {
     pub dma_profile: alloc::string::String,
     /// Which hardware paths ran: PCID, INVPCID, AVX-512, each on/off and why.
     pub features: &'static str,
+    /// A KVM guest's binding to its host (`host-binding=`), or `none`.
+    pub host: alloc::string::String,
 }
 
 impl BenchContext {
@@ -115,6 +117,10 @@ fn set_bench_context(config: &kcore::cmdline::Config, p: &platform::Platform) {
         topology,
         dma_profile,
         features: arch::features::summary(),
+        host: config
+            .host_binding
+            .as_ref()
+            .map_or_else(|| "none".into(), kcore::hostbind::describe),
     });
 }
 
@@ -238,6 +244,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
             println!("bad input: {e}");
             exit::exit(ExitCode::BadInput);
         }
+    }
+    if let Some(b) = &config.host_binding {
+        println!("host: {}", kcore::hostbind::describe(b));
     }
     exit::set_reboot_on_exit(config.reboot);
     exit::set_debug_exit(config.debug_exit);

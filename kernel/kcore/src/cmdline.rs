@@ -78,6 +78,12 @@ pub const KEYS: &[KeySpec] = &[
         help: "report the exit code through QEMU's isa-debug-exit (only under TCG/KVM; 0 = halt as on bare metal)",
     },
     KeySpec {
+        name: "host-binding",
+        kind: ValueKind::Word,
+        default: "none",
+        help: "how run-qemu.sh bound a KVM guest to its host (kvm:G-H/...:ENGINES[:huge]); recorded in every result",
+    },
+    KeySpec {
         name: "ap-start",
         kind: ValueKind::Choice(&["parallel", "serial"]),
         default: "parallel",
@@ -406,6 +412,8 @@ pub struct Config {
     pub features: crate::features::Forced,
     /// `ap-start=serial`: start APs one at a time instead of all at once.
     pub ap_start_serial: bool,
+    /// `host-binding=`: the KVM guest's placement on its host, if any.
+    pub host_binding: Option<crate::hostbind::Binding>,
 }
 
 impl Default for Config {
@@ -432,6 +440,7 @@ impl Default for Config {
             debug_exit: true,
             features: crate::features::Forced::default(),
             ap_start_serial: false,
+            host_binding: None,
         }
     }
 }
@@ -661,6 +670,10 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         }
         "debug-exit" => config.debug_exit = value == "1",
         "ap-start" => config.ap_start_serial = value == "serial",
+        "host-binding" => {
+            config.host_binding = crate::hostbind::parse(&value)
+                .map_err(|e| bad_value(spec, &value, &e.to_string()))?
+        }
         "pcid" => config.features.pcid = crate::features::Force::parse(&value),
         "invpcid" => config.features.invpcid = crate::features::Force::parse(&value),
         "avx512" => config.features.avx512 = crate::features::Force::parse(&value),

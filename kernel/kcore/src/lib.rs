@@ -15,6 +15,7 @@
 //! - [`serialspec`]: the `console=` value (which serial port, which speed).
 //! - [`cpuset`]: fixed bitmaps of kernel CPU indices (up to 512 CPUs).
 //! - [`features`]: CPU features forced on or off from the command line, resolved against the CPU.
+//! - [`hostbind`]: how the runner bound a KVM guest to its host (`host-binding=`).
 //! - [`rng`]: a small deterministic generator for tests and soak runs.
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
@@ -32,6 +33,7 @@ pub mod costmodel;
 pub mod cpuset;
 pub mod fbtext;
 pub mod features;
+pub mod hostbind;
 pub mod migrate;
 pub mod numa;
 pub mod pagetable;

@@ -213,6 +213,7 @@ pub fn run_line(t: &Totals, start_ns: u64, status: &str) -> String {
         .str("cpu", &c.cpu)
         .str("topology", &c.topology)
         .str("ptdma_profile", &c.dma_profile)
-        .str("features", c.features);
+        .str("features", c.features)
+        .str("host", &c.host);
     alloc::format!("RUN {}", o.finish())
 }
