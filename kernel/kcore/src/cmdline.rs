@@ -866,6 +866,7 @@ mod tests {
             "counts" => "1,8",
             "total" => "8m",
             "batch" | "channels" => "all",
+            "host-binding" => "kvm:0-1/1-0:2:huge",
             _ => "all",
         }
     }
