@@ -204,11 +204,18 @@ fn start_aps(bi: &BootInfo, cpus: &[&'static PerCpu], bsp_apic: u32) {
             smpboot::ApOutcome::Failed(_) => retry.push(c),
         }
     }
-    let parallel_ms = (tsc::now_ns() - t0) / 1_000_000; // all rounds when serial
-                                                        // Whoever missed the parallel start (e.g. an AP whose CPUID APIC ID differs from
-                                                        // the MADT's, so it found no slot) gets the one-at-a-time start.
+    // All rounds when serial.
+    let parallel_ms = (tsc::now_ns() - t0) / 1_000_000;
+    // Whoever missed the start (a slow AP under a busy emulator) gets one more round on
+    // its own, again through a one-slot table: a CPU woken by an IPI meant for another
+    // finds no slot and halts.
     for &c in &retry {
-        match smpboot::start_ap(c, AP_START_TIMEOUT_NS) {
+        let again = smpboot::start_parallel(&[c], AP_START_TIMEOUT_NS)[0];
+        let outcome = match again {
+            smpboot::ApOutcome::Online(ns) => Ok(ns),
+            smpboot::ApOutcome::Failed(e) => Err(e),
+        };
+        match outcome {
             Ok(ns) => {
                 up += 1;
                 times.push(ns);
