@@ -43,14 +43,20 @@ Commands:
                  machine shapes, boots that must fail in a given way, DMA faults, the ISO
                  under SeaBIOS and OVMF, short benchmarks and a one-minute soak
   iso            build out/foliomove.iso (GRUB, BIOS + UEFI) for USB sticks and servers
+  get-qemu 10    download QEMU 10.0 from Debian bookworm-backports and unpack it into
+                 ${XDG_CACHE_HOME:-~/.cache}/foliomove/qemu-10.0/ (the system QEMU stays);
+                 prints the wrapper to pass to --qemu
   help           this text
 
 Options:
   --cpus N           vCPUs (default 2)
   --nodes N          NUMA nodes, each a memory-backend-memfd,share=on (default 2)
-  --mem-per-node M   MiB of RAM per node (default 512). With PTDMA engines, a shape whose
+  --mem-per-node M   MiB of RAM per node (default 512); memfd pages the guest never
+                     touches cost the host nothing, so e.g. --nodes 8 --mem-per-node 9216
+                     (a 72 GiB guest) runs on a 24 GiB host. With PTDMA engines, a shape whose
                      guest RAM is more than the 8 sections QEMU's device proxy shares (a node
                      across the 4 GiB hole counts twice) is refused (exit 2), naming one that works
+  --numa-dist D      none (default: no SLIT) | line (SLIT d(i,j) = 10 + 10*|i-j|)
   --cpu MODEL        QEMU CPU model (default max; max has no AMD topology leaves, so use
                      e.g. EPYC-Milan,level=0x1f to see dies / L3 domains)
   --sockets N --dies N --cores N --threads N
@@ -62,7 +68,16 @@ Options:
   --ptdma N          emulated PTDMA engines (default 2; 0 = none), served by tools/ptdma-model
   --ptdma-arg ARG    pass ARG to the PTDMA model (repeatable), e.g. --ptdma-arg=--profile=seed
                      or --ptdma-arg=--fault=error-at=5
+  --qemu PATH        the qemu-system-x86_64 to run (default: $FOLIOMOVE_QEMU, else the one on
+                     PATH); its version and devices are checked before booting
   --accel A          auto | tcg | kvm (default auto: KVM only on a real VT-x/AMD-V host)
+  --host-nodes A,..  with --accel kvm: bind guest node i's memory to host node A_i
+                     (policy=bind) and pin its vCPUs to that node's CPUs; the host is
+                     checked first (tools/kvm-guest) and refused with what to fix
+  --hugepages        with --host-nodes: back guest memory with the host node's 2 MiB
+                     huge pages (prints the command to reserve them when short)
+  --vfio BDF,...     with --accel kvm: assign these PTDMA/AE4DMA functions (vfio-pci,
+                     viable IOMMU group; prints the bind commands when not)
   --timeout S        wall-clock limit in seconds (default 600)
   --debug            boot a debug build instead of release
   --dry-run          print the QEMU command line and exit
@@ -81,9 +96,11 @@ EOF
 die_usage() { echo "run-qemu.sh: $*" >&2; echo "run 'run-qemu.sh --help' for usage" >&2; exit $EX_USAGE; }
 note() { echo "run-qemu.sh: $*" >&2; }
 
+NUMA_DIST=none HOST_NODES= HUGEPAGES=0 VFIO=
+MAX_VCPUS=512    # the kernel's CPU sets name 512 CPUs (kcore::cpuset)
 CPUS=2 CPUS_SET=0 SOCKETS= DIES= CORES= THREADS= NODES=2 MEM_PER_NODE=512 CPU_MODEL=max PTDMA=2 ACCEL=auto TIMEOUT=600
 MODEL_ARGS=()
-PROFILE=release DRY_RUN=0 CMD=run BENCH=efficiency SOAK_MIN=3 ISO=0 UEFI=0
+PROFILE=release DRY_RUN=0 QEMU_BIN= GET_QEMU=10 CMD=run BENCH=efficiency SOAK_MIN=3 ISO=0 UEFI=0
 KARGS=()
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
@@ -91,17 +108,22 @@ need_value() { [[ $# -ge 2 && -n "$2" ]] || die_usage "option $1 needs a value";
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --cpus) need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= 64 )) || die_usage "--cpus takes 1..64, got '$2'"; CPUS=$2; CPUS_SET=1; shift 2 ;;
+        --cpus) need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= MAX_VCPUS )) || die_usage "--cpus takes 1..$MAX_VCPUS, got '$2'"; CPUS=$2; CPUS_SET=1; shift 2 ;;
         --sockets|--dies|--cores|--threads)
             need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= 64 )) || die_usage "$1 takes 1..64, got '$2'"
             case "$1" in --sockets) SOCKETS=$2 ;; --dies) DIES=$2 ;; --cores) CORES=$2 ;; --threads) THREADS=$2 ;; esac
             shift 2 ;;
         --nodes) need_value "$@"; is_uint "$2" && (( $2 >= 1 && $2 <= 8 )) || die_usage "--nodes takes 1..8 (the proxy maps at most 8 RAM sections), got '$2'"; NODES=$2; shift 2 ;;
+        --numa-dist) need_value "$@"; [[ "$2" =~ ^(none|line)$ ]] || die_usage "--numa-dist takes none|line, got '$2'"; NUMA_DIST=$2; shift 2 ;;
         --mem-per-node) need_value "$@"; is_uint "$2" && (( $2 >= 64 )) || die_usage "--mem-per-node takes MiB >= 64, got '$2'"; MEM_PER_NODE=$2; shift 2 ;;
         --cpu) need_value "$@"; CPU_MODEL=$2; shift 2 ;;
         --ptdma) need_value "$@"; is_uint "$2" && (( $2 <= 16 )) || die_usage "--ptdma takes 0..16, got '$2'"; PTDMA=$2; shift 2 ;;
         --ptdma-arg) need_value "$@"; MODEL_ARGS+=("$2"); shift 2 ;;
         --ptdma-arg=*) MODEL_ARGS+=("${1#--ptdma-arg=}"); shift ;;
+        --qemu) need_value "$@"; QEMU_BIN=$2; shift 2 ;;
+        --host-nodes) need_value "$@"; [[ "$2" =~ ^[0-9]+(,[0-9]+)*$ ]] || die_usage "--host-nodes takes host node numbers A,B,..., got '$2'"; HOST_NODES=$2; shift 2 ;;
+        --hugepages) HUGEPAGES=1; shift ;;
+        --vfio) need_value "$@"; VFIO=$2; shift 2 ;;
         --accel) need_value "$@"; [[ "$2" =~ ^(auto|tcg|kvm)$ ]] || die_usage "--accel takes auto|tcg|kvm, got '$2'"; ACCEL=$2; shift 2 ;;
         --timeout) need_value "$@"; is_uint "$2" && (( $2 >= 1 )) || die_usage "--timeout takes seconds >= 1, got '$2'"; TIMEOUT=$2; shift 2 ;;
         --debug) PROFILE=debug; shift ;;
@@ -121,8 +143,11 @@ while [[ $# -gt 0 ]]; do
             CMD=bench; shift
             if [[ $# -gt 0 && "$1" != -* ]]; then BENCH=$1; shift; fi ;;
         iso) CMD=iso; shift ;;
+        get-qemu)
+            CMD=get-qemu; shift
+            if [[ $# -gt 0 && "$1" != -* ]]; then GET_QEMU=$1; shift; fi ;;
         -*) die_usage "unknown option '$1'" ;;
-        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, iso, check, help)" ;;
+        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, iso, check, get-qemu, help)" ;;
     esac
 done
 
@@ -138,7 +163,7 @@ apply_shape() {
     if (( CPUS_SET )) && (( CPUS != product )); then
         die_usage "--cpus $CPUS differs from sockets x dies x cores x threads = $product"
     fi
-    (( product <= 64 )) || die_usage "the shape has $product CPUs; at most 64"
+    (( product <= MAX_VCPUS )) || die_usage "the shape has $product CPUs; at most $MAX_VCPUS"
     CPUS=$product
     (( CPUS % NODES == 0 )) || die_usage "$CPUS CPUs do not split evenly into $NODES NUMA nodes"
     (( (CPUS / NODES) % THREADS == 0 )) || die_usage "$NODES NUMA nodes of $(( CPUS / NODES )) CPUs would split a core of $THREADS threads"
@@ -164,8 +189,13 @@ apt_install() {
 }
 
 ensure_qemu() {
-    command -v qemu-system-x86_64 >/dev/null 2>&1 || apt_install qemu-system-x86
-    command -v qemu-system-x86_64 >/dev/null 2>&1 || { note "qemu-system-x86_64 still missing"; exit $EX_SETUP; }
+    qemu_select
+    if [[ "$QEMU_BIN" == qemu-system-x86_64 ]]; then
+        command -v qemu-system-x86_64 >/dev/null 2>&1 || apt_install qemu-system-x86
+        command -v qemu-system-x86_64 >/dev/null 2>&1 || { note "qemu-system-x86_64 still missing"; exit $EX_SETUP; }
+    fi
+    qemu_probe "$(( PTDMA > 0 ))"
+    qemu_check_shape
 }
 
 ensure_cargo() {
@@ -206,10 +236,10 @@ build_model() {
 # ---- the QEMU command line ----
 qemu_args() {
     local accel=$1 total=$(( NODES * MEM_PER_NODE ))
-    QEMU=(qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$CPU_MODEL"
+    QEMU=("$QEMU_BIN" -machine q35 -accel "$accel" -cpu "$CPU_MODEL"
           -smp "$SMP" -m "${total}M"
           -display none -vga none -nic none -monitor none -serial stdio -no-reboot
-          -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+          -device isa-debug-exit,iobase=0xf4,iosize=0x04 "${QEMU_FW_ARGS[@]}")
     local n first last per=$(( CPUS / NODES )) extra=$(( CPUS % NODES )) next=0
     for (( n = 0; n < NODES; n++ )); do
         QEMU+=(-object "memory-backend-memfd,id=m$n,size=${MEM_PER_NODE}M,share=on")
@@ -221,6 +251,9 @@ qemu_args() {
             QEMU+=(-numa "node,nodeid=$n,memdev=m$n")
         fi
     done
+    kvm_rewrite_args
+    local dist
+    for dist in $(numa_dist_args | tr ' ' '\n'); do QEMU+=("$dist"); done
     if (( ISO )); then
         iso_qemu_args
     else
@@ -248,6 +281,8 @@ boot() {
     fi
     local log=$2 accel
     accel=$(pick_accel)
+    (( ${#KVM_ARGS[@]} )) || kvm_guest_plan
+    [[ -n "$KVM_BINDING" && " $KCMDLINE " != *" host-binding="* ]] && KCMDLINE+=" host-binding=$KVM_BINDING"
     qemu_args "$accel"
     local cmd=("${QEMU[@]}")
     if (( PTDMA > 0 )); then
@@ -257,6 +292,8 @@ boot() {
         cmd=("$MODEL" launch --count "$PTDMA" "${MODEL_ARGS[@]}" --counters "$OUT/ptdma-counters.json" --log "$OUT/ptdma-model.log" -- "${QEMU[@]}")
     fi
     echo "run-qemu.sh: $(printf '%q ' timeout "$TIMEOUT" "${cmd[@]}")" >&2
+    rm -f "$OUT/qmp.sock"
+    kvm_pin_vcpus
     (( DRY_RUN )) && return $EX_OK
     mkdir -p "$OUT"
     timeout --foreground -k 10 "$TIMEOUT" "${cmd[@]}" | tee "$log"
@@ -389,7 +426,11 @@ cmd_bench() {
     return $EX_OK
 }
 
+source "$ROOT/tools/qemu.sh"
+source "$ROOT/tools/shapes.sh"
+source "$ROOT/tools/kvmguest.sh"
 source "$ROOT/tools/check.sh"
+source "$ROOT/tools/check-machines.sh"
 source "$ROOT/tools/iso.sh"
 
 case "$CMD" in
@@ -400,4 +441,5 @@ case "$CMD" in
     faults) cmd_faults; exit $? ;;
     check) cmd_check; exit $? ;;
     iso) cmd_iso; exit $? ;;
+    get-qemu) cmd_get_qemu "$GET_QEMU"; exit $? ;;
 esac

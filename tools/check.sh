@@ -249,6 +249,13 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
 
     check_iso
 
+    # Hardware paths forced on/off, and QEMU 10.0 (issue 20): self-tests and shapes it
+    # can run that 7.2 cannot.
+    check_forced_features
+    check_large_numa
+    check_kvm_dry_run
+    check_qemu10
+
     echo
     if (( CHECK_FAILED > 0 )); then
         printf 'check: failed: %s\n' "${CHECK_FAILURES[@]}"

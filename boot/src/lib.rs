@@ -32,8 +32,25 @@ pub const AP_TRAMPOLINE: u64 = 0x8000;
 
 /// Offset in the trampoline page of the parameter block the kernel fills before each
 /// SIPI: +0 boot CR3 (u32, the identity tables), +8 entry (`ap_start64`), +16 kernel CR3,
-/// +24 CR0, +32 CR4, +40 stack top, +48 argument for `ap_main`.
+/// +24 CR0, +32 CR4, +40 stack top, +48 argument for `ap_main`, +56 address of a table of
+/// [`ApSlot`] (0 = one AP at a time, using +40/+48), +64 its number of entries.
+///
+/// With a table (many APs started at once) each AP finds its own slot by its APIC ID:
+/// CPUID leaf 0xB EDX (the x2APIC ID) where leaf 0xB exists, else CPUID 1 EBX[31:24]. An
+/// AP without a slot halts.
 pub const AP_PARAMS: u64 = 0xf00;
+
+/// One entry of the AP start table (24 bytes, read by `ap_start64` in kernel tables).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApSlot {
+    /// The AP's APIC ID (x2APIC ID, zero-extended).
+    pub apic_id: u64,
+    /// Its stack top.
+    pub stack_top: u64,
+    /// The argument for `ap_main` (its per-CPU block).
+    pub arg: u64,
+}
 
 /// Size of the boot CPU's stack, set up before any Rust runs.
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
@@ -295,9 +312,42 @@ ap_start64:
     movq (PARAMS + 32), %rcx
     movq (PARAMS + 40), %rdx
     movq (PARAMS + 48), %rdi
+    movq (PARAMS + 56), %r8         /* ApSlot table, or 0 */
+    movq (PARAMS + 64), %r9         /* its entries */
     movq %rcx, %cr4                 /* the BSP's: PAE, OSFXSR, OSXMMEXCPT, ... */
-    movq %rax, %cr3                 /* the kernel tables */
+    movq %rax, %cr3                 /* the kernel tables (they map the table) */
     movq %rbx, %cr0                 /* the BSP's: WP, MP, no EM */
+    testq %r8, %r8
+    jz 7f
+    /* Own APIC ID: CPUID 0xB EDX when leaf 0xB exists and is valid, else CPUID 1. */
+    xorl %eax, %eax
+    cpuid
+    cmpl $0xb, %eax
+    jb 5f
+    movl $0xb, %eax
+    xorl %ecx, %ecx
+    cpuid
+    testl %ebx, %ebx
+    jz 5f
+    movl %edx, %r10d
+    jmp 6f
+5:
+    movl $1, %eax
+    cpuid
+    shrl $24, %ebx
+    movl %ebx, %r10d
+6:
+    testq %r9, %r9
+    jz 4f                           /* no slot for this AP: halt */
+    cmpq %r10, (%r8)
+    je 8f
+    addq $24, %r8
+    decq %r9
+    jmp 6b
+8:
+    movq 8(%r8), %rdx
+    movq 16(%r8), %rdi
+7:
     movq %rdx, %rsp
     xorq %rbp, %rbp
     fninit

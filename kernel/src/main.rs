@@ -67,6 +67,10 @@ pub struct BenchContext {
     pub topology: alloc::string::String,
     /// The DMA timing assumption (`none` = the model copies as fast as it can).
     pub dma_profile: alloc::string::String,
+    /// Which hardware paths ran: PCID, INVPCID, AVX-512, each on/off and why.
+    pub features: &'static str,
+    /// A KVM guest's binding to its host (`host-binding=`), or `none`.
+    pub host: alloc::string::String,
 }
 
 impl BenchContext {
@@ -112,6 +116,11 @@ fn set_bench_context(config: &kcore::cmdline::Config, p: &platform::Platform) {
         cpu,
         topology,
         dma_profile,
+        features: arch::features::summary(),
+        host: config
+            .host_binding
+            .as_ref()
+            .map_or_else(|| "none".into(), kcore::hostbind::describe),
     });
 }
 
@@ -233,6 +242,16 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
             exit::exit(ExitCode::BadInput);
         }
     };
+    match arch::features::decide(config.features) {
+        Ok(_) => println!("features: {}", arch::features::summary()),
+        Err(e) => {
+            println!("bad input: {e}");
+            exit::exit(ExitCode::BadInput);
+        }
+    }
+    if let Some(b) = &config.host_binding {
+        println!("host: {}", kcore::hostbind::describe(b));
+    }
     exit::set_reboot_on_exit(config.reboot);
     exit::set_debug_exit(config.debug_exit);
     let Some(rsdp) = bi.rsdp else {

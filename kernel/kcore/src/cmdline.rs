@@ -78,6 +78,36 @@ pub const KEYS: &[KeySpec] = &[
         help: "report the exit code through QEMU's isa-debug-exit (only under TCG/KVM; 0 = halt as on bare metal)",
     },
     KeySpec {
+        name: "host-binding",
+        kind: ValueKind::Word,
+        default: "none",
+        help: "how run-qemu.sh bound a KVM guest to its host (kvm:G-H/...:ENGINES[:huge]); recorded in every result",
+    },
+    KeySpec {
+        name: "ap-start",
+        kind: ValueKind::Choice(&["parallel", "serial"]),
+        default: "parallel",
+        help: "start the other CPUs all at once (each finds its slot by APIC ID) or one at a time",
+    },
+    KeySpec {
+        name: "pcid",
+        kind: ValueKind::Choice(&["auto", "on", "off"]),
+        default: "auto",
+        help: "PCIDs for migration address spaces: auto (when the CPU has them) | on (refuse to run without) | off",
+    },
+    KeySpec {
+        name: "invpcid",
+        kind: ValueKind::Choice(&["auto", "on", "off"]),
+        default: "auto",
+        help: "INVPCID for unloaded address spaces (needs PCIDs): auto | on (refuse without) | off (flushing CR3 load instead)",
+    },
+    KeySpec {
+        name: "avx512",
+        kind: ValueKind::Choice(&["auto", "on", "off"]),
+        default: "auto",
+        help: "AVX-512 state and the avx512 copy routine: auto | on (refuse to run without) | off",
+    },
+    KeySpec {
         name: "expect-cpus",
         kind: ValueKind::Int { min: 1, max: 4096 },
         default: "-",
@@ -378,6 +408,12 @@ pub struct Config {
     pub console: Option<crate::serialspec::SerialSpec>,
     /// Report the exit code through QEMU's debug-exit port (under a QEMU hypervisor).
     pub debug_exit: bool,
+    /// `pcid=`, `invpcid=`, `avx512=`: CPU features forced on or off.
+    pub features: crate::features::Forced,
+    /// `ap-start=serial`: start APs one at a time instead of all at once.
+    pub ap_start_serial: bool,
+    /// `host-binding=`: the KVM guest's placement on its host, if any.
+    pub host_binding: Option<crate::hostbind::Binding>,
     /// The keys given on the command line, in order. A key not listed here holds its
     /// default, which the kernel may adapt to the machine (and says so); a listed key is
     /// used exactly or the run stops with a bad-input error.
@@ -413,6 +449,9 @@ impl Default for Config {
             watchdog_s: 120,
             console: None,
             debug_exit: true,
+            features: crate::features::Forced::default(),
+            ap_start_serial: false,
+            host_binding: None,
             given: Vec::new(),
         }
     }
@@ -643,6 +682,14 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                 )
         }
         "debug-exit" => config.debug_exit = value == "1",
+        "ap-start" => config.ap_start_serial = value == "serial",
+        "host-binding" => {
+            config.host_binding = crate::hostbind::parse(&value)
+                .map_err(|e| bad_value(spec, &value, &e.to_string()))?
+        }
+        "pcid" => config.features.pcid = crate::features::Force::parse(&value),
+        "invpcid" => config.features.invpcid = crate::features::Force::parse(&value),
+        "avx512" => config.features.avx512 = crate::features::Force::parse(&value),
         // KEYS and this match are kept in step by the `every_key_is_applied` test.
         _ => unreachable!("key {} declared but not applied", spec.name),
     }
@@ -832,6 +879,7 @@ mod tests {
             "counts" => "1,8",
             "total" => "8m",
             "batch" | "channels" => "all",
+            "host-binding" => "kvm:0-1/1-0:2:huge",
             _ => "all",
         }
     }

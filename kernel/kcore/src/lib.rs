@@ -15,6 +15,9 @@
 //! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
 //! - [`fbtext`]: text on a multiboot2 framebuffer (RGB pixels or EGA text cells).
 //! - [`serialspec`]: the `console=` value (which serial port, which speed).
+//! - [`cpuset`]: fixed bitmaps of kernel CPU indices (up to 512 CPUs).
+//! - [`features`]: CPU features forced on or off from the command line, resolved against the CPU.
+//! - [`hostbind`]: how the runner bound a KVM guest to its host (`host-binding=`).
 //! - [`rng`]: a small deterministic generator for tests and soak runs.
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
@@ -29,8 +32,11 @@ pub mod buddy;
 pub mod cache;
 pub mod cmdline;
 pub mod costmodel;
+pub mod cpuset;
 pub mod fbtext;
+pub mod features;
 pub mod honesty;
+pub mod hostbind;
 pub mod migrate;
 pub mod numa;
 pub mod pagetable;

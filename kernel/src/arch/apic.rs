@@ -167,6 +167,9 @@ pub enum IpiError {
     NoApic,
     /// The previous IPI was still pending after the bounded wait (xAPIC only).
     Busy,
+    /// The destination APIC ID does not fit xAPIC's 8-bit destination (above 0xfe;
+    /// 0xff is the broadcast address): such CPUs need x2APIC mode.
+    Unreachable,
 }
 
 fn send(dest: u32, icr: u64) -> Result<(), IpiError> {
@@ -177,6 +180,7 @@ fn send(dest: u32, icr: u64) -> Result<(), IpiError> {
             unsafe { Msr::new(0x830).write((u64::from(dest) << 32) | icr) };
             Ok(())
         }
+        MODE_XAPIC if dest > 0xfe => Err(IpiError::Unreachable),
         MODE_XAPIC => {
             // Interrupts off: an interrupt handler sending its own IPI between the two
             // ICR writes would change the destination under us.

@@ -106,8 +106,8 @@ pub fn enable_avx() -> bool {
         return false;
     }
     // AVX-512F, and XSAVE able to hold its state (CPUID.0xD.0:EAX lists the XCR0 bits).
-    let has_avx512 = cpu::cpuid(7, 0).ebx & (1 << 16) != 0
-        && cpu::cpuid(0xd, 0).eax & XCR0_AVX512 == XCR0_AVX512;
+    // AVX-512F with its XSAVE state, unless `avx512=off` (arch::features decides).
+    let has_avx512 = super::features::chosen().avx512;
     AVX_ON.store(true, Ordering::Relaxed);
     AVX512_ON.store(has_avx512, Ordering::Relaxed);
     set_avx_state();

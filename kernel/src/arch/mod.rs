@@ -4,6 +4,7 @@
 pub mod apic;
 pub mod copy;
 pub mod cpu;
+pub mod features;
 pub mod gdt;
 pub mod memfns;
 pub mod mmio;

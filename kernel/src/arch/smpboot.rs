@@ -1,6 +1,7 @@
 //! Starting application processors: the real-mode trampoline (assembled in `boot`) is
-//! copied to `boot::AP_TRAMPOLINE`, its parameter block filled for one AP at a time,
-//! and INIT-SIPI-SIPI sent (Intel SDM Vol. 3A §9.4.4.1 "Typical BSP Initialization
+//! copied to `boot::AP_TRAMPOLINE`, its parameter block filled for one AP at a time
+//! ([`start_ap`]) or for all of them with a table each AP searches by its APIC ID
+//! ([`start_parallel`]), and INIT-SIPI-SIPI sent (Intel SDM Vol. 3A §9.4.4.1 "Typical BSP Initialization
 //! Sequence": INIT, 10 ms, SIPI, 200 µs, SIPI). The AP arrives in [`ap_main`] on its own
 //! stack with the kernel's CR3/CR0/CR4 (so NX, WP and SSE are as on the BSP), loads its
 //! GDT/TSS and the shared IDT, installs its per-CPU block and enables its LAPIC, then
@@ -87,6 +88,8 @@ pub fn start_ap(cpu: &'static PerCpu, timeout_ns: u64) -> Result<u64, StartError
     write_param(32, Cr4::read_raw());
     write_param(40, cpu.stack_top);
     write_param(48, cpu as *const PerCpu as u64);
+    write_param(56, 0);
+    write_param(64, 0);
     let page = (boot::AP_TRAMPOLINE >> 12) as u8;
     let t0 = tsc::now_ns();
     let dest = cpu.apic_id;
@@ -107,6 +110,97 @@ pub fn start_ap(cpu: &'static PerCpu, timeout_ns: u64) -> Result<u64, StartError
         core::hint::spin_loop();
     }
     Ok(tsc::now_ns() - t0)
+}
+
+/// What a parallel start did for one AP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApOutcome {
+    /// Reported in this many nanoseconds after the first INIT.
+    Online(u64),
+    /// Did not come up (parked again with INIT).
+    Failed(StartError),
+}
+
+/// Starts every AP of `aps` (stacks set) at once: INIT to each, one 10 ms wait, SIPI to
+/// each, 200 µs, a second SIPI to those not yet up, then waits at most `timeout_ns` for
+/// all of them. Each AP finds its stack and per-CPU block in a table by its own APIC ID
+/// (see `boot::AP_PARAMS`). APs that do not report in are parked with INIT before the
+/// table is freed, so none can read it late. Outcomes are in the order of `aps`.
+pub fn start_parallel(aps: &[&'static PerCpu], timeout_ns: u64) -> alloc::vec::Vec<ApOutcome> {
+    use alloc::vec::Vec;
+    let table: Vec<boot::ApSlot> = aps
+        .iter()
+        .map(|c| boot::ApSlot {
+            apic_id: u64::from(c.apic_id),
+            stack_top: c.stack_top,
+            arg: *c as *const PerCpu as u64,
+        })
+        .collect();
+    let kernel_cr3 = Cr3::read().0.start_address().as_u64();
+    write_param(0, (&raw const boot_pml4) as u64);
+    write_param(8, (&raw const ap_start64) as u64);
+    write_param(16, kernel_cr3);
+    write_param(24, Cr0::read_raw());
+    write_param(32, Cr4::read_raw());
+    write_param(40, 0);
+    write_param(48, 0);
+    write_param(56, table.as_ptr() as u64);
+    write_param(64, table.len() as u64);
+    let page = (boot::AP_TRAMPOLINE >> 12) as u8;
+    let mut out: Vec<Option<ApOutcome>> = alloc::vec![None; aps.len()];
+    let t0 = tsc::now_ns();
+    for (i, c) in aps.iter().enumerate() {
+        if let Err(e) = apic::send_init(c.apic_id) {
+            out[i] = Some(ApOutcome::Failed(StartError::Ipi(e)));
+        }
+    }
+    tsc::delay_ns(10_000_000);
+    for (i, c) in aps.iter().enumerate() {
+        if out[i].is_none() {
+            if let Err(e) = apic::send_startup(c.apic_id, page) {
+                out[i] = Some(ApOutcome::Failed(StartError::Ipi(e)));
+            }
+        }
+    }
+    tsc::delay_ns(200_000);
+    for (i, c) in aps.iter().enumerate() {
+        if out[i].is_none() && !c.online.load(Ordering::Acquire) {
+            let _ = apic::send_startup(c.apic_id, page);
+        }
+    }
+    let deadline = t0 + timeout_ns;
+    loop {
+        let mut waiting = false;
+        for (i, c) in aps.iter().enumerate() {
+            if out[i].is_none() {
+                if c.online.load(Ordering::Acquire) {
+                    out[i] = Some(ApOutcome::Online(tsc::now_ns() - t0));
+                } else {
+                    waiting = true;
+                }
+            }
+        }
+        if !waiting || tsc::now_ns() > deadline {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    let outcomes: Vec<ApOutcome> = aps
+        .iter()
+        .zip(out)
+        .map(|(c, o)| {
+            o.unwrap_or_else(|| {
+                // Park it: it must not read the table after it is freed.
+                let _ = apic::send_init(c.apic_id);
+                c.online.store(false, Ordering::Release);
+                ApOutcome::Failed(StartError::Timeout)
+            })
+        })
+        .collect();
+    write_param(56, 0);
+    write_param(64, 0);
+    drop(table);
+    outcomes
 }
 
 /// Rust entry of an AP, called by `ap_start64` with the address of its [`PerCpu`].

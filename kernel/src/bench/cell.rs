@@ -381,6 +381,8 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
         .str("cpu", &run.cpu)
         .str("topology", &run.topology)
         .str("dma_profile", &run.dma_profile)
+        .str("features", run.features)
+        .str("host", &run.host)
 }
 
 /// Mean GB/s and stdev as `12.34 ± 0.56` (with `*` when degraded), or what the cell

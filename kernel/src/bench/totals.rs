@@ -92,6 +92,8 @@ pub fn run_line(t: &Totals, start_ns: u64) -> String {
         .str("accel", c.accel)
         .str("cpu", &c.cpu)
         .str("topology", &c.topology)
-        .str("ptdma_profile", &c.dma_profile);
+        .str("ptdma_profile", &c.dma_profile)
+        .str("features", c.features)
+        .str("host", &c.host);
     alloc::format!("RUN {}", o.finish())
 }

@@ -22,13 +22,42 @@
 use super::frames::{self, Block};
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
+use kcore::cpuset::{self, CpuSet, CPUSET_WORDS};
 use kcore::pagetable::{
     self as pt, FlushPlan, LeafFlags, MapOutcome, PtError, TableMemory, Translation,
 };
 use x86_64::registers::control::Cr3;
 
-/// Most CPUs a space's CPU mask can name (kernel indices 0..64).
-pub const MASK_CPUS: usize = 64;
+/// Most CPUs a space's CPU mask can name (kernel indices 0..512).
+pub const MASK_CPUS: usize = cpuset::CPUSET_CPUS;
+
+/// The CPUs that have a space loaded, updated with one atomic word operation per change.
+#[derive(Default)]
+pub struct AtomicCpuSet {
+    words: [AtomicU64; CPUSET_WORDS],
+}
+
+impl AtomicCpuSet {
+    /// Adds `cpu` (SeqCst). Panics past [`MASK_CPUS`] (the kernel brings up no more).
+    pub fn insert(&self, cpu: usize) {
+        let (w, b) = cpuset::word_bit(cpu).expect("CPU index beyond the address-space CPU mask");
+        self.words[w].fetch_or(b, Ordering::SeqCst);
+    }
+
+    /// Removes `cpu` (SeqCst).
+    pub fn remove(&self, cpu: usize) {
+        if let Some((w, b)) = cpuset::word_bit(cpu) {
+            self.words[w].fetch_and(!b, Ordering::SeqCst);
+        }
+    }
+
+    /// A snapshot (each word read SeqCst).
+    pub fn load(&self) -> CpuSet {
+        CpuSet::from_words(core::array::from_fn(|i| {
+            self.words[i].load(Ordering::SeqCst)
+        }))
+    }
+}
 
 /// Start of the window where workloads are mapped (PML4 slot 224, far above any RAM
 /// the identity map covers on machines below 112 TiB).
@@ -77,14 +106,14 @@ pub struct AddressSpace {
     pcid: Option<u16>,
     /// The TLB may hold stale entries for this PCID: the next switch must flush.
     tlb_stale: bool,
-    cpus: Arc<AtomicU64>,
+    cpus: Arc<AtomicCpuSet>,
 }
 
 /// Lets another CPU load a space (for workers and shootdown tests) without owning it.
 #[derive(Clone)]
 pub struct ActiveHandle {
     root: u64,
-    cpus: Arc<AtomicU64>,
+    cpus: Arc<AtomicCpuSet>,
 }
 
 impl ActiveHandle {
@@ -94,13 +123,12 @@ impl ActiveHandle {
     }
 }
 
-fn run_active<R>(root: u64, cpus: &AtomicU64, f: impl FnOnce() -> R) -> R {
+fn run_active<R>(root: u64, cpus: &AtomicCpuSet, f: impl FnOnce() -> R) -> R {
     let me = crate::arch::percpu::current_index();
     assert!(me < MASK_CPUS, "CPU {me} beyond the address-space CPU mask");
-    let bit = 1u64 << me;
     // Set before the CR3 write (SeqCst): an unmapper that changes a PTE and then reads
     // the mask either sees this CPU or this CPU's walk sees the changed PTE.
-    cpus.fetch_or(bit, Ordering::SeqCst);
+    cpus.insert(me);
     let (old, flags) = Cr3::read();
     let new =
         x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(root));
@@ -110,7 +138,7 @@ fn run_active<R>(root: u64, cpus: &AtomicU64, f: impl FnOnce() -> R) -> R {
     let r = f();
     // SAFETY: back to the tables that were loaded before.
     unsafe { Cr3::write(old, flags) };
-    cpus.fetch_and(!bit, Ordering::SeqCst);
+    cpus.remove(me);
     r
 }
 
@@ -129,7 +157,7 @@ impl AddressSpace {
             mem,
             pcid: super::pcid::alloc(),
             tlb_stale: true,
-            cpus: Arc::new(AtomicU64::new(0)),
+            cpus: Arc::new(AtomicCpuSet::default()),
         })
     }
 
@@ -240,8 +268,7 @@ impl AddressSpace {
             let cpus = self.cpus.clone();
             return run_active(self.root(), &cpus, || f(self));
         }
-        let me_bit = 1u64;
-        self.cpus.fetch_or(me_bit, Ordering::SeqCst);
+        self.cpus.insert(0);
         let (old, flags) = Cr3::read();
         let new = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(
             self.root(),
@@ -271,7 +298,7 @@ impl AddressSpace {
             // SAFETY: back to the tables that were loaded before.
             None => unsafe { Cr3::write(old, flags) },
         }
-        self.cpus.fetch_and(!me_bit, Ordering::SeqCst);
+        self.cpus.remove(0);
         r
     }
 
@@ -283,16 +310,16 @@ impl AddressSpace {
         }
     }
 
-    /// The CPUs (bit = kernel index) that have this space loaded right now.
-    pub fn cpumask(&self) -> u64 {
-        self.cpus.load(Ordering::SeqCst)
+    /// The CPUs (kernel indices) that have this space loaded right now.
+    pub fn cpumask(&self) -> CpuSet {
+        self.cpus.load()
     }
 
     /// Frees every page table (not the folios). Must not be active on any CPU.
     pub fn destroy(mut self) -> usize {
         assert!(
-            !self.is_active() && self.cpumask() == 0,
-            "destroying an address space CPUs {:#x} are running on",
+            !self.is_active() && self.cpumask().is_empty(),
+            "destroying an address space CPUs {} are running on",
             self.cpumask()
         );
         if let Some(id) = self.pcid.take() {

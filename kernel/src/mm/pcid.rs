@@ -5,7 +5,6 @@
 //! PCID 0 is the kernel's; workloads get 1..4095. A PCID may be handed out again after
 //! its address space is destroyed, so a fresh owner must flush it on first use.
 
-use crate::arch::cpu;
 use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 use x86_64::registers::control::{Cr4, Cr4Flags};
@@ -16,9 +15,10 @@ static USED: Mutex<[u64; 64]> = Mutex::new([1; 64]); // bit 0 of word 0: the ker
 
 /// Turns PCIDs on when the CPU has them. Must run while CR3's PCID field is 0 (it is:
 /// the kernel tables are loaded with a plain CR3 write).
+/// Follows `arch::features` (the CPU's PCID/INVPCID as `pcid=`/`invpcid=` allow).
 pub fn init() -> bool {
-    let has_pcid = cpu::cpuid(1, 0).ecx & (1 << 17) != 0;
-    let has_invpcid = cpu::cpuid(0, 0).eax >= 7 && cpu::cpuid(7, 0).ebx & (1 << 10) != 0;
+    let chosen = crate::arch::features::chosen();
+    let (has_pcid, has_invpcid) = (chosen.pcid, chosen.invpcid);
     if !has_pcid {
         return false;
     }

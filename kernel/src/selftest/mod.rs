@@ -12,6 +12,7 @@ mod dma_tests;
 mod fixtures;
 mod migrate_tests;
 mod mm_tests;
+mod numa_tests;
 mod pci_tests;
 mod platform_tests;
 mod smp_tests;
@@ -44,6 +45,7 @@ fn registry() -> impl Iterator<Item = &'static Test> {
         .chain(dma_tests::TESTS)
         .chain(migrate_tests::TESTS)
         .chain(trust_tests::TESTS)
+        .chain(numa_tests::TESTS)
         .chain(smp_tests::TESTS)
         .chain(fixtures::TESTS)
 }

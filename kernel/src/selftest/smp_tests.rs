@@ -309,7 +309,11 @@ fn shootdown_remote() -> Result<(), String> {
         r.map(|_| None)
     });
     let space = space.into_inner();
-    check_eq("mask after both left", space.cpumask(), 0)?;
+    check_eq(
+        "mask after both left",
+        space.cpumask(),
+        kcore::cpuset::CpuSet::new(),
+    )?;
     space.destroy();
     frames::free(old).map_err(e)?;
     frames::free(new).map_err(e)?;
@@ -385,8 +389,11 @@ fn silent_cpu_times_out() -> Result<(), String> {
         r,
         Err(smpboot::StartError::Timeout),
     )?;
-    check(waited < 500_000_000, || {
-        alloc::format!("timeout took {waited} ns")
+    // Wall-clock bound: 10x the timeout, plus host time the emulator gives the other
+    // vCPUs (each online CPU takes a share of the host while this one waits).
+    let bound = 500_000_000 + smp::online().len() as u64 * 2_000_000;
+    check(waited < bound, || {
+        alloc::format!("timeout took {waited} ns (bound {bound} ns)")
     })
 }
 

@@ -5,7 +5,8 @@
 //! Bring-up ([`init`], on the BSP after paging, frames and TSC calibration): the local
 //! APIC comes up (x2APIC or xAPIC, `arch::apic`), interrupt handlers are registered
 //! (timer tick, wake-up IPI, shootdown IPI), every AP gets a [`PerCpu`] block, stacks
-//! from its own node's frames with unmapped guard pages, and is started one at a time
+//! from its own node's frames with unmapped guard pages, and all are started at once
+//! (each finds its slot by APIC ID; `ap-start=serial`: one at a time)
 //! (`arch::smpboot`). Each AP decodes CPUID on itself, reports in and idles in its
 //! worker loop (`dispatch`). The topology tree (CPUID + SRAT node) is printed, then the
 //! cost of a dispatch round and of a shootdown round are measured and reported.
@@ -42,6 +43,8 @@ pub const TICK_MS: u32 = 100;
 pub const MAX_CPUS: usize = crate::mm::aspace::MASK_CPUS;
 /// How long an AP may take to report in.
 const AP_START_TIMEOUT_NS: u64 = 2_000_000_000;
+/// Extra time per AP for a parallel start (emulators run many vCPUs on few host CPUs).
+const AP_START_PER_CPU_NS: u64 = 20_000_000;
 
 /// Stack block per AP: order 6 = 256 KiB = 5 IST slots of (guard + 32 KiB), then a
 /// guard and the 72 KiB stack `ap_main` and the jobs run on.
@@ -168,21 +171,63 @@ fn start_aps(bi: &BootInfo, cpus: &[&'static PerCpu], bsp_apic: u32) {
         println!("smp: cannot start APs: {e}; running on the boot CPU only");
         return;
     }
-    let (mut up, mut times) = (0usize, Vec::new());
-    for &c in cpus.iter().filter(|c| c.apic_id != bsp_apic) {
-        if c.stack_top == 0 {
-            continue; // reported by carve_stacks
-        }
+    let t0 = tsc::now_ns();
+    let aps: Vec<&'static PerCpu> = cpus
+        .iter()
+        .copied()
+        .filter(|c| c.apic_id != bsp_apic && c.stack_top != 0) // no stacks: reported
+        .collect();
+    for c in &aps {
         c.set_state(CpuState::Starting);
-        match smpboot::start_ap(c, AP_START_TIMEOUT_NS) {
+    }
+    // All at once (each AP looks up its own slot); the deadline grows with the count so
+    // a slow emulator is not mistaken for a dead CPU. `ap-start=serial`: one AP per
+    // round, still through a (one-slot) table, so a CPU woken by an IPI meant for
+    // another (QEMU 10's TCG delivers INIT/SIPI for x2APIC ID 1 to 257 too) finds no slot
+    // and halts instead of running on the other CPU's stack.
+    let serial = crate::config().ap_start_serial;
+    let timeout = AP_START_TIMEOUT_NS + aps.len() as u64 * AP_START_PER_CPU_NS;
+    let outcomes = if serial {
+        aps.iter()
+            .map(|&c| smpboot::start_parallel(&[c], AP_START_TIMEOUT_NS)[0])
+            .collect()
+    } else {
+        smpboot::start_parallel(&aps, timeout)
+    };
+    let (mut up, mut times, mut retry) = (0usize, Vec::new(), Vec::new());
+    for (&c, o) in aps.iter().zip(outcomes) {
+        match o {
+            smpboot::ApOutcome::Online(ns) => {
+                up += 1;
+                times.push(ns);
+            }
+            smpboot::ApOutcome::Failed(_) => retry.push(c),
+        }
+    }
+    // All rounds when serial.
+    let parallel_ms = (tsc::now_ns() - t0) / 1_000_000;
+    // Whoever missed the start (a slow AP under a busy emulator) gets one more round on
+    // its own, again through a one-slot table: a CPU woken by an IPI meant for another
+    // finds no slot and halts.
+    for &c in &retry {
+        let again = smpboot::start_parallel(&[c], AP_START_TIMEOUT_NS)[0];
+        let outcome = match again {
+            smpboot::ApOutcome::Online(ns) => Ok(ns),
+            smpboot::ApOutcome::Failed(e) => Err(e),
+        };
+        match outcome {
             Ok(ns) => {
                 up += 1;
                 times.push(ns);
+                println!(
+                    "smp: cpu {} (apic {:#x}) came up on the one-at-a-time retry",
+                    c.index, c.apic_id
+                );
             }
             Err(e) => {
                 c.set_state(CpuState::Offline);
                 println!(
-                    "smp: cpu {} (apic {}) left out: {e} (waited {} ms)",
+                    "smp: cpu {} (apic {:#x}) left out: {e} (waited {} ms)",
                     c.index,
                     c.apic_id,
                     AP_START_TIMEOUT_NS / 1_000_000
@@ -191,12 +236,26 @@ fn start_aps(bi: &BootInfo, cpus: &[&'static PerCpu], bsp_apic: u32) {
         }
     }
     let max_us = times.iter().max().copied().unwrap_or(0) / 1000;
+    let total_ms = (tsc::now_ns() - t0) / 1_000_000;
     println!(
         "smp: {} of {} CPUs online ({} mode); APs started in at most {max_us} us each",
         up + 1,
         cpus.len(),
         apic::mode_name()
     );
+    if serial {
+        println!(
+            "smp: bring-up of {} APs took {total_ms} ms (one at a time, ap-start=serial; {} retried)",
+            aps.len(),
+            retry.len()
+        );
+    } else {
+        println!(
+            "smp: bring-up of {} APs took {total_ms} ms (parallel start {parallel_ms} ms, {} retried one at a time)",
+            aps.len(),
+            retry.len()
+        );
+    }
 }
 
 /// Called by `arch::smpboot::ap_main` on a fresh AP: decode CPUID, report in, serve.

@@ -19,6 +19,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
+use kcore::cpuset::CpuSet;
 use kcore::pagetable::FlushPlan;
 use spin::Mutex;
 
@@ -44,10 +45,9 @@ pub struct Round {
 pub fn flush(space: &mut AddressSpace, unmapped: &[(u64, u8)]) -> Result<Round, String> {
     let plan = space.flush(unmapped);
     let me = percpu::current_index();
-    let mask = space.cpumask() & !(1u64 << me);
-    let targets: Vec<usize> = (0..aspace::MASK_CPUS)
-        .filter(|i| mask & (1 << i) != 0)
-        .collect();
+    let mut mask = space.cpumask();
+    mask.remove(me);
+    let targets: Vec<usize> = mask.iter().collect();
     if targets.is_empty() {
         return Ok(Round {
             plan,
@@ -133,7 +133,7 @@ pub fn measure_rounds(others: &[usize], rounds: usize) -> Result<RoundCost, Stri
     let handle = space.handle();
     let space = Mutex::new(space);
     let release = AtomicBool::new(false);
-    let want_mask = others.iter().fold(0u64, |m, &c| m | 1 << c);
+    let want_mask: CpuSet = others.iter().copied().collect();
     let mut all: Vec<usize> = others.to_vec();
     all.push(me);
     let results = super::dispatch::run_on(&all, |cpu| -> Result<Vec<u64>, String> {
@@ -196,17 +196,17 @@ pub fn wait_flag_sleeping(flag: &AtomicBool, timeout_ns: u64) -> bool {
 }
 
 /// Waits (bounded) until every CPU of `mask` has the space loaded.
-pub fn wait_mask(space: &Mutex<AddressSpace>, mask: u64, timeout_ns: u64) -> Result<(), String> {
+pub fn wait_mask(space: &Mutex<AddressSpace>, mask: CpuSet, timeout_ns: u64) -> Result<(), String> {
     let deadline = now_ns() + timeout_ns;
     loop {
         let have = space.lock().cpumask();
-        if have & mask == mask {
+        if have.is_superset(&mask) {
             return Ok(());
         }
         if now_ns() > deadline {
             return Err(alloc::format!(
-                "CPUs {:#x} did not load the address space (have {have:#x})",
-                mask & !have
+                "CPUs {} did not load the address space (have {have})",
+                mask.difference(&have)
             ));
         }
         core::hint::spin_loop();

@@ -81,6 +81,12 @@ fn header(out: &mut String, parsed: &Parsed) {
         "- Topology: {}",
         text("topology").unwrap_or_else(|| "not reported".into())
     );
+    if let Some(f) = text("features") {
+        let _ = writeln!(out, "- Hardware paths: {f}");
+    }
+    if let Some(h) = text("host").filter(|h| h != "none") {
+        let _ = writeln!(out, "- Host: {h}");
+    }
     let has_dma = parsed.all_cells().iter().any(|c| c.engine.contains("dma"));
     match text("ptdma_profile") {
         Some(p) => {

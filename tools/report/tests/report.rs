@@ -173,6 +173,29 @@ fn markdown_flags_an_unclean_run() {
 }
 
 #[test]
+fn markdown_names_hardware_paths_and_the_kvm_host_binding() {
+    let sample = String::from_utf8(sample()).unwrap();
+    let log = sample.replacen(
+        "\"ptdma_profile\":",
+        "\"features\":\"PCID on (forced), INVPCID on (auto), AVX-512 off (forced; the CPU has it)\",\"host\":\"KVM guest, nodes bound to host nodes 0->2 1->3, 2 assigned engine(s)\",\"ptdma_profile\":",
+        1,
+    );
+    assert_ne!(log, sample, "the sample's RUN line has no ptdma_profile");
+    let out = scratch("paths");
+    generate(log.as_bytes(), "sample", &out, &[Format::Md], "t").unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("- Hardware paths: PCID on (forced), INVPCID on (auto), AVX-512 off (forced; the CPU has it)"), "{md}");
+    assert!(
+        md.contains("- Host: KVM guest, nodes bound to host nodes 0->2 1->3, 2 assigned engine(s)"),
+        "{md}"
+    );
+    // A TCG run without a binding gets no Host line.
+    generate(sample.as_bytes(), "sample", &out, &[Format::Md], "t").unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(!md.contains("- Host:"));
+}
+
+#[test]
 fn bare_metal_runs_get_a_seed_ratio_and_no_warning() {
     let log = String::from_utf8(sample())
         .unwrap()
