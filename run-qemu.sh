@@ -41,6 +41,9 @@ Commands:
                  machine shapes, boots that must fail in a given way, DMA faults, the ISO
                  under SeaBIOS and OVMF, short benchmarks and a one-minute soak
   iso            build out/foliomove.iso (GRUB, BIOS + UEFI) for USB sticks and servers
+  conformance    Linux 6.12's own ptdma driver and dmatest against the emulated engines
+                 (1 and 4 engines, and an injected descriptor error); builds the kernel once,
+                 cached in ${XDG_CACHE_HOME:-~/.cache}/foliomove
   help           this text
 
 Options:
@@ -115,8 +118,9 @@ while [[ $# -gt 0 ]]; do
             CMD=bench; shift
             if [[ $# -gt 0 && "$1" != -* ]]; then BENCH=$1; shift; fi ;;
         iso) CMD=iso; shift ;;
+        conformance) CMD=conformance; shift ;;
         -*) die_usage "unknown option '$1'" ;;
-        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, iso, check, help)" ;;
+        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, iso, conformance, check, help)" ;;
     esac
 done
 
@@ -376,6 +380,7 @@ cmd_bench() {
 
 source "$ROOT/tools/check.sh"
 source "$ROOT/tools/iso.sh"
+source "$ROOT/tools/conformance.sh"
 
 case "$CMD" in
     run) cmd_run; exit $? ;;
@@ -385,4 +390,5 @@ case "$CMD" in
     faults) cmd_faults; exit $? ;;
     check) cmd_check; exit $? ;;
     iso) cmd_iso; exit $? ;;
+    conformance) cmd_conformance; exit $? ;;
 esac
