@@ -95,9 +95,10 @@ conf_boot() {
     local name=$1 engines=$2 sizes=$3 iter=$4
     local log="$CONF_DIR/$name.log" counters="$CONF_DIR/$name.counters.json" accel
     accel=$(pick_accel)
-    KERNEL=$CONF_BZIMAGE
-    KCMDLINE="console=ttyS0 panic=-1 CONF_SIZES=$sizes CONF_ITER=$iter"
-    qemu_args "$accel"
+    # qemu_args reads KERNEL and KCMDLINE: set them only for this call, so the boots that
+    # follow (e.g. in check) still get foliomove's kernel.
+    KERNEL=$CONF_BZIMAGE KCMDLINE="console=ttyS0 panic=-1 CONF_SIZES=$sizes CONF_ITER=$iter" \
+        qemu_args "$accel"
     QEMU+=(-initrd "$CONF_DIR/initramfs.cpio.gz")
     rm -f "$counters"
     local cmd=("$MODEL" launch --count "$engines" "${@:5}" --counters "$counters"
