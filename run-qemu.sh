@@ -46,6 +46,9 @@ Commands:
   get-qemu 10    download QEMU 10.0 from Debian bookworm-backports and unpack it into
                  ${XDG_CACHE_HOME:-~/.cache}/foliomove/qemu-10.0/ (the system QEMU stays);
                  prints the wrapper to pass to --qemu
+  conformance    Linux 6.12's own ptdma driver and dmatest against the emulated engines
+                 (1 and 4 engines, and an injected descriptor error); builds the kernel once,
+                 cached in ${XDG_CACHE_HOME:-~/.cache}/foliomove
   help           this text
 
 Options:
@@ -146,8 +149,9 @@ while [[ $# -gt 0 ]]; do
         get-qemu)
             CMD=get-qemu; shift
             if [[ $# -gt 0 && "$1" != -* ]]; then GET_QEMU=$1; shift; fi ;;
+        conformance) CMD=conformance; shift ;;
         -*) die_usage "unknown option '$1'" ;;
-        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, iso, check, get-qemu, help)" ;;
+        *) die_usage "unknown command '$1' (commands: run, test, bench, soak, faults, iso, conformance, check, get-qemu, help)" ;;
     esac
 done
 
@@ -432,6 +436,7 @@ source "$ROOT/tools/kvmguest.sh"
 source "$ROOT/tools/check.sh"
 source "$ROOT/tools/check-machines.sh"
 source "$ROOT/tools/iso.sh"
+source "$ROOT/tools/conformance.sh"
 
 case "$CMD" in
     run) cmd_run; exit $? ;;
@@ -442,4 +447,5 @@ case "$CMD" in
     check) cmd_check; exit $? ;;
     iso) cmd_iso; exit $? ;;
     get-qemu) cmd_get_qemu "$GET_QEMU"; exit $? ;;
+    conformance) cmd_conformance; exit $? ;;
 esac

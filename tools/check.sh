@@ -4,6 +4,7 @@
 # 1. host: cargo fmt --check, clippy (warnings are errors), cargo test --workspace
 # 2. QEMU: the in-kernel self-tests must end with "N passed, 0 failed"
 # 3. QEMU: boots that must fail in a given way (so failures are never silent)
+# 4. Linux's ptdma driver and dmatest against the PTDMA model (tools/conformance.sh)
 # Ends with one line "check: N passed, N failed".
 
 CHECK_PASSED=0
@@ -236,6 +237,11 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
     cmd_faults > "$OUT/check-faults.txt" 2>&1
     check_result "fault suite (error, stuck, halted, vanished, corrupted)" $? "see $OUT/check-faults.txt"
     MODEL_ARGS=("${saved_model[@]}")
+
+    # Linux 6.12's own ptdma driver and dmatest on the model, 1 and 4 engines, and an
+    # injected descriptor error (tools/conformance.sh; the kernel build is cached).
+    CONF_IN_CHECK=1 cmd_conformance
+    echo
 
     # A one-minute soak: random verified migrations while the model injects an error, a
     # halted queue and a stuck queue; no data error, no leaked frame.

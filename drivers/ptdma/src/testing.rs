@@ -216,7 +216,22 @@ impl RegisterAccess for FakePtdma<'_> {
     fn write32(&self, offset: usize, value: u32) {
         self.log.borrow_mut().push(Access::Write(offset, value));
         if offset == QueueReg::InterruptStatus.offset(Q) {
-            self.set(offset, self.peek(offset) & !value);
+            let old = self.peek(offset);
+            self.set(offset, old & !value);
+            if old & value & IntStatus::ERROR.bits() != 0 {
+                // Acknowledging the error clears the code in STATUS (tools/ptdma-model README).
+                self.set(QueueReg::Status.offset(Q), 0);
+            }
+            return;
+        }
+        let ist = self.peek(QueueReg::InterruptStatus.offset(Q));
+        if offset == QueueReg::Control.offset(Q) && ist & IntStatus::ERROR.bits() != 0 {
+            // While an error is unacknowledged RUN does not stick: the failed descriptor is
+            // not re-run and STATUS keeps its code.
+            self.set(
+                offset,
+                value & !QueueControl::RUN.bits() | QueueControl::HALTED.bits(),
+            );
             return;
         }
         self.set(offset, value);

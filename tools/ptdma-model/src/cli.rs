@@ -30,7 +30,13 @@ Faults (--fault, repeatable; N counts descriptors from 1 across all queues and f
   halt-at=N          queue halts at descriptor N (RUN cleared, HALTED + QUEUE_STOPPED)
   corrupt-at=N       descriptor N writes inverted bytes but reports success
   vanish-at=N        after descriptor N the function reads as all-ones (removed device);
-                     the socket stays open so QEMU never hangs";
+                     the socket stays open so QEMU never hangs
+
+Interrupts:
+  Config space has PM, PCI Express, MSI and MSI-X capabilities (PTDMA: 1 MSI-X vector,
+  table + PBA in BAR5; AE4DMA: 16 vectors in BAR2). Enabling MSI/MSI-X works as registers
+  (bits stick, the table reads back, INTx stops), but QEMU's x-pci-proxy-dev cannot deliver
+  MSI or MSI-X messages (and INTx only under KVM): guests must poll.";
 
 #[derive(Parser, Debug)]
 #[command(name = "ptdma-model", version, about = "Emulated AMD PTDMA/AE4DMA engine for QEMU's x-pci-proxy-dev", after_help = PROFILES_HELP)]

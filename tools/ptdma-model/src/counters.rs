@@ -57,6 +57,15 @@ pub struct Inner {
     pub global_writes: BTreeMap<&'static str, u64>,
     pub queues: Vec<QueueCounters>,
     pub vanished: bool,
+    /// MSI Enable as last written (no message is ever sent: the proxy cannot deliver them).
+    pub msi_enabled: bool,
+    /// MSI-X Enable as last written.
+    pub msix_enabled: bool,
+    /// MSI-X table entries left unmasked by the guest.
+    pub msix_unmasked: usize,
+    /// Accesses to the MSI-X BAR (table + PBA).
+    pub msix_reads: u64,
+    pub msix_writes: u64,
 }
 
 /// Thread-safe counters of one function.
@@ -115,6 +124,7 @@ impl Counters {
     /// `{"function":K,"kind":"ptdma"|"ae4dma","config":{"reads","writes","id_reads",
     /// "bar_assignments","bar_assigned"},"messages":{"sync_sysmem","set_irqfd","device_reset",
     /// "bar_reads","bar_writes","bar_unclaimed"},"ram_windows":[[gpa,size],...],"ram_files":n,"vanished":bool,
+    /// "interrupts":{"msi_enabled","msix_enabled","msix_unmasked","msix_reads","msix_writes"},
     /// "global":{"mmio_reads":{REG:n},"mmio_writes":{REG:n}},
     /// "queues":[{"queue":q,"mmio_reads":{REG:n},"mmio_writes":{REG:n},"doorbells","descriptors",
     /// "bytes","errors"}]}` (AE4DMA lists only queues that saw any access).
@@ -150,6 +160,20 @@ impl Counters {
                 "ram_windows": c.ram_windows,
                 "ram_files": c.ram_files,
                 "vanished": c.vanished,
+                "interrupts": {
+                    "msi_enabled": c.msi_enabled,
+                    "msix_enabled": c.msix_enabled,
+                    "msix_unmasked": c.msix_unmasked,
+                    "msix_reads": c.msix_reads,
+                    "msix_writes": c.msix_writes,
+                },
+                "interrupts": {
+                    "msi_enabled": c.msi_enabled,
+                    "msix_enabled": c.msix_enabled,
+                    "msix_unmasked": c.msix_unmasked,
+                    "msix_reads": c.msix_reads,
+                    "msix_writes": c.msix_writes,
+                },
                 "global": {"mmio_reads": c.global_reads, "mmio_writes": c.global_writes},
                 "queues": queues,
             })

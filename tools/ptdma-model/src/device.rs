@@ -8,13 +8,14 @@
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config_space::{ConfigSpace, Identity, CMD_INTX_DISABLE};
 use crate::counters::Counters;
 use crate::engine::{Shared, Timing};
 use crate::faults::FaultPlan;
 use crate::guestmem::GuestMemory;
+use crate::msix::MsixTable;
 
 /// Register-level behaviour behind the BAR, shared by both personalities.
 pub trait Personality: Send {
@@ -48,9 +49,12 @@ impl Kind {
     }
 
     pub fn identity(self) -> Identity {
-        let (device, bar) = match self {
-            Kind::Ptdma => (0x1498, 2),
-            Kind::Ae4dma => (0x149b, 0),
+        // MSI-X: PTDMA asks for 1 vector (Linux pt_get_msix_irqs), AE4DMA for one per queue
+        // (ae4_get_irqs). PTDMA's table BAR 5 follows FreeBSD's CCP driver (ptdma-facts §1.2);
+        // AE4DMA's BAR 2 is a model choice.
+        let (device, bar, msix_vectors, msix_bar) = match self {
+            Kind::Ptdma => (0x1498, 2, 1, 5),
+            Kind::Ae4dma => (0x149b, 0, crate::ae4dma::NUM_QUEUES as u16, 2),
         };
         Identity {
             vendor: 0x1022,
@@ -63,6 +67,8 @@ impl Kind {
             subsys_id: device,
             bar,
             bar_size: 1 << 20,
+            msix_vectors,
+            msix_bar,
         }
     }
 }
@@ -78,6 +84,7 @@ pub struct DeviceOptions {
 
 pub struct Device {
     cfg: ConfigSpace,
+    msix: Mutex<MsixTable>,
     shared: Arc<Shared>,
     regs: Box<dyn Personality>,
 }
@@ -94,8 +101,10 @@ impl Device {
             Kind::Ptdma => Box::new(crate::ptdma::Ptdma::new(shared.clone())),
             Kind::Ae4dma => Box::new(crate::ae4dma::Ae4dma::new(shared.clone())),
         };
+        let id = opts.kind.identity();
         Device {
-            cfg: ConfigSpace::new(opts.kind.identity()),
+            msix: Mutex::new(MsixTable::new(id.msix_vectors)),
+            cfg: ConfigSpace::new(id),
             shared,
             regs,
         }
@@ -117,15 +126,27 @@ impl Device {
         self.shared.vanished.load(Ordering::SeqCst)
     }
 
+    /// Applies COMMAND and the interrupt-mode bits: with MSI or MSI-X enabled the function
+    /// must not assert INTx (PCI 3.0 §6.8), as with COMMAND.INTX_DISABLE.
     fn sync_command(&self) {
         let cmd = self.cfg.command();
         self.shared
             .master
             .store(self.cfg.master_enabled(), Ordering::SeqCst);
+        let (msix, _) = self.cfg.msix_control();
+        let msi = self.cfg.msi_enabled();
         self.shared
             .intx_disabled
-            .store(cmd & CMD_INTX_DISABLE != 0, Ordering::SeqCst);
+            .store(cmd & CMD_INTX_DISABLE != 0 || msix || msi, Ordering::SeqCst);
+        self.shared.counters.with(|c| {
+            c.msi_enabled = msi;
+            c.msix_enabled = msix;
+        });
         self.regs.kick();
+    }
+
+    fn msix_table(&self) -> std::sync::MutexGuard<'_, MsixTable> {
+        crate::engine::lock(&self.msix)
     }
 
     pub fn cfg_read(&self, addr: u32, len: u32) -> u32 {
@@ -196,6 +217,20 @@ impl Device {
     /// Handles a BAR_READ: `gpa` is absolute, `size` 1/2/4/8. Unclaimed reads return all-ones.
     pub fn bar_read(&self, gpa: u64, size: u32) -> u64 {
         let claimed = matches!(size, 1 | 2 | 4 | 8) && !self.vanished();
+        if let Some(off) = self.cfg.msix_bar_offset(gpa, size).filter(|_| claimed) {
+            self.shared.counters.with(|c| c.msix_reads += 1);
+            let t = self.msix_table();
+            return Self::split(off, size)
+                .into_iter()
+                .fold(0u64, |v, (dw, mask, shift)| {
+                    let part = u64::from(t.read32(dw) & mask);
+                    v | if shift >= 0 {
+                        part << shift
+                    } else {
+                        part >> -shift
+                    }
+                });
+        }
         let off = self.cfg.bar_offset(gpa, size).filter(|_| claimed);
         self.shared.counters.with(|c| {
             c.bar_reads += 1;
@@ -225,6 +260,23 @@ impl Device {
     /// Handles a BAR_WRITE (absolute `gpa`, `size` 1/2/4/8, value zero-extended).
     pub fn bar_write(&self, gpa: u64, val: u64, size: u32) {
         let claimed = matches!(size, 1 | 2 | 4 | 8) && !self.vanished();
+        if let Some(off) = self.cfg.msix_bar_offset(gpa, size).filter(|_| claimed) {
+            let mut t = self.msix_table();
+            for (dw, mask, shift) in Self::split(off, size) {
+                let v = if shift >= 0 {
+                    val >> shift
+                } else {
+                    val << -shift
+                };
+                t.write32(dw, v as u32 & mask, mask);
+            }
+            let unmasked = t.unmasked();
+            self.shared.counters.with(|c| {
+                c.msix_writes += 1;
+                c.msix_unmasked = unmasked;
+            });
+            return;
+        }
         let off = self.cfg.bar_offset(gpa, size).filter(|_| claimed);
         self.shared.counters.with(|c| {
             c.bar_writes += 1;
@@ -247,6 +299,7 @@ impl Device {
     pub fn reset(&mut self) {
         self.shared.counters.with(|c| c.resets += 1);
         self.cfg.reset();
+        self.msix_table().reset();
         self.regs.reset();
         self.sync_command();
     }

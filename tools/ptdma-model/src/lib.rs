@@ -7,6 +7,7 @@
 //! (paced copies) → `guestmem` (guest RAM). `launch` runs QEMU with N functions attached.
 
 pub mod ae4dma;
+pub mod caps;
 pub mod cli;
 pub mod config_space;
 pub mod counters;
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod faults;
 pub mod guestmem;
 pub mod launch;
+pub mod msix;
 pub mod proto;
 pub mod ptdma;
 pub mod transport;

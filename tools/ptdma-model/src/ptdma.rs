@@ -5,6 +5,10 @@
 //! write stores the value and wakes the worker; the worker consumes descriptors from HEAD_LO to
 //! TAIL_LO while CONTROL.RUN is set, advancing HEAD_LO after each one. On a bad descriptor it
 //! stops with HEAD_LO pointing at it, ERROR|QUEUE_STOPPED status, STATUS = code, RUN cleared.
+//! The code stays in STATUS, and the queue stays stopped (a RUN write does not stick), until
+//! the driver clears INTERRUPT_STATUS.ERROR; then RUN resumes at HEAD_LO, so a driver skips the
+//! failed descriptor by writing HEAD_LO first (Linux 6.12 `pt_check_status_trans` reads
+//! INTERRUPT_STATUS, then STATUS, then writes the value back; `pt_do_cmd_complete` moves HEAD).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -109,7 +113,12 @@ impl PtQ {
         (self.head & !m) | (self.head.wrapping_add(32) & m & !31)
     }
     fn halted(&self) -> bool {
-        self.control & CTL_RUN == 0 && !self.busy
+        (self.control & CTL_RUN == 0 || self.error_pending()) && !self.busy
+    }
+    /// An unacknowledged descriptor error stops the queue: HEAD stays at the failed
+    /// descriptor and nothing runs until INTERRUPT_STATUS.ERROR is cleared (W1C).
+    fn error_pending(&self) -> bool {
+        self.int_status & int::ERROR != 0
     }
     fn status(&self) -> u32 {
         // A stuck engine looks like a transfer that never finishes.
@@ -224,10 +233,13 @@ impl Personality for Ptdma {
         match off.wrapping_sub(QBASE) {
             reg::CONTROL => {
                 let was_running = st.control & CTL_RUN != 0;
+                // RUN neither clears the error code nor restarts the queue while an error is
+                // unacknowledged: the bit does not stick then, so the failed descriptor is not
+                // re-run behind the driver's back. STATUS keeps the code until
+                // INTERRUPT_STATUS.ERROR is cleared.
                 st.control = merge(st.control) & !CTL_HALTED;
-                if !was_running && st.control & CTL_RUN != 0 {
-                    st.err_code = 0;
-                    st.err_src = 0;
+                if st.error_pending() {
+                    st.control &= !CTL_RUN;
                 }
                 if was_running && st.control & CTL_RUN == 0 && st.stuck {
                     // Stopping the queue abandons the wedged descriptor (it never completes).
@@ -247,7 +259,15 @@ impl Personality for Ptdma {
                 st.epoch += 1;
             }
             reg::INT_ENABLE => st.int_enable = merge(st.int_enable) & int::ALL,
-            reg::INTERRUPT_STATUS => st.int_status &= !(val & mask),
+            reg::INTERRUPT_STATUS => {
+                let cleared = st.int_status & val & mask;
+                st.int_status &= !(val & mask);
+                if cleared & int::ERROR != 0 {
+                    // The driver has seen the error (Linux reads STATUS before this W1C).
+                    st.err_code = 0;
+                    st.err_src = 0;
+                }
+            }
             o => {
                 if let Some(i) = QUEUE_PLAIN.iter().position(|(p, _)| *p == o) {
                     st.plain[i] = merge(st.plain[i]);
@@ -300,7 +320,12 @@ impl Drop for Ptdma {
 fn worker(q: &QueueCell<PtQ>, shared: &Shared) {
     loop {
         let job = q.wait_for(shared, |st| {
-            if st.control & CTL_RUN == 0 || st.stuck || !st.pending() || !shared.dma_allowed() {
+            if st.control & CTL_RUN == 0
+                || st.error_pending()
+                || st.stuck
+                || !st.pending()
+                || !shared.dma_allowed()
+            {
                 return None;
             }
             st.busy = true;

@@ -33,8 +33,14 @@ fn identity_and_bar0() {
     assert_eq!(h.cfg_read(0x2e, 2), 0x149b);
     h.cfg_write(0x10, 0xffff_ffff, 4);
     assert_eq!(h.cfg_read(0x10, 4), 0xfff0_0000);
+    h.cfg_write(0x14, 0xffff_ffff, 4);
+    assert_eq!(h.cfg_read(0x14, 4), 0, "no BAR1 on AE4DMA");
     h.cfg_write(0x18, 0xffff_ffff, 4);
-    assert_eq!(h.cfg_read(0x18, 4), 0, "no BAR2 on AE4DMA");
+    assert_eq!(
+        h.cfg_read(0x18, 4),
+        0xffff_e000,
+        "BAR2: the 8 KiB MSI-X table and PBA"
+    );
     h.finish().unwrap();
 }
 

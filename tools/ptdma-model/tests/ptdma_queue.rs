@@ -146,14 +146,60 @@ fn expect_error(bad: [u8; 32], code: u32, source: u32) {
         pattern(5, 128),
         "the one before did"
     );
-    // Recovery as FreeBSD does it: skip the bad descriptor, clear status, set RUN.
+    // Linux 6.12 rewrites CONTROL | RUN with every command: that must neither erase the
+    // code nor re-run the failed descriptor while the error is unacknowledged.
+    h.w32(CONTROL, h.r32(CONTROL) | 1);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(h.r32(STATUS) & 0x3f, code, "RUN keeps the code in STATUS");
+    assert_eq!(h.r32(HEAD), 0x2020, "HEAD still at the failing descriptor");
+    assert_eq!(
+        h.r32(CONTROL) & 0x3,
+        0x2,
+        "RUN did not stick while ERROR is pending"
+    );
+    assert_eq!(h.counters.to_json()["queues"][0]["errors"], 1, "not re-run");
+    // Then as pt_check_status_trans + pt_do_cmd_complete: read INTERRUPT_STATUS and STATUS,
+    // write the status back (W1C), skip the failed descriptor by writing HEAD, run.
+    let ist = h.r32(INT_STATUS);
+    assert_eq!(h.r32(STATUS) & 0x3f, code);
+    h.w32(INT_STATUS, ist);
+    assert_eq!(
+        h.r32(STATUS) & 0x3f,
+        0,
+        "acknowledging ERROR clears the code"
+    );
     h.w32(HEAD, 0x2040);
-    h.w32(INT_STATUS, 0xf);
     h.w32(CONTROL, h.r32(CONTROL) | 1);
     assert!(ring.drain(&h));
     assert_eq!(h.peek(0x21_0000, 128), pattern(5, 128));
-    assert_eq!(h.r32(STATUS) & 0x3f, 0, "code cleared on restart");
-    assert_eq!(h.counters.to_json()["queues"][0]["errors"], 1);
+    assert_eq!(
+        h.counters.to_json()["queues"][0]["errors"],
+        1,
+        "failed once, never re-run"
+    );
+    assert_eq!(h.counters.to_json()["queues"][0]["descriptors"], 2);
+    h.finish().unwrap();
+}
+
+#[test]
+fn acknowledged_error_without_moving_head_retries_the_descriptor() {
+    let h = Harness::ready(Kind::Ptdma, vec![fault("error-at=1")]);
+    let mut ring = PtRing::init(&h, 0x2000, 5);
+    h.poke(0x10_0000, &pattern(9, 64));
+    ring.submit(&h, &[encode_ptdma(0x10_0000, 0x20_0000, 64, true, false)]);
+    assert!(wait_for(2000, || h.r32(INT_STATUS) & 2 != 0));
+    h.w32(INT_STATUS, 0xf);
+    h.w32(CONTROL, h.r32(CONTROL) | 1);
+    assert!(
+        ring.drain(&h),
+        "the driver chose to retry: HEAD was left on it"
+    );
+    assert_eq!(h.peek(0x20_0000, 64), pattern(9, 64));
+    let q = &h.counters.to_json()["queues"][0];
+    assert_eq!(
+        (q["errors"].as_u64(), q["descriptors"].as_u64()),
+        (Some(1), Some(1))
+    );
     h.finish().unwrap();
 }
 

@@ -91,7 +91,10 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
     }
 
     /// Linux-style recovery (`pt_do_cmd_complete`): read STATUS, skip everything queued
-    /// (HEAD_LO ← TAIL), clear the latched status (W1C), rewrite CONTROL | RUN.
+    /// (HEAD_LO ← TAIL), clear the latched status (W1C), rewrite CONTROL | RUN. The order
+    /// matters on the silicon's terms (as Linux 6.12's driver relies on them): STATUS holds the
+    /// code only until ERROR is acknowledged, and a RUN written before the acknowledgement
+    /// does not stick, so the queue would stay stopped.
     fn recover_error(&mut self, head: usize, ist: u32) -> PtdmaError {
         let status = match gone(self.regs.read(QueueReg::Status.offset(0))) {
             Ok(s) => regs::QueueStatus(s),

@@ -210,7 +210,25 @@ fn hardware_error_reports_split_and_queue_recovers() {
         },
     );
     let t = q.submit(&batch).unwrap();
+    dev.clear_log();
     let err = q.wait(10).unwrap_err();
+    // Recovery on the silicon's terms (as Linux 6.12 does it): STATUS is read while ERROR is
+    // still latched (acknowledging clears the code), HEAD_LO is moved past the failed
+    // descriptor, and RUN is written only after the acknowledgement (before it, RUN does not
+    // stick and the queue would stay stopped).
+    let log = dev.log();
+    let at = |want: &dyn Fn(&Access) -> bool| log.iter().position(want).unwrap();
+    let status_read = at(
+        &|a| matches!(a, Access::Read(o, v) if *o == QueueReg::Status.offset(0) && v & 0x3f == 0x26),
+    );
+    let ack = at(
+        &|a| matches!(a, Access::Write(o, v) if *o == QueueReg::InterruptStatus.offset(0) && v & IntStatus::ERROR.bits() != 0),
+    );
+    let head = at(&|a| matches!(a, Access::Write(o, _) if *o == QueueReg::HeadLo.offset(0)));
+    let run = at(
+        &|a| matches!(a, Access::Write(o, v) if *o == QueueReg::Control.offset(0) && v & QueueControl::RUN.bits() != 0),
+    );
+    assert!(status_read < ack && ack < run && head < run, "{log:?}");
     let PtdmaError::Hardware {
         code,
         name,
