@@ -218,6 +218,11 @@ fn accel_name() -> &'static str {
 pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     // Without a console we still run; the exit code tells the outcome.
     let serial = console::init();
+    arch::hooks::install(arch::hooks::Hooks {
+        print: console::print_fmt,
+        exception_exit: || exit::exit(ExitCode::Exception),
+        ap_entry: smp::ap_entry,
+    });
     arch::init_bsp();
     heap::init();
     println!("foliomove {} starting", env!("CARGO_PKG_VERSION"));

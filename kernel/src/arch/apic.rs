@@ -112,14 +112,35 @@ fn xapic() -> Mmio {
     unsafe { Mmio::new(XAPIC_BASE.load(Ordering::Relaxed), 0x1000) }
 }
 
-/// Brings up the boot CPU's LAPIC: chooses x2APIC or xAPIC (mapping `mmio_base`),
+/// Why the boot CPU's LAPIC could not be brought up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApicError {
+    /// The CPU has no x2APIC and no mapped xAPIC register block was given.
+    NoXapicMapping,
+}
+
+impl core::fmt::Display for ApicError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ApicError::NoXapicMapping => {
+                write!(f, "no x2APIC and the xAPIC register block is not mapped")
+            }
+        }
+    }
+}
+
+/// Brings up the boot CPU's LAPIC: x2APIC where the CPU has it, else xAPIC through
+/// `xapic_base` (the MADT's register block, already mapped uncached by the caller);
 /// masks the legacy PICs, enables the APIC and measures the timer against the TSC.
-pub fn init_bsp(mmio_base: u64) -> Result<(), alloc::string::String> {
+///
+/// # Errors
+/// [`ApicError::NoXapicMapping`] without x2APIC when `xapic_base` is `None`.
+pub fn init_bsp(xapic_base: Option<u64>) -> Result<(), ApicError> {
     mask_legacy_pics();
     if cpu_has_x2apic() {
         MODE.store(MODE_X2APIC, Ordering::Relaxed);
     } else {
-        let base = crate::mm::paging::map_mmio(mmio_base, 0x1000)?;
+        let base = xapic_base.ok_or(ApicError::NoXapicMapping)?;
         XAPIC_BASE.store(base, Ordering::Relaxed);
         MODE.store(MODE_XAPIC, Ordering::Relaxed);
     }

@@ -1,11 +1,15 @@
 //! x86_64 specifics: CPU helpers, GDT/TSS/IST, the IDT and exception diagnostics,
-//! the local APIC, per-CPU data, AP start-up, and the C memory functions. This is one of the few places allowed `unsafe`.
+//! the local APIC, per-CPU data, AP start-up, and the C memory functions. This is one of
+//! the few places allowed `unsafe`. `arch` is the floor of the kernel: it imports nothing
+//! from the layers above; what it needs of them (a console, the exit path, the AP entry)
+//! comes in through [`hooks`], and mapped MMIO comes in as arguments.
 
 pub mod apic;
 pub mod copy;
 pub mod cpu;
 pub mod features;
 pub mod gdt;
+pub mod hooks;
 pub mod memfns;
 pub mod mmio;
 pub mod percpu;

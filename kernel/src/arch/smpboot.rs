@@ -213,5 +213,5 @@ extern "C" fn ap_main(arg: u64) -> ! {
     percpu::install(cpu);
     apic::init_local();
     super::copy::setup_ap();
-    crate::smp::ap_entry(cpu)
+    super::hooks::ap_entry(cpu)
 }

@@ -16,8 +16,6 @@
 //! expected exception with [`expect`]; the handler then records it and resumes.
 
 use super::gdt;
-use crate::console;
-use crate::exit::{self, ExitCode};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Vectors 0..32 that push an error code (bit n set = vector n).
@@ -381,7 +379,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
 
 fn fatal(f: &TrapFrame) -> ! {
     let cr2 = super::cpu::cr2();
-    console::print_fmt(format_args!(
+    super::hooks::print(format_args!(
         "\n!!! CPU exception {} ({}) on cpu {} apic {} error_code={:#x}\n\
          RIP={:#018x} CS={:#x} RFLAGS={:#x} RSP={:#018x} SS={:#x} CR2={:#018x}\n\
          RAX={:#018x} RBX={:#018x} RCX={:#018x} RDX={:#018x}\n\
@@ -416,7 +414,7 @@ fn fatal(f: &TrapFrame) -> ! {
         f.r15,
     ));
     dump_stack(f.rsp);
-    exit::exit(ExitCode::Exception);
+    super::hooks::exception_exit()
 }
 
 /// Prints the top of the interrupted stack, but only when it lies in a stack this
@@ -430,17 +428,17 @@ fn dump_stack(rsp: u64) {
             .iter()
             .any(|&(lo, hi)| rsp >= lo && rsp + WORDS * 8 <= hi);
     if !ok {
-        console::print_fmt(format_args!(
+        super::hooks::print(format_args!(
             "stack: RSP outside known kernel stacks, not dumped\n"
         ));
         return;
     }
-    console::print_fmt(format_args!("stack at {rsp:#x}:\n"));
+    super::hooks::print(format_args!("stack at {rsp:#x}:\n"));
     for i in 0..WORDS {
         let addr = rsp + i * 8;
         // SAFETY: addr lies inside a kernel stack checked above, which is mapped and
         // 8-byte aligned.
         let word = unsafe { (addr as *const u64).read_volatile() };
-        console::print_fmt(format_args!("  {addr:#018x}: {word:#018x}\n"));
+        super::hooks::print(format_args!("  {addr:#018x}: {word:#018x}\n"));
     }
 }

@@ -88,7 +88,13 @@ fn decode_here() -> CpuIdent {
 /// Brings up every CPU; errors only when the BSP's own APIC cannot be used.
 pub fn init(bi: &BootInfo, platform: &Platform) -> Result<(), String> {
     watchdog::configure(crate::config().watchdog_s);
-    apic::init_bsp(platform.lapic_base)?;
+    // arch maps nothing itself: the xAPIC block is mapped here when it will be used.
+    let xapic = if apic::cpu_has_x2apic() {
+        None
+    } else {
+        Some(crate::mm::paging::map_mmio(platform.lapic_base, 0x1000)?)
+    };
+    apic::init_bsp(xapic).map_err(|e| alloc::format!("{e}"))?;
     traps::register(VEC_TIMER, watchdog::on_tick)?;
     traps::register(VEC_WAKE, |_| {})?;
     traps::register(VEC_TLB, shootdown::on_ipi)?;
