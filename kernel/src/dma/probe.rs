@@ -13,7 +13,6 @@ use crate::arch::mmio::Mmio;
 use crate::mm::frames::{self, Block, FrameError};
 use crate::mm::paging;
 use crate::pcicfg;
-use alloc::string::String;
 use alloc::vec::Vec;
 use ptdma::ae4dma::{self, Ae4Config, Ae4Queue};
 use ptdma::regs::{QueueControl, QueueReg};
@@ -39,7 +38,7 @@ pub enum StartError {
         size: u64,
     },
     /// The BAR could not be mapped.
-    Map(String),
+    Map(crate::mm::MmError),
     /// The registers read all-ones: the device is gone.
     Gone,
     /// The engine is already running (owned by firmware or another OS).

@@ -2,7 +2,7 @@
 //! RAM below 4 GiB before the buddy allocator exists. Its whole region stays reserved
 //! afterwards (the tables live for ever).
 
-use alloc::string::String;
+use super::error::MmError;
 use kcore::numa::NumaLayout;
 use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 use x86_64::PhysAddr;
@@ -21,7 +21,7 @@ pub struct EarlyFrames {
 
 impl EarlyFrames {
     /// Finds `EARLY_BYTES` of usable RAM below 4 GiB, clear of `reserved`.
-    pub fn carve(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<Self, String> {
+    pub fn carve(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<Self, MmError> {
         let limit = crate::arch::BOOT_IDENTITY_LIMIT;
         for node in &numa.nodes {
             for &(s, e) in &node.ranges {
@@ -44,7 +44,7 @@ impl EarlyFrames {
                 }
             }
         }
-        Err("no 2 MiB of usable RAM below 4 GiB for the early page tables".into())
+        Err(MmError::NoEarlyRegion)
     }
 
     /// The whole region, used or not.

@@ -6,7 +6,7 @@
 //! Each zone's metadata (12 bytes per frame of the node's span) is carved from the
 //! node's own RAM, so touching it never crosses the interconnect.
 
-use alloc::string::String;
+use super::error::MmError;
 use alloc::vec::Vec;
 use kcore::buddy::{AllocError, BuddyZone, FrameMeta, FreeError};
 use kcore::numa::NumaLayout;
@@ -134,7 +134,11 @@ fn zones() -> &'static [Zone] {
 }
 
 /// Builds one zone per node from its usable ranges, minus `reserved`.
-pub fn init(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<(), String> {
+///
+/// # Errors
+/// [`MmError::Zone`] when a node's zone cannot be built, [`MmError::NoUsableMemory`]
+/// when no node has memory left for it.
+pub fn init(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<(), MmError> {
     let mut zones = Vec::new();
     for node in &numa.nodes {
         let ranges: Vec<(u64, u64)> = node
@@ -151,8 +155,10 @@ pub fn init(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<(), String> {
             continue; // a memory-less node (CPUs only)
         };
         let span = (hi - lo) / FRAME;
-        let meta_len =
-            kcore::buddy::meta_len_for(span).ok_or("node too large for buddy metadata")?;
+        let meta_len = kcore::buddy::meta_len_for(span).ok_or(MmError::Zone {
+            node: node.id,
+            reason: "too large for buddy metadata",
+        })?;
         let meta_bytes = (meta_len * core::mem::size_of::<FrameMeta>()) as u64;
         let meta_bytes = (meta_bytes + FRAME - 1) & !(FRAME - 1);
         // Metadata at the top of the largest range of the node.
@@ -161,10 +167,10 @@ pub fn init(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<(), String> {
             .max_by_key(|(s, e)| e - s)
             .expect("ranges is not empty");
         if le - ls < meta_bytes * 2 {
-            return Err(alloc::format!(
-                "node {} too small for its frame metadata",
-                node.id
-            ));
+            return Err(MmError::Zone {
+                node: node.id,
+                reason: "too small for its frame metadata",
+            });
         }
         let meta_at = le - meta_bytes;
         // SAFETY: [meta_at, le) is usable RAM of this node, mapped by the direct map, and
@@ -176,14 +182,19 @@ pub fn init(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<(), String> {
             }
             core::slice::from_raw_parts_mut(p, meta_len)
         };
-        let mut buddy =
-            BuddyZone::new(node.id, lo / FRAME, meta).map_err(|e| alloc::format!("{e:?}"))?;
+        let mut buddy = BuddyZone::new(node.id, lo / FRAME, meta).map_err(|_| MmError::Zone {
+            node: node.id,
+            reason: "span not representable",
+        })?;
         for &(s, e) in &ranges {
             let e = if (s, e) == (ls, le) { meta_at } else { e };
             if s < e {
-                buddy.add_free_range(s / FRAME, e / FRAME).map_err(|err| {
-                    alloc::format!("node {} range {s:#x}..{e:#x}: {err:?}", node.id)
-                })?;
+                buddy
+                    .add_free_range(s / FRAME, e / FRAME)
+                    .map_err(|_| MmError::Zone {
+                        node: node.id,
+                        reason: "a usable range overlaps another",
+                    })?;
             }
         }
         zones.push(Zone {
@@ -192,7 +203,7 @@ pub fn init(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<(), String> {
         });
     }
     if zones.is_empty() {
-        return Err("no usable memory for the frame allocator".into());
+        return Err(MmError::NoUsableMemory);
     }
     ZONES.call_once(|| zones);
     Ok(())
@@ -320,12 +331,15 @@ pub fn nodes() -> Vec<u32> {
 }
 
 /// Runs the buddy invariants check on every zone.
-pub fn check_invariants() -> Result<(), String> {
+///
+/// # Errors
+/// [`MmError::Invariant`] naming the node and the broken invariant.
+pub fn check_invariants() -> Result<(), MmError> {
     for z in zones() {
         z.buddy
             .lock()
             .check_invariants()
-            .map_err(|e| alloc::format!("node {}: {e}", z.node))?;
+            .map_err(|what| MmError::Invariant { node: z.node, what })?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 pub mod aspace;
 pub mod early;
+pub mod error;
 pub mod frames;
 pub mod paging;
 pub mod pcid;
@@ -16,6 +17,7 @@ pub mod pcid;
 use crate::bootinfo::BootInfo;
 use crate::platform::Platform;
 use alloc::vec::Vec;
+pub use error::MmError;
 
 /// Physical ranges no allocator may hand out: the first MiB (BIOS data, the AP
 /// trampoline to come), the kernel image, and the loader's structures.
@@ -33,8 +35,12 @@ pub fn paging_subtract(s: u64, e: u64, cut: &[(u64, u64)]) -> Vec<(u64, u64)> {
     paging::subtract(s, e, cut)
 }
 
-/// Brings up paging and the frame allocator. Errors name what was wrong.
-pub fn init(bi: &BootInfo, platform: &Platform) -> Result<(), alloc::string::String> {
+/// Brings up paging and the frame allocator.
+///
+/// # Errors
+/// The [`MmError`] that stopped bring-up (no NX, no early region, a zone that cannot
+/// be built).
+pub fn init(bi: &BootInfo, platform: &Platform) -> Result<(), MmError> {
     let mut reserved = reserved_ranges(bi);
     let early = early::EarlyFrames::carve(&platform.numa, &reserved)?;
     reserved.push(early.range());

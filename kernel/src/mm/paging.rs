@@ -8,8 +8,8 @@
 //! the stacks and page 0 stay unmapped. MMIO is mapped on request, uncached.
 
 use super::early::EarlyFrames;
+use super::error::MmError;
 use crate::arch::{self, cpu};
-use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::bootinfo::{MemKind, MemoryMap};
 use spin::Mutex;
@@ -78,15 +78,15 @@ fn cpu_has_nx() -> bool {
 }
 
 /// Builds the kernel tables and switches CR3 to them.
-pub fn init_kernel_tables(memory: &MemoryMap, early: EarlyFrames) -> Result<(), String> {
+pub fn init_kernel_tables(memory: &MemoryMap, early: EarlyFrames) -> Result<(), MmError> {
     if !cpu_has_nx() {
-        return Err("CPU lacks NX (no-execute): data pages cannot be protected".into());
+        return Err(MmError::NoNx);
     }
     // SAFETY: setting EFER.NXE only enables the NX bit in page tables.
     unsafe { Efer::update(|f| f.insert(EferFlags::NO_EXECUTE_ENABLE)) };
     let (l4_frame, mut early) = {
         let mut e = early;
-        let f = e.allocate_frame().ok_or("early frames exhausted")?;
+        let f = e.allocate_frame().ok_or(MmError::EarlyFramesExhausted)?;
         (f, e)
     };
     let l4 = l4_frame.start_address().as_u64() as *mut PageTable;
@@ -174,8 +174,13 @@ pub fn subtract(s: u64, e: u64, cut: &[(u64, u64)]) -> Vec<(u64, u64)> {
     out
 }
 
-fn map_err<S: PageSize + core::fmt::Debug>(e: MapToError<S>, addr: u64) -> String {
-    alloc::format!("mapping {addr:#x} failed: {e:?}")
+fn map_err<S: PageSize + core::fmt::Debug>(e: MapToError<S>, addr: u64) -> MmError {
+    let reason = match e {
+        MapToError::FrameAllocationFailed => "no frame for a page table",
+        MapToError::ParentEntryHugePage => "a huge page already covers it",
+        MapToError::PageAlreadyMapped(_) => "already mapped",
+    };
+    MmError::Map { addr, reason }
 }
 
 /// Identity-maps `[s, e)` with the largest pages that fit.
@@ -186,7 +191,7 @@ fn map_range(
     e: u64,
     flags: F,
     stats: &mut PagingStats,
-) -> Result<(), String> {
+) -> Result<(), MmError> {
     let mut a = s;
     while a < e {
         let left = e - a;
@@ -241,7 +246,7 @@ fn map_kernel_image(
     alloc: &mut EarlyFrames,
     holes: &[u64],
     stats: &mut PagingStats,
-) -> Result<(), String> {
+) -> Result<(), MmError> {
     let (kstart, kend) = crate::kernel_image_range();
     let text = (
         (&raw const __text_start) as u64,
@@ -276,16 +281,21 @@ fn map_kernel_image(
 /// Maps a device's registers `[phys, phys+len)` uncached at the same virtual address
 /// and returns that address. 2 MiB pages where the range allows (an ECAM window is
 /// 256 MiB); idempotent for pages already mapped to themselves.
-pub fn map_mmio(phys: u64, len: u64) -> Result<u64, String> {
+pub fn map_mmio(phys: u64, len: u64) -> Result<u64, MmError> {
     let mut guard = KERNEL.lock();
-    let kt = guard.as_mut().ok_or("kernel page tables not built yet")?;
+    let kt = guard.as_mut().ok_or(MmError::TablesNotBuilt)?;
     let (start, end) = (phys & !0xfff, (phys + len + 0xfff) & !0xfff);
     let mut a = start;
     while a < end {
         let big = a.is_multiple_of(Size2MiB::SIZE) && end - a >= Size2MiB::SIZE;
         match kt.mapper.translate_addr(VirtAddr::new(a)) {
             Some(pa) if pa.as_u64() == a => {}
-            Some(pa) => return Err(alloc::format!("MMIO {a:#x} already maps {pa:#x}")),
+            Some(pa) => {
+                return Err(MmError::MmioConflict {
+                    addr: a,
+                    mapped: pa.as_u64(),
+                })
+            }
             None if big => {
                 let (p, f) = page_frame::<Size2MiB>(a);
                 // SAFETY: an uncached identity mapping of device memory nothing else maps
@@ -313,17 +323,17 @@ pub fn map_mmio(phys: u64, len: u64) -> Result<u64, String> {
 /// tables, splitting the 1 GiB / 2 MiB direct-map leaf that covers it into smaller pages
 /// with the same rights. Only the running CPU's TLB is flushed: call it before other
 /// CPUs run on these tables (AP stacks are carved before the APs start).
-pub fn unmap_guard_page(addr: u64) -> Result<(), String> {
+pub fn unmap_guard_page(addr: u64) -> Result<(), MmError> {
     if !addr.is_multiple_of(4096) {
-        return Err(alloc::format!("guard page {addr:#x} is not page aligned"));
+        return Err(MmError::Misaligned(addr));
     }
     let mut guard = KERNEL.lock();
-    let kt = guard.as_mut().ok_or("kernel page tables not built yet")?;
+    let kt = guard.as_mut().ok_or(MmError::TablesNotBuilt)?;
     let va = VirtAddr::new(addr);
     let l4 = kt.mapper.level_4_table_mut();
     let e4 = &mut l4[va.p4_index()];
     if e4.is_unused() {
-        return Err(alloc::format!("{addr:#x} is not mapped"));
+        return Err(MmError::NotMapped(addr));
     }
     // SAFETY: a present PML4 entry of the kernel tables points at a PDPT frame in
     // identity-mapped RAM, which only this code (under the KERNEL lock) writes.
@@ -336,7 +346,7 @@ pub fn unmap_guard_page(addr: u64) -> Result<(), String> {
     let page = Page::<Size4KiB>::containing_address(va);
     kt.mapper
         .unmap(page)
-        .map_err(|e| alloc::format!("unmapping guard {addr:#x}: {e:?}"))?
+        .map_err(|_| MmError::NotMapped(addr))?
         .1
         .flush();
     Ok(())
@@ -348,16 +358,18 @@ fn split_if_huge(
     entry: &mut x86_64::structures::paging::page_table::PageTableEntry,
     size: u64,
     early: &mut EarlyFrames,
-) -> Result<(), String> {
+) -> Result<(), MmError> {
     let flags = entry.flags();
     if !flags.contains(F::PRESENT) {
-        return Err("address not mapped".into());
+        return Err(MmError::NotMapped(entry.addr().as_u64()));
     }
     if !flags.contains(F::HUGE_PAGE) {
         return Ok(());
     }
     let base = entry.addr().as_u64();
-    let frame = early.allocate_frame().ok_or("early frames exhausted")?;
+    let frame = early
+        .allocate_frame()
+        .ok_or(MmError::EarlyFramesExhausted)?;
     // SAFETY: a fresh zeroed frame from the early allocator (identity mapped, ours).
     let table = unsafe { &mut *(frame.start_address().as_u64() as *mut PageTable) };
     let child = size / 512;

@@ -96,7 +96,7 @@ fn every_order_every_node() -> Result<(), String> {
         frames::free(b).map_err(|e| e.to_string_lossy())?;
     }
     check_eq("frames in use after free", frames::frames_in_use(), before)?;
-    frames::check_invariants()
+    Ok(frames::check_invariants()?)
 }
 
 trait Lossy {
@@ -116,7 +116,7 @@ fn double_free_refused() -> Result<(), String> {
         "second free accepted".into()
     })?;
     check_eq("frames in use", frames::frames_in_use(), before)?;
-    frames::check_invariants()
+    Ok(frames::check_invariants()?)
 }
 
 fn no_silent_fallback() -> Result<(), String> {
@@ -149,7 +149,7 @@ fn exhaust_and_recover() -> Result<(), String> {
         frames::free(b).map_err(|e| e.to_string_lossy())?;
     }
     check_eq("frames in use", frames::frames_in_use(), before)?;
-    frames::check_invariants()
+    Ok(frames::check_invariants()?)
 }
 
 /// RAM on every node, the heap and the kernel text translate to themselves, and the
