@@ -53,6 +53,63 @@ impl fmt::Display for EngineError {
     }
 }
 
+/// Why an engine could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupError {
+    /// A CPU copy routine this CPU cannot run (its instructions are missing).
+    RoutineUnavailable(&'static str),
+    /// A copy routine name nobody knows.
+    UnknownRoutine(alloc::string::String),
+    /// No frames for the boot-time copy measurement.
+    Frames(FrameError),
+    /// The placement policy text does not parse.
+    Policy(alloc::string::String, kcore::placement::PolicyParseError),
+    /// The placement cannot be satisfied on this machine.
+    Placement {
+        /// The policy.
+        policy: alloc::string::String,
+        /// Workers asked for.
+        threads: usize,
+        /// Why.
+        error: crate::smp::placement::PlaceError,
+    },
+    /// A hybrid engine's CPU workers include the coordinating CPU (which drives DMA).
+    CoordinatorInWorkers,
+    /// An `auto` engine needs at least one candidate.
+    NoCandidate,
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::RoutineUnavailable(r) => write!(
+                f,
+                "copy={r}: this CPU lacks the instructions it needs (see the copy: line)"
+            ),
+            SetupError::UnknownRoutine(r) => write!(f, "unknown copy routine {r}"),
+            SetupError::Frames(e) => write!(f, "no frames to measure the copy routines: {e}"),
+            SetupError::Policy(p, e) => write!(f, "placement={p}: {e}"),
+            SetupError::Placement {
+                policy,
+                threads,
+                error,
+            } => write!(f, "placement={policy} threads={threads}: {error}"),
+            SetupError::CoordinatorInWorkers => write!(
+                f,
+                "hybrid: the CPU workers must not include the coordinating CPU, which drives the DMA queues"
+            ),
+            SetupError::NoCandidate => write!(f, "auto engine: no candidate engine"),
+        }
+    }
+}
+
+/// Benchmarks and self-tests that report a failure as text.
+impl From<SetupError> for alloc::string::String {
+    fn from(e: SetupError) -> Self {
+        alloc::format!("{e}")
+    }
+}
+
 /// Why a migration stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MigrateError {

@@ -3,7 +3,7 @@
 //! `bench::setup::calibrate`) predicts the shortest copy, and counts of what it chose.
 
 use super::{CopyEngine, CopyOutcome};
-use crate::migrate::error::EngineError;
+use crate::migrate::error::{EngineError, SetupError};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -25,9 +25,12 @@ impl core::fmt::Debug for AutoEngine {
 
 impl AutoEngine {
     /// `candidates`: each engine with its fitted cost. At least one.
-    pub fn new(candidates: Vec<(Box<dyn CopyEngine>, Cost)>) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// [`SetupError::NoCandidate`] for an empty list.
+    pub fn new(candidates: Vec<(Box<dyn CopyEngine>, Cost)>) -> Result<Self, SetupError> {
         if candidates.is_empty() {
-            return Err("auto engine: no candidate engine".into());
+            return Err(SetupError::NoCandidate);
         }
         let (engines, costs): (Vec<_>, Vec<_>) = candidates.into_iter().unzip();
         Ok(Self {

@@ -4,7 +4,7 @@
 use super::{cpu_outcome, CopyEngine, CopyOutcome};
 use crate::arch::copy::{self, Routine};
 use crate::arch::tsc;
-use crate::migrate::error::EngineError;
+use crate::migrate::error::{EngineError, SetupError};
 use crate::mm::frames;
 use crate::println;
 use alloc::string::String;
@@ -20,12 +20,16 @@ pub fn routine() -> Routine {
 
 /// Measures every available routine on a 2 MiB copy between the first and last node
 /// and keeps the fastest, unless `forced` names one. Prints the table.
-pub fn choose(forced: &str) -> Result<Routine, String> {
+///
+/// # Errors
+/// [`SetupError::Frames`] without two free 2 MiB blocks, [`SetupError::UnknownRoutine`]
+/// or [`SetupError::RoutineUnavailable`] for a forced routine this CPU cannot run.
+pub fn choose(forced: &str) -> Result<Routine, SetupError> {
     let avx = Routine::Avx2.available();
     let nodes = frames::nodes();
     let (from, to) = (nodes[0], *nodes.last().expect("at least one node"));
-    let src = frames::alloc(from, 9).map_err(|e| alloc::format!("{e}"))?;
-    let dst = frames::alloc(to, 9).map_err(|e| alloc::format!("{e}"))?;
+    let src = frames::alloc(from, 9).map_err(SetupError::Frames)?;
+    let dst = frames::alloc(to, 9).map_err(SetupError::Frames)?;
     let mut best: Option<(Routine, u64)> = None;
     let mut line = String::new();
     for r in Routine::ALL.into_iter().filter(|r| r.available()) {
@@ -42,17 +46,15 @@ pub fn choose(forced: &str) -> Result<Routine, String> {
             best = Some((r, ns));
         }
     }
-    frames::free(src).map_err(|e| alloc::format!("{e}"))?;
-    frames::free(dst).map_err(|e| alloc::format!("{e}"))?;
+    frames::free(src).map_err(SetupError::Frames)?;
+    frames::free(dst).map_err(SetupError::Frames)?;
     let chosen = match forced {
         "auto" => best.map(|(r, _)| r).unwrap_or(Routine::Movsb),
         name => {
             let r = Routine::from_name(name)
-                .ok_or_else(|| alloc::format!("unknown copy routine {name}"))?;
+                .ok_or_else(|| SetupError::UnknownRoutine(String::from(name)))?;
             if !r.available() {
-                return Err(alloc::format!(
-                    "copy={name}: this CPU lacks the instructions it needs (see the copy: line)"
-                ));
+                return Err(SetupError::RoutineUnavailable(r.name()));
             }
             r
         }
@@ -102,14 +104,14 @@ pub struct RoutineEngine {
 
 impl RoutineEngine {
     /// The engine, if this CPU can run `routine`.
-    pub fn new(routine: Routine) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// [`SetupError::RoutineUnavailable`] when it cannot.
+    pub fn new(routine: Routine) -> Result<Self, SetupError> {
         if routine.available() {
             Ok(Self { routine })
         } else {
-            Err(alloc::format!(
-                "copy routine {} is not available on this CPU",
-                routine.name()
-            ))
+            Err(SetupError::RoutineUnavailable(routine.name()))
         }
     }
 }

@@ -5,7 +5,7 @@
 //! cut into N pieces when there are fewer folios than workers.
 
 use super::{cpu, cpu_outcome, CopyEngine, CopyOutcome};
-use crate::migrate::error::EngineError;
+use crate::migrate::error::{EngineError, SetupError};
 use crate::smp;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -22,10 +22,19 @@ pub struct CpuMtEngine {
 
 impl CpuMtEngine {
     /// `threads` workers placed by `policy` for a move from `from` to `to`.
-    pub fn new(threads: usize, policy: &str, from: u32, to: u32) -> Result<Self, String> {
-        let p = Policy::parse(policy).map_err(|e| alloc::format!("placement={policy}: {e}"))?;
-        let cpus = smp::placement::cpus_for(&p, threads, from, to, &[])
-            .map_err(|e| alloc::format!("placement={policy} threads={threads}: {e}"))?;
+    ///
+    /// # Errors
+    /// [`SetupError::Policy`] for a policy that does not parse, [`SetupError::Placement`]
+    /// when the machine cannot satisfy it (too few CPUs, unknown CPUs in a list).
+    pub fn new(threads: usize, policy: &str, from: u32, to: u32) -> Result<Self, SetupError> {
+        let p = Policy::parse(policy).map_err(|e| SetupError::Policy(String::from(policy), e))?;
+        let cpus = smp::placement::cpus_for(&p, threads, from, to, &[]).map_err(|error| {
+            SetupError::Placement {
+                policy: String::from(policy),
+                threads,
+                error,
+            }
+        })?;
         Ok(Self {
             cpus,
             placement: String::from(p.name()),

@@ -7,9 +7,8 @@ use super::cpumt::CpuMtEngine;
 use super::dma::DmaEngine;
 use super::{cpu, cpu_outcome, CopyEngine, CopyOutcome};
 use crate::arch::percpu;
-use crate::migrate::error::EngineError;
+use crate::migrate::error::{EngineError, SetupError};
 use crate::smp;
-use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::migrate::mt_split;
 use ptdma::{CopyOp, DmaAddr};
@@ -26,9 +25,12 @@ pub struct HybridEngine {
 
 impl HybridEngine {
     /// `cpu` workers (which must not include the coordinating CPU) plus `dma` queues.
-    pub fn new(cpu: CpuMtEngine, dma: DmaEngine, cpu_percent: u64) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// [`SetupError::CoordinatorInWorkers`] when `cpu` includes this CPU.
+    pub fn new(cpu: CpuMtEngine, dma: DmaEngine, cpu_percent: u64) -> Result<Self, SetupError> {
         if cpu.cpus().contains(&percpu::current_index()) {
-            return Err("hybrid: the CPU workers must not include the coordinating CPU, which drives the DMA queues".into());
+            return Err(SetupError::CoordinatorInWorkers);
         }
         Ok(Self {
             cpu,
