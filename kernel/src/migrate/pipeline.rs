@@ -1,9 +1,12 @@
 //! The four-phase migration of a workload to another node, timed per phase:
 //!
-//! 1. prepare — allocate destination folios on the target node, copy metadata;
-//! 2. unmap — clear the PTEs, then one TLB flush for the whole batch;
+//! 1. prepare — allocate the batch's destination folios on the target node in one
+//!    allocator call, copy metadata;
+//! 2. unmap — clear the batch's PTEs in one pass over the tree (one walk per leaf
+//!    table), then one TLB flush for the whole batch;
 //! 3. copy — the batch through a copy engine;
-//! 4. remap — point the PTEs at the destination folios, free the sources.
+//! 4. remap — point the PTEs at the destination folios in one pass, free the sources in
+//!    one allocator call.
 //!
 //! `Batched` runs each phase over a batch (at most `batch_pages` base pages, like
 //! Linux's `NR_MAX_BATCHED_MIGRATION`); `PerFolio` runs all four for one folio before
@@ -187,83 +190,103 @@ fn move_batch(
     Ok(())
 }
 
-/// Destination blocks and metadata for every folio of the batch, or nothing: on a
-/// failure every destination taken so far is freed and the MIGRATING bits cleared.
+/// Destination blocks and metadata for every folio of the batch, taken in one allocator
+/// call, or nothing: on a failure every destination is freed and the MIGRATING bits
+/// cleared.
 fn prepare(
     batch: &mut [Folio],
     order: u8,
     to: u32,
     at: Option<Injection>,
 ) -> Result<Vec<(Block, FolioMeta)>, MigrateError> {
-    let mut dst: Vec<(Block, FolioMeta)> = Vec::with_capacity(batch.len());
-    for i in 0..batch.len() {
-        let got = if injected(at, Phase::Prepare, i) {
-            Err(MigrateError::Injected {
-                phase: Phase::Prepare,
-                folio: batch[i].id,
-            })
-        } else {
-            frames::alloc_data(to, order as usize).map_err(|error| MigrateError::OutOfMemory {
-                node: to,
-                order,
-                folio: batch[i].id,
-                error,
-            })
-        };
-        match got {
-            Ok(b) => {
-                batch[i].meta.flags |= flags::MIGRATING;
-                dst.push((b, batch[i].meta.migrated_to(to)));
-            }
-            Err(e) => {
-                release(batch, dst);
-                return Err(e);
-            }
+    let blocks = frames::alloc_data_bulk(to, order as usize, batch.len()).map_err(|error| {
+        MigrateError::OutOfMemory {
+            node: to,
+            order,
+            folio: batch[0].id,
+            error,
         }
+    })?;
+    let mut dst: Vec<(Block, FolioMeta)> = Vec::with_capacity(batch.len());
+    for (f, b) in batch.iter_mut().zip(blocks) {
+        f.meta.flags |= flags::MIGRATING;
+        dst.push((b, f.meta.migrated_to(to)));
+    }
+    if let Some(i) = (0..batch.len()).find(|&i| injected(at, Phase::Prepare, i)) {
+        let folio = batch[i].id;
+        release(batch, dst);
+        return Err(MigrateError::Injected {
+            phase: Phase::Prepare,
+            folio,
+        });
     }
     Ok(dst)
 }
 
-/// Clears every PTE of the batch; on a failure the PTEs cleared so far are put back.
+/// Clears every PTE of the batch in one pass over the tree; on a failure the PTEs
+/// cleared so far are put back.
 fn unmap(
     space: &mut AddressSpace,
     batch: &[Folio],
     order: u8,
     at: Option<Injection>,
 ) -> Result<(), MigrateError> {
-    for (i, f) in batch.iter().enumerate() {
-        let failed = if injected(at, Phase::Unmap, i) {
-            Some(MigrateError::Injected {
-                phase: Phase::Unmap,
+    // An injected failure stops the batch at its folio, as a refused PTE would.
+    let stop = (0..batch.len()).find(|&i| injected(at, Phase::Unmap, i));
+    let todo: Vec<(u64, u8)> = batch[..stop.unwrap_or(batch.len())]
+        .iter()
+        .map(|f| (f.va, order))
+        .collect();
+    let mut found = Vec::with_capacity(todo.len());
+    let failed = match space.unmap_batch(&todo, &mut found) {
+        Err((i, error)) => Some((
+            i,
+            MigrateError::Unmap {
+                folio: batch[i].id,
+                error,
+            },
+        )),
+        Ok(()) => stop.map(|i| {
+            (
+                i,
+                MigrateError::Injected {
+                    phase: Phase::Unmap,
+                    folio: batch[i].id,
+                },
+            )
+        }),
+    };
+    // A PTE that pointed elsewhere than the folio's block: put back what was there.
+    let wrong = batch
+        .iter()
+        .zip(&found)
+        .position(|(f, &pa)| pa != f.block.addr);
+    let (done, cause) = match (wrong, failed) {
+        (Some(j), _) => {
+            let f = &batch[j];
+            let _ = space.remap(f.va, found[j], order);
+            let cause = MigrateError::WrongMapping {
                 folio: f.id,
-            })
-        } else {
-            match space.unmap(f.va, order) {
-                Ok(pa) if pa == f.block.addr => None,
-                Ok(found) => {
-                    // Put back what was there before reporting the inconsistency.
-                    let _ = space.remap(f.va, found, order);
-                    Some(MigrateError::WrongMapping {
-                        folio: f.id,
-                        found,
-                        expected: f.block.addr,
-                    })
-                }
-                Err(error) => Some(MigrateError::Unmap { folio: f.id, error }),
-            }
-        };
-        if let Some(cause) = failed {
-            return Err(restore(space, &batch[..i], order, &cause)
-                .err()
-                .unwrap_or(cause));
+                found: found[j],
+                expected: f.block.addr,
+            };
+            // Folios after j were unmapped from their own blocks: restore them too.
+            let rest = restore(space, &batch[j + 1..found.len()], order, &cause);
+            let before = restore(space, &batch[..j], order, &cause);
+            return Err(before.and(rest).err().unwrap_or(cause));
         }
-    }
-    Ok(())
+        (None, Some((i, cause))) => (i, cause),
+        (None, None) => return Ok(()),
+    };
+    Err(restore(space, &batch[..done], order, &cause)
+        .err()
+        .unwrap_or(cause))
 }
 
-/// Points each folio's PTE at its destination and frees its source. On a failure at
-/// folio `i`, folios before it stay moved (new copy), and `i` and the rest are mapped
-/// back to their sources (old copy) with their destinations freed.
+/// Points the batch's PTEs at their destinations in one pass over the tree and frees the
+/// sources in one allocator call. On a failure at folio `i`, folios before it stay moved
+/// (new copy), and `i` and the rest are mapped back to their sources (old copy) with
+/// their destinations freed.
 fn remap(
     space: &mut AddressSpace,
     batch: &mut [Folio],
@@ -271,32 +294,49 @@ fn remap(
     dst: Vec<(Block, FolioMeta)>,
     at: Option<Injection>,
 ) -> Result<(), MigrateError> {
+    let stop = (0..batch.len()).find(|&i| injected(at, Phase::Remap, i));
+    let todo: Vec<(u64, u64, u8)> = batch[..stop.unwrap_or(batch.len())]
+        .iter()
+        .zip(&dst)
+        .map(|(f, (b, _))| (f.va, b.addr, order))
+        .collect();
+    let failed = match space.remap_batch(&todo) {
+        Err((i, error)) => Some((
+            i,
+            MigrateError::Remap {
+                folio: batch[i].id,
+                error,
+            },
+        )),
+        Ok(()) => stop.map(|i| {
+            (
+                i,
+                MigrateError::Injected {
+                    phase: Phase::Remap,
+                    folio: batch[i].id,
+                },
+            )
+        }),
+    };
+    let moved = failed.as_ref().map_or(batch.len(), |(i, _)| *i);
     let mut dst = dst.into_iter();
-    for i in 0..batch.len() {
+    let mut sources: Vec<Block> = Vec::with_capacity(moved);
+    for f in &mut batch[..moved] {
         let (b, meta) = dst.next().expect("one destination per folio");
-        let f = &mut batch[i];
-        let failed = if injected(at, Phase::Remap, i) {
-            Some(MigrateError::Injected {
-                phase: Phase::Remap,
-                folio: f.id,
-            })
-        } else {
-            space
-                .remap(f.va, b.addr, order)
-                .err()
-                .map(|error| MigrateError::Remap { folio: f.id, error })
-        };
-        if let Some(cause) = failed {
-            let rest: Vec<(Block, FolioMeta)> = core::iter::once((b, meta)).chain(dst).collect();
-            let restored = restore(space, &batch[i..], order, &cause);
-            release(&mut batch[i..], rest);
-            return Err(restored.err().unwrap_or(cause));
-        }
-        let old = core::mem::replace(&mut f.block, b);
+        sources.push(core::mem::replace(&mut f.block, b));
         f.meta = meta;
-        frames::free(old).map_err(|error| MigrateError::FreeSource { folio: f.id, error })?;
     }
-    Ok(())
+    let freed = frames::free_bulk(&sources).map_err(|(i, error)| MigrateError::FreeSource {
+        folio: batch[i].id,
+        error,
+    });
+    if let Some((i, cause)) = failed {
+        let rest: Vec<(Block, FolioMeta)> = dst.collect();
+        let restored = restore(space, &batch[i..], order, &cause);
+        release(&mut batch[i..], rest);
+        return Err(restored.err().unwrap_or(cause));
+    }
+    freed
 }
 
 /// Maps every folio of `folios` back to its (source) block after `cause`.
