@@ -229,9 +229,21 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "dma-split",
-        kind: ValueKind::Choice(&["rr", "contiguous"]),
+        kind: ValueKind::Choice(&["rr", "contiguous", "bytes"]),
         default: "rr",
-        help: "how a batch is split across DMA channels: rr (folio i to channel i mod n, RFC V2) | contiguous (blocks of folios, RFC V3)",
+        help: "how a batch is split across DMA channels: rr (folio i to channel i mod n, RFC V2) | contiguous (blocks of folios, RFC V3) | bytes (chunks of dma-chunk bytes, inside folios when there are fewer folios than channels)",
+    },
+    KeySpec {
+        name: "dma-chunk",
+        kind: ValueKind::Word,
+        default: "256k..2m",
+        help: "dma-split=bytes: smallest..largest chunk, multiples of 4k",
+    },
+    KeySpec {
+        name: "dma-min-batch",
+        kind: ValueKind::Word,
+        default: "0",
+        help: "DMA batches below this many bytes are copied by the CPU and counted as declined: 0 (off), a size like 32k, or auto (the DMA/CPU crossover measured at boot)",
     },
     KeySpec {
         name: "dma-profile",
@@ -274,8 +286,20 @@ pub const BENCHES: &[&str] = &[
     "pollution",
     "load",
     "cycles",
+    "frontier",
     "all",
 ];
+
+/// `dma-min-batch=`: when a DMA batch is small enough that the CPU copies it instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MinBatch {
+    /// Never: every batch goes to DMA.
+    Off,
+    /// Batches below this many bytes go to the CPU.
+    Bytes(u64),
+    /// The DMA/CPU crossover measured at boot.
+    Auto,
+}
 
 /// What a migration run or benchmark is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,8 +390,12 @@ pub struct Config {
     pub copy: String,
     /// The DMA timing assumption, for reports.
     pub dma_profile: String,
-    /// `rr` or `contiguous`.
+    /// `rr`, `contiguous` or `bytes`.
     pub dma_split: String,
+    /// Chunk bounds of `dma-split=bytes`.
+    pub dma_chunk: crate::split::ChunkBounds,
+    /// `dma-min-batch=`: batches below it go to the CPU (declined).
+    pub dma_min_batch: MinBatch,
     /// Soak duration in seconds.
     pub soak_s: Option<u64>,
     /// The CPU shape the runner built (`expect-topo`), for the topology self-test.
@@ -408,6 +436,8 @@ impl Default for Config {
             copy: "auto".into(),
             dma_profile: "none".into(),
             dma_split: "rr".into(),
+            dma_chunk: crate::split::ChunkBounds::DEFAULT,
+            dma_min_batch: MinBatch::Off,
             soak_s: None,
             expect_topo: None,
             watchdog_s: 120,
@@ -559,7 +589,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                     return Err(bad_value(
                         spec,
                         &value,
-                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,all",
+                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,frontier,all",
                     ));
                 }
             }
@@ -621,6 +651,20 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "copy" => config.copy = value,
         "dma-profile" => config.dma_profile = value,
         "dma-split" => config.dma_split = value,
+        "dma-chunk" => {
+            config.dma_chunk = crate::split::parse_bounds(&value)
+                .map_err(|e| bad_value(spec, &value, &alloc::format!("{e}")))?
+        }
+        "dma-min-batch" => {
+            config.dma_min_batch = match value.as_str() {
+                "auto" => MinBatch::Auto,
+                v => match crate::migrate::parse_size(v) {
+                    Some(0) => MinBatch::Off,
+                    Some(n) => MinBatch::Bytes(n),
+                    None => return Err(bad_value(spec, v, "0, a size like 32k, or auto")),
+                },
+            }
+        }
         "soak" => config.soak_s = value.parse().ok(),
         "expect-topo" => {
             let shape =
@@ -832,8 +876,35 @@ mod tests {
             "counts" => "1,8",
             "total" => "8m",
             "batch" | "channels" => "all",
+            "dma-chunk" => "64k..1m",
+            "dma-min-batch" => "32k",
             _ => "all",
         }
+    }
+
+    #[test]
+    fn dma_split_keys() {
+        let c = parse("dma-split=bytes dma-chunk=64k..1m dma-min-batch=32k").unwrap();
+        assert_eq!(c.dma_split, "bytes");
+        assert_eq!(
+            c.dma_chunk,
+            crate::split::ChunkBounds {
+                min: 64 << 10,
+                max: 1 << 20
+            }
+        );
+        assert_eq!(c.dma_min_batch, MinBatch::Bytes(32 << 10));
+        assert_eq!(
+            parse("dma-min-batch=auto").unwrap().dma_min_batch,
+            MinBatch::Auto
+        );
+        assert_eq!(
+            parse("dma-min-batch=0").unwrap().dma_min_batch,
+            MinBatch::Off
+        );
+        assert_eq!(Config::default().dma_min_batch, MinBatch::Off);
+        assert!(parse("dma-chunk=1m..64k").is_err());
+        assert!(parse("dma-min-batch=lots").is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
 //! - [`fbtext`]: text on a multiboot2 framebuffer (RGB pixels or EGA text cells).
 //! - [`serialspec`]: the `console=` value (which serial port, which speed).
+//! - [`split`]: `dma-split=bytes`, a batch cut into chunks by bytes across DMA channels.
 //! - [`rng`]: a small deterministic generator for tests and soak runs.
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
@@ -38,5 +39,6 @@ pub mod placement;
 pub mod plan;
 pub mod rng;
 pub mod serialspec;
+pub mod split;
 pub mod stats;
 pub mod topology;

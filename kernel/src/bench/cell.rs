@@ -236,7 +236,7 @@ pub fn run(spec: &Spec, engine: &mut dyn CopyEngine, progress: &str) -> Outcome 
 }
 
 /// Why a repetition produced no number.
-enum RepError {
+pub(super) enum RepError {
     /// Frames ran out (the workload was rolled back).
     OutOfMemory(String),
     /// Data, frames or the engine did not check out.
@@ -253,7 +253,7 @@ impl From<MigrateError> for RepError {
     }
 }
 
-fn one_rep(
+pub(super) fn one_rep(
     spec: &Spec,
     engine: &mut dyn CopyEngine,
     rep: u64,

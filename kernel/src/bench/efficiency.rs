@@ -4,7 +4,8 @@
 //! and dma when an engine was found), batched migration vs per-folio migration vs the
 //! same engine's raw copy of the same bytes, all in one boot. The headline figure is
 //! batched / raw copy: how much of the engine's bandwidth survives the unmap, TLB flush
-//! and remap around it.
+//! and remap around it. The three cells of a row run interleaved (repetition by
+//! repetition, see [`super::interleave`]), so load on the host moves them together.
 
 use super::cell::{self, cell_text, size_name, Kind, Outcome, Spec};
 use crate::migrate::Mode;
@@ -66,32 +67,37 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
         let folios = folios_for(config, order)?;
         for &name in &engines {
             let mut engine = super::engine(name, config)?;
-            let mut outs = Vec::new();
-            for kind in kinds {
-                let spec = Spec {
-                    exp: "efficiency",
-                    kind,
-                    order,
-                    folios,
-                    from,
-                    to,
-                    batch_pages: config.migrate.batch_pages,
-                    reps: config.migrate.reps,
-                };
-                let progress = alloc::format!(
-                    "efficiency cell {}/{}: {} {name} {}",
-                    totals.cells + 1,
-                    total_cells,
-                    size_name(order),
-                    kind.name()
-                );
-                outs.push(cell::measure(
-                    &spec,
-                    engine.as_mut(),
-                    &progress,
-                    &mut totals,
-                ));
-            }
+            let specs: Vec<(Spec, usize)> = kinds
+                .iter()
+                .map(|&kind| {
+                    let spec = Spec {
+                        exp: "efficiency",
+                        kind,
+                        order,
+                        folios,
+                        from,
+                        to,
+                        batch_pages: config.migrate.batch_pages,
+                        reps: config.migrate.reps,
+                    };
+                    (spec, 0)
+                })
+                .collect();
+            let progress: Vec<String> = kinds
+                .iter()
+                .enumerate()
+                .map(|(k, kind)| {
+                    alloc::format!(
+                        "efficiency cell {}/{}: {} {name} {}",
+                        totals.cells + k + 1,
+                        total_cells,
+                        size_name(order),
+                        kind.name()
+                    )
+                })
+                .collect();
+            let outs =
+                super::interleave::measure(&specs, &mut [engine.as_mut()], &progress, &mut totals);
             rows.push((order, name, outs));
         }
     }

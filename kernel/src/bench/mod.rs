@@ -7,6 +7,7 @@ pub mod auto;
 pub mod cell;
 pub mod cycles;
 pub mod efficiency;
+pub mod interleave;
 pub mod json;
 pub mod load;
 pub mod placement;
