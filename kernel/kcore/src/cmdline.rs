@@ -322,6 +322,10 @@ pub struct MigrateArgs {
     pub total: u64,
     /// Batch limit in base pages (`u64::MAX` = the whole workload).
     pub batch_pages: u64,
+    /// `size=mix:…`: one workload of several folio sizes (bench=frontier).
+    pub mix: Option<crate::mix::Mix>,
+    /// `batch=auto:unmapped-us=N`: the bound on the p99 unmapped window, µs.
+    pub batch_auto_us: Option<u64>,
     /// DMA channels (`None` = all).
     pub channels: Option<u32>,
     /// CPU worker threads (cpu-mt, hybrid).
@@ -350,6 +354,8 @@ impl Default for MigrateArgs {
             counts: alloc::vec![1, 8, 64, 256, 512, 1024, 2048, 8192],
             total: 32 << 20,
             batch_pages: 512,
+            batch_auto_us: None,
+            mix: None,
             channels: None,
             threads: 1,
             placement: "spread".into(),
@@ -604,6 +610,12 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "counts" => config.migrate.counts = parse_list(spec, &value, 1, 1 << 20)?,
         "engine" => config.migrate.engine = value,
         "mode" => config.migrate.mode = value,
+        "size" if value.starts_with("mix:") => {
+            config.migrate.mix = Some(
+                crate::mix::parse(&value)
+                    .map_err(|e| bad_value(spec, &value, &alloc::format!("{e}")))?,
+            );
+        }
         "size" => {
             config.migrate.sizes = parse_sizes(spec, &value)?;
             config.migrate.size_given = true;
@@ -615,11 +627,22 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                 .ok_or_else(|| bad_value(spec, &value, "a size >= 4k like 64m or 1g"))?
         }
         "batch" => {
+            if let Some(us) = value.strip_prefix("auto:unmapped-us=") {
+                config.migrate.batch_auto_us =
+                    Some(parse_u64(us).filter(|&n| n > 0).ok_or_else(|| {
+                        bad_value(spec, &value, "auto:unmapped-us=N with N >= 1")
+                    })?);
+                return Ok(());
+            }
             config.migrate.batch_pages = match value.as_str() {
                 "all" => u64::MAX,
-                v => parse_u64(v)
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| bad_value(spec, v, "a page count >= 1 or 'all'"))?,
+                v => parse_u64(v).filter(|&n| n > 0).ok_or_else(|| {
+                    bad_value(
+                        spec,
+                        v,
+                        "a page count >= 1, 'all', or auto:unmapped-us=N (bench=frontier)",
+                    )
+                })?,
             }
         }
         "channels" => {
@@ -894,6 +917,17 @@ mod tests {
             }
         );
         assert_eq!(c.dma_min_batch, MinBatch::Bytes(32 << 10));
+        let a = parse("batch=auto:unmapped-us=250").unwrap();
+        assert_eq!(
+            (a.migrate.batch_auto_us, a.migrate.batch_pages),
+            (Some(250), 512)
+        );
+        assert!(parse("batch=auto:unmapped-us=0").is_err());
+        assert!(parse("batch=auto").is_err());
+        let m = parse("size=mix:2m=50%,64k=25%,4k=25%").unwrap();
+        assert_eq!(m.migrate.mix.unwrap().parts(), &[(9, 50), (4, 25), (0, 25)]);
+        assert!(!m.migrate.size_given);
+        assert!(parse("size=mix:2m=50%").is_err());
         assert_eq!(
             parse("dma-min-batch=auto").unwrap().dma_min_batch,
             MinBatch::Auto

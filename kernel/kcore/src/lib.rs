@@ -4,6 +4,7 @@
 //!
 //! - [`acpi`]: SRAT and SLIT bodies (the `acpi` crate finds and checksums the tables).
 //! - [`migrate`]: folio sizes, verification pattern, metadata, batching.
+//! - [`mix`]: `size=mix:…`, workloads of several folio sizes and their batches.
 //! - [`numa`]: nodes with their CPUs, usable RAM and distances.
 //! - [`bootinfo`]: loader-independent boot facts (memory map, PVH start_info, RSDP scan).
 //! - [`cmdline`]: the kernel command line, parsed into a typed [`cmdline::Config`].
@@ -12,6 +13,7 @@
 //! - [`pagetable`]: page-table trees of migration address spaces (4K and 2M leaves).
 //! - [`plan`]: the limits check before a run (node frames and heap for every cell).
 //! - [`honesty`]: how much of a copy the named engine really did (ok, degraded, invalid).
+//! - [`latency`]: unmapped windows and first-mapped latency per batch, percentiles.
 //! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
 //! - [`fbtext`]: text on a multiboot2 framebuffer (RGB pixels or EGA text cells).
 //! - [`serialspec`]: the `console=` value (which serial port, which speed).
@@ -32,7 +34,9 @@ pub mod cmdline;
 pub mod costmodel;
 pub mod fbtext;
 pub mod honesty;
+pub mod latency;
 pub mod migrate;
+pub mod mix;
 pub mod numa;
 pub mod pagetable;
 pub mod placement;

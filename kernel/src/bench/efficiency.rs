@@ -66,7 +66,7 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
     for &order in &sizes {
         let folios = folios_for(config, order)?;
         for &name in &engines {
-            let mut engine = super::engine(name, config)?;
+            let mut engine = alloc::vec![super::engine(name, config)?];
             let specs: Vec<(Spec, usize)> = kinds
                 .iter()
                 .map(|&kind| {
@@ -79,6 +79,7 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
                         to,
                         batch_pages: config.migrate.batch_pages,
                         reps: config.migrate.reps,
+                        mix: None,
                     };
                     (spec, 0)
                 })
@@ -96,8 +97,7 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
                     )
                 })
                 .collect();
-            let outs =
-                super::interleave::measure(&specs, &mut [engine.as_mut()], &progress, &mut totals);
+            let outs = super::interleave::measure(&specs, &mut engine, &progress, &mut totals);
             rows.push((order, name, outs));
         }
     }
@@ -163,6 +163,7 @@ pub fn migrate_job(config: &Config) -> Result<Totals, String> {
             to,
             batch_pages: m.batch_pages,
             reps: m.reps,
+            mix: None,
         };
         let progress = alloc::format!("migrate {} {} {}", size_name(order), m.engine, mode.name());
         let o = cell::measure(&spec, engine.as_mut(), &progress, &mut totals);

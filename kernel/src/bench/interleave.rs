@@ -7,6 +7,7 @@ use super::cell::{one_rep, Outcome, RepError, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::CopyEngine;
 use crate::println;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::honesty::Status;
@@ -17,13 +18,13 @@ use kcore::honesty::Status;
 /// and counts each cell's RESULT line at the end.
 pub fn measure(
     specs: &[(Spec, usize)],
-    engines: &mut [&mut dyn CopyEngine],
+    engines: &mut [Box<dyn CopyEngine>],
     progress: &[String],
     totals: &mut Totals,
 ) -> Vec<Outcome> {
     let mut outs: Vec<Outcome> = specs
         .iter()
-        .map(|(_, e)| Outcome::new(&*engines[*e]))
+        .map(|(_, e)| Outcome::new(engines[*e].as_ref()))
         .collect();
     for (i, (spec, _)) in specs.iter().enumerate() {
         if let Err(e) = super::plan::check(&[spec.need()]) {
@@ -45,8 +46,11 @@ pub fn measure(
             };
             println!("  [{}] {label}", progress[i]);
             crate::smp::watchdog::progress();
-            match one_rep(spec, &mut *engines[*e], rep as u64) {
-                Ok((ns, phases, eng)) => outs[i].record(spec, rep, ns, &phases, &eng),
+            match one_rep(spec, engines[*e].as_mut(), rep as u64) {
+                Ok((ns, phases, eng, lat)) => {
+                    outs[i].record(spec, rep, ns, &phases, &eng);
+                    outs[i].record_latency(rep, lat);
+                }
                 Err(RepError::OutOfMemory(m)) => {
                     println!(
                         "!!! OUT OF MEMORY in {}, {label}: {m}; every folio stayed where it was",

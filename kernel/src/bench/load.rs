@@ -217,7 +217,7 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
     if crate::dma::channel_count() > 0 {
         engines.push(Box::new(DmaEngine::new(
             Some(1),
-            super::split_policy(config),
+            super::dma_split(config),
             config.dma_timeout_ms,
         )?));
     }

@@ -21,6 +21,7 @@ use crate::mm::aspace::AddressSpace;
 use crate::mm::frames::{self, Block};
 use alloc::string::String;
 use alloc::vec::Vec;
+use kcore::latency::BatchTimes;
 use kcore::migrate::{batches, flags, FolioMeta};
 use ptdma::{CopyOp, DmaAddr};
 
@@ -45,7 +46,7 @@ impl PhaseNs {
 }
 
 /// What one migration did.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunStats {
     /// Per-phase time.
     pub phases: PhaseNs,
@@ -57,6 +58,10 @@ pub struct RunStats {
     pub full_flushes: usize,
     /// Engine side effects (fallbacks, MMIO).
     pub engine: CopyOutcome,
+    /// Each folio's unmapped window, ns (see `kcore::latency`).
+    pub windows: Vec<u64>,
+    /// Per batch: ns from the start of the batch until its first folio was mapped again.
+    pub first_mapped: Vec<u64>,
 }
 
 /// A failure a self-test injects into one phase, at one folio (its index in the
@@ -98,13 +103,12 @@ pub fn migrate_injecting(
     batch_pages: u64,
     inject: Option<Injection>,
 ) -> Result<RunStats, MigrateError> {
-    let order = w.order;
     let limit = if mode == Mode::PerFolio {
         0
     } else {
         batch_pages
     };
-    let ranges: Vec<_> = batches(w.folios.len(), order, limit).collect();
+    let ranges: Vec<_> = w.batches(limit);
     let folios = &mut w.folios;
     let mut stats = RunStats::default();
     w.space.with_active(|space| {
@@ -116,11 +120,11 @@ pub fn migrate_injecting(
                     folio: i.folio - r.start,
                 })
             });
-            move_batch(space, &mut folios[r], order, to, engine, &mut stats, at)?;
+            move_batch(space, &mut folios[r], to, engine, &mut stats, at)?;
         }
         Ok::<(), MigrateError>(())
     })?;
-    stats.bytes = w.folios.len() as u64 * kcore::migrate::folio_bytes(order);
+    stats.bytes = w.bytes();
     Ok(stats)
 }
 
@@ -131,7 +135,6 @@ fn injected(at: Option<Injection>, phase: Phase, i: usize) -> bool {
 fn move_batch(
     space: &mut AddressSpace,
     batch: &mut [Folio],
-    order: u8,
     to: u32,
     engine: &mut dyn CopyEngine,
     stats: &mut RunStats,
@@ -139,14 +142,15 @@ fn move_batch(
 ) -> Result<(), MigrateError> {
     // 1. prepare
     let t0 = tsc::now_ns();
-    let dst = prepare(batch, order, to, at)?;
+    let dst = prepare(batch, to, at)?;
     // 2. unmap + one flush for the batch
     let t1 = tsc::now_ns();
-    if let Err(e) = unmap(space, batch, order, at) {
+    if let Err(e) = unmap(space, batch, at) {
         release(batch, dst);
         return Err(e);
     }
-    let unmapped: Vec<(u64, u8)> = batch.iter().map(|f| (f.va, order)).collect();
+    let unmap_end = tsc::now_ns();
+    let unmapped: Vec<(u64, u8)> = batch.iter().map(|f| (f.va, f.order())).collect();
     if matches!(space.flush(&unmapped), kcore::pagetable::FlushPlan::Full) {
         stats.full_flushes += 1;
     }
@@ -171,7 +175,7 @@ fn move_batch(
         Err(e) => {
             // The sources were never written: map them back where they were.
             let cause = MigrateError::Copy(e);
-            let restored = restore(space, batch, order, &cause);
+            let restored = restore(space, batch, &cause);
             release(batch, dst);
             return Err(restored.err().unwrap_or(cause));
         }
@@ -179,8 +183,16 @@ fn move_batch(
     stats.engine.add(&outcome);
     // 4. remap + free the sources
     let t3 = tsc::now_ns();
-    remap(space, batch, order, dst, at)?;
+    let mapped = remap(space, batch, dst, at)?;
     let t4 = tsc::now_ns();
+    stats.first_mapped.push(mapped.first - t0);
+    let times = BatchTimes {
+        unmap_start: t1,
+        unmap_end,
+        remap_first: mapped.first,
+        remap_end: mapped.last,
+    };
+    kcore::latency::batch_windows(&times, batch.len(), &mut stats.windows);
     stats.phases.prepare += t1 - t0;
     stats.phases.unmap += t2 - t1;
     stats.phases.copy += t3 - t2;
@@ -195,18 +207,45 @@ fn move_batch(
 /// cleared.
 fn prepare(
     batch: &mut [Folio],
-    order: u8,
     to: u32,
     at: Option<Injection>,
 ) -> Result<Vec<(Block, FolioMeta)>, MigrateError> {
-    let blocks = frames::alloc_data_bulk(to, order as usize, batch.len()).map_err(|error| {
-        MigrateError::OutOfMemory {
-            node: to,
-            order,
-            folio: batch[0].id,
-            error,
+    // One allocator call per folio size in the batch (one for a uniform workload).
+    let mut orders: Vec<u8> = batch.iter().map(|f| f.order()).collect();
+    orders.sort_unstable();
+    orders.dedup();
+    let mut by_order: Vec<(u8, alloc::vec::IntoIter<Block>)> = Vec::with_capacity(orders.len());
+    for &order in &orders {
+        let n = batch.iter().filter(|f| f.order() == order).count();
+        match frames::alloc_data_bulk(to, order as usize, n) {
+            Ok(v) => by_order.push((order, v.into_iter())),
+            Err(error) => {
+                for (_, taken) in by_order {
+                    free_all(taken.collect());
+                }
+                let folio = batch
+                    .iter()
+                    .find(|f| f.order() == order)
+                    .map_or(0, |f| f.id);
+                return Err(MigrateError::OutOfMemory {
+                    node: to,
+                    order,
+                    folio,
+                    error,
+                });
+            }
         }
-    })?;
+    }
+    let blocks: Vec<Block> = batch
+        .iter()
+        .map(|f| {
+            let (_, it) = by_order
+                .iter_mut()
+                .find(|(o, _)| *o == f.order())
+                .expect("a block list per order");
+            it.next().expect("one block per folio")
+        })
+        .collect();
     let mut dst: Vec<(Block, FolioMeta)> = Vec::with_capacity(batch.len());
     for (f, b) in batch.iter_mut().zip(blocks) {
         f.meta.flags |= flags::MIGRATING;
@@ -228,14 +267,13 @@ fn prepare(
 fn unmap(
     space: &mut AddressSpace,
     batch: &[Folio],
-    order: u8,
     at: Option<Injection>,
 ) -> Result<(), MigrateError> {
     // An injected failure stops the batch at its folio, as a refused PTE would.
     let stop = (0..batch.len()).find(|&i| injected(at, Phase::Unmap, i));
     let todo: Vec<(u64, u8)> = batch[..stop.unwrap_or(batch.len())]
         .iter()
-        .map(|f| (f.va, order))
+        .map(|f| (f.va, f.order()))
         .collect();
     let mut found = Vec::with_capacity(todo.len());
     let failed = match space.unmap_batch(&todo, &mut found) {
@@ -264,21 +302,21 @@ fn unmap(
     let (done, cause) = match (wrong, failed) {
         (Some(j), _) => {
             let f = &batch[j];
-            let _ = space.remap(f.va, found[j], order);
+            let _ = space.remap(f.va, found[j], f.order());
             let cause = MigrateError::WrongMapping {
                 folio: f.id,
                 found: found[j],
                 expected: f.block.addr,
             };
             // Folios after j were unmapped from their own blocks: restore them too.
-            let rest = restore(space, &batch[j + 1..found.len()], order, &cause);
-            let before = restore(space, &batch[..j], order, &cause);
+            let rest = restore(space, &batch[j + 1..found.len()], &cause);
+            let before = restore(space, &batch[..j], &cause);
             return Err(before.and(rest).err().unwrap_or(cause));
         }
         (None, Some((i, cause))) => (i, cause),
         (None, None) => return Ok(()),
     };
-    Err(restore(space, &batch[..done], order, &cause)
+    Err(restore(space, &batch[..done], &cause)
         .err()
         .unwrap_or(cause))
 }
@@ -290,17 +328,26 @@ fn unmap(
 fn remap(
     space: &mut AddressSpace,
     batch: &mut [Folio],
-    order: u8,
     dst: Vec<(Block, FolioMeta)>,
     at: Option<Injection>,
-) -> Result<(), MigrateError> {
+) -> Result<Mapped, MigrateError> {
     let stop = (0..batch.len()).find(|&i| injected(at, Phase::Remap, i));
     let todo: Vec<(u64, u64, u8)> = batch[..stop.unwrap_or(batch.len())]
         .iter()
         .zip(&dst)
-        .map(|(f, (b, _))| (f.va, b.addr, order))
+        .map(|(f, (b, _))| (f.va, b.addr, f.order()))
         .collect();
-    let failed = match space.remap_batch(&todo) {
+    // The first folio alone, so the time it is mapped again is exact (item 6).
+    let split = todo.len().min(1);
+    let first = space.remap_batch(&todo[..split]);
+    let t_first = tsc::now_ns();
+    let rest = first.and_then(|()| {
+        space
+            .remap_batch(&todo[split..])
+            .map_err(|(i, e)| (i + split, e))
+    });
+    let t_last = tsc::now_ns();
+    let failed = match rest {
         Err((i, error)) => Some((
             i,
             MigrateError::Remap {
@@ -326,17 +373,44 @@ fn remap(
         sources.push(core::mem::replace(&mut f.block, b));
         f.meta = meta;
     }
-    let freed = frames::free_bulk(&sources).map_err(|(i, error)| MigrateError::FreeSource {
-        folio: batch[i].id,
-        error,
-    });
+    let freed = free_sources(&sources, &batch[..moved]);
     if let Some((i, cause)) = failed {
         let rest: Vec<(Block, FolioMeta)> = dst.collect();
-        let restored = restore(space, &batch[i..], order, &cause);
+        let restored = restore(space, &batch[i..], &cause);
         release(&mut batch[i..], rest);
         return Err(restored.err().unwrap_or(cause));
     }
-    freed
+    freed.map(|()| Mapped {
+        first: t_first,
+        last: t_last,
+    })
+}
+
+/// Frees the sources of `moved` in one allocator call per (node, order): one call for a
+/// uniform batch, one per folio size for a mixed one.
+fn free_sources(sources: &[Block], moved: &[Folio]) -> Result<(), MigrateError> {
+    let mut keys: Vec<(u32, usize)> = sources.iter().map(|b| (b.node, b.order)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        let group: Vec<usize> = (0..sources.len())
+            .filter(|&i| (sources[i].node, sources[i].order) == key)
+            .collect();
+        let blocks: Vec<Block> = group.iter().map(|&i| sources[i]).collect();
+        frames::free_bulk(&blocks).map_err(|(k, error)| MigrateError::FreeSource {
+            folio: moved[group[k]].id,
+            error,
+        })?;
+    }
+    Ok(())
+}
+
+/// When a batch's PTEs pointed at their destinations (TSC ns).
+struct Mapped {
+    /// The first folio's.
+    first: u64,
+    /// The last folio's.
+    last: u64,
 }
 
 /// Maps every folio of `folios` back to its (source) block after `cause`.
@@ -347,12 +421,11 @@ fn remap(
 fn restore(
     space: &mut AddressSpace,
     folios: &[Folio],
-    order: u8,
     cause: &MigrateError,
 ) -> Result<(), MigrateError> {
     let mut first = Ok(());
     for f in folios {
-        if let Err(error) = space.remap(f.va, f.block.addr, order) {
+        if let Err(error) = space.remap(f.va, f.block.addr, f.order()) {
             if first.is_ok() {
                 first = Err(MigrateError::Rollback {
                     folio: f.id,

@@ -5,7 +5,7 @@
 use super::{check, check_eq, Test};
 use crate::bench;
 use crate::migrate::engine::cpumt::CpuMtEngine;
-use crate::migrate::engine::dma::DmaEngine;
+use crate::migrate::engine::dma::{DmaEngine, Split};
 use crate::migrate::engine::hybrid::HybridEngine;
 use crate::migrate::engine::CopyEngine;
 use crate::migrate::pipeline;
@@ -74,7 +74,11 @@ fn engines(a: u32, b: u32) -> Result<Vec<Box<dyn CopyEngine>>, String> {
                 a,
                 b,
             )?;
-            let dma = DmaEngine::new(None, ptdma::SplitPolicy::RoundRobin, config.dma_timeout_ms)?;
+            let dma = DmaEngine::new(
+                None,
+                Split::Ops(ptdma::SplitPolicy::RoundRobin),
+                config.dma_timeout_ms,
+            )?;
             v.push(Box::new(HybridEngine::new(cpu, dma, 50)?));
         }
     }
@@ -189,16 +193,21 @@ fn corruption_detected() -> Result<(), String> {
 /// Both ways of splitting a batch across channels (RFC V2 round-robin, V3 contiguous)
 /// move the data correctly.
 fn split_policies() -> Result<(), String> {
-    use crate::migrate::engine::dma::DmaEngine;
+    use crate::migrate::engine::dma::{DmaEngine, Split};
     if crate::dma::channel_count() == 0 {
         crate::print!("(no DMA engine attached) ");
         return Ok(());
     }
     let nodes = frames::nodes();
     let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
+    // Bytes: 32 KiB folios cut into 8 KiB chunks across the channels.
     for policy in [
-        ptdma::SplitPolicy::RoundRobin,
-        ptdma::SplitPolicy::Contiguous,
+        Split::Ops(ptdma::SplitPolicy::RoundRobin),
+        Split::Ops(ptdma::SplitPolicy::Contiguous),
+        Split::Bytes(kcore::split::ChunkBounds {
+            min: 8 << 10,
+            max: 8 << 10,
+        }),
     ] {
         let mut engine = DmaEngine::new(None, policy, crate::config().dma_timeout_ms)?;
         let mut w = Workload::create(a, 3, 37, 3)?;

@@ -1,5 +1,7 @@
 //! The DMA copy engine: a batch is split across N PTDMA channels — whole ops
-//! round-robin (RFC V2) or contiguous blocks of ops (RFC V3) — then, in rounds that
+//! round-robin (RFC V2), contiguous blocks of ops (RFC V3), or chunks by bytes
+//! (`dma-split=bytes`, inside folios when there are fewer folios than channels; see
+//! `kcore::split`) — then, in rounds that
 //! fit the rings, one doorbell per channel, and all channels are waited for with a
 //! wall-clock limit. Whatever a channel did not finish (error, timeout, device gone)
 //! is copied by the CPU and counted, so a batch never ends half copied.
@@ -15,20 +17,43 @@ use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::honesty::CopiedBytes;
+use kcore::split::ChunkBounds;
 use ptdma::channel::split;
 use ptdma::{CopyOp, SplitPolicy};
+
+/// How a batch is divided among the channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Whole ops (folios), by the driver's policy.
+    Ops(SplitPolicy),
+    /// Chunks of bytes within these bounds.
+    Bytes(ChunkBounds),
+}
+
+impl Split {
+    /// The name in reports: `rr`, `contiguous`, `bytes`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Ops(SplitPolicy::RoundRobin) => "rr",
+            Split::Ops(SplitPolicy::Contiguous) => "contiguous",
+            Split::Bytes(_) => "bytes",
+        }
+    }
+}
 
 /// PTDMA queues as one engine.
 #[derive(Debug)]
 pub struct DmaEngine {
     channels: Vec<usize>,
-    policy: SplitPolicy,
+    split: Split,
     timeout_ns: u64,
+    /// Batches of fewer bytes go to the CPU (declined); 0: none.
+    min_batch: u64,
 }
 
 impl DmaEngine {
     /// Uses the first `n` started channels (all when `None`).
-    pub fn new(n: Option<u32>, policy: SplitPolicy, timeout_ms: u64) -> Result<Self, String> {
+    pub fn new(n: Option<u32>, split: Split, timeout_ms: u64) -> Result<Self, String> {
         let have = dma::channel_count();
         if have == 0 {
             return Err("engine=dma: no DMA engine was found (see the dma: lines above)".into());
@@ -41,9 +66,60 @@ impl DmaEngine {
         }
         Ok(Self {
             channels: (0..want).collect(),
-            policy,
+            split,
             timeout_ns: timeout_ms * 1_000_000,
+            min_batch: 0,
         })
+    }
+
+    /// Uses started channel `channel` alone (the ceiling's per-engine figure).
+    ///
+    /// # Errors
+    /// No such started channel.
+    pub fn only(channel: usize, split: Split, timeout_ms: u64) -> Result<Self, String> {
+        let mut e = Self::new(None, split, timeout_ms)?;
+        if channel >= e.channels.len() {
+            return Err(alloc::format!("DMA channel {channel} was not started"));
+        }
+        e.channels = alloc::vec![channel];
+        Ok(e)
+    }
+
+    /// Sends batches of fewer than `bytes` bytes to the CPU (counted as declined, not as
+    /// fallback); 0 turns it off.
+    pub fn with_min_batch(mut self, bytes: u64) -> Self {
+        self.min_batch = bytes;
+        self
+    }
+
+    /// The ops each channel gets: op indices into the returned list, which is `ops`
+    /// itself or its chunks.
+    fn plan(&self, ops: &[CopyOp]) -> (Vec<CopyOp>, Vec<Vec<usize>>) {
+        match self.split {
+            Split::Ops(policy) => (ops.to_vec(), split(ops.len(), self.channels.len(), policy)),
+            Split::Bytes(bounds) => {
+                let lens: Vec<u64> = ops.iter().map(|o| o.len).collect();
+                let chunks = kcore::split::split_bytes(&lens, self.channels.len(), bounds);
+                let mut pieces = Vec::new();
+                let shares = chunks
+                    .iter()
+                    .map(|list| {
+                        list.iter()
+                            .map(|c| {
+                                let op = &ops[c.op];
+                                pieces.push(CopyOp {
+                                    src: ptdma::DmaAddr::new(op.src.as_u64() + c.offset),
+                                    dst: ptdma::DmaAddr::new(op.dst.as_u64() + c.offset),
+                                    len: c.len,
+                                });
+                                pieces.len() - 1
+                            })
+                            .collect()
+                    })
+                    .collect();
+                (pieces, shares)
+            }
+        }
     }
 }
 
@@ -64,10 +140,27 @@ impl CopyEngine for DmaEngine {
         self.channels.len()
     }
 
+    fn split_name(&self) -> &'static str {
+        self.split.name()
+    }
+
+    fn min_batch(&self) -> u64 {
+        self.min_batch
+    }
+
     fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
         // Every range must be a frame the caller holds before any descriptor is written.
         dma::check_owned(ops)?;
-        let shares = split(ops.len(), self.channels.len(), self.policy);
+        if bytes_of(ops) < self.min_batch {
+            // Below the floor one DMA setup costs more than the CPU copy: declined.
+            cpu::copy_ops(ops);
+            return Ok(CopyOutcome {
+                declined: 1,
+                ..super::cpu_outcome(ops)
+            });
+        }
+        let (pieces, shares) = self.plan(ops);
+        let ops = &pieces[..];
         let before = self.counters();
         let before_t = self.timing();
         let mut cursor = alloc::vec![0usize; shares.len()];
@@ -145,6 +238,7 @@ impl CopyEngine for DmaEngine {
             dma_batches: after_t.0 - before_t.0,
             dma_submit_ns: after_t.1 - before_t.1,
             dma_wait_ns: after_t.2 - before_t.2,
+            declined: 0,
             mmio: ptdma::MmioCounters {
                 reads: after.reads - before.reads,
                 writes: after.writes - before.writes,
