@@ -39,6 +39,11 @@ pub static TESTS: &[Test] = &[
         run: split_policies,
     },
     Test {
+        name: "migrate_mixed_sizes_and_rollback",
+        in_default_suite: true,
+        run: mixed_sizes,
+    },
+    Test {
         name: "migrate_dma_fault_falls_back_to_cpu",
         in_default_suite: false,
         run: dma_fault_fallback,
@@ -283,4 +288,72 @@ fn guard_bytes() -> Result<(), String> {
     }
     result?;
     check_eq("frames in use", frames::frames_in_use(), before)
+}
+
+/// A workload of 2M, 64K and 4K folios in one address space (`size=mix:`), migrated by
+/// every engine in both modes and verified; then a failure injected in the remap of a
+/// batch that mixes sizes rolls back with every frame accounted for.
+fn mixed_sizes() -> Result<(), String> {
+    use crate::migrate::error::{MigrateError, Phase};
+    use crate::migrate::pipeline::Injection;
+    let nodes = frames::nodes();
+    let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
+    let mix = kcore::mix::parse("mix:2m=50%,64k=25%,4k=25%").map_err(|e| alloc::format!("{e}"))?;
+    let orders = mix.orders(4 << 20).map_err(|e| alloc::format!("{e}"))?;
+    let before = frames::frames_in_use();
+    for mut engine in engines(a, b)? {
+        for mode in [Mode::Batched, Mode::PerFolio] {
+            let what = alloc::format!("{} {}", engine.name(), mode.name());
+            let mut w = Workload::create_mixed(a, &orders, 0x313)?;
+            let moved = pipeline::migrate(&mut w, b, engine.as_mut(), mode, 512)
+                .map_err(String::from)
+                .and_then(|s| {
+                    check_eq(&alloc::format!("{what}: bytes"), s.bytes, 4 << 20)?;
+                    w.verify(b)
+                });
+            w.destroy()?;
+            moved.map_err(|e| alloc::format!("{what}: {e}"))?;
+        }
+    }
+    // A batch of 512 pages that holds more than one size; fail its remap half way.
+    let batches = kcore::mix::batch_ranges(&orders, 512);
+    let r = batches
+        .iter()
+        .find(|r| r.len() > 2 && orders[r.start..r.end].iter().any(|&o| o != orders[r.start]))
+        .ok_or("no mixed batch in the layout")?;
+    let folio = r.start + r.len() / 2;
+    let mut w = Workload::create_mixed(a, &orders, 0x314)?;
+    let held = frames::frames_in_use();
+    let inject = Injection {
+        phase: Phase::Remap,
+        folio,
+    };
+    let got = pipeline::migrate_injecting(
+        &mut w,
+        b,
+        &mut crate::migrate::engine::cpu::CpuEngine,
+        Mode::Batched,
+        512,
+        Some(inject),
+    );
+    let want = MigrateError::Injected {
+        phase: Phase::Remap,
+        folio: folio as u64,
+    };
+    let intact = w.verify_intact(a, b);
+    let held_after = frames::frames_in_use();
+    w.destroy()?;
+    check(got.as_ref().err() == Some(&want), || {
+        alloc::format!(
+            "mixed rollback: expected {want}, got {:?}",
+            got.as_ref().err()
+        )
+    })?;
+    check_eq("mixed rollback: folios moved", intact?, folio)?;
+    check_eq("mixed rollback: frames held", held_after, held)?;
+    check_eq(
+        "frames after the mixed tests",
+        frames::frames_in_use(),
+        before,
+    )
 }
