@@ -64,6 +64,23 @@ pub struct RunStats {
     pub first_mapped: Vec<u64>,
 }
 
+/// Buffers every batch of one migration reuses: the kernel heap is a first-fit list, so
+/// a handful of allocations per batch would show in the per-folio mode (one folio per
+/// batch).
+#[derive(Default)]
+struct Scratch {
+    /// `(va, order)` of the batch's folios (unmap, then the TLB flush).
+    unmap: Vec<(u64, u8)>,
+    /// What the unmapped PTEs pointed at.
+    found: Vec<u64>,
+    /// `(va, destination, order)` of the batch's folios.
+    remap: Vec<(u64, u64, u8)>,
+    /// The batch's copy ops.
+    ops: Vec<CopyOp>,
+    /// The batch's destinations, then its sources.
+    blocks: Vec<Block>,
+}
+
 /// A failure a self-test injects into one phase, at one folio (its index in the
 /// workload), to exercise the rollback of that phase on real page tables and frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +128,7 @@ pub fn migrate_injecting(
     let ranges: Vec<_> = w.batches(limit);
     let folios = &mut w.folios;
     let mut stats = RunStats::default();
+    let mut scratch = Scratch::default();
     w.space.with_active(|space| {
         for r in ranges {
             // The injection, relative to this batch (if it falls in it).
@@ -120,7 +138,15 @@ pub fn migrate_injecting(
                     folio: i.folio - r.start,
                 })
             });
-            move_batch(space, &mut folios[r], to, engine, &mut stats, at)?;
+            move_batch(
+                space,
+                &mut folios[r],
+                to,
+                engine,
+                &mut stats,
+                &mut scratch,
+                at,
+            )?;
         }
         Ok::<(), MigrateError>(())
     })?;
@@ -138,37 +164,35 @@ fn move_batch(
     to: u32,
     engine: &mut dyn CopyEngine,
     stats: &mut RunStats,
+    s: &mut Scratch,
     at: Option<Injection>,
 ) -> Result<(), MigrateError> {
     // 1. prepare
     let t0 = tsc::now_ns();
-    let dst = prepare(batch, to, at)?;
+    let dst = prepare(batch, to, &mut s.blocks, at)?;
     // 2. unmap + one flush for the batch
     let t1 = tsc::now_ns();
-    if let Err(e) = unmap(space, batch, at) {
+    if let Err(e) = unmap(space, batch, s, at) {
         release(batch, dst);
         return Err(e);
     }
     let unmap_end = tsc::now_ns();
-    let unmapped: Vec<(u64, u8)> = batch.iter().map(|f| (f.va, f.order())).collect();
-    if matches!(space.flush(&unmapped), kcore::pagetable::FlushPlan::Full) {
+    if matches!(space.flush(&s.unmap), kcore::pagetable::FlushPlan::Full) {
         stats.full_flushes += 1;
     }
     // 3. copy
     let t2 = tsc::now_ns();
-    let ops: Vec<CopyOp> = batch
-        .iter()
-        .zip(&dst)
-        .map(|(f, (b, _))| CopyOp {
+    s.ops.clear();
+    s.ops
+        .extend(batch.iter().zip(&dst).map(|(f, (b, _))| CopyOp {
             src: DmaAddr::new(f.block.addr),
             dst: DmaAddr::new(b.addr),
             len: b.bytes(),
-        })
-        .collect();
+        }));
     let copied = if (0..batch.len()).any(|i| injected(at, Phase::Copy, i)) {
         Err(EngineError::Injected)
     } else {
-        engine.copy(&ops)
+        engine.copy(&s.ops)
     };
     let outcome = match copied {
         Ok(o) => o,
@@ -183,7 +207,7 @@ fn move_batch(
     stats.engine.add(&outcome);
     // 4. remap + free the sources
     let t3 = tsc::now_ns();
-    let mapped = remap(space, batch, dst, at)?;
+    let mapped = remap(space, batch, dst, s, at)?;
     let t4 = tsc::now_ns();
     stats.first_mapped.push(mapped.first - t0);
     let times = BatchTimes {
@@ -208,17 +232,32 @@ fn move_batch(
 fn prepare(
     batch: &mut [Folio],
     to: u32,
+    blocks: &mut Vec<Block>,
     at: Option<Injection>,
 ) -> Result<Vec<(Block, FolioMeta)>, MigrateError> {
     // One allocator call per folio size in the batch (one for a uniform workload).
+    let first = batch[0].order();
+    if batch.iter().all(|f| f.order() == first) {
+        blocks.clear();
+        frames::alloc_data_bulk(to, first as usize, batch.len(), blocks).map_err(|error| {
+            MigrateError::OutOfMemory {
+                node: to,
+                order: first,
+                folio: batch[0].id,
+                error,
+            }
+        })?;
+        return take_destinations(batch, blocks, to, at);
+    }
     let mut orders: Vec<u8> = batch.iter().map(|f| f.order()).collect();
     orders.sort_unstable();
     orders.dedup();
     let mut by_order: Vec<(u8, alloc::vec::IntoIter<Block>)> = Vec::with_capacity(orders.len());
     for &order in &orders {
         let n = batch.iter().filter(|f| f.order() == order).count();
-        match frames::alloc_data_bulk(to, order as usize, n) {
-            Ok(v) => by_order.push((order, v.into_iter())),
+        let mut v = Vec::with_capacity(n);
+        match frames::alloc_data_bulk(to, order as usize, n, &mut v) {
+            Ok(()) => by_order.push((order, v.into_iter())),
             Err(error) => {
                 for (_, taken) in by_order {
                     free_all(taken.collect());
@@ -236,18 +275,27 @@ fn prepare(
             }
         }
     }
-    let blocks: Vec<Block> = batch
-        .iter()
-        .map(|f| {
-            let (_, it) = by_order
-                .iter_mut()
-                .find(|(o, _)| *o == f.order())
-                .expect("a block list per order");
-            it.next().expect("one block per folio")
-        })
-        .collect();
+    blocks.clear();
+    blocks.extend(batch.iter().map(|f| {
+        let (_, it) = by_order
+            .iter_mut()
+            .find(|(o, _)| *o == f.order())
+            .expect("a block list per order");
+        it.next().expect("one block per folio")
+    }));
+    take_destinations(batch, blocks, to, at)
+}
+
+/// Marks the batch MIGRATING with its destinations (one per folio, in order), or undoes
+/// it all on an injected failure.
+fn take_destinations(
+    batch: &mut [Folio],
+    blocks: &[Block],
+    to: u32,
+    at: Option<Injection>,
+) -> Result<Vec<(Block, FolioMeta)>, MigrateError> {
     let mut dst: Vec<(Block, FolioMeta)> = Vec::with_capacity(batch.len());
-    for (f, b) in batch.iter_mut().zip(blocks) {
+    for (f, &b) in batch.iter_mut().zip(blocks) {
         f.meta.flags |= flags::MIGRATING;
         dst.push((b, f.meta.migrated_to(to)));
     }
@@ -267,16 +315,15 @@ fn prepare(
 fn unmap(
     space: &mut AddressSpace,
     batch: &[Folio],
+    s: &mut Scratch,
     at: Option<Injection>,
 ) -> Result<(), MigrateError> {
     // An injected failure stops the batch at its folio, as a refused PTE would.
     let stop = (0..batch.len()).find(|&i| injected(at, Phase::Unmap, i));
-    let todo: Vec<(u64, u8)> = batch[..stop.unwrap_or(batch.len())]
-        .iter()
-        .map(|f| (f.va, f.order()))
-        .collect();
-    let mut found = Vec::with_capacity(todo.len());
-    let failed = match space.unmap_batch(&todo, &mut found) {
+    s.unmap.clear();
+    s.unmap.extend(batch.iter().map(|f| (f.va, f.order())));
+    s.found.clear();
+    let failed = match space.unmap_batch(&s.unmap[..stop.unwrap_or(batch.len())], &mut s.found) {
         Err((i, error)) => Some((
             i,
             MigrateError::Unmap {
@@ -294,10 +341,11 @@ fn unmap(
             )
         }),
     };
+    let found = &s.found;
     // A PTE that pointed elsewhere than the folio's block: put back what was there.
     let wrong = batch
         .iter()
-        .zip(&found)
+        .zip(found)
         .position(|(f, &pa)| pa != f.block.addr);
     let (done, cause) = match (wrong, failed) {
         (Some(j), _) => {
@@ -329,14 +377,18 @@ fn remap(
     space: &mut AddressSpace,
     batch: &mut [Folio],
     dst: Vec<(Block, FolioMeta)>,
+    s: &mut Scratch,
     at: Option<Injection>,
 ) -> Result<Mapped, MigrateError> {
     let stop = (0..batch.len()).find(|&i| injected(at, Phase::Remap, i));
-    let todo: Vec<(u64, u64, u8)> = batch[..stop.unwrap_or(batch.len())]
-        .iter()
-        .zip(&dst)
-        .map(|(f, (b, _))| (f.va, b.addr, f.order()))
-        .collect();
+    s.remap.clear();
+    s.remap.extend(
+        batch[..stop.unwrap_or(batch.len())]
+            .iter()
+            .zip(&dst)
+            .map(|(f, (b, _))| (f.va, b.addr, f.order())),
+    );
+    let todo = &s.remap;
     // The first folio alone, so the time it is mapped again is exact (item 6).
     let split = todo.len().min(1);
     let first = space.remap_batch(&todo[..split]);
@@ -367,13 +419,14 @@ fn remap(
     };
     let moved = failed.as_ref().map_or(batch.len(), |(i, _)| *i);
     let mut dst = dst.into_iter();
-    let mut sources: Vec<Block> = Vec::with_capacity(moved);
+    let sources = &mut s.blocks;
+    sources.clear();
     for f in &mut batch[..moved] {
         let (b, meta) = dst.next().expect("one destination per folio");
         sources.push(core::mem::replace(&mut f.block, b));
         f.meta = meta;
     }
-    let freed = free_sources(&sources, &batch[..moved]);
+    let freed = free_sources(sources, &batch[..moved]);
     if let Some((i, cause)) = failed {
         let rest: Vec<(Block, FolioMeta)> = dst.collect();
         let restored = restore(space, &batch[i..], &cause);
@@ -389,6 +442,13 @@ fn remap(
 /// Frees the sources of `moved` in one allocator call per (node, order): one call for a
 /// uniform batch, one per folio size for a mixed one.
 fn free_sources(sources: &[Block], moved: &[Folio]) -> Result<(), MigrateError> {
+    let same = |b: &Block| (b.node, b.order) == (sources[0].node, sources[0].order);
+    if sources.is_empty() || sources.iter().all(same) {
+        return frames::free_bulk(sources).map_err(|(k, error)| MigrateError::FreeSource {
+            folio: moved[k].id,
+            error,
+        });
+    }
     let mut keys: Vec<(u32, usize)> = sources.iter().map(|b| (b.node, b.order)).collect();
     keys.sort_unstable();
     keys.dedup();

@@ -247,30 +247,33 @@ pub fn free(block: Block) -> Result<(), FrameError> {
 }
 
 /// Allocates `count` data blocks of `2^order` frames on `node` in one allocator call (one
-/// lock, blocks carved from the largest free blocks): a migration batch's destinations.
-/// All or nothing.
+/// lock, blocks carved from the largest free blocks) and appends them to `out`: a
+/// migration batch's destinations. All or nothing.
 ///
 /// # Errors
 /// [`FrameError::NoSuchNode`] when `node` has no memory, [`FrameError::Alloc`] when the
 /// node cannot give `count` blocks of that order (nothing was taken).
-pub fn alloc_data_bulk(node: u32, order: usize, count: usize) -> Result<Vec<Block>, FrameError> {
+pub fn alloc_data_bulk(
+    node: u32,
+    order: usize,
+    count: usize,
+    out: &mut Vec<Block>,
+) -> Result<(), FrameError> {
     let zone = zones()
         .iter()
         .find(|z| z.node == node)
         .ok_or(FrameError::NoSuchNode(node))?;
-    let mut pfns = Vec::with_capacity(count);
+    out.reserve(count);
     zone.buddy
         .lock()
-        .alloc_bulk(order, FrameUse::Data as u8, count, &mut pfns)
-        .map_err(|e| FrameError::Alloc(node, e))?;
-    Ok(pfns
-        .into_iter()
-        .map(|pfn| Block {
-            addr: pfn * FRAME,
-            order,
-            node,
+        .alloc_bulk(order, FrameUse::Data as u8, count, |pfn| {
+            out.push(Block {
+                addr: pfn * FRAME,
+                order,
+                node,
+            })
         })
-        .collect())
+        .map_err(|e| FrameError::Alloc(node, e))
 }
 
 /// Returns blocks of one order and one node in one allocator call (a migration batch's
@@ -293,10 +296,9 @@ pub fn free_bulk(blocks: &[Block]) -> Result<(), (usize, FrameError)> {
         .iter()
         .find(|z| z.node == first.node)
         .ok_or((0, FrameError::NoSuchNode(first.node)))?;
-    let pfns: Vec<u64> = blocks.iter().map(|b| b.addr / FRAME).collect();
     zone.buddy
         .lock()
-        .free_bulk(&pfns, first.order)
+        .free_bulk_by(blocks.len(), |i| blocks[i].addr / FRAME, first.order)
         .map_err(|(i, e)| (i, FrameError::Free(blocks[i].addr, e)))
 }
 

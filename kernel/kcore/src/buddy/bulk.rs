@@ -8,8 +8,6 @@
 //! blocks that together form an aligned larger block as that block, so 512 consecutive 4 KiB
 //! sources of a 2 MiB range are one release instead of 511 merges.
 
-use alloc::vec::Vec;
-
 use super::{aligned, AllocError, BuddyZone, FreeError, State, MAX_ORDER, NIL};
 
 impl BuddyZone<'_> {
@@ -24,9 +22,9 @@ impl BuddyZone<'_> {
         })
     }
 
-    /// Allocates `count` blocks of 2^`order` frames with `tag` and appends their first PFNs to
-    /// `out` (in increasing address order within each carved block). All or nothing: when the
-    /// zone cannot give `count` blocks, nothing changes.
+    /// Allocates `count` blocks of 2^`order` frames with `tag` and hands each first PFN to
+    /// `each` (in increasing address order within each carved block). All or nothing: when
+    /// the zone cannot give `count` blocks, nothing changes and `each` is not called.
     ///
     /// # Errors
     /// [`AllocError::BadOrder`] above [`MAX_ORDER`], [`AllocError::OutOfMemory`] when fewer
@@ -36,7 +34,7 @@ impl BuddyZone<'_> {
         order: usize,
         tag: u8,
         count: usize,
-        out: &mut Vec<u64>,
+        mut each: impl FnMut(u64),
     ) -> Result<(), AllocError> {
         if order > MAX_ORDER {
             return Err(AllocError::BadOrder(order));
@@ -44,7 +42,6 @@ impl BuddyZone<'_> {
         if self.available(order) < count as u64 {
             return Err(AllocError::OutOfMemory(order));
         }
-        out.reserve(count);
         let mut left = count;
         while left > 0 {
             // The largest free block first: it yields the most blocks per list operation.
@@ -62,7 +59,7 @@ impl BuddyZone<'_> {
                 m.state = State::AllocHead;
                 m.order = order as u8;
                 m.tag = tag;
-                out.push(self.base_pfn + head as u64);
+                each(self.base_pfn + head as u64);
             }
             // The rest of the carved block goes back as maximal aligned free blocks.
             let block_end = self.base_pfn + u64::from(idx) + (1u64 << o);
@@ -93,44 +90,59 @@ impl BuddyZone<'_> {
     /// # Errors
     /// `(i, error)` for the first refused PFN `pfns[i]`; the zone is then unchanged.
     pub fn free_bulk(&mut self, pfns: &[u64], order: usize) -> Result<(), (usize, FreeError)> {
+        self.free_bulk_by(pfns.len(), |i| pfns[i], order)
+    }
+
+    /// [`Self::free_bulk`] of `n` PFNs given by `pfn(i)` (no list needs building).
+    ///
+    /// # Errors
+    /// As [`Self::free_bulk`].
+    pub fn free_bulk_by(
+        &mut self,
+        n: usize,
+        pfn: impl Fn(usize) -> u64,
+        order: usize,
+    ) -> Result<(), (usize, FreeError)> {
         // Claim: each head becomes a tail, so a duplicate is refused and a released
         // neighbour never merges with a block that is not freed yet.
-        for (i, &pfn) in pfns.iter().enumerate() {
-            let checked = match self.check_free(pfn, order) {
+        for i in 0..n {
+            let p = pfn(i);
+            let checked = match self.check_free(p, order) {
                 // A head claimed earlier in this call reads as a tail now.
-                Err(_) if pfns[..i].contains(&pfn) => Err(FreeError::DoubleFree(pfn)),
+                Err(_) if (0..i).any(|k| pfn(k) == p) => Err(FreeError::DoubleFree(p)),
                 other => other,
             };
             if let Err(e) = checked {
-                for &done in &pfns[..i] {
-                    let idx = (done - self.base_pfn) as usize;
+                for k in 0..i {
+                    let idx = (pfn(k) - self.base_pfn) as usize;
                     self.meta[idx].state = State::AllocHead;
                 }
                 return Err((i, e));
             }
-            let idx = (pfn - self.base_pfn) as usize;
+            let idx = (p - self.base_pfn) as usize;
             self.meta[idx].state = State::Tail;
         }
-        let frames = (pfns.len() as u64) << order;
+        let frames = (n as u64) << order;
         self.used_frames -= frames;
         self.free_frames += frames;
-        self.live_blocks[order] -= pfns.len() as u64;
+        self.live_blocks[order] -= n as u64;
         let mut i = 0;
-        while i < pfns.len() {
+        while i < n {
             // The largest aligned run of consecutive blocks starting at pfns[i].
             // Each doubling checks only the new half: the first half was checked before.
             let mut run = order;
             while run < MAX_ORDER {
-                let n = 1usize << (run + 1 - order);
-                let fits = aligned(pfns[i], run + 1)
-                    && i + n <= pfns.len()
-                    && (n / 2..n).all(|k| pfns[i + k] == pfns[i] + ((k as u64) << order));
+                let span = 1usize << (run + 1 - order);
+                let head = pfn(i);
+                let fits = aligned(head, run + 1)
+                    && i + span <= n
+                    && (span / 2..span).all(|k| pfn(i + k) == head + ((k as u64) << order));
                 if !fits {
                     break;
                 }
                 run += 1;
             }
-            self.release(pfns[i], run);
+            self.release(pfn(i), run);
             i += 1 << (run - order);
         }
         Ok(())

@@ -328,7 +328,7 @@ mod bulk {
         let mut m = meta(2048);
         let mut z = zone_of(&mut m, 2048);
         let mut out = Vec::new();
-        z.alloc_bulk(2, 1, 300, &mut out).unwrap();
+        z.alloc_bulk(2, 1, 300, |p| out.push(p)).unwrap();
         assert_eq!(out.len(), 300);
         let mut sorted = out.clone();
         sorted.sort_unstable();
@@ -360,17 +360,17 @@ mod bulk {
         assert_eq!(z.available(9), 2);
         let mut out = vec![7];
         assert_eq!(
-            z.alloc_bulk(0, 1, 1025, &mut out),
+            z.alloc_bulk(0, 1, 1025, |p| out.push(p)),
             Err(AllocError::OutOfMemory(0))
         );
         assert_eq!(out, vec![7], "nothing appended");
         assert_eq!((z.free_frames(), z.frames_in_use()), (1024, 0));
         assert_eq!(
-            z.alloc_bulk(10, 1, 1, &mut out),
+            z.alloc_bulk(10, 1, 1, |p| out.push(p)),
             Err(AllocError::BadOrder(10))
         );
         z.check_invariants().unwrap();
-        z.alloc_bulk(0, 1, 1024, &mut out).unwrap();
+        z.alloc_bulk(0, 1, 1024, |p| out.push(p)).unwrap();
         assert_eq!(z.free_frames(), 0);
         z.check_invariants().unwrap();
     }
@@ -380,7 +380,7 @@ mod bulk {
         let mut m = meta(2048);
         let mut z = zone_of(&mut m, 2048);
         let mut out = Vec::new();
-        z.alloc_bulk(0, 1, 1500, &mut out).unwrap();
+        z.alloc_bulk(0, 1, 1500, |p| out.push(p)).unwrap();
         // Free in an order that is not the allocation order: runs must still be found.
         let (a, b) = out.split_at(700);
         z.free_bulk(b, 0).unwrap();
@@ -397,7 +397,7 @@ mod bulk {
         let mut m = meta(1024);
         let mut z = zone_of(&mut m, 1024);
         let mut out = Vec::new();
-        z.alloc_bulk(1, 1, 512, &mut out).unwrap();
+        z.alloc_bulk(1, 1, 512, |p| out.push(p)).unwrap();
         let odd: Vec<u64> = out.iter().copied().skip(1).step_by(2).collect();
         z.free_bulk(&odd, 1).unwrap();
         z.check_invariants().unwrap();
@@ -410,7 +410,7 @@ mod bulk {
         let mut m = meta(1024);
         let mut z = zone_of(&mut m, 1024);
         let mut out = Vec::new();
-        z.alloc_bulk(0, 1, 8, &mut out).unwrap();
+        z.alloc_bulk(0, 1, 8, |p| out.push(p)).unwrap();
         let before = (z.free_frames(), z.frames_in_use(), z.free_blocks(0));
         let dup = [out[0], out[1], out[0]];
         assert_eq!(
