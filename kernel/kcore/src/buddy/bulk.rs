@@ -1,9 +1,11 @@
 //! Batch operations of [`BuddyZone`]: a migration batch takes all its destinations in one
 //! call and gives all its sources back in one call.
 //!
-//! [`BuddyZone::alloc_bulk`] carves the blocks out of the largest free blocks directly (a free
-//! 2 MiB block becomes 512 allocated 4 KiB blocks by writing their heads, instead of 512
-//! split-and-pop rounds), and only the remainder of the last block goes back to the free lists.
+//! [`BuddyZone::alloc_bulk`] carves the blocks out of free blocks directly (a free 2 MiB block
+//! becomes 512 allocated 4 KiB blocks by writing their heads, instead of 512 split-and-pop
+//! rounds): the smallest free block that holds all that is left, else the largest, so a
+//! single block costs what [`BuddyZone::alloc`] costs; only the remainder of the last block
+//! goes back to the free lists.
 //! [`BuddyZone::free_bulk`] checks every block before it changes anything and returns runs of
 //! blocks that together form an aligned larger block as that block, so 512 consecutive 4 KiB
 //! sources of a 2 MiB range are one release instead of 511 merges.
@@ -44,10 +46,16 @@ impl BuddyZone<'_> {
         }
         let mut left = count;
         while left > 0 {
-            // The largest free block first: it yields the most blocks per list operation.
-            let o = (order..=MAX_ORDER)
-                .rev()
-                .find(|&o| self.free_head[o] != NIL)
+            // The smallest free block that holds everything left (no split remainder for a
+            // whole 2 MiB batch, an exact block for a single one), else the largest.
+            let fits = (order..=MAX_ORDER)
+                .find(|&o| self.free_head[o] != NIL && (1usize << (o - order)) >= left);
+            let o = fits
+                .or_else(|| {
+                    (order..=MAX_ORDER)
+                        .rev()
+                        .find(|&o| self.free_head[o] != NIL)
+                })
                 .expect("available() counted enough free blocks");
             let idx = self.free_head[o];
             self.unlink(idx, o);

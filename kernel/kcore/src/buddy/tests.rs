@@ -353,6 +353,29 @@ mod bulk {
     }
 
     #[test]
+    fn alloc_bulk_of_one_takes_an_exact_block_when_there_is_one() {
+        let mut m = meta(1024);
+        let mut z = zone_of(&mut m, 1024);
+        let mut one = Vec::new();
+        z.alloc_bulk(0, 1, 1, |p| one.push(p)).unwrap();
+        // The split left one free block of each order 0..8: the next single block is the
+        // order-0 one, with no further split.
+        let before: Vec<u64> = (0..=MAX_ORDER).map(|o| z.free_blocks(o)).collect();
+        z.alloc_bulk(0, 1, 1, |p| one.push(p)).unwrap();
+        assert_eq!(z.free_blocks(0), before[0] - 1);
+        for o in 1..=MAX_ORDER {
+            assert_eq!(z.free_blocks(o), before[o], "order {o} untouched");
+        }
+        // A whole 2 MiB batch takes a whole 2 MiB block: no remainder on the lists.
+        let mut batch = Vec::new();
+        let nine = z.free_blocks(9);
+        z.alloc_bulk(0, 1, 512, |p| batch.push(p)).unwrap();
+        assert_eq!(z.free_blocks(9), nine - 1);
+        assert_eq!(batch[511] - batch[0], 511, "one contiguous block");
+        z.check_invariants().unwrap();
+    }
+
+    #[test]
     fn alloc_bulk_is_all_or_nothing() {
         let mut m = meta(1024);
         let mut z = zone_of(&mut m, 1024);
