@@ -402,7 +402,7 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
         .int("from", spec.from as u64)
         .int("to", spec.to as u64)
         .int("bytes", spec.bytes())
-        .obj("mix", mix_obj(spec))
+        .obj("mix", super::keys::mix_obj(spec))
         .int("batch_pages", spec.batch_pages.min(1 << 40))
         .int("reps", o.gbps.len() as u64)
         .num("gbps_mean", get(|s| s.mean))
@@ -447,46 +447,13 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
         .str("cpu", &run.cpu)
         .str("topology", &run.topology)
         .str("dma_profile", &run.dma_profile)
-        .obj("unmapped_us", pct_obj(&o.windows, true))
-        .obj("first_mapped_us", pct_obj(&o.first_mapped, false))
+        .obj("unmapped_us", super::keys::pct_obj(&o.windows, true))
+        .obj(
+            "first_mapped_us",
+            super::keys::pct_obj(&o.first_mapped, false),
+        )
         .num("pct_of_ceiling", ceiling.0)
         .num("pct_of_dma_ceiling", ceiling.1)
-}
-
-/// Per folio size of a mixed cell: `{"2M": {"folios": n, "bytes": b, "share_pct": p}, …}`.
-fn mix_obj(spec: &Spec) -> Obj {
-    let mut o = Obj::new();
-    if let Some(m) = spec.mix {
-        if let Ok(counts) = m.counts(spec.bytes()) {
-            for (&(order, pct), &(_, n)) in m.parts().iter().zip(&counts) {
-                o = o.obj(
-                    &alloc::format!("{}", size_name(order)),
-                    Obj::new()
-                        .int("folios", n)
-                        .int("bytes", n * folio_bytes(order))
-                        .int("share_pct", u64::from(pct)),
-                );
-            }
-        }
-    }
-    o
-}
-
-/// `{p50, p99, max}` (µs) of `ns` samples, or `{}` when there are none.
-fn pct_obj(ns: &[u64], p99: bool) -> Obj {
-    let mut v = ns.to_vec();
-    match kcore::latency::percentiles(&mut v) {
-        Some(p) => {
-            let o = Obj::new().num("p50", p.p50 as f64 / 1e3);
-            let o = if p99 {
-                o.num("p99", p.p99 as f64 / 1e3)
-            } else {
-                o
-            };
-            o.num("max", p.max as f64 / 1e3)
-        }
-        None => Obj::new(),
-    }
 }
 
 /// Mean GB/s and stdev as `12.34 ± 0.56` (with `*` when degraded), or what the cell

@@ -10,6 +10,7 @@ pub mod efficiency;
 pub mod frontier;
 pub mod interleave;
 pub mod json;
+pub mod keys;
 pub mod load;
 pub mod placement;
 pub mod plan;

@@ -12,57 +12,20 @@
 //! Linux's `NR_MAX_BATCHED_MIGRATION`); `PerFolio` runs all four for one folio before
 //! the next. A failure in any phase rolls the batch back (see [`migrate`]).
 
-use super::engine::{CopyEngine, CopyOutcome};
+use super::engine::CopyEngine;
 use super::error::{EngineError, MigrateError, Phase};
+use super::rawcopy::free_all;
 use super::workload::{Folio, Workload};
 use super::Mode;
 use crate::arch::tsc;
 use crate::mm::aspace::AddressSpace;
 use crate::mm::frames::{self, Block};
-use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::latency::BatchTimes;
-use kcore::migrate::{batches, flags, FolioMeta};
+use kcore::migrate::{flags, FolioMeta};
 use ptdma::{CopyOp, DmaAddr};
 
-/// Nanoseconds spent in each phase, summed over the run.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PhaseNs {
-    /// Allocating destinations and copying metadata.
-    pub prepare: u64,
-    /// Clearing PTEs and flushing the TLB.
-    pub unmap: u64,
-    /// Copying data.
-    pub copy: u64,
-    /// Installing the new PTEs and freeing the sources.
-    pub remap: u64,
-}
-
-impl PhaseNs {
-    /// All phases.
-    pub fn total(&self) -> u64 {
-        self.prepare + self.unmap + self.copy + self.remap
-    }
-}
-
-/// What one migration did.
-#[derive(Debug, Clone, Default)]
-pub struct RunStats {
-    /// Per-phase time.
-    pub phases: PhaseNs,
-    /// Bytes moved.
-    pub bytes: u64,
-    /// Batches (per-folio mode: one per folio).
-    pub batches: usize,
-    /// TLB flushes that were full flushes rather than per-page `invlpg`.
-    pub full_flushes: usize,
-    /// Engine side effects (fallbacks, MMIO).
-    pub engine: CopyOutcome,
-    /// Each folio's unmapped window, ns (see `kcore::latency`).
-    pub windows: Vec<u64>,
-    /// Per batch: ns from the start of the batch until its first folio was mapped again.
-    pub first_mapped: Vec<u64>,
-}
+pub use super::runstats::{PhaseNs, RunStats};
 
 /// Buffers every batch of one migration reuses: the kernel heap is a first-fit list, so
 /// a handful of allocations per batch would show in the per-folio mode (one folio per
@@ -510,80 +473,4 @@ fn release(batch: &mut [Folio], dst: Vec<(Block, FolioMeta)>) {
     }
 }
 
-/// The copy phase alone on the same bytes: every folio copied by `engine` to a fresh
-/// block on `to` (allocated before timing, freed after), no unmap or remap. This is
-/// the engine's ceiling for the efficiency ratio. Returns (ns, outcome).
-///
-/// # Errors
-/// [`MigrateError::OutOfMemory`] when the destinations do not fit, [`MigrateError::Copy`]
-/// when the engine fails; a copy that differs from its source is an `Err(text)` of the
-/// outer result (a verification failure).
-pub fn raw_copy(
-    w: &Workload,
-    to: u32,
-    engine: &mut dyn CopyEngine,
-    batch_pages: u64,
-) -> Result<Result<(u64, CopyOutcome), String>, MigrateError> {
-    let mut dst = Vec::with_capacity(w.folios.len());
-    for f in &w.folios {
-        match frames::alloc_data(to, w.order as usize) {
-            Ok(b) => dst.push(b),
-            Err(error) => {
-                free_all(dst);
-                return Err(MigrateError::OutOfMemory {
-                    node: to,
-                    order: w.order,
-                    folio: f.id,
-                    error,
-                });
-            }
-        }
-    }
-    let mut outcome = CopyOutcome::default();
-    let mut ns = 0;
-    for r in batches(w.folios.len(), w.order, batch_pages) {
-        let ops: Vec<CopyOp> = w.folios[r.clone()]
-            .iter()
-            .zip(&dst[r])
-            .map(|(f, b)| CopyOp {
-                src: DmaAddr::new(f.block.addr),
-                dst: DmaAddr::new(b.addr),
-                len: b.bytes(),
-            })
-            .collect();
-        let t0 = tsc::now_ns();
-        let copied = engine.copy(&ops);
-        ns += tsc::now_ns() - t0;
-        match copied {
-            Ok(o) => outcome.add(&o),
-            Err(e) => {
-                free_all(dst);
-                return Err(MigrateError::Copy(e));
-            }
-        }
-    }
-    // The raw copy is verified too: the destinations must equal the sources.
-    let checked = check_raw(w, &dst);
-    free_all(dst);
-    Ok(checked.map(|()| (ns, outcome)))
-}
-
-fn free_all(blocks: Vec<Block>) {
-    for b in blocks {
-        if let Err(e) = frames::free(b) {
-            crate::println!("migrate: freeing a raw-copy destination failed: {e}");
-        }
-    }
-}
-
-fn check_raw(w: &Workload, dst: &[Block]) -> Result<(), String> {
-    for (f, b) in w.folios.iter().zip(dst) {
-        if !crate::mm::frames::same_bytes(&f.block, b) {
-            return Err(alloc::format!(
-                "raw copy of folio {} differs from its source",
-                f.id
-            ));
-        }
-    }
-    Ok(())
-}
+pub use super::rawcopy::raw_copy;

@@ -6,6 +6,41 @@
 use crate::model::{Cell, Parsed};
 use crate::plots::{key_series, num, Chart, Plot, Series, XKind, GBPS};
 
+/// `x%` of the copy ceiling of the same boot (`pct_of_ceiling`), with the DMA ceiling's
+/// share for DMA cells: `42% (DMA 80%)`; `—` when the run measured no ceiling.
+pub fn ceiling_text(c: &Cell) -> String {
+    let get = |k: &str| c.raw.get(k).and_then(|v| v.as_f64());
+    match (get("pct_of_ceiling"), get("pct_of_dma_ceiling")) {
+        (Some(cpu), Some(dma)) => format!("{cpu:.0}% (DMA {dma:.0}%)"),
+        (Some(cpu), None) => format!("{cpu:.0}%"),
+        _ => "—".into(),
+    }
+}
+
+/// `unmapped_us=p50/p99/max; first_mapped_us=p50/max` of a migration cell that has them.
+pub fn latency_text(c: &Cell) -> Option<String> {
+    let obj = |k: &str, keys: &[&str]| {
+        let o = c.raw.get(k)?;
+        let v: Option<Vec<String>> = keys
+            .iter()
+            .map(|q| {
+                o.get(*q)
+                    .and_then(|v| v.as_f64())
+                    .map(|x| format!("{x:.1}"))
+            })
+            .collect();
+        Some(format!("{k}={}", v?.join("/")))
+    };
+    let parts: Vec<String> = [
+        obj("unmapped_us", &["p50", "p99", "max"]),
+        obj("first_mapped_us", &["p50", "max"]),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// `(CPU ceiling, DMA ceiling)`: the best verified CPU and DMA raw copies of the
 /// `frontier-ceiling` cells, GB/s.
 pub fn ceilings(parsed: &Parsed) -> (Option<f64>, Option<f64>) {

@@ -321,41 +321,6 @@ pub const EXTRA_KEYS: &[&str] = &[
     "declined_batches",
 ];
 
-/// `x%` of the copy ceiling of the same boot (`pct_of_ceiling`), with the DMA ceiling's
-/// share for DMA cells: `42% (DMA 80%)`; `—` when the run measured no ceiling.
-pub fn ceiling_text(c: &Cell) -> String {
-    let get = |k: &str| c.raw.get(k).and_then(|v| v.as_f64());
-    match (get("pct_of_ceiling"), get("pct_of_dma_ceiling")) {
-        (Some(cpu), Some(dma)) => format!("{cpu:.0}% (DMA {dma:.0}%)"),
-        (Some(cpu), None) => format!("{cpu:.0}%"),
-        _ => "—".into(),
-    }
-}
-
-/// `unmapped_us=p50/p99/max; first_mapped_us=p50/max` of a migration cell that has them.
-fn latency_text(c: &Cell) -> Option<String> {
-    let obj = |k: &str, keys: &[&str]| {
-        let o = c.raw.get(k)?;
-        let v: Option<Vec<String>> = keys
-            .iter()
-            .map(|q| {
-                o.get(*q)
-                    .and_then(|v| v.as_f64())
-                    .map(|x| format!("{x:.1}"))
-            })
-            .collect();
-        Some(format!("{k}={}", v?.join("/")))
-    };
-    let parts: Vec<String> = [
-        obj("unmapped_us", &["p50", "p99", "max"]),
-        obj("first_mapped_us", &["p50", "max"]),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    (!parts.is_empty()).then(|| parts.join("; "))
-}
-
 /// `key=value` for each of [`EXTRA_KEYS`] the cell has (numbers to 4 significant digits).
 pub fn extra_text(c: &Cell) -> String {
     let parts: Vec<String> = EXTRA_KEYS
@@ -374,7 +339,7 @@ pub fn extra_text(c: &Cell) -> String {
         .chain(
             c.exp
                 .starts_with("frontier")
-                .then(|| latency_text(c))
+                .then(|| crate::frontier::latency_text(c))
                 .flatten(),
         )
         .collect();
@@ -409,7 +374,7 @@ pub fn generic_table(parsed: &Parsed, cells: &[&Cell]) -> String {
                 ),
                 figure(c),
                 raw,
-                ceiling_text(c),
+                crate::frontier::ceiling_text(c),
                 c.status.as_str().into(),
                 extra_text(c),
             ]
