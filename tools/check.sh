@@ -232,6 +232,25 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
         check_result "question experiments: tables, no failed cell, report, cell counts agree" $? "missing:$missing; see $OUT/check-bench-questions.log and $OUT/report-questions/report.md"
     fi
 
+    # The frontier (issue 18), tiny: copy ceiling, DMA split by bytes, declined batches,
+    # mixed folio sizes and latency by batch size in one boot; every cell verified, every
+    # table printed, the report with the frontier plots and cell counts that agree.
+    local f="bench=frontier total=2m reps=1 dma-min-batch=16k size=mix:64k=50%,4k=50% batch=auto:unmapped-us=500"
+    expect_boot bench-frontier 0 '"status":"ok"' "$f"
+    if [[ -f "$OUT/check-bench-frontier.log" ]]; then
+        local ft fmissing=""
+        for ft in '^frontier 1\. Copy ceiling' '^frontier 3\. DMA split' '^frontier 4\. Declined' \
+                  '^frontier 5\. Mixed' '^frontier 6\. Latency' 'batch=auto:unmapped-us=500 for cpu' \
+                  '"declined_batches":[1-9]' '"pct_of_ceiling":[0-9]' '"unmapped_us":\{"p50"'; do
+            grep -qE "$ft" "$OUT/check-bench-frontier.log" || fmissing+=" /$ft/"
+        done
+        ! grep -q 'FAILED' "$OUT/check-bench-frontier.log" && [[ -z "$fmissing" ]] \
+            && (cd "$ROOT" && target/release/report --out "$OUT/report-frontier" "$OUT/check-bench-frontier.log" >/dev/null 2>&1) \
+            && [[ -f "$OUT/report-frontier/frontier-split.png" && -f "$OUT/report-frontier/frontier-latency.png" ]] \
+            && ! grep -q 'The RUN line counts' "$OUT/report-frontier/report.md"
+        check_result "frontier: tables, declined batches, ceiling and latency keys, report with plots" $? "missing:$fmissing; see $OUT/check-bench-frontier.log and $OUT/report-frontier/report.md"
+    fi
+
     # The fault suite: every injected fault during a real migration (table in the log).
     local saved_model=("${MODEL_ARGS[@]}")
     cmd_faults > "$OUT/check-faults.txt" 2>&1

@@ -139,6 +139,14 @@ fn run_bench_list(
             ));
         }
     }
+    // Keys only the frontier's sweeps can resolve.
+    let only_frontier = list.split(',').all(|b| b == "frontier");
+    if !only_frontier && config.migrate.batch_auto_us.is_some() {
+        return Err("batch=auto:unmapped-us=N is chosen by bench=frontier's latency sweep; other experiments need a page count or 'all'".into());
+    }
+    if !only_frontier && config.migrate.mix.is_some() {
+        return Err("size=mix:... is measured by bench=frontier; other experiments take a comma list of sizes".into());
+    }
     for &name in kcore::cmdline::BENCHES.iter().filter(|&&b| b != "all") {
         if !all && !list.split(',').any(|b| b == name) {
             continue;
@@ -159,6 +167,7 @@ fn run_bench_list(
             "pollution" => bench::pollution::pollution(config, &mut totals),
             "load" => bench::load::load(config, &mut totals),
             "cycles" => bench::cycles::cycles(config, &mut totals),
+            "frontier" => bench::frontier::frontier(config, &mut totals),
             other => Err(alloc::format!("bench {other}: not built in")),
         };
         match r {

@@ -211,6 +211,11 @@ impl<R: RegisterAccess, M: DmaMemory> Ae4Queue<R, M> {
         op.len.div_ceil(u64::from(self.config.max_desc_len)) as usize
     }
 
+    /// The configuration the queue was started with.
+    pub fn config(&self) -> &Ae4Config {
+        &self.config
+    }
+
     /// Most descriptors outstanding at once (N − 1).
     pub fn capacity(&self) -> usize {
         self.entries - 1

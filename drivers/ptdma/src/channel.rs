@@ -228,7 +228,15 @@ impl<'a> ChannelSet<'a> {
     /// caller to copy another way.
     pub fn run(&mut self, ops: &[CopyOp]) -> BatchReport {
         let n = self.channels.len().max(1);
-        let mut reports: Vec<ChannelReport> = split(ops.len(), n, self.policy)
+        let shares = split(ops.len(), n, self.policy);
+        self.run_assigned(ops, shares)
+    }
+
+    /// [`Self::run`] with the split given: `shares[c]` are the indices into `ops` that
+    /// channel `c` copies, in order (e.g. chunks of folios cut by bytes). Indices past the
+    /// channels given are ignored.
+    pub fn run_assigned(&mut self, ops: &[CopyOp], shares: Vec<Vec<usize>>) -> BatchReport {
+        let mut reports: Vec<ChannelReport> = shares
             .into_iter()
             .take(self.channels.len())
             .map(|assigned| ChannelReport {

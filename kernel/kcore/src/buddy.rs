@@ -16,6 +16,7 @@
 //! [`BuddyZone::free`] can reject double frees, wrong orders and foreign frames before it
 //! changes anything.
 
+mod bulk;
 mod error;
 
 pub use error::{AllocError, FreeError, InitError, RangeError};

@@ -259,9 +259,21 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "dma-split",
-        kind: ValueKind::Choice(&["rr", "contiguous"]),
+        kind: ValueKind::Choice(&["rr", "contiguous", "bytes"]),
         default: "rr",
-        help: "how a batch is split across DMA channels: rr (folio i to channel i mod n, RFC V2) | contiguous (blocks of folios, RFC V3)",
+        help: "how a batch is split across DMA channels: rr (folio i to channel i mod n, RFC V2) | contiguous (blocks of folios, RFC V3) | bytes (chunks of dma-chunk bytes, inside folios when there are fewer folios than channels)",
+    },
+    KeySpec {
+        name: "dma-chunk",
+        kind: ValueKind::Word,
+        default: "256k..2m",
+        help: "dma-split=bytes: smallest..largest chunk, multiples of 4k",
+    },
+    KeySpec {
+        name: "dma-min-batch",
+        kind: ValueKind::Word,
+        default: "0",
+        help: "DMA batches below this many bytes are copied by the CPU and counted as declined: 0 (off), a size like 32k, or auto (the DMA/CPU crossover measured at boot)",
     },
     KeySpec {
         name: "dma-profile",
@@ -304,8 +316,20 @@ pub const BENCHES: &[&str] = &[
     "pollution",
     "load",
     "cycles",
+    "frontier",
     "all",
 ];
+
+/// `dma-min-batch=`: when a DMA batch is small enough that the CPU copies it instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MinBatch {
+    /// Never: every batch goes to DMA.
+    Off,
+    /// Batches below this many bytes go to the CPU.
+    Bytes(u64),
+    /// The DMA/CPU crossover measured at boot.
+    Auto,
+}
 
 /// What a migration run or benchmark is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,6 +352,10 @@ pub struct MigrateArgs {
     pub total: u64,
     /// Batch limit in base pages (`u64::MAX` = the whole workload).
     pub batch_pages: u64,
+    /// `size=mix:…`: one workload of several folio sizes (bench=frontier).
+    pub mix: Option<crate::mix::Mix>,
+    /// `batch=auto:unmapped-us=N`: the bound on the p99 unmapped window, µs.
+    pub batch_auto_us: Option<u64>,
     /// DMA channels (`None` = all).
     pub channels: Option<u32>,
     /// CPU worker threads (cpu-mt, hybrid).
@@ -356,6 +384,8 @@ impl Default for MigrateArgs {
             counts: alloc::vec![1, 8, 64, 256, 512, 1024, 2048, 8192],
             total: 32 << 20,
             batch_pages: 512,
+            batch_auto_us: None,
+            mix: None,
             channels: None,
             threads: 1,
             placement: "spread".into(),
@@ -396,8 +426,12 @@ pub struct Config {
     pub copy: String,
     /// The DMA timing assumption, for reports.
     pub dma_profile: String,
-    /// `rr` or `contiguous`.
+    /// `rr`, `contiguous` or `bytes`.
     pub dma_split: String,
+    /// Chunk bounds of `dma-split=bytes`.
+    pub dma_chunk: crate::split::ChunkBounds,
+    /// `dma-min-batch=`: batches below it go to the CPU (declined).
+    pub dma_min_batch: MinBatch,
     /// Soak duration in seconds.
     pub soak_s: Option<u64>,
     /// The CPU shape the runner built (`expect-topo`), for the topology self-test.
@@ -444,6 +478,8 @@ impl Default for Config {
             copy: "auto".into(),
             dma_profile: "none".into(),
             dma_split: "rr".into(),
+            dma_chunk: crate::split::ChunkBounds::DEFAULT,
+            dma_min_batch: MinBatch::Off,
             soak_s: None,
             expect_topo: None,
             watchdog_s: 120,
@@ -598,7 +634,7 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                     return Err(bad_value(
                         spec,
                         &value,
-                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,all",
+                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,frontier,all",
                     ));
                 }
             }
@@ -613,6 +649,12 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "counts" => config.migrate.counts = parse_list(spec, &value, 1, 1 << 20)?,
         "engine" => config.migrate.engine = value,
         "mode" => config.migrate.mode = value,
+        "size" if value.starts_with("mix:") => {
+            config.migrate.mix = Some(
+                crate::mix::parse(&value)
+                    .map_err(|e| bad_value(spec, &value, &alloc::format!("{e}")))?,
+            );
+        }
         "size" => {
             config.migrate.sizes = parse_sizes(spec, &value)?;
             config.migrate.size_given = true;
@@ -624,11 +666,22 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                 .ok_or_else(|| bad_value(spec, &value, "a size >= 4k like 64m or 1g"))?
         }
         "batch" => {
+            if let Some(us) = value.strip_prefix("auto:unmapped-us=") {
+                config.migrate.batch_auto_us =
+                    Some(parse_u64(us).filter(|&n| n > 0).ok_or_else(|| {
+                        bad_value(spec, &value, "auto:unmapped-us=N with N >= 1")
+                    })?);
+                return Ok(());
+            }
             config.migrate.batch_pages = match value.as_str() {
                 "all" => u64::MAX,
-                v => parse_u64(v)
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| bad_value(spec, v, "a page count >= 1 or 'all'"))?,
+                v => parse_u64(v).filter(|&n| n > 0).ok_or_else(|| {
+                    bad_value(
+                        spec,
+                        v,
+                        "a page count >= 1, 'all', or auto:unmapped-us=N (bench=frontier)",
+                    )
+                })?,
             }
         }
         "channels" => {
@@ -660,6 +713,20 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "copy" => config.copy = value,
         "dma-profile" => config.dma_profile = value,
         "dma-split" => config.dma_split = value,
+        "dma-chunk" => {
+            config.dma_chunk = crate::split::parse_bounds(&value)
+                .map_err(|e| bad_value(spec, &value, &alloc::format!("{e}")))?
+        }
+        "dma-min-batch" => {
+            config.dma_min_batch = match value.as_str() {
+                "auto" => MinBatch::Auto,
+                v => match crate::migrate::parse_size(v) {
+                    Some(0) => MinBatch::Off,
+                    Some(n) => MinBatch::Bytes(n),
+                    None => return Err(bad_value(spec, v, "0, a size like 32k, or auto")),
+                },
+            }
+        }
         "soak" => config.soak_s = value.parse().ok(),
         "expect-topo" => {
             let shape =
@@ -880,8 +947,46 @@ mod tests {
             "total" => "8m",
             "batch" | "channels" => "all",
             "host-binding" => "kvm:0-1/1-0:2:huge",
+            "dma-chunk" => "64k..1m",
+            "dma-min-batch" => "32k",
             _ => "all",
         }
+    }
+
+    #[test]
+    fn dma_split_keys() {
+        let c = parse("dma-split=bytes dma-chunk=64k..1m dma-min-batch=32k").unwrap();
+        assert_eq!(c.dma_split, "bytes");
+        assert_eq!(
+            c.dma_chunk,
+            crate::split::ChunkBounds {
+                min: 64 << 10,
+                max: 1 << 20
+            }
+        );
+        assert_eq!(c.dma_min_batch, MinBatch::Bytes(32 << 10));
+        let a = parse("batch=auto:unmapped-us=250").unwrap();
+        assert_eq!(
+            (a.migrate.batch_auto_us, a.migrate.batch_pages),
+            (Some(250), 512)
+        );
+        assert!(parse("batch=auto:unmapped-us=0").is_err());
+        assert!(parse("batch=auto").is_err());
+        let m = parse("size=mix:2m=50%,64k=25%,4k=25%").unwrap();
+        assert_eq!(m.migrate.mix.unwrap().parts(), &[(9, 50), (4, 25), (0, 25)]);
+        assert!(!m.migrate.size_given);
+        assert!(parse("size=mix:2m=50%").is_err());
+        assert_eq!(
+            parse("dma-min-batch=auto").unwrap().dma_min_batch,
+            MinBatch::Auto
+        );
+        assert_eq!(
+            parse("dma-min-batch=0").unwrap().dma_min_batch,
+            MinBatch::Off
+        );
+        assert_eq!(Config::default().dma_min_batch, MinBatch::Off);
+        assert!(parse("dma-chunk=1m..64k").is_err());
+        assert!(parse("dma-min-batch=lots").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! - [`acpi`]: SRAT and SLIT bodies (the `acpi` crate finds and checksums the tables).
 //! - [`migrate`]: folio sizes, verification pattern, metadata, batching.
+//! - [`mix`]: `size=mix:…`, workloads of several folio sizes and their batches.
 //! - [`numa`]: nodes with their CPUs, usable RAM and distances.
 //! - [`bootinfo`]: loader-independent boot facts (memory map, PVH start_info, RSDP scan).
 //! - [`cmdline`]: the kernel command line, parsed into a typed [`cmdline::Config`].
@@ -12,12 +13,14 @@
 //! - [`pagetable`]: page-table trees of migration address spaces (4K and 2M leaves).
 //! - [`plan`]: the limits check before a run (node frames and heap for every cell).
 //! - [`honesty`]: how much of a copy the named engine really did (ok, degraded, invalid).
+//! - [`latency`]: unmapped windows and first-mapped latency per batch, percentiles.
 //! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
 //! - [`fbtext`]: text on a multiboot2 framebuffer (RGB pixels or EGA text cells).
 //! - [`serialspec`]: the `console=` value (which serial port, which speed).
 //! - [`cpuset`]: fixed bitmaps of kernel CPU indices (up to 512 CPUs).
 //! - [`features`]: CPU features forced on or off from the command line, resolved against the CPU.
 //! - [`hostbind`]: how the runner bound a KVM guest to its host (`host-binding=`).
+//! - [`split`]: `dma-split=bytes`, a batch cut into chunks by bytes across DMA channels.
 //! - [`rng`]: a small deterministic generator for tests and soak runs.
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
@@ -37,12 +40,15 @@ pub mod fbtext;
 pub mod features;
 pub mod honesty;
 pub mod hostbind;
+pub mod latency;
 pub mod migrate;
+pub mod mix;
 pub mod numa;
 pub mod pagetable;
 pub mod placement;
 pub mod plan;
 pub mod rng;
 pub mod serialspec;
+pub mod split;
 pub mod stats;
 pub mod topology;

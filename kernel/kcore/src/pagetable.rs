@@ -16,9 +16,12 @@
 //!
 //! - [`AddressSpace`]: one tree; map, unmap, remap and translate folios; share kernel PML4
 //!   slots; free every table frame it allocated with [`AddressSpace::destroy`].
+//! - [`AddressSpace::unmap_batch`], [`AddressSpace::remap_batch`]: a migration batch's
+//!   folios, walking the tree once per leaf table rather than once per folio.
 //! - [`FlushPlan`]: per-page `invlpg` or a full flush after a batch of unmaps.
 //! - [`PtError`]: why an operation was refused (the tree is then left unchanged).
 
+mod batch;
 mod entries;
 mod error;
 mod flush;

@@ -55,7 +55,7 @@ pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), String> {
     let mut rows: Vec<(u32, u8, [Option<f64>; 3], String)> = Vec::new();
     for &w in &widths {
         let place = &config.migrate.placement;
-        let policy = super::split_policy(config);
+        let policy = super::dma_split(config);
         let mut cal_cpu = setup::cpu_engine(w as usize, place, from, to)?;
         let mut cal_dma = DmaEngine::new(Some(w), policy, config.dma_timeout_ms)?;
         let reps = config.migrate.reps.max(3);

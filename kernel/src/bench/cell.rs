@@ -56,6 +56,9 @@ pub struct Spec {
     pub batch_pages: u64,
     /// Measured repetitions.
     pub reps: u32,
+    /// A workload of several folio sizes (`size=mix:…`): `order` is then the largest and
+    /// `folios` the count of all sizes together.
+    pub mix: Option<kcore::mix::Mix>,
 }
 
 impl Spec {
@@ -78,7 +81,20 @@ impl Spec {
             to,
             batch_pages: config.migrate.batch_pages,
             reps: config.migrate.reps,
+            mix: None,
         }
+    }
+
+    /// The folio orders of a mixed cell, or `None` for a uniform one.
+    pub fn mix_orders(&self) -> Option<Vec<u8>> {
+        let bytes = self.folios as u64 * folio_bytes(self.order);
+        self.mix.and_then(|m| m.orders(bytes).ok())
+    }
+
+    /// Bytes migrated per repetition. A mixed cell's `folios` counts folios of the
+    /// largest size worth of bytes (see `frontier::mix`).
+    pub fn bytes(&self) -> u64 {
+        self.folios as u64 * folio_bytes(self.order)
     }
 }
 
@@ -119,8 +135,16 @@ pub struct Outcome {
     pub channels: usize,
     /// Placement policy of the workers.
     pub placement: String,
+    /// Each folio's unmapped window over the measured repetitions, ns.
+    pub windows: Vec<u64>,
+    /// Per batch of the measured repetitions: ns until its first folio was mapped again.
+    pub first_mapped: Vec<u64>,
     /// Engine name.
     pub engine_name: &'static str,
+    /// DMA split (`rr`, `contiguous`, `bytes`, `-`).
+    pub split: &'static str,
+    /// DMA batch floor in bytes (0: none).
+    pub min_batch: u64,
     /// How the cell ended: a figure of its engine (`Ok`, `Degraded`) or not.
     pub status: Status,
     /// `None` when every repetition verified; else what went wrong.
@@ -136,10 +160,14 @@ impl Outcome {
             engine: CopyOutcome::default(),
             copied: CopiedBytes::default(),
             fallback_per_rep: Vec::new(),
+            windows: Vec::new(),
+            first_mapped: Vec::new(),
             threads: engine.threads(),
             channels: engine.channels(),
             placement: String::from(engine.placement()),
             engine_name: engine.name(),
+            split: engine.split_name(),
+            min_batch: engine.min_batch(),
             status: Status::Ok,
             failure: None,
         }
@@ -153,7 +181,7 @@ impl Outcome {
         if rep == 0 {
             return;
         }
-        let bytes = spec.folios as u64 * folio_bytes(spec.order);
+        let bytes = spec.bytes();
         let reps = u64::from(spec.reps.max(1));
         self.gbps.push(gbps(bytes, ns).unwrap_or(0.0));
         self.phases.prepare += phases.prepare / reps;
@@ -161,6 +189,14 @@ impl Outcome {
         self.phases.copy += phases.copy / reps;
         self.phases.remap += phases.remap / reps;
         self.engine.add(eng);
+    }
+
+    /// Records the latency samples of a measured repetition (`rep` 0 is ignored).
+    pub fn record_latency(&mut self, rep: u32, lat: Latency) {
+        if rep > 0 {
+            self.windows.extend(lat.windows);
+            self.first_mapped.extend(lat.first_mapped);
+        }
     }
 
     /// Labels a cell whose repetitions all finished from what its copiers did, and says
@@ -216,7 +252,10 @@ pub fn run(spec: &Spec, engine: &mut dyn CopyEngine, progress: &str) -> Outcome 
         );
         crate::smp::watchdog::progress();
         match one_rep(spec, engine, rep as u64) {
-            Ok((ns, phases, eng)) => out.record(spec, rep, ns, &phases, &eng),
+            Ok((ns, phases, eng, lat)) => {
+                out.record(spec, rep, ns, &phases, &eng);
+                out.record_latency(rep, lat);
+            }
             Err(RepError::OutOfMemory(e)) => {
                 println!("!!! OUT OF MEMORY in {progress}, {label}: {e}; every folio stayed where it was");
                 out.status = Status::OutOfMemory;
@@ -235,8 +274,17 @@ pub fn run(spec: &Spec, engine: &mut dyn CopyEngine, progress: &str) -> Outcome 
     out
 }
 
+/// A repetition's latency samples (empty for a raw copy).
+#[derive(Debug, Default)]
+pub struct Latency {
+    /// Each folio's unmapped window, ns.
+    pub windows: Vec<u64>,
+    /// Per batch, ns until its first folio was mapped again.
+    pub first_mapped: Vec<u64>,
+}
+
 /// Why a repetition produced no number.
-enum RepError {
+pub(super) enum RepError {
     /// Frames ran out (the workload was rolled back).
     OutOfMemory(String),
     /// Data, frames or the engine did not check out.
@@ -253,20 +301,29 @@ impl From<MigrateError> for RepError {
     }
 }
 
-fn one_rep(
+pub(super) fn one_rep(
     spec: &Spec,
     engine: &mut dyn CopyEngine,
     rep: u64,
-) -> Result<(u64, PhaseNs, CopyOutcome), RepError> {
+) -> Result<(u64, PhaseNs, CopyOutcome, Latency), RepError> {
     let frames_before = frames::frames_in_use();
     let seed = tsc::rdtsc() ^ (rep << 48) ^ spec.order as u64;
-    let mut w = Workload::create(spec.from, spec.order, spec.folios, seed)?;
-    let result: Result<(u64, PhaseNs, CopyOutcome), RepError> = match spec.kind {
+    let mut w = match spec.mix_orders() {
+        Some(orders) => Workload::create_mixed(spec.from, &orders, seed)?,
+        None => Workload::create(spec.from, spec.order, spec.folios, seed)?,
+    };
+    let result: Result<(u64, PhaseNs, CopyOutcome, Latency), RepError> = match spec.kind {
         Kind::Migrate(mode) => {
             match pipeline::migrate(&mut w, spec.to, engine, mode, spec.batch_pages) {
                 Ok(s) => w
                     .verify(spec.to)
-                    .map(|()| (s.phases.total(), s.phases, s.engine))
+                    .map(|()| {
+                        let lat = Latency {
+                            windows: s.windows,
+                            first_mapped: s.first_mapped,
+                        };
+                        (s.phases.total(), s.phases, s.engine, lat)
+                    })
                     .map_err(RepError::Failed),
                 Err(e) => {
                     // Rolled back: the workload must still be whole, wherever it is.
@@ -288,6 +345,7 @@ fn one_rep(
                     ..PhaseNs::default()
                 },
                 o,
+                Latency::default(),
             )),
             Ok(Err(e)) => Err(RepError::Failed(e)),
             Err(e) => Err(e.into()),
@@ -328,18 +386,23 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
     let s = Summary::of(&o.gbps).ok();
     let get = |f: fn(&Summary) -> f64| s.as_ref().map_or(f64::NAN, f);
     let run = crate::bench_context();
+    let ceiling = super::frontier::ceiling::pct(o, get(|s| s.mean));
     Obj::new()
         .str("exp", spec.exp)
         .str("engine", o.engine_name)
         .str("mode", spec.kind.name())
         .int("folio_kib", folio_bytes(spec.order) >> 10)
-        .int("folios", spec.folios as u64)
+        .int(
+            "folios",
+            spec.mix_orders().map_or(spec.folios, |o| o.len()) as u64,
+        )
         .int("threads", o.threads as u64)
         .int("channels", o.channels as u64)
         .str("placement", &o.placement)
         .int("from", spec.from as u64)
         .int("to", spec.to as u64)
-        .int("bytes", spec.folios as u64 * folio_bytes(spec.order))
+        .int("bytes", spec.bytes())
+        .obj("mix", super::keys::mix_obj(spec))
         .int("batch_pages", spec.batch_pages.min(1 << 40))
         .int("reps", o.gbps.len() as u64)
         .num("gbps_mean", get(|s| s.mean))
@@ -373,6 +436,9 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
         .int("dma_batches", o.engine.dma_batches)
         .int("dma_submit_ns", o.engine.dma_submit_ns)
         .int("dma_wait_ns", o.engine.dma_wait_ns)
+        .str("dma_split", o.split)
+        .int("dma_min_batch", o.min_batch)
+        .int("declined_batches", o.engine.declined)
         .str(
             "copy_routine",
             crate::migrate::engine::cpu::routine().name(),
@@ -383,6 +449,13 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
         .str("dma_profile", &run.dma_profile)
         .str("features", run.features)
         .str("host", &run.host)
+        .obj("unmapped_us", super::keys::pct_obj(&o.windows, true))
+        .obj(
+            "first_mapped_us",
+            super::keys::pct_obj(&o.first_mapped, false),
+        )
+        .num("pct_of_ceiling", ceiling.0)
+        .num("pct_of_dma_ceiling", ceiling.1)
 }
 
 /// Mean GB/s and stdev as `12.34 ± 0.56` (with `*` when degraded), or what the cell

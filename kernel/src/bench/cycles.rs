@@ -51,7 +51,7 @@ pub fn cycles(config: &Config, totals: &mut Totals) -> Result<(), String> {
         engines.push((Box::new(e), busy));
     }
     if crate::dma::channel_count() > 0 {
-        let e = DmaEngine::new(None, super::split_policy(config), config.dma_timeout_ms)?;
+        let e = DmaEngine::new(None, super::dma_split(config), config.dma_timeout_ms)?;
         engines.push((Box::new(e), 1));
     } else {
         println!("cycles: no DMA engine: the dma rows are skipped");

@@ -4,7 +4,8 @@
 //! and dma when an engine was found), batched migration vs per-folio migration vs the
 //! same engine's raw copy of the same bytes, all in one boot. The headline figure is
 //! batched / raw copy: how much of the engine's bandwidth survives the unmap, TLB flush
-//! and remap around it.
+//! and remap around it. The three cells of a row run interleaved (repetition by
+//! repetition, see [`super::interleave`]), so load on the host moves them together.
 
 use super::cell::{self, cell_text, size_name, Kind, Outcome, Spec};
 use crate::migrate::Mode;
@@ -65,33 +66,38 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
     for &order in &sizes {
         let folios = folios_for(config, order)?;
         for &name in &engines {
-            let mut engine = super::engine(name, config)?;
-            let mut outs = Vec::new();
-            for kind in kinds {
-                let spec = Spec {
-                    exp: "efficiency",
-                    kind,
-                    order,
-                    folios,
-                    from,
-                    to,
-                    batch_pages: config.migrate.batch_pages,
-                    reps: config.migrate.reps,
-                };
-                let progress = alloc::format!(
-                    "efficiency cell {}/{}: {} {name} {}",
-                    totals.cells + 1,
-                    total_cells,
-                    size_name(order),
-                    kind.name()
-                );
-                outs.push(cell::measure(
-                    &spec,
-                    engine.as_mut(),
-                    &progress,
-                    &mut totals,
-                ));
-            }
+            let mut engine = alloc::vec![super::engine(name, config)?];
+            let specs: Vec<(Spec, usize)> = kinds
+                .iter()
+                .map(|&kind| {
+                    let spec = Spec {
+                        exp: "efficiency",
+                        kind,
+                        order,
+                        folios,
+                        from,
+                        to,
+                        batch_pages: config.migrate.batch_pages,
+                        reps: config.migrate.reps,
+                        mix: None,
+                    };
+                    (spec, 0)
+                })
+                .collect();
+            let progress: Vec<String> = kinds
+                .iter()
+                .enumerate()
+                .map(|(k, kind)| {
+                    alloc::format!(
+                        "efficiency cell {}/{}: {} {name} {}",
+                        totals.cells + k + 1,
+                        total_cells,
+                        size_name(order),
+                        kind.name()
+                    )
+                })
+                .collect();
+            let outs = super::interleave::measure(&specs, &mut engine, &progress, &mut totals);
             rows.push((order, name, outs));
         }
     }
@@ -157,6 +163,7 @@ pub fn migrate_job(config: &Config) -> Result<Totals, String> {
             to,
             batch_pages: m.batch_pages,
             reps: m.reps,
+            mix: None,
         };
         let progress = alloc::format!("migrate {} {} {}", size_name(order), m.engine, mode.name());
         let o = cell::measure(&spec, engine.as_mut(), &progress, &mut totals);

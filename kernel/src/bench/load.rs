@@ -221,12 +221,18 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
     if crate::dma::channel_count() > 0 {
         engines.push(Box::new(DmaEngine::new(
             Some(1),
-            super::split_policy(config),
+            super::dma_split(config),
             config.dma_timeout_ms,
         )?));
     }
-    // The background stream gets every channel the migration engine did not take.
-    let mut bg = crate::dma::take(None).ok();
+    // The background stream holds every channel but the one the migration engine leases
+    // for each batch.
+    let channels = crate::dma::channel_count();
+    let mut bg = if channels > 1 {
+        Some(crate::dma::take(Some(channels - 1))?)
+    } else {
+        None
+    };
     let bg_names: Vec<String> = bg.iter().flat_map(|l| l.iter().map(|c| c.name())).collect();
     println!(
         "load: memory load on CPUs {others:?} (node {from}), background DMA on channels {bg_names:?}; engines cpu, dma x1; sizes {}; {} MiB per repetition, node {from} -> {to}, {} reps + warm-up{}",

@@ -7,7 +7,10 @@ pub mod auto;
 pub mod cell;
 pub mod cycles;
 pub mod efficiency;
+pub mod frontier;
+pub mod interleave;
 pub mod json;
+pub mod keys;
 pub mod load;
 pub mod placement;
 pub mod plan;
@@ -19,7 +22,7 @@ pub mod totals;
 
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::cpumt::CpuMtEngine;
-use crate::migrate::engine::dma::DmaEngine;
+use crate::migrate::engine::dma::{DmaEngine, Split};
 use crate::migrate::engine::hybrid::HybridEngine;
 use crate::migrate::engine::CopyEngine;
 use alloc::boxed::Box;
@@ -33,8 +36,9 @@ pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String
     match name {
         "cpu" => Ok(Box::new(CpuEngine)),
         "dma" => Ok(Box::new(
-            DmaEngine::new(m.channels, split_policy(config), config.dma_timeout_ms)
-                .map_err(|e| alloc::format!("engine=dma: {e}"))?,
+            DmaEngine::new(m.channels, dma_split(config), config.dma_timeout_ms)
+                .map_err(|e| alloc::format!("engine=dma: {e}"))?
+                .with_min_batch(min_batch(config)?),
         )),
         "cpu-mt" => {
             let (from, to) = nodes(config)?;
@@ -63,7 +67,7 @@ pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String
                 from,
                 to,
             )?;
-            let dma = DmaEngine::new(m.channels, split_policy(config), config.dma_timeout_ms)
+            let dma = DmaEngine::new(m.channels, dma_split(config), config.dma_timeout_ms)
                 .map_err(|e| alloc::format!("engine=hybrid: {e}"))?;
             Ok(Box::new(HybridEngine::new(
                 cpu,
@@ -105,12 +109,33 @@ pub fn within<T: Copy + PartialOrd>(
     values.iter().copied().partition(|&v| v <= limit)
 }
 
-/// `dma-split=` as the driver's policy.
+/// `dma-split=` as the driver's policy (whole ops; `bytes` counts as `rr` here).
 pub fn split_policy(config: &Config) -> SplitPolicy {
     if config.dma_split == "contiguous" {
         SplitPolicy::Contiguous
     } else {
         SplitPolicy::RoundRobin
+    }
+}
+
+/// `dma-split=` and `dma-chunk=` as the DMA engine's split.
+pub fn dma_split(config: &Config) -> Split {
+    if config.dma_split == "bytes" {
+        Split::Bytes(config.dma_chunk)
+    } else {
+        Split::Ops(split_policy(config))
+    }
+}
+
+/// `dma-min-batch=` in bytes: 0 when off, the crossover measured at boot for `auto`.
+///
+/// # Errors
+/// `auto` when the crossover cannot be measured (no DMA engine).
+pub fn min_batch(config: &Config) -> Result<u64, String> {
+    match config.dma_min_batch {
+        kcore::cmdline::MinBatch::Off => Ok(0),
+        kcore::cmdline::MinBatch::Bytes(n) => Ok(n),
+        kcore::cmdline::MinBatch::Auto => frontier::crossover::measured(config),
     }
 }
 

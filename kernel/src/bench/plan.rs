@@ -134,6 +134,28 @@ pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> (Vec<C
         let total = super::question_total(config);
         out.extend(cells_of(config, &sizes, total, from, to, true));
     }
+    if has("frontier") {
+        // Ceiling, split (2M), declined batches and latency (4K, up to one batch of the
+        // whole workload), the mix and its uniform cells: every size at the full total.
+        let total = super::frontier::total(config);
+        let mut sizes = alloc::vec![0u8, 9];
+        if let Ok(m) = super::frontier::mix::mix(config) {
+            sizes.extend(m.parts().iter().map(|p| p.0));
+        }
+        sizes.sort_unstable();
+        sizes.dedup();
+        for &order in &sizes {
+            let folios = (total / folio_bytes(order)).max(1);
+            out.push(CellNeed {
+                from,
+                to,
+                order,
+                folios,
+                batch_folios: folios,
+                raw_copy: true,
+            });
+        }
+    }
     let mut orders: Vec<u8> = out.iter().map(|c| c.order).collect();
     orders.sort_unstable();
     orders.dedup();

@@ -171,7 +171,7 @@ pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), String> {
     if crate::dma::channel_count() > 0 {
         engines.push(Box::new(DmaEngine::new(
             None,
-            super::split_policy(config),
+            super::dma_split(config),
             config.dma_timeout_ms,
         )?));
     }

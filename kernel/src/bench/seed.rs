@@ -20,7 +20,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::cmdline::Config;
 use kcore::migrate::{folio_bytes, MTHP_ORDERS};
-use ptdma::SplitPolicy;
 
 /// Bytes per repetition: `total=` if given, else 1 GiB on hardware (the seed's) and
 /// 32 MiB under an emulator (minutes, not hours).
@@ -34,12 +33,8 @@ pub fn default_total(config: &Config) -> u64 {
     }
 }
 
-fn split(config: &Config) -> SplitPolicy {
-    if config.dma_split == "contiguous" {
-        SplitPolicy::Contiguous
-    } else {
-        SplitPolicy::RoundRobin
-    }
+fn split(config: &Config) -> crate::migrate::engine::dma::Split {
+    super::dma_split(config)
 }
 
 /// Table 1a (`dma = false`: multi-threaded CPU) or 1b (`dma = true`: DMA channels).

@@ -115,6 +115,7 @@ pub fn calibrate(
             to,
             batch_pages: pt.batch_pages,
             reps,
+            mix: None,
         };
         let progress = alloc::format!(
             "{} {} x{} point {}/{}: {} x {}, batch {}",
@@ -274,7 +275,7 @@ pub fn setup(config: &Config, totals: &mut Totals) -> Result<(), String> {
         )?);
     }
     let dma = if crate::dma::channel_count() > 0 {
-        let mut e = DmaEngine::new(Some(1), super::split_policy(config), config.dma_timeout_ms)?;
+        let mut e = DmaEngine::new(Some(1), super::dma_split(config), config.dma_timeout_ms)?;
         let m = calibrate(
             &mut e,
             &points,

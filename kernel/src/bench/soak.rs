@@ -7,7 +7,7 @@ use crate::arch::tsc;
 use crate::bench::json::Obj;
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::cpumt::CpuMtEngine;
-use crate::migrate::engine::dma::DmaEngine;
+use crate::migrate::engine::dma::{DmaEngine, Split};
 use crate::migrate::engine::hybrid::HybridEngine;
 use crate::migrate::engine::CopyEngine;
 use crate::migrate::pipeline;
@@ -144,10 +144,13 @@ fn pick_engine(
     rng: &mut XorShift,
 ) -> Option<Box<dyn CopyEngine>> {
     let online = crate::smp::online();
-    let split = if rng.below(2) == 0 {
-        SplitPolicy::RoundRobin
-    } else {
-        SplitPolicy::Contiguous
+    let split = match rng.below(3) {
+        0 => Split::Ops(SplitPolicy::RoundRobin),
+        1 => Split::Ops(SplitPolicy::Contiguous),
+        _ => Split::Bytes(kcore::split::ChunkBounds {
+            min: 4 << 10,
+            max: 64 << 10,
+        }),
     };
     let policy = ["spread", "fill", "src", "dst"][rng.below(4) as usize];
     match pick {

@@ -140,6 +140,14 @@ impl Channel {
         }
     }
 
+    /// Largest byte count one descriptor carries (ops are cut into descriptors of this).
+    pub fn max_desc_len(&self) -> u64 {
+        match &self.queue {
+            Hw::Ptdma(q) => u64::from(q.config().max_desc_len),
+            Hw::Ae4(q) => u64::from(q.config().max_desc_len),
+        }
+    }
+
     /// Why the channel was retired (device gone), if it was.
     pub fn retired(&self) -> Option<PtdmaError> {
         self.retired

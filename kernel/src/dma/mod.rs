@@ -14,7 +14,9 @@ mod registry;
 pub use channel::Channel;
 pub use owned::{check_owned, NotOwned};
 pub use probe::RING_ENTRIES;
-pub use registry::{count as channel_count, engine_count, print_counters, take, Lease, TakeError};
+pub use registry::{
+    count as channel_count, engine_count, print_counters, take, take_id, Lease, TakeError,
+};
 
 use crate::{pcicfg, println};
 use alloc::vec::Vec;

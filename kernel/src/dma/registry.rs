@@ -123,6 +123,30 @@ pub fn take(n: Option<usize>) -> Result<Lease, TakeError> {
     Ok(Lease { channels })
 }
 
+/// Lends the channel with registry id `id` alone.
+///
+/// # Errors
+/// [`TakeError::NoEngine`] when no channel was started, [`TakeError::TooFew`] when that
+/// channel does not exist or is lent out.
+pub fn take_id(id: usize) -> Result<Lease, TakeError> {
+    let mut pool = POOL.lock();
+    if pool.is_empty() {
+        return Err(TakeError::NoEngine);
+    }
+    let free = pool.iter().filter(|c| c.is_some()).count();
+    let started = pool.len();
+    match pool.get_mut(id).and_then(Option::take) {
+        Some(ch) => Ok(Lease {
+            channels: alloc::vec![ch],
+        }),
+        None => Err(TakeError::TooFew {
+            asked: 1,
+            free,
+            started,
+        }),
+    }
+}
+
 /// Channels started on this machine (lent out or not).
 pub fn count() -> usize {
     POOL.lock().len()

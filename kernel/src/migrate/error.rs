@@ -40,6 +40,8 @@ pub enum EngineError {
     /// frame, RAM the allocator does not manage): refused before any descriptor was
     /// written, nothing copied.
     NotOwned(NotOwned),
+    /// The engine's channels are in use elsewhere at the moment of the copy.
+    ChannelsBusy(crate::dma::TakeError),
     /// A self-test's engine that fails on purpose.
     Injected,
 }
@@ -48,6 +50,7 @@ impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EngineError::NotOwned(e) => write!(f, "{e}"),
+            EngineError::ChannelsBusy(e) => write!(f, "DMA channels busy: {e}"),
             EngineError::Injected => write!(f, "injected copy failure"),
         }
     }

@@ -9,6 +9,8 @@
 pub mod engine;
 pub mod error;
 pub mod pipeline;
+pub mod rawcopy;
+pub mod runstats;
 pub mod workload;
 
 /// How the four phases are ordered.

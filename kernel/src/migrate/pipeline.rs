@@ -1,59 +1,47 @@
 //! The four-phase migration of a workload to another node, timed per phase:
 //!
-//! 1. prepare — allocate destination folios on the target node, copy metadata;
-//! 2. unmap — clear the PTEs, then one TLB flush for the whole batch;
+//! 1. prepare — allocate the batch's destination folios on the target node in one
+//!    allocator call, copy metadata;
+//! 2. unmap — clear the batch's PTEs in one pass over the tree (one walk per leaf
+//!    table), then one TLB flush for the whole batch;
 //! 3. copy — the batch through a copy engine;
-//! 4. remap — point the PTEs at the destination folios, free the sources.
+//! 4. remap — point the PTEs at the destination folios in one pass, free the sources in
+//!    one allocator call.
 //!
 //! `Batched` runs each phase over a batch (at most `batch_pages` base pages, like
 //! Linux's `NR_MAX_BATCHED_MIGRATION`); `PerFolio` runs all four for one folio before
 //! the next. A failure in any phase rolls the batch back (see [`migrate`]).
 
-use super::engine::{CopyEngine, CopyOutcome};
+use super::engine::CopyEngine;
 use super::error::{EngineError, MigrateError, Phase};
+use super::rawcopy::free_all;
 use super::workload::{Folio, Workload};
 use super::Mode;
 use crate::arch::tsc;
 use crate::mm::aspace::AddressSpace;
 use crate::mm::frames::{self, Block};
-use alloc::string::String;
 use alloc::vec::Vec;
-use kcore::migrate::{batches, flags, FolioMeta};
+use kcore::latency::BatchTimes;
+use kcore::migrate::{flags, FolioMeta};
 use ptdma::{CopyOp, DmaAddr};
 
-/// Nanoseconds spent in each phase, summed over the run.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PhaseNs {
-    /// Allocating destinations and copying metadata.
-    pub prepare: u64,
-    /// Clearing PTEs and flushing the TLB.
-    pub unmap: u64,
-    /// Copying data.
-    pub copy: u64,
-    /// Installing the new PTEs and freeing the sources.
-    pub remap: u64,
-}
+pub use super::runstats::{PhaseNs, RunStats};
 
-impl PhaseNs {
-    /// All phases.
-    pub fn total(&self) -> u64 {
-        self.prepare + self.unmap + self.copy + self.remap
-    }
-}
-
-/// What one migration did.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunStats {
-    /// Per-phase time.
-    pub phases: PhaseNs,
-    /// Bytes moved.
-    pub bytes: u64,
-    /// Batches (per-folio mode: one per folio).
-    pub batches: usize,
-    /// TLB flushes that were full flushes rather than per-page `invlpg`.
-    pub full_flushes: usize,
-    /// Engine side effects (fallbacks, MMIO).
-    pub engine: CopyOutcome,
+/// Buffers every batch of one migration reuses: the kernel heap is a first-fit list, so
+/// a handful of allocations per batch would show in the per-folio mode (one folio per
+/// batch).
+#[derive(Default)]
+struct Scratch {
+    /// `(va, order)` of the batch's folios (unmap, then the TLB flush).
+    unmap: Vec<(u64, u8)>,
+    /// What the unmapped PTEs pointed at.
+    found: Vec<u64>,
+    /// `(va, destination, order)` of the batch's folios.
+    remap: Vec<(u64, u64, u8)>,
+    /// The batch's copy ops.
+    ops: Vec<CopyOp>,
+    /// The batch's destinations, then its sources.
+    blocks: Vec<Block>,
 }
 
 /// A failure a self-test injects into one phase, at one folio (its index in the
@@ -95,15 +83,15 @@ pub fn migrate_injecting(
     batch_pages: u64,
     inject: Option<Injection>,
 ) -> Result<RunStats, MigrateError> {
-    let order = w.order;
     let limit = if mode == Mode::PerFolio {
         0
     } else {
         batch_pages
     };
-    let ranges: Vec<_> = batches(w.folios.len(), order, limit).collect();
+    let ranges: Vec<_> = w.batches(limit);
     let folios = &mut w.folios;
     let mut stats = RunStats::default();
+    let mut scratch = Scratch::default();
     w.space.with_active(|space| {
         for r in ranges {
             // The injection, relative to this batch (if it falls in it).
@@ -113,11 +101,19 @@ pub fn migrate_injecting(
                     folio: i.folio - r.start,
                 })
             });
-            move_batch(space, &mut folios[r], order, to, engine, &mut stats, at)?;
+            move_batch(
+                space,
+                &mut folios[r],
+                to,
+                engine,
+                &mut stats,
+                &mut scratch,
+                at,
+            )?;
         }
         Ok::<(), MigrateError>(())
     })?;
-    stats.bytes = w.folios.len() as u64 * kcore::migrate::folio_bytes(order);
+    stats.bytes = w.bytes();
     Ok(stats)
 }
 
@@ -128,47 +124,45 @@ fn injected(at: Option<Injection>, phase: Phase, i: usize) -> bool {
 fn move_batch(
     space: &mut AddressSpace,
     batch: &mut [Folio],
-    order: u8,
     to: u32,
     engine: &mut dyn CopyEngine,
     stats: &mut RunStats,
+    s: &mut Scratch,
     at: Option<Injection>,
 ) -> Result<(), MigrateError> {
     // 1. prepare
     let t0 = tsc::now_ns();
-    let dst = prepare(batch, order, to, at)?;
+    let dst = prepare(batch, to, &mut s.blocks, at)?;
     // 2. unmap + one flush for the batch
     let t1 = tsc::now_ns();
-    if let Err(e) = unmap(space, batch, order, at) {
+    if let Err(e) = unmap(space, batch, s, at) {
         release(batch, dst);
         return Err(e);
     }
-    let unmapped: Vec<(u64, u8)> = batch.iter().map(|f| (f.va, order)).collect();
-    if matches!(space.flush(&unmapped), kcore::pagetable::FlushPlan::Full) {
+    let unmap_end = tsc::now_ns();
+    if matches!(space.flush(&s.unmap), kcore::pagetable::FlushPlan::Full) {
         stats.full_flushes += 1;
     }
     // 3. copy
     let t2 = tsc::now_ns();
-    let ops: Vec<CopyOp> = batch
-        .iter()
-        .zip(&dst)
-        .map(|(f, (b, _))| CopyOp {
+    s.ops.clear();
+    s.ops
+        .extend(batch.iter().zip(&dst).map(|(f, (b, _))| CopyOp {
             src: DmaAddr::new(f.block.addr),
             dst: DmaAddr::new(b.addr),
             len: b.bytes(),
-        })
-        .collect();
+        }));
     let copied = if (0..batch.len()).any(|i| injected(at, Phase::Copy, i)) {
         Err(EngineError::Injected)
     } else {
-        engine.copy(&ops)
+        engine.copy(&s.ops)
     };
     let outcome = match copied {
         Ok(o) => o,
         Err(e) => {
             // The sources were never written: map them back where they were.
             let cause = MigrateError::Copy(e);
-            let restored = restore(space, batch, order, &cause);
+            let restored = restore(space, batch, &cause);
             release(batch, dst);
             return Err(restored.err().unwrap_or(cause));
         }
@@ -176,8 +170,16 @@ fn move_batch(
     stats.engine.add(&outcome);
     // 4. remap + free the sources
     let t3 = tsc::now_ns();
-    remap(space, batch, order, dst, at)?;
+    let mapped = remap(space, batch, dst, s, at)?;
     let t4 = tsc::now_ns();
+    stats.first_mapped.push(mapped.first - t0);
+    let times = BatchTimes {
+        unmap_start: t1,
+        unmap_end,
+        remap_first: mapped.first,
+        remap_end: mapped.last,
+    };
+    kcore::latency::batch_windows(&times, batch.len(), &mut stats.windows);
     stats.phases.prepare += t1 - t0;
     stats.phases.unmap += t2 - t1;
     stats.phases.copy += t3 - t2;
@@ -187,116 +189,251 @@ fn move_batch(
     Ok(())
 }
 
-/// Destination blocks and metadata for every folio of the batch, or nothing: on a
-/// failure every destination taken so far is freed and the MIGRATING bits cleared.
+/// Destination blocks and metadata for every folio of the batch, taken in one allocator
+/// call, or nothing: on a failure every destination is freed and the MIGRATING bits
+/// cleared.
 fn prepare(
     batch: &mut [Folio],
-    order: u8,
+    to: u32,
+    blocks: &mut Vec<Block>,
+    at: Option<Injection>,
+) -> Result<Vec<(Block, FolioMeta)>, MigrateError> {
+    // One allocator call per folio size in the batch (one for a uniform workload).
+    let first = batch[0].order();
+    if batch.iter().all(|f| f.order() == first) {
+        blocks.clear();
+        frames::alloc_data_bulk(to, first as usize, batch.len(), blocks).map_err(|error| {
+            MigrateError::OutOfMemory {
+                node: to,
+                order: first,
+                folio: batch[0].id,
+                error,
+            }
+        })?;
+        return take_destinations(batch, blocks, to, at);
+    }
+    let mut orders: Vec<u8> = batch.iter().map(|f| f.order()).collect();
+    orders.sort_unstable();
+    orders.dedup();
+    let mut by_order: Vec<(u8, alloc::vec::IntoIter<Block>)> = Vec::with_capacity(orders.len());
+    for &order in &orders {
+        let n = batch.iter().filter(|f| f.order() == order).count();
+        let mut v = Vec::with_capacity(n);
+        match frames::alloc_data_bulk(to, order as usize, n, &mut v) {
+            Ok(()) => by_order.push((order, v.into_iter())),
+            Err(error) => {
+                for (_, taken) in by_order {
+                    free_all(taken.collect());
+                }
+                let folio = batch
+                    .iter()
+                    .find(|f| f.order() == order)
+                    .map_or(0, |f| f.id);
+                return Err(MigrateError::OutOfMemory {
+                    node: to,
+                    order,
+                    folio,
+                    error,
+                });
+            }
+        }
+    }
+    blocks.clear();
+    blocks.extend(batch.iter().map(|f| {
+        let (_, it) = by_order
+            .iter_mut()
+            .find(|(o, _)| *o == f.order())
+            .expect("a block list per order");
+        it.next().expect("one block per folio")
+    }));
+    take_destinations(batch, blocks, to, at)
+}
+
+/// Marks the batch MIGRATING with its destinations (one per folio, in order), or undoes
+/// it all on an injected failure.
+fn take_destinations(
+    batch: &mut [Folio],
+    blocks: &[Block],
     to: u32,
     at: Option<Injection>,
 ) -> Result<Vec<(Block, FolioMeta)>, MigrateError> {
     let mut dst: Vec<(Block, FolioMeta)> = Vec::with_capacity(batch.len());
-    for i in 0..batch.len() {
-        let got = if injected(at, Phase::Prepare, i) {
-            Err(MigrateError::Injected {
-                phase: Phase::Prepare,
-                folio: batch[i].id,
-            })
-        } else {
-            frames::alloc_data(to, order as usize).map_err(|error| MigrateError::OutOfMemory {
-                node: to,
-                order,
-                folio: batch[i].id,
-                error,
-            })
-        };
-        match got {
-            Ok(b) => {
-                batch[i].meta.flags |= flags::MIGRATING;
-                dst.push((b, batch[i].meta.migrated_to(to)));
-            }
-            Err(e) => {
-                release(batch, dst);
-                return Err(e);
-            }
-        }
+    for (f, &b) in batch.iter_mut().zip(blocks) {
+        f.meta.flags |= flags::MIGRATING;
+        dst.push((b, f.meta.migrated_to(to)));
+    }
+    if let Some(i) = (0..batch.len()).find(|&i| injected(at, Phase::Prepare, i)) {
+        let folio = batch[i].id;
+        release(batch, dst);
+        return Err(MigrateError::Injected {
+            phase: Phase::Prepare,
+            folio,
+        });
     }
     Ok(dst)
 }
 
-/// Clears every PTE of the batch; on a failure the PTEs cleared so far are put back.
+/// Clears every PTE of the batch in one pass over the tree; on a failure the PTEs
+/// cleared so far are put back.
 fn unmap(
     space: &mut AddressSpace,
     batch: &[Folio],
-    order: u8,
+    s: &mut Scratch,
     at: Option<Injection>,
 ) -> Result<(), MigrateError> {
-    for (i, f) in batch.iter().enumerate() {
-        let failed = if injected(at, Phase::Unmap, i) {
-            Some(MigrateError::Injected {
-                phase: Phase::Unmap,
+    // An injected failure stops the batch at its folio, as a refused PTE would.
+    let stop = (0..batch.len()).find(|&i| injected(at, Phase::Unmap, i));
+    s.unmap.clear();
+    s.unmap.extend(batch.iter().map(|f| (f.va, f.order())));
+    s.found.clear();
+    let failed = match space.unmap_batch(&s.unmap[..stop.unwrap_or(batch.len())], &mut s.found) {
+        Err((i, error)) => Some((
+            i,
+            MigrateError::Unmap {
+                folio: batch[i].id,
+                error,
+            },
+        )),
+        Ok(()) => stop.map(|i| {
+            (
+                i,
+                MigrateError::Injected {
+                    phase: Phase::Unmap,
+                    folio: batch[i].id,
+                },
+            )
+        }),
+    };
+    let found = &s.found;
+    // A PTE that pointed elsewhere than the folio's block: put back what was there.
+    let wrong = batch
+        .iter()
+        .zip(found)
+        .position(|(f, &pa)| pa != f.block.addr);
+    let (done, cause) = match (wrong, failed) {
+        (Some(j), _) => {
+            let f = &batch[j];
+            let _ = space.remap(f.va, found[j], f.order());
+            let cause = MigrateError::WrongMapping {
                 folio: f.id,
-            })
-        } else {
-            match space.unmap(f.va, order) {
-                Ok(pa) if pa == f.block.addr => None,
-                Ok(found) => {
-                    // Put back what was there before reporting the inconsistency.
-                    let _ = space.remap(f.va, found, order);
-                    Some(MigrateError::WrongMapping {
-                        folio: f.id,
-                        found,
-                        expected: f.block.addr,
-                    })
-                }
-                Err(error) => Some(MigrateError::Unmap { folio: f.id, error }),
-            }
-        };
-        if let Some(cause) = failed {
-            return Err(restore(space, &batch[..i], order, &cause)
-                .err()
-                .unwrap_or(cause));
+                found: found[j],
+                expected: f.block.addr,
+            };
+            // Folios after j were unmapped from their own blocks: restore them too.
+            let rest = restore(space, &batch[j + 1..found.len()], &cause);
+            let before = restore(space, &batch[..j], &cause);
+            return Err(before.and(rest).err().unwrap_or(cause));
         }
+        (None, Some((i, cause))) => (i, cause),
+        (None, None) => return Ok(()),
+    };
+    Err(restore(space, &batch[..done], &cause)
+        .err()
+        .unwrap_or(cause))
+}
+
+/// Points the batch's PTEs at their destinations in one pass over the tree and frees the
+/// sources in one allocator call. On a failure at folio `i`, folios before it stay moved
+/// (new copy), and `i` and the rest are mapped back to their sources (old copy) with
+/// their destinations freed.
+fn remap(
+    space: &mut AddressSpace,
+    batch: &mut [Folio],
+    dst: Vec<(Block, FolioMeta)>,
+    s: &mut Scratch,
+    at: Option<Injection>,
+) -> Result<Mapped, MigrateError> {
+    let stop = (0..batch.len()).find(|&i| injected(at, Phase::Remap, i));
+    s.remap.clear();
+    s.remap.extend(
+        batch[..stop.unwrap_or(batch.len())]
+            .iter()
+            .zip(&dst)
+            .map(|(f, (b, _))| (f.va, b.addr, f.order())),
+    );
+    let todo = &s.remap;
+    // The first folio alone, so the time it is mapped again is exact (item 6).
+    let split = todo.len().min(1);
+    let first = space.remap_batch(&todo[..split]);
+    let t_first = tsc::now_ns();
+    let rest = first.and_then(|()| {
+        space
+            .remap_batch(&todo[split..])
+            .map_err(|(i, e)| (i + split, e))
+    });
+    let t_last = tsc::now_ns();
+    let failed = match rest {
+        Err((i, error)) => Some((
+            i,
+            MigrateError::Remap {
+                folio: batch[i].id,
+                error,
+            },
+        )),
+        Ok(()) => stop.map(|i| {
+            (
+                i,
+                MigrateError::Injected {
+                    phase: Phase::Remap,
+                    folio: batch[i].id,
+                },
+            )
+        }),
+    };
+    let moved = failed.as_ref().map_or(batch.len(), |(i, _)| *i);
+    let mut dst = dst.into_iter();
+    let sources = &mut s.blocks;
+    sources.clear();
+    for f in &mut batch[..moved] {
+        let (b, meta) = dst.next().expect("one destination per folio");
+        sources.push(core::mem::replace(&mut f.block, b));
+        f.meta = meta;
+    }
+    let freed = free_sources(sources, &batch[..moved]);
+    if let Some((i, cause)) = failed {
+        let rest: Vec<(Block, FolioMeta)> = dst.collect();
+        let restored = restore(space, &batch[i..], &cause);
+        release(&mut batch[i..], rest);
+        return Err(restored.err().unwrap_or(cause));
+    }
+    freed.map(|()| Mapped {
+        first: t_first,
+        last: t_last,
+    })
+}
+
+/// Frees the sources of `moved` in one allocator call per (node, order): one call for a
+/// uniform batch, one per folio size for a mixed one.
+fn free_sources(sources: &[Block], moved: &[Folio]) -> Result<(), MigrateError> {
+    let same = |b: &Block| (b.node, b.order) == (sources[0].node, sources[0].order);
+    if sources.is_empty() || sources.iter().all(same) {
+        return frames::free_bulk(sources).map_err(|(k, error)| MigrateError::FreeSource {
+            folio: moved[k].id,
+            error,
+        });
+    }
+    let mut keys: Vec<(u32, usize)> = sources.iter().map(|b| (b.node, b.order)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        let group: Vec<usize> = (0..sources.len())
+            .filter(|&i| (sources[i].node, sources[i].order) == key)
+            .collect();
+        let blocks: Vec<Block> = group.iter().map(|&i| sources[i]).collect();
+        frames::free_bulk(&blocks).map_err(|(k, error)| MigrateError::FreeSource {
+            folio: moved[group[k]].id,
+            error,
+        })?;
     }
     Ok(())
 }
 
-/// Points each folio's PTE at its destination and frees its source. On a failure at
-/// folio `i`, folios before it stay moved (new copy), and `i` and the rest are mapped
-/// back to their sources (old copy) with their destinations freed.
-fn remap(
-    space: &mut AddressSpace,
-    batch: &mut [Folio],
-    order: u8,
-    dst: Vec<(Block, FolioMeta)>,
-    at: Option<Injection>,
-) -> Result<(), MigrateError> {
-    let mut dst = dst.into_iter();
-    for i in 0..batch.len() {
-        let (b, meta) = dst.next().expect("one destination per folio");
-        let f = &mut batch[i];
-        let failed = if injected(at, Phase::Remap, i) {
-            Some(MigrateError::Injected {
-                phase: Phase::Remap,
-                folio: f.id,
-            })
-        } else {
-            space
-                .remap(f.va, b.addr, order)
-                .err()
-                .map(|error| MigrateError::Remap { folio: f.id, error })
-        };
-        if let Some(cause) = failed {
-            let rest: Vec<(Block, FolioMeta)> = core::iter::once((b, meta)).chain(dst).collect();
-            let restored = restore(space, &batch[i..], order, &cause);
-            release(&mut batch[i..], rest);
-            return Err(restored.err().unwrap_or(cause));
-        }
-        let old = core::mem::replace(&mut f.block, b);
-        f.meta = meta;
-        frames::free(old).map_err(|error| MigrateError::FreeSource { folio: f.id, error })?;
-    }
-    Ok(())
+/// When a batch's PTEs pointed at their destinations (TSC ns).
+struct Mapped {
+    /// The first folio's.
+    first: u64,
+    /// The last folio's.
+    last: u64,
 }
 
 /// Maps every folio of `folios` back to its (source) block after `cause`.
@@ -307,12 +444,11 @@ fn remap(
 fn restore(
     space: &mut AddressSpace,
     folios: &[Folio],
-    order: u8,
     cause: &MigrateError,
 ) -> Result<(), MigrateError> {
     let mut first = Ok(());
     for f in folios {
-        if let Err(error) = space.remap(f.va, f.block.addr, order) {
+        if let Err(error) = space.remap(f.va, f.block.addr, f.order()) {
             if first.is_ok() {
                 first = Err(MigrateError::Rollback {
                     folio: f.id,
@@ -337,80 +473,4 @@ fn release(batch: &mut [Folio], dst: Vec<(Block, FolioMeta)>) {
     }
 }
 
-/// The copy phase alone on the same bytes: every folio copied by `engine` to a fresh
-/// block on `to` (allocated before timing, freed after), no unmap or remap. This is
-/// the engine's ceiling for the efficiency ratio. Returns (ns, outcome).
-///
-/// # Errors
-/// [`MigrateError::OutOfMemory`] when the destinations do not fit, [`MigrateError::Copy`]
-/// when the engine fails; a copy that differs from its source is an `Err(text)` of the
-/// outer result (a verification failure).
-pub fn raw_copy(
-    w: &Workload,
-    to: u32,
-    engine: &mut dyn CopyEngine,
-    batch_pages: u64,
-) -> Result<Result<(u64, CopyOutcome), String>, MigrateError> {
-    let mut dst = Vec::with_capacity(w.folios.len());
-    for f in &w.folios {
-        match frames::alloc_data(to, w.order as usize) {
-            Ok(b) => dst.push(b),
-            Err(error) => {
-                free_all(dst);
-                return Err(MigrateError::OutOfMemory {
-                    node: to,
-                    order: w.order,
-                    folio: f.id,
-                    error,
-                });
-            }
-        }
-    }
-    let mut outcome = CopyOutcome::default();
-    let mut ns = 0;
-    for r in batches(w.folios.len(), w.order, batch_pages) {
-        let ops: Vec<CopyOp> = w.folios[r.clone()]
-            .iter()
-            .zip(&dst[r])
-            .map(|(f, b)| CopyOp {
-                src: DmaAddr::new(f.block.addr),
-                dst: DmaAddr::new(b.addr),
-                len: b.bytes(),
-            })
-            .collect();
-        let t0 = tsc::now_ns();
-        let copied = engine.copy(&ops);
-        ns += tsc::now_ns() - t0;
-        match copied {
-            Ok(o) => outcome.add(&o),
-            Err(e) => {
-                free_all(dst);
-                return Err(MigrateError::Copy(e));
-            }
-        }
-    }
-    // The raw copy is verified too: the destinations must equal the sources.
-    let checked = check_raw(w, &dst);
-    free_all(dst);
-    Ok(checked.map(|()| (ns, outcome)))
-}
-
-fn free_all(blocks: Vec<Block>) {
-    for b in blocks {
-        if let Err(e) = frames::free(b) {
-            crate::println!("migrate: freeing a raw-copy destination failed: {e}");
-        }
-    }
-}
-
-fn check_raw(w: &Workload, dst: &[Block]) -> Result<(), String> {
-    for (f, b) in w.folios.iter().zip(dst) {
-        if !crate::mm::frames::same_bytes(&f.block, b) {
-            return Err(alloc::format!(
-                "raw copy of folio {} differs from its source",
-                f.id
-            ));
-        }
-    }
-    Ok(())
-}
+pub use super::rawcopy::raw_copy;

@@ -22,14 +22,23 @@ pub struct Folio {
     pub meta: FolioMeta,
 }
 
-/// Folios of one size in their own address space.
+impl Folio {
+    /// The folio's order (its block's).
+    pub fn order(&self) -> u8 {
+        self.block.order as u8
+    }
+}
+
+/// Folios of one size (or a mix of sizes) in their own address space.
 pub struct Workload {
     /// The page-table tree mapping the folios.
     pub space: AddressSpace,
     /// The folios.
     pub folios: Vec<Folio>,
-    /// Folio order.
+    /// Folio order (the largest, for a mixed workload).
     pub order: u8,
+    /// Folios of several sizes (`size=mix:…`).
+    pub mixed: bool,
     /// Pattern seed of this workload.
     pub seed: u64,
 }
@@ -46,14 +55,31 @@ impl Workload {
     /// [`MigrateError::OutOfMemory`] when `node` has no block left for a folio,
     /// [`MigrateError::Tables`] when the page tables cannot be built.
     pub fn create(node: u32, order: u8, count: usize, seed: u64) -> Result<Self, MigrateError> {
+        Self::build(node, &alloc::vec![order; count], false, seed)
+    }
+
+    /// Allocates one folio of each order in `orders` on `node` (a mixed workload, laid
+    /// out in that order, each folio aligned to its size), fills and maps them.
+    ///
+    /// # Errors
+    /// As [`Workload::create`].
+    pub fn create_mixed(node: u32, orders: &[u8], seed: u64) -> Result<Self, MigrateError> {
+        Self::build(node, orders, true, seed)
+    }
+
+    fn build(node: u32, orders: &[u8], mixed: bool, seed: u64) -> Result<Self, MigrateError> {
         let space = AddressSpace::new(node).map_err(MigrateError::Tables)?;
+        let count = orders.len();
         let mut w = Self {
             space,
             folios: Vec::with_capacity(count),
-            order,
+            order: orders.iter().copied().max().unwrap_or(0),
+            mixed,
             seed,
         };
-        for id in 0..count as u64 {
+        let mut cursor = WORKLOAD_BASE;
+        for (id, &order) in orders.iter().enumerate() {
+            let id = id as u64;
             let block = match frames::alloc_data(node, order as usize) {
                 Ok(b) => b,
                 Err(error) => {
@@ -66,9 +92,17 @@ impl Workload {
                     });
                 }
             };
-            let va = WORKLOAD_BASE + (id << (12 + order as u64));
+            let size = kcore::migrate::folio_bytes(order);
+            let va = cursor.next_multiple_of(size);
+            cursor = va + size;
             let meta = FolioMeta {
-                flags: flags::UPTODATE | flags::LRU | if id % 3 == 0 { flags::DIRTY } else { 0 },
+                flags: flags::UPTODATE
+                    | flags::LRU
+                    | if id.is_multiple_of(3) {
+                        flags::DIRTY
+                    } else {
+                        0
+                    },
                 mapping: 0xf011_0000 + seed,
                 index: id,
                 refcount: 1 + (id % 2) as u32,
@@ -174,11 +208,26 @@ impl Workload {
         Ok(self.folios.iter().filter(|f| f.block.node == to).count())
     }
 
+    /// Bytes of all folios.
+    pub fn bytes(&self) -> u64 {
+        self.folios.iter().map(|f| f.block.bytes()).sum()
+    }
+
+    /// Batch ranges of at most `limit` base pages (0: one folio per batch).
+    pub fn batches(&self, limit: u64) -> Vec<core::ops::Range<usize>> {
+        if self.mixed {
+            let orders: Vec<u8> = self.folios.iter().map(|f| f.order()).collect();
+            kcore::mix::batch_ranges(&orders, limit)
+        } else {
+            kcore::migrate::batches(self.folios.len(), self.order, limit).collect()
+        }
+    }
+
     /// Unmaps and frees every folio and the page tables.
     pub fn destroy(mut self) -> Result<(), String> {
         let mut first_err = None;
         for f in self.folios.drain(..) {
-            if let Err(e) = self.space.unmap(f.va, self.order) {
+            if let Err(e) = self.space.unmap(f.va, f.order()) {
                 first_err.get_or_insert(err(e));
             }
             if let Err(e) = frames::free(f.block) {

@@ -198,6 +198,36 @@ impl AddressSpace {
         self.tables.unmap(&mut self.mem, va, order)
     }
 
+    /// Clears the mappings of a batch of folios `(va, order)` and appends their physical
+    /// addresses to `out`, walking the tree once per leaf table. No TLB flush (see
+    /// [`flush`](Self::flush)).
+    ///
+    /// # Errors
+    /// `(i, error)` for the first folio refused; folios `..i` are unmapped.
+    pub fn unmap_batch(
+        &mut self,
+        folios: &[(u64, u8)],
+        out: &mut alloc::vec::Vec<u64>,
+    ) -> Result<(), (usize, PtError)> {
+        self.tables.unmap_batch(&mut self.mem, folios, out)
+    }
+
+    /// Re-installs a batch of folio mappings `(va, pa, order)` after an unmap, walking the
+    /// tree once per leaf table; allocates no page tables.
+    ///
+    /// # Errors
+    /// `(i, error)` for the first folio refused; folios `..i` are mapped.
+    pub fn remap_batch(&mut self, folios: &[(u64, u64, u8)]) -> Result<(), (usize, PtError)> {
+        let mut replaced = alloc::vec::Vec::new();
+        let done = self
+            .tables
+            .remap_batch(&mut self.mem, folios, LeafFlags::DATA, &mut replaced);
+        for va in replaced {
+            self.after_map(va, MapOutcome::ReplacedTable);
+        }
+        done
+    }
+
     /// Invalidates the TLB entries of a batch of unmapped `(va, order)` on this CPU.
     /// Returns the plan used, for cost accounting.
     pub fn flush(&mut self, unmapped: &[(u64, u8)]) -> FlushPlan {

@@ -257,6 +257,62 @@ pub fn free(block: Block) -> Result<(), FrameError> {
         .map_err(|e| FrameError::Free(block.addr, e))
 }
 
+/// Allocates `count` data blocks of `2^order` frames on `node` in one allocator call (one
+/// lock, blocks carved from the largest free blocks) and appends them to `out`: a
+/// migration batch's destinations. All or nothing.
+///
+/// # Errors
+/// [`FrameError::NoSuchNode`] when `node` has no memory, [`FrameError::Alloc`] when the
+/// node cannot give `count` blocks of that order (nothing was taken).
+pub fn alloc_data_bulk(
+    node: u32,
+    order: usize,
+    count: usize,
+    out: &mut Vec<Block>,
+) -> Result<(), FrameError> {
+    let zone = zones()
+        .iter()
+        .find(|z| z.node == node)
+        .ok_or(FrameError::NoSuchNode(node))?;
+    out.reserve(count);
+    zone.buddy
+        .lock()
+        .alloc_bulk(order, FrameUse::Data as u8, count, |pfn| {
+            out.push(Block {
+                addr: pfn * FRAME,
+                order,
+                node,
+            })
+        })
+        .map_err(|e| FrameError::Alloc(node, e))
+}
+
+/// Returns blocks of one order and one node in one allocator call (a migration batch's
+/// sources). All or nothing.
+///
+/// # Errors
+/// `(i, error)` for the first block refused (another node's, another order's, a double
+/// free): then nothing was freed.
+pub fn free_bulk(blocks: &[Block]) -> Result<(), (usize, FrameError)> {
+    let Some(first) = blocks.first() else {
+        return Ok(());
+    };
+    if let Some(i) = blocks
+        .iter()
+        .position(|b| b.node != first.node || b.order != first.order)
+    {
+        return Err((i, FrameError::NotOwned(blocks[i].addr)));
+    }
+    let zone = zones()
+        .iter()
+        .find(|z| z.node == first.node)
+        .ok_or((0, FrameError::NoSuchNode(first.node)))?;
+    zone.buddy
+        .lock()
+        .free_bulk_by(blocks.len(), |i| blocks[i].addr / FRAME, first.order)
+        .map_err(|(i, e)| (i, FrameError::Free(blocks[i].addr, e)))
+}
+
 /// Checks that `[addr, addr + len)` lies inside one allocated [`FrameUse::Data`] block:
 /// what a DMA descriptor may name. Anything else (the kernel image, page tables,
 /// descriptor rings, the heap, free frames, firmware ranges) is refused.

@@ -5,7 +5,7 @@
 use super::{check, check_eq, Test};
 use crate::bench;
 use crate::migrate::engine::cpumt::CpuMtEngine;
-use crate::migrate::engine::dma::DmaEngine;
+use crate::migrate::engine::dma::{DmaEngine, Split};
 use crate::migrate::engine::hybrid::HybridEngine;
 use crate::migrate::engine::CopyEngine;
 use crate::migrate::pipeline;
@@ -37,6 +37,11 @@ pub static TESTS: &[Test] = &[
         name: "migrate_dma_split_policies",
         in_default_suite: true,
         run: split_policies,
+    },
+    Test {
+        name: "migrate_mixed_sizes_and_rollback",
+        in_default_suite: true,
+        run: mixed_sizes,
     },
     Test {
         name: "migrate_dma_fault_falls_back_to_cpu",
@@ -89,7 +94,11 @@ fn make_engine(kind: &str, a: u32, b: u32) -> Result<Box<dyn CopyEngine>, String
                 a,
                 b,
             )?;
-            let dma = DmaEngine::new(None, ptdma::SplitPolicy::RoundRobin, config.dma_timeout_ms)?;
+            let dma = DmaEngine::new(
+                None,
+                Split::Ops(ptdma::SplitPolicy::RoundRobin),
+                config.dma_timeout_ms,
+            )?;
             Box::new(HybridEngine::new(cpu, dma, 50)?)
         }
         other => bench::engine(other, config)?,
@@ -205,16 +214,21 @@ fn corruption_detected() -> Result<(), String> {
 /// Both ways of splitting a batch across channels (RFC V2 round-robin, V3 contiguous)
 /// move the data correctly.
 fn split_policies() -> Result<(), String> {
-    use crate::migrate::engine::dma::DmaEngine;
+    use crate::migrate::engine::dma::{DmaEngine, Split};
     if crate::dma::channel_count() == 0 {
         crate::print!("(no DMA engine attached) ");
         return Ok(());
     }
     let nodes = frames::nodes();
     let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
+    // Bytes: 32 KiB folios cut into 8 KiB chunks across the channels.
     for policy in [
-        ptdma::SplitPolicy::RoundRobin,
-        ptdma::SplitPolicy::Contiguous,
+        Split::Ops(ptdma::SplitPolicy::RoundRobin),
+        Split::Ops(ptdma::SplitPolicy::Contiguous),
+        Split::Bytes(kcore::split::ChunkBounds {
+            min: 8 << 10,
+            max: 8 << 10,
+        }),
     ] {
         let mut engine = DmaEngine::new(None, policy, crate::config().dma_timeout_ms)?;
         let mut w = Workload::create(a, 3, 37, 3)?;
@@ -291,4 +305,73 @@ fn guard_bytes() -> Result<(), String> {
     }
     result?;
     check_eq("frames in use", frames::frames_in_use(), before)
+}
+
+/// A workload of 2M, 64K and 4K folios in one address space (`size=mix:`), migrated by
+/// every engine in both modes and verified; then a failure injected in the remap of a
+/// batch that mixes sizes rolls back with every frame accounted for.
+fn mixed_sizes() -> Result<(), String> {
+    use crate::migrate::error::{MigrateError, Phase};
+    use crate::migrate::pipeline::Injection;
+    let nodes = frames::nodes();
+    let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
+    let mix = kcore::mix::parse("mix:2m=50%,64k=25%,4k=25%").map_err(|e| alloc::format!("{e}"))?;
+    let orders = mix.orders(4 << 20).map_err(|e| alloc::format!("{e}"))?;
+    let before = frames::frames_in_use();
+    for kind in engine_kinds() {
+        let mut engine = make_engine(kind, a, b)?;
+        for mode in [Mode::Batched, Mode::PerFolio] {
+            let what = alloc::format!("{} {}", engine.name(), mode.name());
+            let mut w = Workload::create_mixed(a, &orders, 0x313)?;
+            let moved = pipeline::migrate(&mut w, b, engine.as_mut(), mode, 512)
+                .map_err(String::from)
+                .and_then(|s| {
+                    check_eq(&alloc::format!("{what}: bytes"), s.bytes, 4 << 20)?;
+                    w.verify(b)
+                });
+            w.destroy()?;
+            moved.map_err(|e| alloc::format!("{what}: {e}"))?;
+        }
+    }
+    // A batch of 512 pages that holds more than one size; fail its remap half way.
+    let batches = kcore::mix::batch_ranges(&orders, 512);
+    let r = batches
+        .iter()
+        .find(|r| r.len() > 2 && orders[r.start..r.end].iter().any(|&o| o != orders[r.start]))
+        .ok_or("no mixed batch in the layout")?;
+    let folio = r.start + r.len() / 2;
+    let mut w = Workload::create_mixed(a, &orders, 0x314)?;
+    let held = frames::frames_in_use();
+    let inject = Injection {
+        phase: Phase::Remap,
+        folio,
+    };
+    let got = pipeline::migrate_injecting(
+        &mut w,
+        b,
+        &mut crate::migrate::engine::cpu::CpuEngine,
+        Mode::Batched,
+        512,
+        Some(inject),
+    );
+    let want = MigrateError::Injected {
+        phase: Phase::Remap,
+        folio: folio as u64,
+    };
+    let intact = w.verify_intact(a, b);
+    let held_after = frames::frames_in_use();
+    w.destroy()?;
+    check(got.as_ref().err() == Some(&want), || {
+        alloc::format!(
+            "mixed rollback: expected {want}, got {:?}",
+            got.as_ref().err()
+        )
+    })?;
+    check_eq("mixed rollback: folios moved", intact?, folio)?;
+    check_eq("mixed rollback: frames held", held_after, held)?;
+    check_eq(
+        "frames after the mixed tests",
+        frames::frames_in_use(),
+        before,
+    )
 }

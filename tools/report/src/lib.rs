@@ -8,11 +8,13 @@
 //! failed verification is not a figure: it is listed apart and never plotted or tabled.
 //! Modules: `parse` (log -> model), `model`, `status` (what a figure is worth), `seed` (the
 //! RFC's tables), `csv` (CSV + JSON),
-//! `tables` + `breakdown` + `markdown` (report.md), `plots` (what to plot) + `draw`.
+//! `tables` + `breakdown` + `markdown` (report.md), `plots` (what to plot) + `draw`,
+//! `frontier` (bench=frontier's plots, with the copy ceiling drawn as a line).
 
 pub mod breakdown;
 pub mod csv;
 pub mod draw;
+pub mod frontier;
 pub mod markdown;
 pub mod model;
 pub mod parse;

@@ -140,11 +140,11 @@ fn series_for(parsed: &Parsed, exps: &[&str], x: XKind) -> Vec<Series> {
     out
 }
 
-const GBPS: &str = "throughput (GB/s)";
+pub(crate) const GBPS: &str = "throughput (GB/s)";
 
 /// One series per `name(cell)` of the cells of `exp`, with point `(x, y)` from `point(cell)`
 /// (cells without it skipped).
-fn key_series(
+pub(crate) fn key_series(
     parsed: &Parsed,
     exp: &str,
     name: impl Fn(&Cell) -> String,
@@ -177,7 +177,7 @@ fn key_series(
     out
 }
 
-fn num(c: &Cell, k: &str) -> Option<f64> {
+pub(crate) fn num(c: &Cell, k: &str) -> Option<f64> {
     c.raw.get(k).and_then(|v| v.as_f64())
 }
 
@@ -335,6 +335,7 @@ pub fn plots(parsed: &Parsed) -> Vec<Plot> {
         });
     }
     out.extend(question_plots(parsed, &sfx));
+    out.extend(crate::frontier::plots(parsed, &sfx));
     out.extend(phase_plots(parsed, &sfx));
     out
 }

@@ -112,6 +112,11 @@ pub fn describe(exp: &str) -> &'static str {
         "pollution" => "cache pollution: victim re-read and first touch after a migration",
         "cycles" => "CPU cycles per GiB migrated by each engine",
         "load" => "migration under memory-bandwidth and DMA background load",
+        "frontier-ceiling" => "the copy ceiling of this boot: verified raw copies of 2M folios by one CPU (temporal and non-temporal stores), all CPUs of the two nodes, each DMA channel alone and all together; every later cell's % of ceiling is its GB/s over the best CPU figure (and, for DMA cells, the best DMA figure)",
+        "frontier-split" => "DMA split by bytes vs whole folios round-robin, one 2M folio per batch, 1..N channels",
+        "frontier-minbatch" => "4K batches by size: DMA, DMA declining batches below the floor to the CPU (declined_batches), one CPU",
+        "frontier-mix" => "one workload of several folio sizes (size=mix) beside uniform workloads of each size",
+        "frontier-latency" => "latency by batch size: first folio mapped again and each folio's unmapped window (µs, p50/p99/max)",
         _ => "experiment",
     }
 }

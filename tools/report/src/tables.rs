@@ -316,6 +316,9 @@ pub const EXTRA_KEYS: &[&str] = &[
     "batch_latency_us",
     "load_mem_gbps",
     "load_dma_gbps",
+    "dma_split",
+    "dma_min_batch",
+    "declined_batches",
 ];
 
 /// `key=value` for each of [`EXTRA_KEYS`] the cell has (numbers to 4 significant digits).
@@ -333,6 +336,12 @@ pub fn extra_text(c: &Cell) -> String {
             };
             Some(format!("{k}={text}"))
         })
+        .chain(
+            c.exp
+                .starts_with("frontier")
+                .then(|| crate::frontier::latency_text(c))
+                .flatten(),
+        )
         .collect();
     parts.join("; ")
 }
@@ -365,6 +374,7 @@ pub fn generic_table(parsed: &Parsed, cells: &[&Cell]) -> String {
                 ),
                 figure(c),
                 raw,
+                crate::frontier::ceiling_text(c),
                 c.status.as_str().into(),
                 extra_text(c),
             ]
@@ -382,6 +392,7 @@ pub fn generic_table(parsed: &Parsed, cells: &[&Cell]) -> String {
         "nodes",
         "GB/s",
         "% of raw",
+        "% of ceiling",
         "status",
         "details",
     ]

@@ -312,3 +312,154 @@ fn block_of_finds_the_allocated_block_and_its_tag() {
     assert_eq!(z.block_of(a), None);
     assert_eq!(z.block_of(a + 3), None);
 }
+
+/// Bulk allocation and free: what a migration batch does with its destinations and sources.
+mod bulk {
+    use super::*;
+
+    fn zone_of(m: &mut [FrameMeta], frames: u64) -> BuddyZone<'_> {
+        let mut z = BuddyZone::new(0, 0, m).unwrap();
+        z.add_free_range(0, frames).unwrap();
+        z
+    }
+
+    #[test]
+    fn alloc_bulk_gives_distinct_aligned_blocks_and_keeps_the_rest_free() {
+        let mut m = meta(2048);
+        let mut z = zone_of(&mut m, 2048);
+        let mut out = Vec::new();
+        z.alloc_bulk(2, 1, 300, |p| out.push(p)).unwrap();
+        assert_eq!(out.len(), 300);
+        let mut sorted = out.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 300, "every block once");
+        for &p in &out {
+            assert_eq!(p % 4, 0, "aligned to its order");
+            assert_eq!(z.block_of(p + 3), Some((p, 2, 1)), "head, order and tag");
+        }
+        assert_eq!(z.frames_in_use(), 1200);
+        assert_eq!(z.free_frames(), 2048 - 1200);
+        assert_eq!(z.live_blocks(2), 300);
+        assert_eq!(z.alloc_total(2), 300);
+        z.check_invariants().unwrap();
+        // The remainder is still usable by the ordinary allocator, to the last frame.
+        let mut n = 0;
+        while z.alloc(0).is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, 2048 - 1200);
+        z.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn alloc_bulk_of_one_takes_an_exact_block_when_there_is_one() {
+        let mut m = meta(1024);
+        let mut z = zone_of(&mut m, 1024);
+        let mut one = Vec::new();
+        z.alloc_bulk(0, 1, 1, |p| one.push(p)).unwrap();
+        // The split left one free block of each order 0..8: the next single block is the
+        // order-0 one, with no further split.
+        let before: Vec<u64> = (0..=MAX_ORDER).map(|o| z.free_blocks(o)).collect();
+        z.alloc_bulk(0, 1, 1, |p| one.push(p)).unwrap();
+        assert_eq!(z.free_blocks(0), before[0] - 1);
+        for (o, &n) in before.iter().enumerate().skip(1) {
+            assert_eq!(z.free_blocks(o), n, "order {o} untouched");
+        }
+        // A whole 2 MiB batch takes a whole 2 MiB block: no remainder on the lists.
+        let mut batch = Vec::new();
+        let nine = z.free_blocks(9);
+        z.alloc_bulk(0, 1, 512, |p| batch.push(p)).unwrap();
+        assert_eq!(z.free_blocks(9), nine - 1);
+        assert_eq!(batch[511] - batch[0], 511, "one contiguous block");
+        z.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn alloc_bulk_is_all_or_nothing() {
+        let mut m = meta(1024);
+        let mut z = zone_of(&mut m, 1024);
+        assert_eq!(z.available(0), 1024);
+        assert_eq!(z.available(9), 2);
+        let mut out = vec![7];
+        assert_eq!(
+            z.alloc_bulk(0, 1, 1025, |p| out.push(p)),
+            Err(AllocError::OutOfMemory(0))
+        );
+        assert_eq!(out, vec![7], "nothing appended");
+        assert_eq!((z.free_frames(), z.frames_in_use()), (1024, 0));
+        assert_eq!(
+            z.alloc_bulk(10, 1, 1, |p| out.push(p)),
+            Err(AllocError::BadOrder(10))
+        );
+        z.check_invariants().unwrap();
+        z.alloc_bulk(0, 1, 1024, |p| out.push(p)).unwrap();
+        assert_eq!(z.free_frames(), 0);
+        z.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn free_bulk_returns_every_frame_and_merges_back_to_the_largest_blocks() {
+        let mut m = meta(2048);
+        let mut z = zone_of(&mut m, 2048);
+        let mut out = Vec::new();
+        z.alloc_bulk(0, 1, 1500, |p| out.push(p)).unwrap();
+        // Free in an order that is not the allocation order: runs must still be found.
+        let (a, b) = out.split_at(700);
+        z.free_bulk(b, 0).unwrap();
+        z.check_invariants().unwrap();
+        z.free_bulk(a, 0).unwrap();
+        z.check_invariants().unwrap();
+        assert_eq!((z.free_frames(), z.frames_in_use()), (2048, 0));
+        assert_eq!(z.free_blocks(9), 4, "all merged back to 2 MiB blocks");
+        assert_eq!(z.live_blocks(0), 0);
+    }
+
+    #[test]
+    fn free_bulk_of_scattered_blocks() {
+        let mut m = meta(1024);
+        let mut z = zone_of(&mut m, 1024);
+        let mut out = Vec::new();
+        z.alloc_bulk(1, 1, 512, |p| out.push(p)).unwrap();
+        let odd: Vec<u64> = out.iter().copied().skip(1).step_by(2).collect();
+        z.free_bulk(&odd, 1).unwrap();
+        z.check_invariants().unwrap();
+        assert_eq!(z.free_frames(), 512);
+        assert_eq!(z.free_blocks(1), 256, "no buddy of a freed block is free");
+    }
+
+    #[test]
+    fn free_bulk_refuses_without_changing_anything() {
+        let mut m = meta(1024);
+        let mut z = zone_of(&mut m, 1024);
+        let mut out = Vec::new();
+        z.alloc_bulk(0, 1, 8, |p| out.push(p)).unwrap();
+        let before = (z.free_frames(), z.frames_in_use(), z.free_blocks(0));
+        let dup = [out[0], out[1], out[0]];
+        assert_eq!(
+            z.free_bulk(&dup, 0),
+            Err((2, FreeError::DoubleFree(out[0])))
+        );
+        assert_eq!(
+            (z.free_frames(), z.frames_in_use(), z.free_blocks(0)),
+            before
+        );
+        z.check_invariants().unwrap();
+        let wrong = [out[0], 999];
+        assert_eq!(z.free_bulk(&wrong, 0).unwrap_err().0, 1);
+        let order = [out[0], out[2]];
+        assert!(matches!(
+            z.free_bulk(&order, 1),
+            Err((0, FreeError::WrongOrder { .. }))
+        ));
+        z.check_invariants().unwrap();
+        // Every block can still be freed afterwards, each exactly once.
+        z.free_bulk(&out, 0).unwrap();
+        assert_eq!(
+            z.free_bulk(&out[..1], 0),
+            Err((0, FreeError::DoubleFree(out[0])))
+        );
+        assert_eq!(z.frames_in_use(), 0);
+        z.check_invariants().unwrap();
+    }
+}

@@ -85,6 +85,7 @@ pub(super) fn unmap_huge<M: TableMemory + ?Sized>(
 }
 
 /// Clears a small folio's PTEs once all are present and map contiguous, aligned frames.
+/// Each entry is read once.
 pub(super) fn unmap_small<M: TableMemory + ?Sized>(
     mem: &mut M,
     pt: u64,
@@ -93,18 +94,16 @@ pub(super) fn unmap_small<M: TableMemory + ?Sized>(
 ) -> Result<u64, PtError> {
     let first = indices(va)[3];
     let range = first..first + (1usize << order);
-    let present = range
-        .clone()
-        .filter(|&i| mem.read_entry(pt, i) & PRESENT != 0)
-        .count();
+    let pa = mem.read_entry(pt, first) & ADDR_MASK;
+    let (mut present, mut contiguous) = (0usize, true);
+    for (k, i) in range.clone().enumerate() {
+        let entry = mem.read_entry(pt, i);
+        present += usize::from(entry & PRESENT != 0);
+        contiguous &= entry & ADDR_MASK == pa + k as u64 * PAGE_SIZE;
+    }
     if present == 0 {
         return Err(PtError::NotMapped(va));
     }
-    let pa = mem.read_entry(pt, first) & ADDR_MASK;
-    let contiguous = range.clone().all(|i| {
-        let expected = pa + (i - first) as u64 * PAGE_SIZE;
-        mem.read_entry(pt, i) & ADDR_MASK == expected
-    });
     if present != range.len() || !is_aligned(pa, order) || !contiguous {
         return Err(PtError::Inconsistent(va));
     }

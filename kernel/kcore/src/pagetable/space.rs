@@ -30,7 +30,7 @@ pub enum MapOutcome {
 }
 
 /// Where a walk towards a leaf level stopped.
-enum Walk {
+pub(super) enum Walk {
     /// Every table exists; this is the table holding the leaf entries.
     Leaf(u64),
     /// Entry `idx[4 - level]` of `table` (at `level`) is not present.
@@ -244,7 +244,7 @@ impl AddressSpace {
     }
 
     /// Checks a folio's order and virtual address (everything but the tree's contents).
-    fn check_folio(&self, va: u64, order: u8) -> Result<(), PtError> {
+    pub(super) fn check_folio(&self, va: u64, order: u8) -> Result<(), PtError> {
         let size = folio_size(order).ok_or(PtError::BadOrder(order))?;
         if !is_canonical(va) {
             return Err(PtError::NonCanonical(va));
@@ -267,7 +267,12 @@ impl AddressSpace {
     }
 
     /// Walks from the root down to the table of `leaf_level`, without writing.
-    fn walk<M: TableMemory + ?Sized>(&self, mem: &M, va: u64, leaf_level: usize) -> Walk {
+    pub(super) fn walk<M: TableMemory + ?Sized>(
+        &self,
+        mem: &M,
+        va: u64,
+        leaf_level: usize,
+    ) -> Walk {
         let idx = indices(va);
         let mut table = self.root;
         let mut level = 4;
@@ -286,7 +291,7 @@ impl AddressSpace {
     }
 
     /// Writes a folio's leaves into an existing leaf table after checking they are free.
-    fn fill_leaf_table<M: TableMemory + ?Sized>(
+    pub(super) fn fill_leaf_table<M: TableMemory + ?Sized>(
         &mut self,
         mem: &mut M,
         table: u64,

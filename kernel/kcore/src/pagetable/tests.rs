@@ -1,5 +1,6 @@
 //! Host tests of the page-table module against [`fake::FakeMemory`].
 
+mod batch;
 mod fake;
 mod lifecycle;
 mod random;

@@ -1,13 +1,17 @@
 //! The DMA copy engine: a thin adapter over the driver's tested multi-channel scheduler
-//! (`ptdma::ChannelSet`): a batch is split across the engine's channels — whole ops
-//! round-robin (RFC V2) or contiguous blocks of ops (RFC V3) — then, in rounds that fit
-//! the rings, one doorbell per channel, and all channels are waited for with a
-//! wall-clock limit per round. Whatever a channel did not finish (error, timeout, device
-//! gone) is copied by the CPU and counted as fallback, so a batch never ends half
-//! copied and never passes for DMA when the CPU did it.
+//! (`ptdma::ChannelSet`). A batch is split across the engine's channels — whole ops
+//! round-robin (RFC V2), contiguous blocks of ops (RFC V3), or chunks by bytes
+//! (`dma-split=bytes`, inside folios when there are fewer folios than channels; see
+//! `kcore::split`) — then, in rounds that fit the rings, one doorbell per channel, and
+//! all channels are waited for with a wall-clock limit per round. Whatever a channel did
+//! not finish (error, timeout, device gone) is copied by the CPU and counted as
+//! fallback, so a batch never ends half copied and never passes for DMA when the CPU did
+//! it. A batch below `dma-min-batch` bytes is declined to the CPU (counted apart).
 //!
-//! The engine owns its channels (a `dma::Lease`): only the CPU running the migration
-//! touches them, and they go back to the registry when the engine is dropped.
+//! The engine leases its channels from the registry for each batch (`dma::take`): only
+//! the CPU running the batch touches them, and they go back to the pool when it ends,
+//! so several engines (the ceiling's per-channel engines, a frontier sweep) can exist
+//! side by side and take turns.
 
 use super::{bytes_of, cpu, CopyEngine, CopyOutcome};
 use crate::arch::tsc;
@@ -16,14 +20,51 @@ use crate::migrate::error::EngineError;
 use crate::println;
 use alloc::vec::Vec;
 use kcore::honesty::CopiedBytes;
-use ptdma::{ChannelSet, CopyOp, DmaChannel, MmioCounters, SplitPolicy, WaitLimit};
+use kcore::split::ChunkBounds;
+use ptdma::channel::split;
+use ptdma::{ChannelSet, CopyOp, DmaAddr, DmaChannel, MmioCounters, SplitPolicy, WaitLimit};
+
+/// How a batch is divided among the channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Whole ops (folios), by the driver's policy.
+    Ops(SplitPolicy),
+    /// Chunks of bytes within these bounds.
+    Bytes(ChunkBounds),
+}
+
+impl Split {
+    /// The name in reports: `rr`, `contiguous`, `bytes`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Ops(SplitPolicy::RoundRobin) => "rr",
+            Split::Ops(SplitPolicy::Contiguous) => "contiguous",
+            Split::Bytes(_) => "bytes",
+        }
+    }
+}
+
+/// Which channels an engine leases for each batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// This many (every free one when `None`, as many as there were at construction).
+    Count(usize),
+    /// The channel with this registry id alone.
+    Id(usize),
+}
 
 /// PTDMA/AE4DMA queues as one engine.
 #[derive(Debug)]
 pub struct DmaEngine {
-    lease: Lease,
-    policy: SplitPolicy,
+    want: Want,
+    /// Channels per batch.
+    width: usize,
+    /// Bytes one descriptor carries on these channels.
+    max_desc_len: u64,
+    split: Split,
     timeout_ns: u64,
+    /// Batches of fewer bytes go to the CPU (declined); 0: none.
+    min_batch: u64,
 }
 
 impl DmaEngine {
@@ -31,23 +72,95 @@ impl DmaEngine {
     ///
     /// # Errors
     /// [`TakeError`] when there is no DMA engine or fewer than `n` channels are free.
-    pub fn new(n: Option<u32>, policy: SplitPolicy, timeout_ms: u64) -> Result<Self, TakeError> {
-        Ok(Self {
-            lease: dma::take(n.map(|n| n as usize))?,
-            policy,
+    pub fn new(n: Option<u32>, split: Split, timeout_ms: u64) -> Result<Self, TakeError> {
+        let lease = dma::take(n.map(|n| n as usize))?;
+        Ok(Self::from_lease(
+            &lease,
+            Want::Count(lease.len()),
+            split,
+            timeout_ms,
+        ))
+    }
+
+    /// Uses started channel `id` alone (the ceiling's per-channel figure).
+    ///
+    /// # Errors
+    /// [`TakeError`] when that channel does not exist or is in use.
+    pub fn only(id: usize, split: Split, timeout_ms: u64) -> Result<Self, TakeError> {
+        let lease = dma::take_id(id)?;
+        Ok(Self::from_lease(&lease, Want::Id(id), split, timeout_ms))
+    }
+
+    /// An engine shaped like `lease` (taken once to check the channels exist; given back
+    /// when the caller drops it).
+    fn from_lease(lease: &Lease, want: Want, split: Split, timeout_ms: u64) -> Self {
+        Self {
+            want,
+            width: lease.len(),
+            max_desc_len: lease.first().map_or(u64::MAX, |c| c.max_desc_len().max(1)),
+            split,
             timeout_ns: timeout_ms.saturating_mul(1_000_000),
-        })
+            min_batch: 0,
+        }
+    }
+
+    /// The channels for one batch.
+    fn lease(&self) -> Result<Lease, TakeError> {
+        match self.want {
+            Want::Count(n) => dma::take(Some(n)),
+            Want::Id(id) => dma::take_id(id),
+        }
+    }
+
+    /// Sends batches of fewer than `bytes` bytes to the CPU (counted as declined, not as
+    /// fallback); 0 turns it off.
+    pub fn with_min_batch(mut self, bytes: u64) -> Self {
+        self.min_batch = bytes;
+        self
     }
 
     /// Descriptors `op` needs on this engine's channels.
     pub fn descriptors_for(&self, op: &CopyOp) -> usize {
-        self.lease.first().map_or(1, |c| c.descriptors_for(op))
+        op.len.div_ceil(self.max_desc_len).max(1) as usize
     }
 
-    /// Register traffic of the engine's channels so far.
-    fn counters(&self) -> MmioCounters {
+    /// The ops each channel gets: indices into the returned list, which is `ops` itself
+    /// or its chunks.
+    fn plan(&self, ops: &[CopyOp]) -> (Vec<CopyOp>, Vec<Vec<usize>>) {
+        let n = self.width.max(1);
+        match self.split {
+            Split::Ops(policy) => (ops.to_vec(), split(ops.len(), n, policy)),
+            Split::Bytes(bounds) => {
+                let lens: Vec<u64> = ops.iter().map(|o| o.len).collect();
+                let chunks = kcore::split::split_bytes(&lens, n, bounds);
+                let mut pieces = Vec::new();
+                let shares = chunks
+                    .iter()
+                    .map(|list| {
+                        list.iter()
+                            .map(|c| {
+                                let op = &ops[c.op];
+                                pieces.push(CopyOp {
+                                    src: DmaAddr::new(op.src.as_u64() + c.offset),
+                                    dst: DmaAddr::new(op.dst.as_u64() + c.offset),
+                                    len: c.len,
+                                });
+                                pieces.len() - 1
+                            })
+                            .collect()
+                    })
+                    .collect();
+                (pieces, shares)
+            }
+        }
+    }
+}
+
+/// Register traffic of `lease`'s channels so far.
+fn counters(lease: &Lease) -> MmioCounters {
+    {
         let mut sum = MmioCounters::default();
-        for c in self.lease.iter() {
+        for c in lease.iter() {
             let m = c.counters();
             sum.reads += m.reads;
             sum.writes += m.writes;
@@ -55,16 +168,13 @@ impl DmaEngine {
         }
         sum
     }
+}
 
-    /// (batches, submit ns, wait ns) summed over the engine's channels.
-    fn timing(&self) -> (u64, u64, u64) {
-        self.lease
-            .iter()
-            .map(|c| c.timing())
-            .fold((0, 0, 0), |t, c| {
-                (t.0 + c.batches, t.1 + c.submit_ns, t.2 + c.wait_ns)
-            })
-    }
+/// (batches, submit ns, wait ns) summed over `lease`'s channels.
+fn timing(lease: &Lease) -> (u64, u64, u64) {
+    lease.iter().map(|c| c.timing()).fold((0, 0, 0), |t, c| {
+        (t.0 + c.batches, t.1 + c.submit_ns, t.2 + c.wait_ns)
+    })
 }
 
 impl CopyEngine for DmaEngine {
@@ -73,7 +183,7 @@ impl CopyEngine for DmaEngine {
     }
 
     fn width(&self) -> usize {
-        self.lease.len()
+        self.width
     }
 
     fn threads(&self) -> usize {
@@ -81,30 +191,49 @@ impl CopyEngine for DmaEngine {
     }
 
     fn channels(&self) -> usize {
-        self.lease.len()
+        self.width
     }
 
     fn descriptors(&self, ops: &[CopyOp]) -> u64 {
         ops.iter().map(|op| self.descriptors_for(op) as u64).sum()
     }
 
+    fn split_name(&self) -> &'static str {
+        self.split.name()
+    }
+
+    fn min_batch(&self) -> u64 {
+        self.min_batch
+    }
+
     fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
         // Every range must be a frame the caller holds before any descriptor is written.
         dma::check_owned(ops)?;
-        let before = self.counters();
-        let before_t = self.timing();
+        if bytes_of(ops) < self.min_batch {
+            // Below the floor one DMA setup costs more than the CPU copy: declined.
+            cpu::copy_ops(ops);
+            return Ok(CopyOutcome {
+                declined: 1,
+                ..super::cpu_outcome(ops)
+            });
+        }
+        let (pieces, shares) = self.plan(ops);
+        let mut lease = self.lease().map_err(EngineError::ChannelsBusy)?;
+        let before = counters(&lease);
+        let before_t = timing(&lease);
         let now = tsc::now_ns;
         let limit = WaitLimit::Deadline {
             now_ns: &now,
             timeout_ns: self.timeout_ns,
         };
-        let names: Vec<_> = self.lease.iter().map(|c| c.name()).collect();
-        let channels: Vec<&mut dyn DmaChannel> = self
-            .lease
-            .iter_mut()
-            .map(|c| c as &mut dyn DmaChannel)
-            .collect();
-        let report = ChannelSet::new(channels, self.policy, limit).run(ops);
+        let names: Vec<_> = lease.iter().map(|c| c.name()).collect();
+        let channels: Vec<&mut dyn DmaChannel> =
+            lease.iter_mut().map(|c| c as &mut dyn DmaChannel).collect();
+        let policy = match self.split {
+            Split::Ops(p) => p,
+            Split::Bytes(_) => SplitPolicy::Contiguous,
+        };
+        let report = ChannelSet::new(channels, policy, limit).run_assigned(&pieces, shares);
         for (c, r) in report.channels.iter().enumerate() {
             if let Some(e) = &r.error {
                 println!(
@@ -114,14 +243,15 @@ impl CopyEngine for DmaEngine {
                 );
             }
         }
-        let fallback: Vec<CopyOp> = report.not_done().into_iter().map(|i| ops[i]).collect();
+        let fallback: Vec<CopyOp> = report.not_done().into_iter().map(|i| pieces[i]).collect();
         cpu::copy_ops(&fallback);
-        let after = self.counters();
-        let after_t = self.timing();
+        let after = counters(&lease);
+        let after_t = timing(&lease);
+        drop(lease);
         let fallback_bytes = bytes_of(&fallback);
         Ok(CopyOutcome {
             bytes: CopiedBytes {
-                dma: bytes_of(ops) - fallback_bytes,
+                dma: bytes_of(&pieces) - fallback_bytes,
                 cpu: 0,
                 fallback: fallback_bytes,
             },
@@ -129,6 +259,7 @@ impl CopyEngine for DmaEngine {
             dma_batches: after_t.0 - before_t.0,
             dma_submit_ns: after_t.1 - before_t.1,
             dma_wait_ns: after_t.2 - before_t.2,
+            declined: 0,
             mmio: MmioCounters {
                 reads: after.reads - before.reads,
                 writes: after.writes - before.writes,

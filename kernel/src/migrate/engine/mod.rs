@@ -29,6 +29,9 @@ pub struct CopyOutcome {
     pub dma_submit_ns: u64,
     /// Time in DMA completion waiting and handling.
     pub dma_wait_ns: u64,
+    /// Batches below `dma-min-batch` that the CPU copied by design (their bytes are in
+    /// `bytes.cpu`, never in `bytes.fallback`).
+    pub declined: u64,
 }
 
 impl CopyOutcome {
@@ -42,6 +45,7 @@ impl CopyOutcome {
         self.dma_batches += o.dma_batches;
         self.dma_submit_ns += o.dma_submit_ns;
         self.dma_wait_ns += o.dma_wait_ns;
+        self.declined += o.declined;
     }
 }
 
@@ -66,6 +70,15 @@ pub trait CopyEngine {
     /// Descriptors (DMA) or copy calls (CPU: one per op) the engine needs for `ops`.
     fn descriptors(&self, ops: &[CopyOp]) -> u64 {
         ops.len() as u64
+    }
+    /// How a batch is divided among DMA channels (`rr`, `contiguous`, `bytes`; `-` for
+    /// CPU engines).
+    fn split_name(&self) -> &'static str {
+        "-"
+    }
+    /// Batches below this many bytes are declined to the CPU (0: none).
+    fn min_batch(&self) -> u64 {
+        0
     }
     /// Copies every op; returns only when all bytes are in place (DMA errors fall back
     /// to the CPU, counted in the outcome's `bytes.fallback`).

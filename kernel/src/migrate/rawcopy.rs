@@ -1,0 +1,92 @@
+//! The copy phase alone: the same bytes copied by the same engine to fresh blocks on the
+//! destination node, with no unmap or remap — the engine's ceiling for the efficiency
+//! ratio (`Kind::RawCopy`).
+
+use super::engine::{CopyEngine, CopyOutcome};
+use super::error::MigrateError;
+use super::workload::Workload;
+use crate::arch::tsc;
+use crate::mm::frames::{self, Block};
+use alloc::string::String;
+use alloc::vec::Vec;
+use kcore::migrate::batches;
+use ptdma::{CopyOp, DmaAddr};
+
+/// The copy phase alone on the same bytes: every folio copied by `engine` to a fresh
+/// block on `to` (allocated before timing, freed after), no unmap or remap. This is
+/// the engine's ceiling for the efficiency ratio. Returns (ns, outcome).
+///
+/// # Errors
+/// [`MigrateError::OutOfMemory`] when the destinations do not fit, [`MigrateError::Copy`]
+/// when the engine fails; a copy that differs from its source is an `Err(text)` of the
+/// outer result (a verification failure).
+pub fn raw_copy(
+    w: &Workload,
+    to: u32,
+    engine: &mut dyn CopyEngine,
+    batch_pages: u64,
+) -> Result<Result<(u64, CopyOutcome), String>, MigrateError> {
+    let mut dst = Vec::with_capacity(w.folios.len());
+    for f in &w.folios {
+        match frames::alloc_data(to, w.order as usize) {
+            Ok(b) => dst.push(b),
+            Err(error) => {
+                free_all(dst);
+                return Err(MigrateError::OutOfMemory {
+                    node: to,
+                    order: w.order,
+                    folio: f.id,
+                    error,
+                });
+            }
+        }
+    }
+    let mut outcome = CopyOutcome::default();
+    let mut ns = 0;
+    for r in batches(w.folios.len(), w.order, batch_pages) {
+        let ops: Vec<CopyOp> = w.folios[r.clone()]
+            .iter()
+            .zip(&dst[r])
+            .map(|(f, b)| CopyOp {
+                src: DmaAddr::new(f.block.addr),
+                dst: DmaAddr::new(b.addr),
+                len: b.bytes(),
+            })
+            .collect();
+        let t0 = tsc::now_ns();
+        let copied = engine.copy(&ops);
+        ns += tsc::now_ns() - t0;
+        match copied {
+            Ok(o) => outcome.add(&o),
+            Err(e) => {
+                free_all(dst);
+                return Err(MigrateError::Copy(e));
+            }
+        }
+    }
+    // The raw copy is verified too: the destinations must equal the sources.
+    let checked = check_raw(w, &dst);
+    free_all(dst);
+    Ok(checked.map(|()| (ns, outcome)))
+}
+
+/// Frees blocks taken for a copy that did not happen (or is over), saying which failed.
+pub(super) fn free_all(blocks: Vec<Block>) {
+    for b in blocks {
+        if let Err(e) = frames::free(b) {
+            crate::println!("migrate: freeing a raw-copy destination failed: {e}");
+        }
+    }
+}
+
+fn check_raw(w: &Workload, dst: &[Block]) -> Result<(), String> {
+    for (f, b) in w.folios.iter().zip(dst) {
+        if !crate::mm::frames::same_bytes(&f.block, b) {
+            return Err(alloc::format!(
+                "raw copy of folio {} differs from its source",
+                f.id
+            ));
+        }
+    }
+    Ok(())
+}
