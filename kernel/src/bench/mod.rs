@@ -5,6 +5,7 @@
 
 pub mod auto;
 pub mod cell;
+pub mod context;
 pub mod cycles;
 pub mod efficiency;
 pub mod frontier;
@@ -15,6 +16,7 @@ pub mod load;
 pub mod placement;
 pub mod plan;
 pub mod pollution;
+pub mod run;
 pub mod seed;
 pub mod setup;
 pub mod soak;
