@@ -1,0 +1,215 @@
+//! The typed configuration a command line parses into.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// `dma-min-batch=`: when a DMA batch is small enough that the CPU copies it instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MinBatch {
+    /// Never: every batch goes to DMA.
+    Off,
+    /// Batches below this many bytes go to the CPU.
+    Bytes(u64),
+    /// The DMA/CPU crossover measured at boot.
+    Auto,
+}
+
+/// What a migration run or benchmark is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrateArgs {
+    /// Engine name (`cpu`, `dma`).
+    pub engine: String,
+    /// `batched` or `per-folio`.
+    pub mode: String,
+    /// Folio orders, in the order given.
+    pub sizes: Vec<u8>,
+    /// `size=` was given (benchmarks otherwise use their own default sizes).
+    pub size_given: bool,
+    /// `total=` was given (else benchmarks pick a default for the accelerator).
+    pub total_given: bool,
+    /// Thread/channel counts for the seed's tables.
+    pub widths: Vec<u32>,
+    /// Folio counts for tables 2a/2b.
+    pub counts: Vec<u64>,
+    /// Bytes per repetition.
+    pub total: u64,
+    /// Batch limit in base pages (`u64::MAX` = the whole workload).
+    pub batch_pages: u64,
+    /// `size=mix:…`: one workload of several folio sizes (bench=frontier).
+    pub mix: Option<crate::mix::Mix>,
+    /// `batch=auto:unmapped-us=N`: the bound on the p99 unmapped window, µs.
+    pub batch_auto_us: Option<u64>,
+    /// DMA channels (`None` = all).
+    pub channels: Option<u32>,
+    /// CPU worker threads (cpu-mt, hybrid).
+    pub threads: u32,
+    /// Worker placement policy text.
+    pub placement: String,
+    /// Percent of a batch the hybrid engine copies with the CPU.
+    pub hybrid_cpu_percent: u32,
+    /// Source node.
+    pub from: u32,
+    /// Destination node.
+    pub to: u32,
+    /// Measured repetitions.
+    pub reps: u32,
+}
+
+impl Default for MigrateArgs {
+    fn default() -> Self {
+        Self {
+            engine: "cpu".into(),
+            mode: "batched".into(),
+            sizes: alloc::vec![9],
+            size_given: false,
+            total_given: false,
+            widths: alloc::vec![1, 2, 4, 8, 16],
+            counts: alloc::vec![1, 8, 64, 256, 512, 1024, 2048, 8192],
+            total: 32 << 20,
+            batch_pages: 512,
+            batch_auto_us: None,
+            mix: None,
+            channels: None,
+            threads: 1,
+            placement: "spread".into(),
+            hybrid_cpu_percent: 50,
+            from: 0,
+            to: 1,
+            reps: 5,
+        }
+    }
+}
+
+/// The typed configuration of one boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `help` was given.
+    pub help: bool,
+    /// Self-test selection, if the boot should run self-tests instead of the main job.
+    pub test: Option<TestFilter>,
+    /// Reboot instead of halting at the end (bare metal only).
+    pub reboot: bool,
+    /// Extra boot detail.
+    pub verbose: bool,
+    /// What the runner built, for the platform self-test.
+    pub expect: Expectations,
+    /// Take DMA engines that are already running.
+    pub dma_force: bool,
+    /// End DMA batches with a memory completion marker.
+    pub dma_marker: bool,
+    /// DMA batch timeout in milliseconds.
+    pub dma_timeout_ms: u64,
+    /// `migrate` was given: run one migration experiment.
+    pub migrate_job: bool,
+    /// `bench=` value.
+    pub bench: Option<String>,
+    /// Migration parameters.
+    pub migrate: MigrateArgs,
+    /// CPU copy routine (`auto` or a forced one).
+    pub copy: String,
+    /// The DMA timing assumption, for reports.
+    pub dma_profile: String,
+    /// `rr`, `contiguous` or `bytes`.
+    pub dma_split: String,
+    /// Chunk bounds of `dma-split=bytes`.
+    pub dma_chunk: crate::split::ChunkBounds,
+    /// `dma-min-batch=`: batches below it go to the CPU (declined).
+    pub dma_min_batch: MinBatch,
+    /// Soak duration in seconds.
+    pub soak_s: Option<u64>,
+    /// The CPU shape the runner built (`expect-topo`), for the topology self-test.
+    pub expect_topo: Option<crate::topology::Shape>,
+    /// Seconds without progress before the watchdog stops the run.
+    pub watchdog_s: u64,
+    /// `console=`: the serial console asked for (absent: SPCR, else COM1).
+    pub console: Option<crate::serialspec::SerialSpec>,
+    /// Report the exit code through QEMU's debug-exit port (under a QEMU hypervisor).
+    pub debug_exit: bool,
+    /// `pcid=`, `invpcid=`, `avx512=`: CPU features forced on or off.
+    pub features: crate::features::Forced,
+    /// `ap-start=serial`: start APs one at a time instead of all at once.
+    pub ap_start_serial: bool,
+    /// `host-binding=`: the KVM guest's placement on its host, if any.
+    pub host_binding: Option<crate::hostbind::Binding>,
+    /// The keys given on the command line, in order. A key not listed here holds its
+    /// default, which the kernel may adapt to the machine (and says so); a listed key is
+    /// used exactly or the run stops with a bad-input error.
+    pub given: Vec<&'static str>,
+}
+
+impl Config {
+    /// Whether `key` was given on the command line (so its value must be used exactly).
+    pub fn given(&self, key: &str) -> bool {
+        self.given.contains(&key)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            help: false,
+            test: None,
+            reboot: false,
+            verbose: false,
+            expect: Expectations::default(),
+            dma_force: false,
+            dma_marker: true,
+            dma_timeout_ms: 2000,
+            migrate_job: false,
+            bench: None,
+            migrate: MigrateArgs::default(),
+            copy: "auto".into(),
+            dma_profile: "none".into(),
+            dma_split: "rr".into(),
+            dma_chunk: crate::split::ChunkBounds::DEFAULT,
+            dma_min_batch: MinBatch::Off,
+            soak_s: None,
+            expect_topo: None,
+            watchdog_s: 120,
+            console: None,
+            debug_exit: true,
+            features: crate::features::Forced::default(),
+            ap_start_serial: false,
+            host_binding: None,
+            given: Vec::new(),
+        }
+    }
+}
+
+/// The machine shape the runner asked QEMU for (all optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expectations {
+    /// CPUs.
+    pub cpus: Option<u32>,
+    /// NUMA nodes.
+    pub nodes: Option<u32>,
+    /// MiB of RAM per node.
+    pub node_mib: Option<u64>,
+    /// PTDMA engines attached.
+    pub ptdma: Option<u32>,
+}
+
+/// Which self-tests to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestFilter {
+    /// Every test that is part of the default suite.
+    All,
+    /// Tests named explicitly (exact names, or prefixes ending in `*`).
+    Names(Vec<String>),
+}
+
+impl TestFilter {
+    /// Whether the test `name` is selected. `in_default_suite` is false for fixtures
+    /// (tests that must fail or crash on purpose), which only run when named.
+    pub fn selects(&self, name: &str, in_default_suite: bool) -> bool {
+        match self {
+            TestFilter::All => in_default_suite,
+            TestFilter::Names(names) => names.iter().any(|pat| match pat.strip_suffix('*') {
+                Some(prefix) => {
+                    name.starts_with(prefix) && (in_default_suite || !prefix.is_empty())
+                }
+                None => pat == name,
+            }),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+use super::parse::edit_distance;
+use super::*;
+
+#[test]
+fn empty_line_gives_defaults() {
+    assert_eq!(parse("").unwrap(), Config::default());
+    assert_eq!(parse("   ").unwrap(), Config::default());
+}
+
+#[test]
+fn every_key_is_applied() {
+    // Catches a key added to KEYS but not to `apply` (which would hit unreachable!).
+    for k in KEYS {
+        let token = match k.kind {
+            ValueKind::Flag => k.name.to_string(),
+            ValueKind::Bool => alloc::format!("{}=1", k.name),
+            ValueKind::Word if k.name == "console" => "console=ttyS1".to_string(),
+            ValueKind::Word if k.name == "expect-topo" => alloc::format!("{}=2s2d2c1t", k.name),
+            ValueKind::Word => alloc::format!("{}={}", k.name, word_example(k.name)),
+            ValueKind::Choice(w) => alloc::format!("{}={}", k.name, w[0]),
+            ValueKind::Int { min, .. } => alloc::format!("{}={min}", k.name),
+        };
+        parse(&token).unwrap_or_else(|e| panic!("{token}: {e}"));
+    }
+}
+
+fn word_example(key: &str) -> &'static str {
+    match key {
+        "size" => "4k,2m",
+        "placement" => "fill",
+        "bench" => "1b,2a",
+        "widths" => "1,2",
+        "counts" => "1,8",
+        "total" => "8m",
+        "batch" | "channels" => "all",
+        "host-binding" => "kvm:0-1/1-0:2:huge",
+        "dma-chunk" => "64k..1m",
+        "dma-min-batch" => "32k",
+        _ => "all",
+    }
+}
+
+#[test]
+fn dma_split_keys() {
+    let c = parse("dma-split=bytes dma-chunk=64k..1m dma-min-batch=32k").unwrap();
+    assert_eq!(c.dma_split, "bytes");
+    assert_eq!(
+        c.dma_chunk,
+        crate::split::ChunkBounds {
+            min: 64 << 10,
+            max: 1 << 20
+        }
+    );
+    assert_eq!(c.dma_min_batch, MinBatch::Bytes(32 << 10));
+    let a = parse("batch=auto:unmapped-us=250").unwrap();
+    assert_eq!(
+        (a.migrate.batch_auto_us, a.migrate.batch_pages),
+        (Some(250), 512)
+    );
+    assert!(parse("batch=auto:unmapped-us=0").is_err());
+    assert!(parse("batch=auto").is_err());
+    let m = parse("size=mix:2m=50%,64k=25%,4k=25%").unwrap();
+    assert_eq!(m.migrate.mix.unwrap().parts(), &[(9, 50), (4, 25), (0, 25)]);
+    assert!(!m.migrate.size_given);
+    assert!(parse("size=mix:2m=50%").is_err());
+    assert_eq!(
+        parse("dma-min-batch=auto").unwrap().dma_min_batch,
+        MinBatch::Auto
+    );
+    assert_eq!(
+        parse("dma-min-batch=0").unwrap().dma_min_batch,
+        MinBatch::Off
+    );
+    assert_eq!(Config::default().dma_min_batch, MinBatch::Off);
+    assert!(parse("dma-chunk=1m..64k").is_err());
+    assert!(parse("dma-min-batch=lots").is_err());
+}
+
+#[test]
+fn migration_keys_are_typed() {
+    let c = parse("migrate engine=dma mode=per-folio size=4k,64k total=16m batch=all channels=2 from=1 to=0 reps=3 copy=nt").unwrap();
+    let m = &c.migrate;
+    assert!(c.migrate_job);
+    assert_eq!(m.engine, "dma");
+    assert_eq!(m.mode, "per-folio");
+    assert_eq!(m.sizes, [0, 4]);
+    assert_eq!(m.total, 16 << 20);
+    assert_eq!(m.batch_pages, u64::MAX);
+    assert_eq!(m.channels, Some(2));
+    assert_eq!((m.from, m.to, m.reps), (1, 0, 3));
+    assert_eq!(c.copy, "nt");
+    let d = parse("").unwrap().migrate;
+    assert_eq!((d.batch_pages, d.channels, d.reps), (512, None, 5));
+    assert!(matches!(
+        parse("size=8k"),
+        Err(CmdlineError::BadValue { key: "size", .. })
+    ));
+    assert!(matches!(
+        parse("engine=gpu"),
+        Err(CmdlineError::BadValue { key: "engine", .. })
+    ));
+    assert!(matches!(
+        parse("total=3x"),
+        Err(CmdlineError::BadValue { key: "total", .. })
+    ));
+    assert!(matches!(
+        parse("batch=0"),
+        Err(CmdlineError::BadValue { key: "batch", .. })
+    ));
+    assert!(matches!(
+        parse("bench=1z"),
+        Err(CmdlineError::BadValue { key: "bench", .. })
+    ));
+}
+
+#[test]
+fn question_benchmarks_are_accepted_and_named_in_the_error() {
+    let c = parse("bench=setup,auto,placement,pollution,load,cycles").unwrap();
+    assert_eq!(
+        c.bench.as_deref(),
+        Some("setup,auto,placement,pollution,load,cycles")
+    );
+    match parse("bench=setup,crossover") {
+        Err(CmdlineError::BadValue {
+            key: "bench",
+            accepted,
+            ..
+        }) => {
+            assert!(accepted.contains("pollution,load,cycles"), "{accepted}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unknown_key_is_named_with_a_suggestion() {
+    let err = parse("bogus=1").unwrap_err();
+    assert_eq!(
+        err,
+        CmdlineError::UnknownKey {
+            key: "bogus".into(),
+            suggestion: None
+        }
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("'bogus'") && msg.contains("test"), "{msg}");
+    match parse("tset=all").unwrap_err() {
+        CmdlineError::UnknownKey { suggestion, .. } => assert_eq!(suggestion, Some("test")),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn bad_values_say_what_is_accepted() {
+    let err = parse("reboot=maybe").unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("reboot") && msg.contains("maybe") && msg.contains("0|1"),
+        "{msg}"
+    );
+    assert!(matches!(
+        parse("help=1"),
+        Err(CmdlineError::BadValue { key: "help", .. })
+    ));
+    assert!(matches!(
+        parse("test"),
+        Err(CmdlineError::BadValue { key: "test", .. })
+    ));
+    assert!(matches!(
+        parse("test="),
+        Err(CmdlineError::BadValue { key: "test", .. })
+    ));
+    assert!(matches!(
+        parse("test=a,,b"),
+        Err(CmdlineError::BadValue { .. })
+    ));
+}
+
+#[test]
+fn expectations_are_bounded_integers() {
+    let c = parse("expect-cpus=4 expect-nodes=2 expect-node-mib=0x200").unwrap();
+    assert_eq!(
+        c.expect,
+        Expectations {
+            cpus: Some(4),
+            nodes: Some(2),
+            node_mib: Some(512),
+            ptdma: None
+        }
+    );
+    assert!(matches!(
+        parse("expect-cpus=0"),
+        Err(CmdlineError::BadValue {
+            key: "expect-cpus",
+            ..
+        })
+    ));
+    assert!(matches!(
+        parse("expect-nodes=two"),
+        Err(CmdlineError::BadValue { .. })
+    ));
+}
+
+#[test]
+fn topology_shape_and_watchdog_are_typed() {
+    let c = parse("expect-topo=2s2d2c1t2n watchdog-s=5").unwrap();
+    let shape = c.expect_topo.unwrap();
+    assert_eq!(
+        (
+            shape.sockets,
+            shape.dies,
+            shape.cores,
+            shape.threads,
+            shape.nodes
+        ),
+        (2, 2, 2, 1, Some(2))
+    );
+    assert_eq!(c.watchdog_s, 5);
+    assert_eq!(Config::default().watchdog_s, 120);
+    let err = parse("expect-topo=2x").unwrap_err().to_string();
+    assert!(err.contains("expect-topo") && err.contains("2x"), "{err}");
+    assert!(matches!(
+        parse("watchdog-s=0"),
+        Err(CmdlineError::BadValue {
+            key: "watchdog-s",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn repeated_key_is_refused() {
+    assert_eq!(
+        parse("test=all test=x").unwrap_err(),
+        CmdlineError::Repeated { key: "test" }
+    );
+}
+
+#[test]
+fn values_are_typed() {
+    let c = parse("help reboot=yes verbose=off test=cmdline_parse,console*").unwrap();
+    assert!(c.help && c.reboot && !c.verbose);
+    let f = c.test.unwrap();
+    assert!(f.selects("cmdline_parse", true));
+    assert!(f.selects("console_loopback", true));
+    assert!(!f.selects("cmdline", true));
+    assert_eq!(parse("test=all").unwrap().test, Some(TestFilter::All));
+}
+
+#[test]
+fn fixtures_run_only_when_named() {
+    assert!(!TestFilter::All.selects("selftest_must_fail", false));
+    let named = TestFilter::Names(alloc::vec!["selftest_must_fail".into()]);
+    assert!(named.selects("selftest_must_fail", false));
+    let prefix = TestFilter::Names(alloc::vec!["selftest_*".into()]);
+    assert!(prefix.selects("selftest_must_fail", false));
+}
+
+#[test]
+fn integers_parse_in_decimal_and_hex() {
+    assert_eq!(parse_u64("0"), Some(0));
+    assert_eq!(parse_u64("1_000"), Some(1000));
+    assert_eq!(parse_u64("0x3f8"), Some(0x3f8));
+    assert_eq!(parse_u64("0x"), None);
+    assert_eq!(parse_u64("12a"), None);
+    assert_eq!(parse_u64("18446744073709551616"), None);
+}
+
+#[test]
+fn help_lists_every_key() {
+    let mut s = String::new();
+    write_help(&mut s).unwrap();
+    for k in KEYS {
+        assert!(s.contains(k.name), "{}", k.name);
+    }
+}
+
+#[test]
+fn edit_distance_is_levenshtein() {
+    assert_eq!(edit_distance("kitten", "sitting"), 3);
+    assert_eq!(edit_distance("", "abc"), 3);
+    assert_eq!(edit_distance("test", "test"), 0);
+}
