@@ -324,7 +324,7 @@ pub(super) fn one_rep(
                         };
                         (s.phases.total(), s.phases, s.engine, lat)
                     })
-                    .map_err(RepError::Failed),
+                    .map_err(|e| RepError::Failed(alloc::format!("{e}"))),
                 Err(e) => {
                     // Rolled back: the workload must still be whole, wherever it is.
                     let intact = w.verify_intact(spec.from, spec.to);
@@ -338,7 +338,7 @@ pub(super) fn one_rep(
             }
         }
         Kind::RawCopy => match pipeline::raw_copy(&w, spec.to, engine, spec.batch_pages) {
-            Ok(Ok((ns, o))) => Ok((
+            Ok((ns, o)) => Ok((
                 ns,
                 PhaseNs {
                     copy: ns,
@@ -347,13 +347,12 @@ pub(super) fn one_rep(
                 o,
                 Latency::default(),
             )),
-            Ok(Err(e)) => Err(RepError::Failed(e)),
             Err(e) => Err(e.into()),
         },
     };
     let destroyed = w.destroy();
     let r = result?;
-    destroyed.map_err(RepError::Failed)?;
+    destroyed?;
     let frames_after = frames::frames_in_use();
     if frames_after != frames_before {
         return Err(RepError::Failed(alloc::format!(

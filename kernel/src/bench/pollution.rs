@@ -127,8 +127,8 @@ fn one_rep(
     let first = touch(&mut dst, bytes);
     let r = r
         .map_err(|e| alloc::format!("{e}"))
-        .and_then(|s| w.verify(spec.to).map(|()| s));
-    let destroyed = w.destroy();
+        .and_then(|s| w.verify(spec.to).map_err(String::from).map(|()| s));
+    let destroyed = w.destroy().map_err(String::from);
     let s = r.and_then(|s| destroyed.map(|()| s))?;
     if frames::frames_in_use() != before {
         return Err(String::from("frame leak in the pollution cell"));

@@ -85,7 +85,7 @@ pub fn soak(config: &Config, seconds: u64) -> SoakTotals {
                     t.fallback_ops += s.engine.fallback_ops as u64;
                     None
                 }
-                Err(e) => Some(e),
+                Err(e) => Some(alloc::format!("{e}")),
             },
             // Random sizes may not fit the destination: the batch is rolled back and
             // every folio must still be whole, wherever it is.

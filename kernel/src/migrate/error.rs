@@ -113,6 +113,88 @@ impl From<SetupError> for alloc::string::String {
     }
 }
 
+/// What a verification found wrong with a workload (the first problem).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// A folio is not on the node it should be, or its metadata says another node.
+    WrongNode {
+        /// The folio.
+        folio: u64,
+        /// Node of its physical block.
+        block_node: u32,
+        /// Node its metadata records.
+        meta_node: u32,
+    },
+    /// A folio's metadata was not carried over (or MIGRATING is still set).
+    Metadata {
+        /// The folio.
+        folio: u64,
+    },
+    /// A word of a folio does not hold its pattern.
+    Data {
+        /// The folio.
+        folio: u64,
+        /// Byte offset of the word.
+        offset: u64,
+        /// What it holds.
+        got: u64,
+        /// What it should hold.
+        want: u64,
+    },
+    /// A read through the workload mapping sees old data (the remap did not take).
+    StaleMapping {
+        /// The folio.
+        folio: u64,
+        /// The word index read.
+        word: u64,
+    },
+    /// A raw copy's destination differs from its source.
+    RawCopyDiffers {
+        /// The folio.
+        folio: u64,
+    },
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::WrongNode {
+                folio,
+                block_node,
+                meta_node,
+            } => write!(
+                f,
+                "folio {folio} on node {block_node} with metadata node {meta_node}"
+            ),
+            VerifyError::Metadata { folio } => {
+                write!(f, "folio {folio} metadata not carried over")
+            }
+            VerifyError::Data {
+                folio,
+                offset,
+                got,
+                want,
+            } => write!(
+                f,
+                "folio {folio} byte {offset:#x}: {got:#018x}, expected {want:#018x}"
+            ),
+            VerifyError::StaleMapping { folio, word } => {
+                write!(f, "folio {folio}: word {word} through the mapping is stale")
+            }
+            VerifyError::RawCopyDiffers { folio } => {
+                write!(f, "raw copy of folio {folio} differs from its source")
+            }
+        }
+    }
+}
+
+/// Self-tests and benchmarks that report a failure as text.
+impl From<VerifyError> for alloc::string::String {
+    fn from(e: VerifyError) -> Self {
+        alloc::format!("{e}")
+    }
+}
+
 /// Why a migration stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MigrateError {
@@ -161,6 +243,17 @@ pub enum MigrateError {
         /// Why.
         error: FrameError,
     },
+    /// Tearing a workload down failed: a folio could not be unmapped or freed.
+    Teardown {
+        /// The folio.
+        folio: u64,
+        /// What failed, as the allocator or page tables said it.
+        unmap: Option<PtError>,
+        /// The free's error, if that failed.
+        free: Option<FrameError>,
+    },
+    /// The data did not check out.
+    Verify(VerifyError),
     /// A self-test made this phase fail at this folio.
     Injected {
         /// The phase.
@@ -203,6 +296,12 @@ impl From<MigrateError> for alloc::string::String {
     }
 }
 
+impl From<VerifyError> for MigrateError {
+    fn from(e: VerifyError) -> Self {
+        MigrateError::Verify(e)
+    }
+}
+
 impl From<EngineError> for MigrateError {
     fn from(e: EngineError) -> Self {
         MigrateError::Copy(e)
@@ -237,6 +336,17 @@ impl fmt::Display for MigrateError {
             MigrateError::FreeSource { folio, error } => {
                 write!(f, "free source of folio {folio}: {error}")
             }
+            MigrateError::Teardown { folio, unmap, free } => {
+                write!(f, "teardown of folio {folio}:")?;
+                if let Some(e) = unmap {
+                    write!(f, " unmap: {e}")?;
+                }
+                if let Some(e) = free {
+                    write!(f, " free: {e}")?;
+                }
+                Ok(())
+            }
+            MigrateError::Verify(e) => write!(f, "{e}"),
             MigrateError::Injected { phase, folio } => {
                 write!(f, "injected {} failure at folio {folio}", phase.name())
             }

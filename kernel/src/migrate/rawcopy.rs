@@ -3,11 +3,10 @@
 //! ratio (`Kind::RawCopy`).
 
 use super::engine::{CopyEngine, CopyOutcome};
-use super::error::MigrateError;
+use super::error::{MigrateError, VerifyError};
 use super::workload::Workload;
 use crate::arch::tsc;
 use crate::mm::frames::{self, Block};
-use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::migrate::batches;
 use ptdma::{CopyOp, DmaAddr};
@@ -18,14 +17,13 @@ use ptdma::{CopyOp, DmaAddr};
 ///
 /// # Errors
 /// [`MigrateError::OutOfMemory`] when the destinations do not fit, [`MigrateError::Copy`]
-/// when the engine fails; a copy that differs from its source is an `Err(text)` of the
-/// outer result (a verification failure).
+/// when the engine fails, [`MigrateError::Verify`] when a copy differs from its source.
 pub fn raw_copy(
     w: &Workload,
     to: u32,
     engine: &mut dyn CopyEngine,
     batch_pages: u64,
-) -> Result<Result<(u64, CopyOutcome), String>, MigrateError> {
+) -> Result<(u64, CopyOutcome), MigrateError> {
     let mut dst = Vec::with_capacity(w.folios.len());
     for f in &w.folios {
         match frames::alloc_data(to, w.order as usize) {
@@ -67,7 +65,8 @@ pub fn raw_copy(
     // The raw copy is verified too: the destinations must equal the sources.
     let checked = check_raw(w, &dst);
     free_all(dst);
-    Ok(checked.map(|()| (ns, outcome)))
+    checked?;
+    Ok((ns, outcome))
 }
 
 /// Frees blocks taken for a copy that did not happen (or is over), saying which failed.
@@ -79,13 +78,10 @@ pub(super) fn free_all(blocks: Vec<Block>) {
     }
 }
 
-fn check_raw(w: &Workload, dst: &[Block]) -> Result<(), String> {
+fn check_raw(w: &Workload, dst: &[Block]) -> Result<(), VerifyError> {
     for (f, b) in w.folios.iter().zip(dst) {
         if !crate::mm::frames::same_bytes(&f.block, b) {
-            return Err(alloc::format!(
-                "raw copy of folio {} differs from its source",
-                f.id
-            ));
+            return Err(VerifyError::RawCopyDiffers { folio: f.id });
         }
     }
     Ok(())

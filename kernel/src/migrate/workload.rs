@@ -2,10 +2,9 @@
 //! with a pattern that depends on the folio id and the byte offset, mapped back to back
 //! in a workload address space, with kernel-like metadata per folio.
 
-use super::error::MigrateError;
+use super::error::{MigrateError, VerifyError};
 use crate::mm::aspace::{AddressSpace, WORKLOAD_BASE};
 use crate::mm::frames::{self, Block};
-use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::migrate::{flags, pattern_word, FolioMeta};
 
@@ -41,10 +40,6 @@ pub struct Workload {
     pub mixed: bool,
     /// Pattern seed of this workload.
     pub seed: u64,
-}
-
-fn err(e: impl core::fmt::Display) -> String {
-    alloc::format!("{e}")
 }
 
 impl Workload {
@@ -128,46 +123,45 @@ impl Workload {
     /// Checks every folio: it lives on `node`, its metadata says so, every byte holds its
     /// pattern, and a read through the workload mapping sees the same data (the remap
     /// took effect). Returns the first problem.
-    pub fn verify(&mut self, node: u32) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// The first [`VerifyError`] found.
+    pub fn verify(&mut self, node: u32) -> Result<(), VerifyError> {
         if let Some(f) = self
             .folios
             .iter()
             .find(|f| f.block.node != node || f.meta.node != node)
         {
-            return Err(alloc::format!(
-                "folio {} on node {}/{} not {node}",
-                f.id,
-                f.block.node,
-                f.meta.node
-            ));
+            return Err(VerifyError::WrongNode {
+                folio: f.id,
+                block_node: f.block.node,
+                meta_node: f.meta.node,
+            });
         }
         self.verify_data()
     }
 
     /// Every folio's metadata (but its node), every byte of its data, and a sample of
     /// each through the workload mapping.
-    fn verify_data(&mut self) -> Result<(), String> {
+    fn verify_data(&mut self) -> Result<(), VerifyError> {
         let seed = self.seed;
         for f in &self.folios {
             if f.meta.flags & flags::MIGRATING != 0
                 || f.meta.mapping != 0xf011_0000 + seed
                 || f.meta.index != f.id
             {
-                return Err(alloc::format!(
-                    "folio {} metadata not carried over: {:?}",
-                    f.id,
-                    f.meta
-                ));
+                return Err(VerifyError::Metadata { folio: f.id });
             }
             for (i, chunk) in f.block.as_slice().chunks_exact(8).enumerate() {
                 let got = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
                 let want = pattern_word(seed, f.id, i as u64);
                 if got != want {
-                    return Err(alloc::format!(
-                        "folio {} byte {:#x}: {got:#018x}, expected {want:#018x}",
-                        f.id,
-                        i * 8
-                    ));
+                    return Err(VerifyError::Data {
+                        folio: f.id,
+                        offset: i as u64 * 8,
+                        got,
+                        want,
+                    });
                 }
             }
         }
@@ -182,9 +176,7 @@ impl Workload {
             })
         });
         match sample {
-            Some((id, w)) => Err(alloc::format!(
-                "folio {id}: word {w} through the mapping is stale"
-            )),
+            Some((folio, word)) => Err(VerifyError::StaleMapping { folio, word }),
             None => Ok(()),
         }
     }
@@ -193,15 +185,17 @@ impl Workload {
     /// with metadata that says so and no MIGRATING bit, every byte holding its pattern,
     /// and the workload mapping reading the same data. Returns how many folios are on
     /// `to` (moved before the failure), or the first problem.
-    pub fn verify_intact(&mut self, from: u32, to: u32) -> Result<usize, String> {
+    ///
+    /// # Errors
+    /// The first [`VerifyError`] found.
+    pub fn verify_intact(&mut self, from: u32, to: u32) -> Result<usize, VerifyError> {
         for f in &self.folios {
             if ![from, to].contains(&f.block.node) || f.meta.node != f.block.node {
-                return Err(alloc::format!(
-                    "folio {} on node {} with metadata node {}",
-                    f.id,
-                    f.block.node,
-                    f.meta.node
-                ));
+                return Err(VerifyError::WrongNode {
+                    folio: f.id,
+                    block_node: f.block.node,
+                    meta_node: f.meta.node,
+                });
             }
         }
         self.verify_data()?;
@@ -224,14 +218,21 @@ impl Workload {
     }
 
     /// Unmaps and frees every folio and the page tables.
-    pub fn destroy(mut self) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// [`MigrateError::Teardown`] for the first folio that could not be unmapped or
+    /// freed (the others are still torn down).
+    pub fn destroy(mut self) -> Result<(), MigrateError> {
         let mut first_err = None;
         for f in self.folios.drain(..) {
-            if let Err(e) = self.space.unmap(f.va, f.order()) {
-                first_err.get_or_insert(err(e));
-            }
-            if let Err(e) = frames::free(f.block) {
-                first_err.get_or_insert(err(e));
+            let unmap = self.space.unmap(f.va, f.order()).err();
+            let free = frames::free(f.block).err();
+            if unmap.is_some() || free.is_some() {
+                first_err.get_or_insert(MigrateError::Teardown {
+                    folio: f.id,
+                    unmap,
+                    free,
+                });
             }
         }
         self.space.destroy();

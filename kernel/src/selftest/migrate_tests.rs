@@ -121,13 +121,13 @@ fn matrix() -> Result<(), String> {
                 let mut w = Workload::create(a, order, count, 0xabc0 + order as u64)?;
                 let there = pipeline::migrate(&mut w, b, engine.as_mut(), mode, 64)
                     .map_err(String::from)
-                    .and_then(|_| w.verify(b))
+                    .and_then(|_| w.verify(b).map_err(String::from))
                     .and_then(|_| {
                         pipeline::migrate(&mut w, a, engine.as_mut(), mode, 64)
                             .map_err(String::from)
                     })
-                    .and_then(|_| w.verify(a));
-                let destroyed = w.destroy();
+                    .and_then(|_| w.verify(a).map_err(String::from));
+                let destroyed = w.destroy().map_err(String::from);
                 there.and(destroyed).map_err(|e| {
                     alloc::format!(
                         "{} {} {}K: {e}",
@@ -156,7 +156,7 @@ fn batch_limits() -> Result<(), String> {
     let s1 = pipeline::migrate(&mut w, b, engine.as_mut(), Mode::Batched, 512);
     let s2 = pipeline::migrate(&mut w, a, engine.as_mut(), Mode::Batched, u64::MAX);
     let s3 = pipeline::migrate(&mut w, b, engine.as_mut(), Mode::PerFolio, 512);
-    let verified = w.verify(b);
+    let verified = w.verify(b).map_err(String::from);
     w.destroy()?;
     verified?;
     check_eq("batches of 512 pages for 1200 pages", s1?.batches, 3)?;
@@ -176,7 +176,7 @@ fn dma_fault_fallback() -> Result<(), String> {
     let verified = stats
         .as_ref()
         .map_err(|e| alloc::format!("{e}"))
-        .and_then(|_| w.verify(b));
+        .and_then(|_| w.verify(b).map_err(String::from));
     w.destroy()?;
     verified?;
     let s = stats?;
@@ -199,7 +199,7 @@ fn corruption_detected() -> Result<(), String> {
     let mut engine = bench::engine("dma", crate::config())?;
     let mut w = Workload::create(a, 0, 64, 9)?;
     let moved = pipeline::migrate(&mut w, b, engine.as_mut(), Mode::Batched, 512);
-    let verdict = w.verify(b);
+    let verdict = w.verify(b).map_err(String::from);
     w.destroy()?;
     moved?;
     match verdict {
@@ -234,7 +234,7 @@ fn split_policies() -> Result<(), String> {
         let mut w = Workload::create(a, 3, 37, 3)?;
         let moved = pipeline::migrate(&mut w, b, &mut engine, Mode::Batched, u64::MAX)
             .map_err(String::from)
-            .and_then(|_| w.verify(b));
+            .and_then(|_| w.verify(b).map_err(String::from));
         w.destroy()?;
         moved.map_err(|e| alloc::format!("{policy:?}: {e}"))?;
     }
@@ -327,7 +327,7 @@ fn mixed_sizes() -> Result<(), String> {
                 .map_err(String::from)
                 .and_then(|s| {
                     check_eq(&alloc::format!("{what}: bytes"), s.bytes, 4 << 20)?;
-                    w.verify(b)
+                    w.verify(b).map_err(String::from)
                 });
             w.destroy()?;
             moved.map_err(|e| alloc::format!("{what}: {e}"))?;

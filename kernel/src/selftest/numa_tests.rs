@@ -68,10 +68,10 @@ fn there_and_back(from: u32, to: u32) -> Result<(u64, u64), String> {
                     hi = hi.max(e);
                 }
                 pipeline::migrate(&mut w, from, engine.as_mut(), Mode::Batched, 512)?;
-                w.verify(from)
+                w.verify(from).map_err(String::from)
             };
             let r = run();
-            let destroyed = w.destroy();
+            let destroyed = w.destroy().map_err(String::from);
             r.and(destroyed).map_err(|e| {
                 alloc::format!("{} node {from} <-> {to}, order {order}: {e}", engine.name())
             })?;
