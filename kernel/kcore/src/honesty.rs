@@ -55,7 +55,7 @@ impl CopiedBytes {
 }
 
 /// How a cell (or a whole run) ended, from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Status {
     /// Every byte was copied by the engine named.
     Ok,
@@ -70,6 +70,31 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, best first.
+    pub const ALL: [Status; 5] = [
+        Status::Ok,
+        Status::Degraded,
+        Status::Invalid,
+        Status::OutOfMemory,
+        Status::VerificationFailed,
+    ];
+
+    /// Parses the spelling of [`Status::name`]; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.name() == text)
+    }
+
+    /// The label a fallback `share` (0..=1) implies on its own (see [`classify`]).
+    pub fn from_share(share: f64) -> Status {
+        if share > DEGRADED_MAX_SHARE {
+            Status::Invalid
+        } else if share > 0.0 {
+            Status::Degraded
+        } else {
+            Status::Ok
+        }
+    }
+
     /// The name in RESULT and RUN lines.
     pub fn name(self) -> &'static str {
         match self {
@@ -97,10 +122,9 @@ impl fmt::Display for Status {
 pub fn classify(bytes: &CopiedBytes) -> Status {
     if bytes.fallback == 0 {
         Status::Ok
-    } else if bytes.fallback_share() <= DEGRADED_MAX_SHARE {
-        Status::Degraded
     } else {
-        Status::Invalid
+        // Any fallback at all is at least degraded, however small its share.
+        Status::from_share(bytes.fallback_share()).max(Status::Degraded)
     }
 }
 
@@ -132,6 +156,13 @@ mod tests {
         assert!(Status::Invalid < Status::OutOfMemory);
         assert!(Status::OutOfMemory < Status::VerificationFailed);
         assert!(Status::Degraded.is_figure() && !Status::Invalid.is_figure());
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.name()), Some(s));
+        }
+        assert_eq!(Status::parse("OK"), None);
+        assert_eq!(Status::from_share(0.0), Status::Ok);
+        assert_eq!(Status::from_share(0.01), Status::Degraded);
+        assert_eq!(Status::from_share(0.0101), Status::Invalid);
     }
 
     proptest! {

@@ -83,10 +83,10 @@ pub fn quote(field: &str) -> String {
 /// `status_logged` when the logged status differs.
 fn with_status(c: &Cell) -> Map<String, Value> {
     let mut m = c.raw.clone();
-    m.insert("status".into(), json!(c.status.as_str()));
+    m.insert("status".into(), json!(c.status.name()));
     m.insert("figure".into(), json!(c.status.is_figure()));
     if let Some(logged) = c.logged_status.filter(|&s| s != c.status) {
-        m.insert("status_logged".into(), json!(logged.as_str()));
+        m.insert("status_logged".into(), json!(logged.name()));
     }
     if let Some(copied) = c
         .copied

@@ -126,7 +126,7 @@ pub fn verdict(parsed: &Parsed) -> Result<(), Vec<String>> {
                 "is not a figure of engine {}: status {}, the CPU copied {} of the bytes meant \
                  for DMA because DMA failed",
                 c.engine,
-                s.as_str(),
+                s.name(),
                 c.copied
                     .as_ref()
                     .map_or("an unreported share".into(), |k| status::percent(k.share))

@@ -190,7 +190,7 @@ fn run_status(out: &mut String, parsed: &Parsed, r: &crate::model::RunInfo) {
         }
     }
     for s in [Status::Degraded, Status::Invalid] {
-        let Some(n) = r.raw.get(s.as_str()).and_then(|v| v.as_u64()) else {
+        let Some(n) = r.raw.get(s.name()).and_then(|v| v.as_u64()) else {
             continue;
         };
         let have = parsed.with_status(s).len();
@@ -198,7 +198,7 @@ fn run_status(out: &mut String, parsed: &Parsed, r: &crate::model::RunInfo) {
             let _ = writeln!(
                 out,
                 "- **The RUN line counts {n} {} cell(s) but the log has {have}.**",
-                s.as_str()
+                s.name()
             );
         }
     }
@@ -330,7 +330,7 @@ fn apart_row(c: &Cell) -> Vec<String> {
         ),
     };
     if let Some(logged) = c.logged_status.filter(|&s| s != c.status) {
-        why.push_str(&format!(" (the line says `{}`)", logged.as_str()));
+        why.push_str(&format!(" (the line says `{}`)", logged.name()));
     }
     vec![
         c.line.to_string(),
@@ -345,7 +345,7 @@ fn apart_row(c: &Cell) -> Vec<String> {
             c.from.as_deref().unwrap_or("?"),
             c.to.as_deref().unwrap_or("?")
         ),
-        c.status.as_str().to_string(),
+        c.status.name().to_string(),
         share,
         bytes,
         mean_sd(c.gbps_mean, c.gbps_stdev),

@@ -12,67 +12,9 @@
 
 use serde_json::Value;
 
-/// Largest share of the bytes meant for DMA that the CPU may copy after DMA failures while the
-/// cell still counts as a figure of its engine: 1 %.
-pub const INVALID_SHARE: f64 = 0.01;
-
-/// A cell's (or a run's) outcome, from best to worst (the derived order is that ranking).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Status {
-    /// Verified, and the named engine did all the work meant for it.
-    Ok,
-    /// Verified, but the CPU copied a share of at most [`INVALID_SHARE`] after DMA failed.
-    Degraded,
-    /// The CPU copied more than [`INVALID_SHARE`] after DMA failed: not the engine's figure.
-    Invalid,
-    /// The migration could not get destination frames mid-run; the folios stayed in place.
-    OutOfMemory,
-    /// The data or the frame accounting did not check out.
-    VerificationFailed,
-}
-
-impl Status {
-    /// Every status, best first.
-    pub const ALL: [Status; 5] = [
-        Status::Ok,
-        Status::Degraded,
-        Status::Invalid,
-        Status::OutOfMemory,
-        Status::VerificationFailed,
-    ];
-
-    /// The spelling in `RESULT`/`RUN` lines.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Degraded => "degraded",
-            Status::Invalid => "invalid",
-            Status::OutOfMemory => "out-of-memory",
-            Status::VerificationFailed => "verification-failed",
-        }
-    }
-
-    /// Parses the spelling of [`Status::as_str`]; `None` for anything else.
-    pub fn parse(text: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
-    /// True if a cell with this status is a figure of its named engine (plotted, tabled).
-    pub fn is_figure(self) -> bool {
-        matches!(self, Status::Ok | Status::Degraded)
-    }
-
-    /// The status a fallback `share` (0..=1) implies on its own.
-    pub fn from_share(share: f64) -> Status {
-        if share > INVALID_SHARE {
-            Status::Invalid
-        } else if share > 0.0 {
-            Status::Degraded
-        } else {
-            Status::Ok
-        }
-    }
-}
+/// The statuses and the 1 % rule are the kernel's own (`kcore::honesty`), so the report
+/// and the kernel can never disagree on what a cell is worth.
+pub use kcore::honesty::{Status, DEGRADED_MAX_SHARE as INVALID_SHARE};
 
 /// Who copied a cell's bytes, summed over the warm-up and the measured repetitions.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +84,7 @@ pub fn read(
     let status = match obj.get("status") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Status::parse(s).or_else(|| {
-            let known: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+            let known: Vec<&str> = Status::ALL.iter().map(|s| s.name()).collect();
             errors.push(format!(
                 "`status` must be one of {}, got \"{s}\"",
                 known.join(", ")
@@ -240,18 +182,6 @@ mod tests {
 
     fn obj(v: Value) -> serde_json::Map<String, Value> {
         v.as_object().unwrap().clone()
-    }
-
-    #[test]
-    fn ranking_follows_the_run_rule() {
-        assert!(Status::Ok < Status::Degraded);
-        assert!(Status::Degraded < Status::Invalid);
-        assert!(Status::Invalid < Status::OutOfMemory);
-        assert!(Status::OutOfMemory < Status::VerificationFailed);
-        for s in Status::ALL {
-            assert_eq!(Status::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(Status::parse("OK"), None);
     }
 
     #[test]

@@ -375,7 +375,7 @@ pub fn generic_table(parsed: &Parsed, cells: &[&Cell]) -> String {
                 figure(c),
                 raw,
                 crate::frontier::ceiling_text(c),
-                c.status.as_str().into(),
+                c.status.name().into(),
                 extra_text(c),
             ]
         })
