@@ -281,30 +281,7 @@ impl<'a> BuddyZone<'a> {
     /// Returns the block of 2^`order` frames at `pfn`, merging it with free buddies. Refuses
     /// (without changing anything) unless `pfn` heads a block allocated with exactly `order`.
     pub fn free(&mut self, pfn: u64, order: usize) -> Result<(), FreeError> {
-        if order > MAX_ORDER {
-            return Err(FreeError::BadOrder(order));
-        }
-        if !aligned(pfn, order) {
-            return Err(FreeError::Misaligned { pfn, order });
-        }
-        let idx = match self.index(pfn) {
-            Some(i) if self.contains(pfn + (1 << order) - 1) => i,
-            _ => return Err(FreeError::OutOfZone(pfn)),
-        };
-        let m = self.meta[idx];
-        match m.state {
-            State::Reserved => return Err(FreeError::NotAllocated(pfn)),
-            State::FreeHead => return Err(FreeError::DoubleFree(pfn)),
-            State::Tail => return Err(self.classify_tail(pfn)),
-            State::AllocHead if usize::from(m.order) != order => {
-                return Err(FreeError::WrongOrder {
-                    pfn,
-                    order,
-                    allocated: usize::from(m.order),
-                })
-            }
-            State::AllocHead => {}
-        }
+        self.check_free(pfn, order)?;
         self.used_frames -= 1 << order;
         self.free_frames += 1 << order;
         self.live_blocks[order] -= 1;

@@ -157,7 +157,7 @@ impl BuddyZone<'_> {
     }
 
     /// The checks of [`Self::free`], without changing anything.
-    fn check_free(&self, pfn: u64, order: usize) -> Result<(), FreeError> {
+    pub(super) fn check_free(&self, pfn: u64, order: usize) -> Result<(), FreeError> {
         if order > MAX_ORDER {
             return Err(FreeError::BadOrder(order));
         }
