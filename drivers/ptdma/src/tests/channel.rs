@@ -5,6 +5,21 @@ use crate::queue::{PtdmaQueue, QueueConfig};
 use crate::testing::{FakeAe4, FakePhys, FakePtdma, Faults};
 use crate::PtdmaError;
 
+/// A PTDMA queue on `dev` with the `k`-th 1 KiB ring of the test memory.
+fn queue<'m>(
+    mem: &'m FakePhys,
+    dev: &'m FakePtdma<'m>,
+    k: u64,
+) -> PtdmaQueue<&'m FakePtdma<'m>, crate::SliceMemory<'m>> {
+    PtdmaQueue::init(
+        dev,
+        mem.region(RING + 0x400 * k, 1024),
+        None,
+        QueueConfig::default(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn round_robin_split_matches_rfc_v2() {
     assert_eq!(
@@ -56,15 +71,7 @@ fn channel_set_drives_ptdma_and_ae4_with_one_doorbell_each() {
         FakePtdma::new(&mem),
         FakeAe4::new(&mem, 16),
     );
-    let mut q0 =
-        PtdmaQueue::init(&d0, mem.region(RING, 1024), None, QueueConfig::default()).unwrap();
-    let mut q1 = PtdmaQueue::init(
-        &d1,
-        mem.region(RING + 0x400, 1024),
-        None,
-        QueueConfig::default(),
-    )
-    .unwrap();
+    let (mut q0, mut q1) = (queue(&mem, &d0, 0), queue(&mem, &d1, 1));
     let granted = init_common(&a, 16).unwrap();
     let mut q2 = Ae4Queue::init(
         &a,
@@ -118,15 +125,7 @@ fn share_larger_than_ring_runs_in_rounds() {
 fn failures_are_reported_as_original_op_indices() {
     let mem = FakePhys::new(MEM);
     let (d0, d1) = (FakePtdma::new(&mem), FakePtdma::new(&mem));
-    let mut q0 =
-        PtdmaQueue::init(&d0, mem.region(RING, 1024), None, QueueConfig::default()).unwrap();
-    let mut q1 = PtdmaQueue::init(
-        &d1,
-        mem.region(RING + 0x400, 1024),
-        None,
-        QueueConfig::default(),
-    )
-    .unwrap();
+    let (mut q0, mut q1) = (queue(&mem, &d0, 0), queue(&mem, &d1, 1));
     // Channel 1 gets ops 1, 3, 5, 7, 9 and fails on its third descriptor (op 5).
     d1.faults.set(Faults {
         error_at: Some((2, 0x27)),
@@ -155,15 +154,7 @@ fn a_round_past_its_deadline_gives_up_and_reports_the_rest() {
     use core::cell::Cell;
     let mem = FakePhys::new(MEM);
     let (d0, d1) = (FakePtdma::new(&mem), FakePtdma::new(&mem));
-    let mut q0 =
-        PtdmaQueue::init(&d0, mem.region(RING, 1024), None, QueueConfig::default()).unwrap();
-    let mut q1 = PtdmaQueue::init(
-        &d1,
-        mem.region(RING + 0x400, 1024),
-        None,
-        QueueConfig::default(),
-    )
-    .unwrap();
+    let (mut q0, mut q1) = (queue(&mem, &d0, 0), queue(&mem, &d1, 1));
     // Channel 1 never processes anything; the clock advances 1 µs per reading.
     d1.faults.set(Faults {
         stuck: true,
