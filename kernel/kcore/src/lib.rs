@@ -45,6 +45,7 @@ pub mod migrate;
 pub mod mix;
 pub mod numa;
 pub mod pagetable;
+pub mod pieces;
 pub mod placement;
 pub mod plan;
 pub mod rng;

@@ -19,6 +19,7 @@ use crate::dma;
 use crate::migrate::engine::cpu::{self, CpuEngine};
 use crate::migrate::engine::dma::DmaEngine;
 use crate::migrate::engine::{CopyEngine, CopyOutcome};
+use crate::mm::copy::{CopyBatch, CopyList};
 use crate::mm::frames::{self, Block};
 use crate::println;
 use crate::smp::dispatch;
@@ -48,19 +49,26 @@ fn load_job(cpu: usize) {
             .position(|(c, _)| *c == cpu)
             .map(|i| rings.swap_remove(i))
     };
-    let Some((_, ring)) = taken else { return };
+    let Some((_, mut ring)) = taken else { return };
     let mut i = 0;
-    while !STOP.load(Ordering::Acquire) {
-        let (src, dst) = (ring[i % ring.len()], ring[(i + 1) % ring.len()]);
+    let mut buf = Vec::with_capacity(1);
+    while !STOP.load(Ordering::Acquire) && ring.len() >= 2 {
+        // Block i to block i+1 of the ring (the last one wraps to the first).
+        let k = i % (ring.len() - 1);
+        let (head, tail) = ring.split_at_mut(k + 1);
+        let (src, dst) = (&head[k], &mut tail[0]);
+        let bytes = src.bytes();
+        let mut list = CopyList::new(&mut buf);
+        if list.push(src, dst).is_err() {
+            break; // ring blocks are all 2 MiB: cannot happen
+        }
         let t0 = tsc::now_ns();
         // The boot-chosen copy routine (Rust's memcpy is `rep movsb`, very slow under TCG).
-        cpu::copy_ops(&[CopyOp {
-            src: DmaAddr::new(src.addr),
-            dst: DmaAddr::new(dst.addr),
-            len: src.bytes(),
-        }]);
+        if cpu::copy_batch(&mut list.batch()).is_err() {
+            break;
+        }
         let busy = tsc::now_ns() - t0;
-        LOAD_BYTES.fetch_add(src.bytes(), Ordering::Relaxed);
+        LOAD_BYTES.fetch_add(bytes, Ordering::Relaxed);
         let duty = u64::from(DUTY.load(Ordering::Relaxed).clamp(1, 100));
         tsc::delay_ns(busy * (100 - duty) / duty);
         i += 1;
@@ -162,9 +170,12 @@ impl CopyEngine for WithDmaLoad<'_> {
     fn channels(&self) -> usize {
         self.inner.channels()
     }
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, crate::migrate::error::EngineError> {
+    fn copy(
+        &mut self,
+        batch: &mut CopyBatch<'_>,
+    ) -> Result<CopyOutcome, crate::migrate::error::EngineError> {
         self.drain();
-        let want: u64 = ops.iter().map(|o| o.len).sum();
+        let want = batch.bytes();
         let chunk = 64 << 10;
         let n = self.channels.len().max(1) as u64;
         for k in 0..self.channels.len() {
@@ -173,8 +184,8 @@ impl CopyEngine for WithDmaLoad<'_> {
             while left > 0 && bg.len() < 256 {
                 let off = self.next % self.src.bytes();
                 bg.push(CopyOp {
-                    src: DmaAddr::new(self.src.addr + off),
-                    dst: DmaAddr::new(self.dst.addr + off),
+                    src: DmaAddr::new(self.src.addr().as_u64() + off),
+                    dst: DmaAddr::new(self.dst.addr().as_u64() + off),
                     len: chunk,
                 });
                 self.next += chunk;
@@ -194,7 +205,7 @@ impl CopyEngine for WithDmaLoad<'_> {
                 }
             }
         }
-        self.inner.copy(ops)
+        self.inner.copy(batch)
     }
 }
 
@@ -284,8 +295,8 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
                     let o = cell::run(&spec, &mut w, &label);
                     w.drain();
                     let r = (o, w.bytes, w.errors);
-                    frames::free(src).map_err(|e| alloc::format!("{e}"))?;
-                    frames::free(dst).map_err(|e| alloc::format!("{e}"))?;
+                    frames::free(w.src).map_err(|e| alloc::format!("{e}"))?;
+                    frames::free(w.dst).map_err(|e| alloc::format!("{e}"))?;
                     r
                 } else {
                     (cell::run(&spec, e.as_mut(), &label), 0, 0)

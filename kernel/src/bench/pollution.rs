@@ -64,12 +64,12 @@ fn cache_bytes(level: u8) -> Option<u64> {
 }
 
 /// Reads one byte of every 64-byte line of `bytes` bytes of `blocks`; returns ns.
-fn touch(blocks: &mut [Block], bytes: u64) -> u64 {
+fn touch<'a>(blocks: impl IntoIterator<Item = &'a Block>, bytes: u64) -> u64 {
     let t0 = tsc::now_ns();
     let mut left = bytes as usize;
     let mut sum = 0u8;
-    for b in blocks.iter_mut() {
-        let s = b.as_mut_slice();
+    for b in blocks {
+        let s = b.as_slice();
         let n = s.len().min(left);
         for x in s[..n].iter().step_by(64) {
             sum = sum.wrapping_add(*x);
@@ -116,15 +116,13 @@ fn one_rep(
     let mut w = Workload::create(spec.from, spec.order, spec.folios, tsc::rdtsc() ^ rep << 48)
         .map_err(|e| alloc::format!("{e}"))?;
     let bytes = spec.folios as u64 * folio_bytes(spec.order);
-    touch(vict, vbytes);
-    let warm = touch(vict, vbytes).max(1);
-    let mut src: Vec<Block> = w.folios.iter().map(|f| f.block).collect();
-    let in_place = touch(&mut src, bytes).max(1);
-    touch(vict, vbytes);
+    touch(vict.iter(), vbytes);
+    let warm = touch(vict.iter(), vbytes).max(1);
+    let in_place = touch(w.folios.iter().map(|f| &f.block), bytes).max(1);
+    touch(vict.iter(), vbytes);
     let r = pipeline::migrate(&mut w, spec.to, engine, Mode::Batched, spec.batch_pages);
-    let after = touch(vict, vbytes);
-    let mut dst: Vec<Block> = w.folios.iter().map(|f| f.block).collect();
-    let first = touch(&mut dst, bytes);
+    let after = touch(vict.iter(), vbytes);
+    let first = touch(w.folios.iter().map(|f| &f.block), bytes);
     let r = r
         .map_err(|e| alloc::format!("{e}"))
         .and_then(|s| w.verify(spec.to).map_err(String::from).map(|()| s));

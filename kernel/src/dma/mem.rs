@@ -53,17 +53,13 @@ impl DmaBuf {
         // SAFETY: the block is RAM owned by this DmaBuf for as long as the channel lives
         // (channels are never dropped before their buffers: same struct); AtomicU32 has
         // the layout of u32 and permits concurrent device writes.
-        let words: &'static [AtomicU32] =
-            unsafe { core::slice::from_raw_parts(self.block.addr as *const AtomicU32, len) };
-        FrameWords(SliceMemory::new(words, DmaAddr::new(self.block.addr)))
-    }
-}
-
-impl Drop for DmaBuf {
-    fn drop(&mut self) {
-        if let Err(e) = frames::free(self.block) {
-            crate::println!("dma: freeing a DMA buffer failed: {e}");
-        }
+        let words: &'static [AtomicU32] = unsafe {
+            core::slice::from_raw_parts(self.block.addr().as_u64() as *const AtomicU32, len)
+        };
+        FrameWords(SliceMemory::new(
+            words,
+            DmaAddr::new(self.block.addr().as_u64()),
+        ))
     }
 }
 

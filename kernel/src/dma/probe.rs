@@ -224,8 +224,8 @@ pub fn probe_reach(ch: &mut Channel) -> Result<(), ProbeError> {
         let ops: Vec<CopyOp> = pairs
             .iter()
             .map(|(_, s, d)| CopyOp {
-                src: DmaAddr::new(s.addr),
-                dst: DmaAddr::new(d.addr),
+                src: DmaAddr::new(s.addr().as_u64()),
+                dst: DmaAddr::new(d.addr().as_u64()),
                 len: PROBE_BYTES,
             })
             .collect();

@@ -44,6 +44,9 @@ pub enum EngineError {
     ChannelsBusy(crate::dma::TakeError),
     /// A self-test's engine that fails on purpose.
     Injected,
+    /// The CPU copy refused the batch (a piece outside its op, overlapping pieces for
+    /// concurrent workers, an unavailable routine); nothing was copied.
+    Copy(crate::mm::copy::CopyError),
 }
 
 impl fmt::Display for EngineError {
@@ -52,6 +55,7 @@ impl fmt::Display for EngineError {
             EngineError::NotOwned(e) => write!(f, "{e}"),
             EngineError::ChannelsBusy(e) => write!(f, "DMA channels busy: {e}"),
             EngineError::Injected => write!(f, "injected copy failure"),
+            EngineError::Copy(e) => write!(f, "CPU copy refused: {e}"),
         }
     }
 }
@@ -65,6 +69,8 @@ pub enum SetupError {
     UnknownRoutine(alloc::string::String),
     /// No frames for the boot-time copy measurement.
     Frames(FrameError),
+    /// The boot-time copy measurement was refused.
+    Copy(crate::mm::copy::CopyError),
     /// The placement policy text does not parse.
     Policy(alloc::string::String, kcore::placement::PolicyParseError),
     /// The placement cannot be satisfied on this machine.
@@ -91,6 +97,7 @@ impl fmt::Display for SetupError {
             ),
             SetupError::UnknownRoutine(r) => write!(f, "unknown copy routine {r}"),
             SetupError::Frames(e) => write!(f, "no frames to measure the copy routines: {e}"),
+            SetupError::Copy(e) => write!(f, "measuring the copy routines: {e}"),
             SetupError::Policy(p, e) => write!(f, "placement={p}: {e}"),
             SetupError::Placement {
                 policy,

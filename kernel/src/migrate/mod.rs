@@ -4,7 +4,6 @@
 //! unmap + one TLB flush, copy through an [`engine::CopyEngine`], remap + free), either
 //! per folio (stock Linux) or per batch (the RFC), and the workload verifies every byte
 //! and every frame afterwards.
-#![deny(unsafe_code)]
 
 pub mod engine;
 pub mod error;

@@ -19,11 +19,13 @@ use super::workload::{Folio, Workload};
 use super::Mode;
 use crate::arch::tsc;
 use crate::mm::aspace::AddressSpace;
+use crate::mm::copy::CopyList;
 use crate::mm::frames::{self, Block};
 use alloc::vec::Vec;
 use kcore::latency::BatchTimes;
 use kcore::migrate::{flags, FolioMeta};
-use ptdma::{CopyOp, DmaAddr};
+use ptdma::CopyOp;
+use x86_64::PhysAddr;
 
 pub use super::runstats::{PhaseNs, RunStats};
 
@@ -132,7 +134,7 @@ fn move_batch(
 ) -> Result<(), MigrateError> {
     // 1. prepare
     let t0 = tsc::now_ns();
-    let dst = prepare(batch, to, &mut s.blocks, at)?;
+    let mut dst = prepare(batch, to, &mut s.blocks, at)?;
     // 2. unmap + one flush for the batch
     let t1 = tsc::now_ns();
     if let Err(e) = unmap(space, batch, s, at) {
@@ -145,17 +147,10 @@ fn move_batch(
     }
     // 3. copy
     let t2 = tsc::now_ns();
-    s.ops.clear();
-    s.ops
-        .extend(batch.iter().zip(&dst).map(|(f, (b, _))| CopyOp {
-            src: DmaAddr::new(f.block.addr),
-            dst: DmaAddr::new(b.addr),
-            len: b.bytes(),
-        }));
     let copied = if (0..batch.len()).any(|i| injected(at, Phase::Copy, i)) {
         Err(EngineError::Injected)
     } else {
-        engine.copy(&s.ops)
+        copy_batch(batch, &mut dst, &mut s.ops, engine)
     };
     let outcome = match copied {
         Ok(o) => o,
@@ -187,6 +182,20 @@ fn move_batch(
     stats.batches += 1;
     crate::smp::watchdog::progress();
     Ok(())
+}
+
+/// Copies every folio of `batch` to its destination (same index) through `engine`.
+fn copy_batch(
+    batch: &[Folio],
+    dst: &mut [(Block, FolioMeta)],
+    buf: &mut Vec<CopyOp>,
+    engine: &mut dyn CopyEngine,
+) -> Result<super::engine::CopyOutcome, EngineError> {
+    let mut list = CopyList::new(buf);
+    for (f, (b, _)) in batch.iter().zip(dst.iter_mut()) {
+        list.push(&f.block, b).map_err(EngineError::Copy)?;
+    }
+    engine.copy(&mut list.batch())
 }
 
 /// Destination blocks and metadata for every folio of the batch, taken in one allocator
@@ -253,12 +262,12 @@ fn prepare(
 /// it all on an injected failure.
 fn take_destinations(
     batch: &mut [Folio],
-    blocks: &[Block],
+    blocks: &mut Vec<Block>,
     to: u32,
     at: Option<Injection>,
 ) -> Result<Vec<(Block, FolioMeta)>, MigrateError> {
     let mut dst: Vec<(Block, FolioMeta)> = Vec::with_capacity(batch.len());
-    for (f, &b) in batch.iter_mut().zip(blocks) {
+    for (f, b) in batch.iter_mut().zip(blocks.drain(..)) {
         f.meta.flags |= flags::MIGRATING;
         dst.push((b, f.meta.migrated_to(to)));
     }
@@ -309,15 +318,15 @@ fn unmap(
     let wrong = batch
         .iter()
         .zip(found)
-        .position(|(f, &pa)| pa != f.block.addr);
+        .position(|(f, &pa)| pa != f.block.addr().as_u64());
     let (done, cause) = match (wrong, failed) {
         (Some(j), _) => {
             let f = &batch[j];
-            let _ = space.remap(f.va, found[j], f.order());
+            let _ = space.remap(f.va, PhysAddr::new(found[j]), f.order());
             let cause = MigrateError::WrongMapping {
                 folio: f.id,
                 found: found[j],
-                expected: f.block.addr,
+                expected: f.block.addr().as_u64(),
             };
             // Folios after j were unmapped from their own blocks: restore them too.
             let rest = restore(space, &batch[j + 1..found.len()], &cause);
@@ -349,7 +358,7 @@ fn remap(
         batch[..stop.unwrap_or(batch.len())]
             .iter()
             .zip(&dst)
-            .map(|(f, (b, _))| (f.va, b.addr, f.order())),
+            .map(|(f, (b, _))| (f.va, b.addr().as_u64(), f.order())),
     );
     let todo = &s.remap;
     // The first folio alone, so the time it is mapped again is exact (item 6).
@@ -390,6 +399,7 @@ fn remap(
         f.meta = meta;
     }
     let freed = free_sources(sources, &batch[..moved]);
+    sources.clear();
     if let Some((i, cause)) = failed {
         let rest: Vec<(Block, FolioMeta)> = dst.collect();
         let restored = restore(space, &batch[i..], &cause);
@@ -403,25 +413,30 @@ fn remap(
 }
 
 /// Frees the sources of `moved` in one allocator call per (node, order): one call for a
-/// uniform batch, one per folio size for a mixed one.
-fn free_sources(sources: &[Block], moved: &[Folio]) -> Result<(), MigrateError> {
-    let same = |b: &Block| (b.node, b.order) == (sources[0].node, sources[0].order);
-    if sources.is_empty() || sources.iter().all(same) {
+/// uniform batch, one per folio size for a mixed one. A source the allocator refuses is
+/// reported; its handle (and those of its group) are dropped, which tries each again.
+fn free_sources(sources: &mut Vec<Block>, moved: &[Folio]) -> Result<(), MigrateError> {
+    let key = |b: &Block| (b.node(), b.order());
+    let Some(k0) = sources.first().map(key) else {
+        return Ok(());
+    };
+    if sources.iter().all(|b| key(b) == k0) {
         return frames::free_bulk(sources).map_err(|(k, error)| MigrateError::FreeSource {
             folio: moved[k].id,
             error,
         });
     }
-    let mut keys: Vec<(u32, usize)> = sources.iter().map(|b| (b.node, b.order)).collect();
+    let mut keys: Vec<(u32, u8)> = sources.iter().map(key).collect();
     keys.sort_unstable();
     keys.dedup();
-    for key in keys {
-        let group: Vec<usize> = (0..sources.len())
-            .filter(|&i| (sources[i].node, sources[i].order) == key)
-            .collect();
-        let blocks: Vec<Block> = group.iter().map(|&i| sources[i]).collect();
-        frames::free_bulk(&blocks).map_err(|(k, error)| MigrateError::FreeSource {
-            folio: moved[group[k]].id,
+    // (index in `moved`, block), so a refusal names its folio.
+    let mut all: Vec<(usize, Block)> = sources.drain(..).enumerate().collect();
+    for k in keys {
+        let (group, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, b)| key(b) == k);
+        all = rest;
+        let (ids, mut blocks): (Vec<usize>, Vec<Block>) = group.into_iter().unzip();
+        frames::free_bulk(&mut blocks).map_err(|(i, error)| MigrateError::FreeSource {
+            folio: moved[ids[i]].id,
             error,
         })?;
     }
@@ -448,7 +463,7 @@ fn restore(
 ) -> Result<(), MigrateError> {
     let mut first = Ok(());
     for f in folios {
-        if let Err(error) = space.remap(f.va, f.block.addr, f.order()) {
+        if let Err(error) = space.remap(f.va, f.block.addr(), f.order()) {
             if first.is_ok() {
                 first = Err(MigrateError::Rollback {
                     folio: f.id,

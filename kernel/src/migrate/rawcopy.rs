@@ -3,13 +3,15 @@
 //! ratio (`Kind::RawCopy`).
 
 use super::engine::{CopyEngine, CopyOutcome};
+use super::error::EngineError;
 use super::error::{MigrateError, VerifyError};
 use super::workload::Workload;
 use crate::arch::tsc;
+use crate::mm::copy::CopyList;
 use crate::mm::frames::{self, Block};
 use alloc::vec::Vec;
 use kcore::migrate::batches;
-use ptdma::{CopyOp, DmaAddr};
+use ptdma::CopyOp;
 
 /// The copy phase alone on the same bytes: every folio copied by `engine` to a fresh
 /// block on `to` (allocated before timing, freed after), no unmap or remap. This is
@@ -41,18 +43,20 @@ pub fn raw_copy(
     }
     let mut outcome = CopyOutcome::default();
     let mut ns = 0;
+    let mut buf: Vec<CopyOp> = Vec::new();
     for r in batches(w.folios.len(), w.order, batch_pages) {
-        let ops: Vec<CopyOp> = w.folios[r.clone()]
-            .iter()
-            .zip(&dst[r])
-            .map(|(f, b)| CopyOp {
-                src: DmaAddr::new(f.block.addr),
-                dst: DmaAddr::new(b.addr),
-                len: b.bytes(),
-            })
-            .collect();
+        let mut list = CopyList::new(&mut buf);
+        let mut refused = None;
+        for (f, b) in w.folios[r.clone()].iter().zip(&mut dst[r]) {
+            if let Err(e) = list.push(&f.block, b) {
+                refused = Some(e);
+            }
+        }
         let t0 = tsc::now_ns();
-        let copied = engine.copy(&ops);
+        let copied = match refused {
+            Some(e) => Err(EngineError::Copy(e)),
+            None => engine.copy(&mut list.batch()),
+        };
         ns += tsc::now_ns() - t0;
         match copied {
             Ok(o) => outcome.add(&o),

@@ -8,8 +8,8 @@ use crate::mm::frames::{self, Block};
 use alloc::vec::Vec;
 use kcore::migrate::{flags, pattern_word, FolioMeta};
 
-/// One folio of the workload.
-#[derive(Debug, Clone, Copy)]
+/// One folio of the workload (owns its block: moving the folio moves the frames).
+#[derive(Debug)]
 pub struct Folio {
     /// Identity (drives the pattern; stays with the data).
     pub id: u64,
@@ -24,7 +24,7 @@ pub struct Folio {
 impl Folio {
     /// The folio's order (its block's).
     pub fn order(&self) -> u8 {
-        self.block.order as u8
+        self.block.order()
     }
 }
 
@@ -110,8 +110,8 @@ impl Workload {
                 meta,
             };
             fill(&mut f, seed);
-            if let Err(e) = w.space.map(va, block.addr, order) {
-                let _ = frames::free(block);
+            if let Err(e) = w.space.map(va, f.block.addr(), order) {
+                drop(f);
                 let _ = w.destroy();
                 return Err(MigrateError::Tables(e));
             }
@@ -130,11 +130,11 @@ impl Workload {
         if let Some(f) = self
             .folios
             .iter()
-            .find(|f| f.block.node != node || f.meta.node != node)
+            .find(|f| f.block.node() != node || f.meta.node != node)
         {
             return Err(VerifyError::WrongNode {
                 folio: f.id,
-                block_node: f.block.node,
+                block_node: f.block.node(),
                 meta_node: f.meta.node,
             });
         }
@@ -168,7 +168,7 @@ impl Workload {
         let folios = &self.folios;
         let sample = self.space.with_active(|_| {
             folios.iter().find_map(|f| {
-                let last = kcore::migrate::folio_bytes(f.block.order as u8) / 8 - 1;
+                let last = kcore::migrate::folio_bytes(f.block.order()) / 8 - 1;
                 [0, last].into_iter().find_map(|w| {
                     let got = crate::mm::aspace::read_mapped_u64(f.va + w * 8);
                     (got != pattern_word(seed, f.id, w)).then_some((f.id, w))
@@ -190,16 +190,16 @@ impl Workload {
     /// The first [`VerifyError`] found.
     pub fn verify_intact(&mut self, from: u32, to: u32) -> Result<usize, VerifyError> {
         for f in &self.folios {
-            if ![from, to].contains(&f.block.node) || f.meta.node != f.block.node {
+            if ![from, to].contains(&f.block.node()) || f.meta.node != f.block.node() {
                 return Err(VerifyError::WrongNode {
                     folio: f.id,
-                    block_node: f.block.node,
+                    block_node: f.block.node(),
                     meta_node: f.meta.node,
                 });
             }
         }
         self.verify_data()?;
-        Ok(self.folios.iter().filter(|f| f.block.node == to).count())
+        Ok(self.folios.iter().filter(|f| f.block.node() == to).count())
     }
 
     /// Bytes of all folios.

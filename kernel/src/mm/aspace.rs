@@ -27,6 +27,7 @@ use kcore::pagetable::{
     self as pt, FlushPlan, LeafFlags, MapOutcome, PtError, TableMemory, Translation,
 };
 use x86_64::registers::control::Cr3;
+use x86_64::PhysAddr;
 
 /// Most CPUs a space's CPU mask can name (kernel indices 0..512).
 pub const MASK_CPUS: usize = cpuset::CPUSET_CPUS;
@@ -72,15 +73,14 @@ impl TableMemory for NodeTables {
     fn alloc_table(&mut self) -> Option<u64> {
         let mut b = frames::alloc(self.node, 0).ok()?;
         b.as_mut_slice().fill(0);
-        Some(b.addr)
+        // The tree owns the frame from now on (its parent entry records it).
+        Some(b.into_raw().as_u64())
     }
 
     fn free_table(&mut self, phys: u64) {
-        let block = Block {
-            addr: phys,
-            order: 0,
-            node: self.node,
-        };
+        // SAFETY: the pagetable module frees only tables it got from `alloc_table` above,
+        // which gave up their handles with `into_raw`, and frees each once.
+        let block = unsafe { Block::from_raw(PhysAddr::new(phys), 0, self.node) };
         if let Err(e) = frames::free(block) {
             crate::println!("aspace: freeing page table {phys:#x} failed: {e}");
         }
@@ -167,20 +167,26 @@ impl AddressSpace {
     }
 
     /// Maps a folio of `2^order` frames at `pa` to `va`.
-    pub fn map(&mut self, va: u64, pa: u64, order: u8) -> Result<(), PtError> {
+    ///
+    /// # Errors
+    /// The [`PtError`] of the tree (misaligned, already mapped, no table frames).
+    pub fn map(&mut self, va: u64, pa: PhysAddr, order: u8) -> Result<(), PtError> {
         let outcome = self
             .tables
-            .map(&mut self.mem, va, pa, order, LeafFlags::DATA)?;
+            .map(&mut self.mem, va, pa.as_u64(), order, LeafFlags::DATA)?;
         self.after_map(va, outcome);
         Ok(())
     }
 
     /// Re-installs a folio mapping at `va` (after an unmap) pointing at `pa`; allocates
     /// no page tables.
-    pub fn remap(&mut self, va: u64, pa: u64, order: u8) -> Result<(), PtError> {
+    ///
+    /// # Errors
+    /// The [`PtError`] of the tree (no table for `va`, misaligned).
+    pub fn remap(&mut self, va: u64, pa: PhysAddr, order: u8) -> Result<(), PtError> {
         let outcome = self
             .tables
-            .remap(&mut self.mem, va, pa, order, LeafFlags::DATA)?;
+            .remap(&mut self.mem, va, pa.as_u64(), order, LeafFlags::DATA)?;
         self.after_map(va, outcome);
         Ok(())
     }
@@ -194,8 +200,13 @@ impl AddressSpace {
 
     /// Clears a folio's mapping and returns its physical address. The TLB is not
     /// flushed here: collect the batch and call [`flush`](Self::flush) once.
-    pub fn unmap(&mut self, va: u64, order: u8) -> Result<u64, PtError> {
-        self.tables.unmap(&mut self.mem, va, order)
+    ///
+    /// # Errors
+    /// The [`PtError`] of the tree (`va` not mapped at that size).
+    pub fn unmap(&mut self, va: u64, order: u8) -> Result<PhysAddr, PtError> {
+        self.tables
+            .unmap(&mut self.mem, va, order)
+            .map(PhysAddr::new)
     }
 
     /// Clears the mappings of a batch of folios `(va, order)` and appends their physical

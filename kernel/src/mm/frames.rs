@@ -11,22 +11,42 @@ use alloc::vec::Vec;
 use kcore::buddy::{AllocError, BuddyZone, FrameMeta, FreeError};
 use kcore::numa::NumaLayout;
 use spin::{Mutex, Once};
+use x86_64::PhysAddr;
 
 /// Size of a base frame.
 pub const FRAME: u64 = 4096;
 
-/// A block of `2^order` frames at physical address `addr`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A block of `2^order` frames, owned: the only handle to that memory. It is neither
+/// `Copy` nor `Clone` and its fields are private, so code outside `mm` cannot forge one
+/// over memory it does not hold or keep two views of one block; the allocator hands
+/// each block out once. Dropping it (or [`free`], [`free_bulk`]) is the only way back
+/// to the allocator.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Block {
     /// Physical address of the first byte (aligned to the block size).
-    pub addr: u64,
+    addr: PhysAddr,
     /// log2 of the block size in frames.
-    pub order: usize,
+    order: u8,
     /// Node the block belongs to.
-    pub node: u32,
+    node: u32,
 }
 
 impl Block {
+    /// Physical address of the first byte (aligned to [`Block::bytes`]).
+    pub fn addr(&self) -> PhysAddr {
+        self.addr
+    }
+
+    /// log2 of the block size in 4 KiB frames (0..=9).
+    pub fn order(&self) -> u8 {
+        self.order
+    }
+
+    /// NUMA node of the block.
+    pub fn node(&self) -> u32 {
+        self.node
+    }
+
     /// Bytes in the block.
     pub fn bytes(&self) -> u64 {
         FRAME << self.order
@@ -34,16 +54,56 @@ impl Block {
 
     /// The block's memory through the direct map, read only.
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: the block is RAM owned by whoever holds this `Block` and identity
-        // mapped; reading it races with nothing the owner does not start itself.
-        unsafe { core::slice::from_raw_parts(self.addr as *const u8, self.bytes() as usize) }
+        // SAFETY: the allocator handed this block out once and `Block` cannot be copied or
+        // forged, so this handle is its only owner; RAM is identity mapped. A DMA engine
+        // writes it only while a `CopyBatch` holds it mutably borrowed.
+        unsafe {
+            core::slice::from_raw_parts(self.addr.as_u64() as *const u8, self.bytes() as usize)
+        }
     }
 
     /// The block's memory through the direct map.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: the block is RAM owned by whoever holds this `Block` (handed out once by
-        // the allocator) and identity mapped.
-        unsafe { core::slice::from_raw_parts_mut(self.addr as *mut u8, self.bytes() as usize) }
+        // SAFETY: as for `as_slice`; `&mut self` makes this the only view.
+        unsafe {
+            core::slice::from_raw_parts_mut(self.addr.as_u64() as *mut u8, self.bytes() as usize)
+        }
+    }
+
+    /// Gives up the handle without freeing the block (its owner is now whatever records
+    /// the address, e.g. a page-table entry); [`Block::from_raw`] takes it back.
+    pub fn into_raw(self) -> PhysAddr {
+        let addr = self.addr;
+        core::mem::forget(self);
+        addr
+    }
+
+    /// The handle of a block given up with [`Block::into_raw`].
+    ///
+    /// # Safety
+    /// `addr`, `order` and `node` must be those of a block given up with
+    /// [`Block::into_raw`] and not taken back since: two handles to one block would
+    /// alias and free it twice.
+    pub(super) unsafe fn from_raw(addr: PhysAddr, order: u8, node: u32) -> Self {
+        Self { addr, order, node }
+    }
+
+    fn new(pfn: u64, order: usize, node: u32) -> Self {
+        Self {
+            addr: PhysAddr::new(pfn * FRAME),
+            order: order as u8,
+            node,
+        }
+    }
+}
+
+impl Drop for Block {
+    /// Returns the block to its node. A refusal (which only a broken allocator can cause)
+    /// is printed: `drop` has no caller to return it to; [`free`] reports it instead.
+    fn drop(&mut self) {
+        if let Err(e) = release(self) {
+            crate::println!("frames: dropping a block failed: {e}");
+        }
     }
 }
 
@@ -237,24 +297,48 @@ fn alloc_for(node: u32, order: usize, usage: FrameUse) -> Result<Block, FrameErr
         .lock()
         .alloc_tagged(order, usage as u8)
         .map_err(|e| FrameError::Alloc(node, e))?;
-    Ok(Block {
-        addr: pfn * FRAME,
-        order,
-        node,
-    })
+    Ok(Block::new(pfn, order, node))
 }
 
 /// Returns a block to its node.
+///
+/// # Errors
+/// [`FrameError::NotOwned`] when no zone manages it, [`FrameError::Free`] when the
+/// allocator refuses (only possible if its bookkeeping is broken). The handle is gone
+/// either way.
 pub fn free(block: Block) -> Result<(), FrameError> {
-    let pfn = block.addr / FRAME;
+    let r = release(&block);
+    core::mem::forget(block);
+    r
+}
+
+fn release(block: &Block) -> Result<(), FrameError> {
+    let pfn = block.addr.as_u64() / FRAME;
     let zone = zones()
         .iter()
         .find(|z| z.buddy.lock().contains(pfn))
-        .ok_or(FrameError::NotOwned(block.addr))?;
+        .ok_or(FrameError::NotOwned(block.addr.as_u64()))?;
     zone.buddy
         .lock()
-        .free(pfn, block.order)
-        .map_err(|e| FrameError::Free(block.addr, e))
+        .free(pfn, block.order as usize)
+        .map_err(|e| FrameError::Free(block.addr.as_u64(), e))
+}
+
+/// Self-test support: allocates a block of `2^order` frames on `node`, frees it, then
+/// frees it again through a second handle (what a forged handle would do) and returns
+/// that second result, which must be a refusal.
+///
+/// # Errors
+/// The allocation's or the first free's [`FrameError`].
+pub fn free_twice(node: u32, order: usize) -> Result<Result<(), FrameError>, FrameError> {
+    let b = alloc(node, order)?;
+    let (addr, order, node) = (b.addr, b.order, b.node);
+    free(b)?;
+    // SAFETY: the block was just freed and nothing allocated since on this CPU's
+    // behalf; the forged handle is only passed to `free`, which must refuse it (the
+    // buddy metadata says free) and forgets it, so it never aliases a live block.
+    let again = unsafe { Block::from_raw(addr, order, node) };
+    Ok(free(again))
 }
 
 /// Allocates `count` data blocks of `2^order` frames on `node` in one allocator call (one
@@ -278,39 +362,43 @@ pub fn alloc_data_bulk(
     zone.buddy
         .lock()
         .alloc_bulk(order, FrameUse::Data as u8, count, |pfn| {
-            out.push(Block {
-                addr: pfn * FRAME,
-                order,
-                node,
-            })
+            out.push(Block::new(pfn, order, node))
         })
         .map_err(|e| FrameError::Alloc(node, e))
 }
 
 /// Returns blocks of one order and one node in one allocator call (a migration batch's
-/// sources). All or nothing.
+/// sources), emptying `blocks`. All or nothing.
 ///
 /// # Errors
-/// `(i, error)` for the first block refused (another node's, another order's, a double
-/// free): then nothing was freed.
-pub fn free_bulk(blocks: &[Block]) -> Result<(), (usize, FrameError)> {
+/// `(i, error)` for the first block refused (another node's, another order's): then
+/// nothing was freed and `blocks` is left as it was.
+pub fn free_bulk(blocks: &mut Vec<Block>) -> Result<(), (usize, FrameError)> {
     let Some(first) = blocks.first() else {
         return Ok(());
     };
+    let (node, order) = (first.node, first.order);
     if let Some(i) = blocks
         .iter()
-        .position(|b| b.node != first.node || b.order != first.order)
+        .position(|b| b.node != node || b.order != order)
     {
-        return Err((i, FrameError::NotOwned(blocks[i].addr)));
+        return Err((i, FrameError::NotOwned(blocks[i].addr.as_u64())));
     }
     let zone = zones()
         .iter()
-        .find(|z| z.node == first.node)
-        .ok_or((0, FrameError::NoSuchNode(first.node)))?;
+        .find(|z| z.node == node)
+        .ok_or((0, FrameError::NoSuchNode(node)))?;
     zone.buddy
         .lock()
-        .free_bulk_by(blocks.len(), |i| blocks[i].addr / FRAME, first.order)
-        .map_err(|(i, e)| (i, FrameError::Free(blocks[i].addr, e)))
+        .free_bulk_by(
+            blocks.len(),
+            |i| blocks[i].addr.as_u64() / FRAME,
+            order as usize,
+        )
+        .map_err(|(i, e)| (i, FrameError::Free(blocks[i].addr.as_u64(), e)))?;
+    // Freed: the handles must not free them again on drop.
+    blocks.drain(..).for_each(core::mem::forget);
+    Ok(())
 }
 
 /// Checks that `[addr, addr + len)` lies inside one allocated [`FrameUse::Data`] block:

@@ -8,6 +8,7 @@
 //! metadata may live anywhere in RAM.
 
 pub mod aspace;
+pub mod copy;
 pub mod early;
 pub mod error;
 pub mod frames;

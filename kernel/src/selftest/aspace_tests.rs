@@ -54,9 +54,9 @@ fn every_size() -> Result<(), String> {
             w.copy_from_slice(&(((order as u64) << 56) | i as u64).to_le_bytes());
         }
         let va = aspace::WORKLOAD_BASE + ((order as u64 + 1) << 30);
-        space.map(va, b.addr, order).map_err(e)?;
+        space.map(va, b.addr(), order).map_err(e)?;
         let t = space.translate(va + 8).ok_or("no translation after map")?;
-        check_eq("translation", t.pa, b.addr + 8)?;
+        check_eq("translation", t.pa, b.addr().as_u64() + 8)?;
         check_eq(
             "leaf size",
             t.leaf_size,
@@ -69,8 +69,8 @@ fn every_size() -> Result<(), String> {
         alloc::format!("only {} page tables", space.table_frames())
     })?;
     let mismatch = space.with_active(|_| {
-        folios.iter().find_map(|&(va, b, words)| {
-            let order = b.order as u64;
+        folios.iter().find_map(|(va, b, words)| {
+            let order = b.order() as u64;
             [0, 1, words / 2, words - 1]
                 .into_iter()
                 .find(|&i| read_u64(va + i * 8) != (order << 56) | i)
@@ -83,8 +83,8 @@ fn every_size() -> Result<(), String> {
     for (va, b, _) in folios {
         check_eq(
             "unmap returns the frame",
-            space.unmap(va, b.order as u8).map_err(e)?,
-            b.addr,
+            space.unmap(va, b.order()).map_err(e)?,
+            b.addr(),
         )?;
         frames::free(b).map_err(e)?;
     }
@@ -101,8 +101,9 @@ fn unmapped_faults() -> Result<(), String> {
     let mut space = AddressSpace::new(0).map_err(e)?;
     let b = frames::alloc(0, 4).map_err(e)?;
     let va = aspace::WORKLOAD_BASE;
-    space.map(va, b.addr, 4).map_err(e)?;
+    space.map(va, b.addr(), 4).map_err(e)?;
     let got = space.unmap(va, 4).map_err(e)?;
+    let pa = b.addr();
     let plan = space.flush(&[(va, 4)]);
     let caught = space.with_active(|_| {
         traps::expect(14, 2, || {
@@ -112,7 +113,7 @@ fn unmapped_faults() -> Result<(), String> {
     });
     frames::free(b).map_err(e)?;
     space.destroy();
-    check_eq("unmap returned", got, b.addr)?;
+    check_eq("unmap returned", got, pa)?;
     check_eq("invlpg count for a 16-page folio", plan.invlpg_count(), 16)?;
     let c = caught.ok_or("access to an unmapped workload page did not fault")?;
     check_eq("fault address", c.cr2, va + 0x1008)?;
@@ -132,14 +133,14 @@ fn remap_other_node() -> Result<(), String> {
         a.as_mut_slice().fill(0x11);
         b.as_mut_slice().fill(0x22);
         let va = aspace::WORKLOAD_BASE + (1 << 30);
-        space.map(va, a.addr, order).map_err(e)?;
+        space.map(va, a.addr(), order).map_err(e)?;
         let (first, second) = space.with_active(|s| {
             let first = read_u64(va + 64);
             let old = s.unmap(va, order).expect("mapped just above");
             s.flush(&[(va, order)]);
-            s.remap(va, b.addr, order).expect("tables kept by unmap");
+            s.remap(va, b.addr(), order).expect("tables kept by unmap");
             let second = read_u64(va + 64);
-            assert_eq!(old, a.addr);
+            assert_eq!(old, a.addr());
             (first, second)
         });
         space.unmap(va, order).map_err(e)?;
@@ -168,11 +169,11 @@ fn unmap_while_inactive() -> Result<(), String> {
     a.as_mut_slice().fill(0x33);
     b.as_mut_slice().fill(0x44);
     let va = aspace::WORKLOAD_BASE + (3 << 30);
-    space.map(va, a.addr, 0).map_err(e)?;
+    space.map(va, a.addr(), 0).map_err(e)?;
     let first = space.with_active(|_| read_u64(va));
     space.unmap(va, 0).map_err(e)?;
     space.flush(&[(va, 0)]);
-    space.remap(va, b.addr, 0).map_err(e)?;
+    space.remap(va, b.addr(), 0).map_err(e)?;
     let second = space.with_active(|_| read_u64(va));
     crate::print!(
         "(pcid {:?}, invpcid {}) ",

@@ -136,8 +136,8 @@ fn sizes_and_alignments() -> Result<(), String> {
         for (k, &(len, soff, doff)) in cases.iter().enumerate() {
             let (mut src, mut dst) = buffers((ch * 16 + k) as u64)?;
             let op = CopyOp {
-                src: DmaAddr::new(src.addr + soff as u64),
-                dst: DmaAddr::new(dst.addr + doff as u64),
+                src: DmaAddr::new(src.addr().as_u64() + soff as u64),
+                dst: DmaAddr::new(dst.addr().as_u64() + doff as u64),
                 len: len as u64,
             };
             let ae4 = c.is_ae4();
@@ -195,8 +195,8 @@ fn batches_wrap_ring() -> Result<(), String> {
         // or reordered descriptor is caught.
         let ops: Vec<CopyOp> = (0..n)
             .map(|i| CopyOp {
-                src: DmaAddr::new(src.addr + (i * CHUNK) as u64),
-                dst: DmaAddr::new(dst.addr + ((n - 1 - i) * CHUNK) as u64),
+                src: DmaAddr::new(src.addr().as_u64() + (i * CHUNK) as u64),
+                dst: DmaAddr::new(dst.addr().as_u64() + ((n - 1 - i) * CHUNK) as u64),
                 len: CHUNK as u64,
             })
             .collect();
@@ -241,8 +241,8 @@ fn all_queues_at_once() -> Result<(), String> {
     let mut result = Ok(());
     for (ch, (src, dst)) in bufs.iter().enumerate() {
         let op = CopyOp {
-            src: DmaAddr::new(src.addr),
-            dst: DmaAddr::new(dst.addr),
+            src: DmaAddr::new(src.addr().as_u64()),
+            dst: DmaAddr::new(dst.addr().as_u64()),
             len: 1 << 20,
         };
         if let Err(e) = chans[ch].submit(&[op]) {
@@ -277,8 +277,8 @@ pub fn dma_fault_recovery() -> Result<(), String> {
     let (mut src, mut dst) = buffers(7)?;
     let ops: Vec<CopyOp> = (0..8u64)
         .map(|i| CopyOp {
-            src: DmaAddr::new(src.addr + i * 4096),
-            dst: DmaAddr::new(dst.addr + i * 4096),
+            src: DmaAddr::new(src.addr().as_u64() + i * 4096),
+            dst: DmaAddr::new(dst.addr().as_u64() + i * 4096),
             len: 4096,
         })
         .collect();
@@ -293,7 +293,10 @@ pub fn dma_fault_recovery() -> Result<(), String> {
                 ops.len()
             );
             for op in &ops[done..] {
-                let (s, d) = (op.src.as_u64() - src.addr, op.dst.as_u64() - dst.addr);
+                let (s, d) = (
+                    op.src.as_u64() - src.addr().as_u64(),
+                    op.dst.as_u64() - dst.addr().as_u64(),
+                );
                 let bytes = src.as_mut_slice()[s as usize..(s + op.len) as usize].to_vec();
                 dst.as_mut_slice()[d as usize..(d + op.len) as usize].copy_from_slice(&bytes);
             }
@@ -340,8 +343,8 @@ fn mmio_per_batch() -> Result<(), String> {
     for b in 0..BATCHES {
         let ops: Vec<CopyOp> = (0..8u64)
             .map(|i| CopyOp {
-                src: DmaAddr::new(src.addr + (b * 8 + i) * 4096),
-                dst: DmaAddr::new(dst.addr + (b * 8 + i) * 4096),
+                src: DmaAddr::new(src.addr().as_u64() + (b * 8 + i) * 4096),
+                dst: DmaAddr::new(dst.addr().as_u64() + (b * 8 + i) * 4096),
                 len: 4096,
             })
             .collect();

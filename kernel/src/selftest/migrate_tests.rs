@@ -245,7 +245,7 @@ fn split_policies() -> Result<(), String> {
 /// four times its size filled with a canary, and after the copy the canary on both sides
 /// is intact (nothing written outside the folio, no short or shifted copy).
 fn guard_bytes() -> Result<(), String> {
-    use ptdma::{CopyOp, DmaAddr};
+    use crate::mm::copy::CopyList;
     let nodes = frames::nodes();
     let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
     let before = frames::frames_in_use();
@@ -266,15 +266,13 @@ fn guard_bytes() -> Result<(), String> {
                 dst.as_mut_slice().fill(0xa5);
                 pairs.push((src, dst));
             }
-            let ops: Vec<CopyOp> = pairs
-                .iter()
-                .map(|(s, d)| CopyOp {
-                    src: DmaAddr::new(s.addr),
-                    dst: DmaAddr::new(d.addr + size as u64),
-                    len: size as u64,
-                })
-                .collect();
-            let copied = engine.copy(&ops);
+            let mut buf = Vec::new();
+            let mut list = CopyList::new(&mut buf);
+            for (s, d) in pairs.iter_mut() {
+                list.push_range(s, 0, d, size as u64, size as u64)
+                    .map_err(|e| alloc::format!("{e}"))?;
+            }
+            let copied = engine.copy(&mut list.batch());
             for (i, (mut src, mut dst)) in pairs.into_iter().enumerate() {
                 if result.is_ok() {
                     let d = dst.as_mut_slice();

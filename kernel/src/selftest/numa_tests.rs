@@ -58,7 +58,10 @@ fn there_and_back(from: u32, to: u32) -> Result<(u64, u64), String> {
                 pipeline::migrate(&mut w, to, engine.as_mut(), Mode::Batched, 512)?;
                 w.verify(to)?;
                 for f in &w.folios {
-                    let (s, e) = (f.block.addr, f.block.addr + f.block.bytes());
+                    let (s, e) = (
+                        f.block.addr().as_u64(),
+                        f.block.addr().as_u64() + f.block.bytes(),
+                    );
                     if !ranges.iter().any(|&(rs, re)| rs <= s && e <= re) {
                         return Err(alloc::format!(
                             "folio at {s:#x}..{e:#x} outside node {to}'s SRAT ranges"

@@ -255,8 +255,8 @@ fn shootdown_remote() -> Result<(), String> {
     let big = frames::alloc(0, 6).map_err(e)?;
     let va2 = va + (2 << 20);
     let mut space = AddressSpace::new(0).map_err(e)?;
-    space.map(va, old.addr, 0).map_err(e)?;
-    space.map(va2, big.addr, 6).map_err(e)?;
+    space.map(va, old.addr(), 0).map_err(e)?;
+    space.map(va2, big.addr(), 6).map_err(e)?;
     let handle = space.handle();
     let space = Mutex::new(space);
     let flags: [AtomicBool; 4] = Default::default(); // read1, remapped, read2, unmapped
@@ -286,7 +286,7 @@ fn shootdown_remote() -> Result<(), String> {
             s.unmap(va, 0).map_err(e)?;
             let r = shootdown::flush(&mut s, &[(va, 0)])?;
             check_eq("shootdown targets", r.targets.clone(), alloc::vec![b_cpu])?;
-            s.remap(va, new.addr, 0).map_err(e)?;
+            s.remap(va, new.addr(), 0).map_err(e)?;
             flags[1].store(true, Ordering::Release);
             dispatch::wake(&[b_cpu]);
             drop(s);

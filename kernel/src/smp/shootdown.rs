@@ -128,7 +128,7 @@ pub fn measure_rounds(others: &[usize], rounds: usize) -> Result<RoundCost, Stri
     let mut space = AddressSpace::new(0).map_err(|e| alloc::format!("{e:?}"))?;
     let va = aspace::WORKLOAD_BASE;
     space
-        .map(va, block.addr, 0)
+        .map(va, block.addr(), 0)
         .map_err(|e| alloc::format!("{e:?}"))?;
     let handle = space.handle();
     let space = Mutex::new(space);
@@ -148,7 +148,7 @@ pub fn measure_rounds(others: &[usize], rounds: usize) -> Result<RoundCost, Stri
                 let mut s = space.lock();
                 s.unmap(va, 0).map_err(|e| alloc::format!("{e:?}"))?;
                 let r = flush(&mut s, &[(va, 0)])?;
-                s.remap(va, block.addr, 0)
+                s.remap(va, block.addr(), 0)
                     .map_err(|e| alloc::format!("{e:?}"))?;
                 ns.push(r.ns);
             }

@@ -4,11 +4,11 @@
 
 use super::{CopyEngine, CopyOutcome};
 use crate::migrate::error::{EngineError, SetupError};
+use crate::mm::copy::CopyBatch;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::costmodel::{cheapest, Cost};
-use ptdma::CopyOp;
 
 /// Chooses per batch among calibrated engines.
 pub struct AutoEngine {
@@ -82,7 +82,8 @@ impl CopyEngine for AutoEngine {
         self.engines.iter().map(|e| e.channels()).max().unwrap_or(0)
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
+    fn copy(&mut self, batch: &mut CopyBatch<'_>) -> Result<CopyOutcome, EngineError> {
+        let ops = batch.ops();
         let bytes: u64 = ops.iter().map(|o| o.len).sum();
         let predicted: Vec<Cost> = self
             .engines
@@ -99,6 +100,6 @@ impl CopyEngine for AutoEngine {
             .collect();
         let pick = cheapest(&predicted, ops.len() as u64, bytes).unwrap_or(0);
         self.chosen[pick] += 1;
-        self.engines[pick].copy(ops)
+        self.engines[pick].copy(batch)
     }
 }

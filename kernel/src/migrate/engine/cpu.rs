@@ -1,14 +1,14 @@
 //! The single-core CPU copy engine, and the boot-time choice of copy routine.
-#![allow(unsafe_code)] // one call into arch::copy, justified below
 
 use super::{cpu_outcome, CopyEngine, CopyOutcome};
-use crate::arch::copy::{self, Routine};
+use crate::arch::copy::Routine;
 use crate::arch::tsc;
 use crate::migrate::error::{EngineError, SetupError};
+use crate::mm::copy::{CopyBatch, CopyList};
 use crate::mm::frames;
 use crate::println;
 use alloc::string::String;
-use ptdma::CopyOp;
+use alloc::vec::Vec;
 use spin::Once;
 
 static CHOSEN: Once<Routine> = Once::new();
@@ -29,15 +29,18 @@ pub fn choose(forced: &str) -> Result<Routine, SetupError> {
     let nodes = frames::nodes();
     let (from, to) = (nodes[0], *nodes.last().expect("at least one node"));
     let src = frames::alloc(from, 9).map_err(SetupError::Frames)?;
-    let dst = frames::alloc(to, 9).map_err(SetupError::Frames)?;
+    let mut dst = frames::alloc(to, 9).map_err(SetupError::Frames)?;
+    let mut buf = Vec::with_capacity(1);
+    let mut list = CopyList::new(&mut buf);
+    list.push(&src, &mut dst).map_err(SetupError::Copy)?;
+    let mut batch = list.batch();
     let mut best: Option<(Routine, u64)> = None;
     let mut line = String::new();
     for r in Routine::ALL.into_iter().filter(|r| r.available()) {
         let mut ns = u64::MAX;
         for _ in 0..4 {
             let t0 = tsc::now_ns();
-            // SAFETY: src and dst are two distinct 2 MiB blocks this function owns.
-            unsafe { copy::copy(r, dst.addr as *mut u8, src.addr as *const u8, 2 << 20) };
+            batch.copy(r).map_err(SetupError::Copy)?;
             ns = ns.min(tsc::now_ns() - t0);
         }
         let gbps = (2u64 << 20) as f64 / ns.max(1) as f64;
@@ -89,9 +92,9 @@ impl CopyEngine for CpuEngine {
         1
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
-        copy_ops(ops);
-        Ok(cpu_outcome(ops))
+    fn copy(&mut self, batch: &mut CopyBatch<'_>) -> Result<CopyOutcome, EngineError> {
+        copy_batch(batch)?;
+        Ok(cpu_outcome(batch.ops()))
     }
 }
 
@@ -131,32 +134,31 @@ impl CopyEngine for RoutineEngine {
         1
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
-        copy_ops_with(self.routine, ops);
-        Ok(cpu_outcome(ops))
+    fn copy(&mut self, batch: &mut CopyBatch<'_>) -> Result<CopyOutcome, EngineError> {
+        batch.copy(self.routine).map_err(EngineError::Copy)?;
+        Ok(cpu_outcome(batch.ops()))
     }
 }
 
-/// Copies `ops` on this CPU with the chosen routine (also the DMA engine's fallback).
-pub fn copy_ops(ops: &[CopyOp]) {
-    copy_ops_with(routine(), ops);
+/// Copies `batch` on this CPU with the chosen routine (also the DMA engine's fallback).
+///
+/// # Errors
+/// [`EngineError::Copy`] when the routine is unavailable (nothing copied).
+pub fn copy_batch(batch: &mut CopyBatch<'_>) -> Result<(), EngineError> {
+    batch.copy(routine()).map_err(EngineError::Copy)
 }
 
-/// Copies `ops` on this CPU with `r` (which must be available).
-fn copy_ops_with(r: Routine, ops: &[CopyOp]) {
-    for op in ops {
-        // SAFETY: ops come from the migration pipeline (or a benchmark), which owns both
-        // blocks of every op for the duration of the call: the source folio (unmapped,
-        // so nothing else writes it) and the freshly allocated destination. They never
-        // overlap (distinct buddy blocks) and RAM is identity mapped. `r` is available:
-        // `routine()` was measured (or checked) at boot, `RoutineEngine::new` checks.
-        unsafe {
-            copy::copy(
-                r,
-                op.dst.as_u64() as *mut u8,
-                op.src.as_u64() as *const u8,
-                op.len as usize,
-            )
-        };
-    }
+/// Copies `pieces` of `batch` on this CPU with the chosen routine (what DMA channels
+/// left undone).
+///
+/// # Errors
+/// [`EngineError::Copy`] for a piece outside its op or an unavailable routine (nothing
+/// copied).
+pub fn copy_pieces(
+    batch: &mut CopyBatch<'_>,
+    pieces: &[kcore::migrate::Piece],
+) -> Result<(), EngineError> {
+    batch
+        .copy_pieces(routine(), pieces)
+        .map_err(EngineError::Copy)
 }

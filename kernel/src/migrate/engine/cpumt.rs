@@ -6,12 +6,13 @@
 
 use super::{cpu, cpu_outcome, CopyEngine, CopyOutcome};
 use crate::migrate::error::{EngineError, SetupError};
+use crate::mm::copy::{CopyBatch, CopyShare};
 use crate::smp;
 use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::migrate::mt_split;
 use kcore::placement::Policy;
-use ptdma::{CopyOp, DmaAddr};
+use spin::Mutex;
 
 /// N CPUs copying together.
 #[derive(Debug)]
@@ -60,31 +61,42 @@ impl CopyEngine for CpuMtEngine {
         &self.placement
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
-        copy_on(&self.cpus, ops);
-        Ok(cpu_outcome(ops))
+    fn copy(&mut self, batch: &mut CopyBatch<'_>) -> Result<CopyOutcome, EngineError> {
+        copy_on(&self.cpus, batch)?;
+        Ok(cpu_outcome(batch.ops()))
     }
 }
 
-/// Copies `ops` on `cpus` (one dispatch round; returns when every worker is done).
-pub fn copy_on(cpus: &[usize], ops: &[CopyOp]) {
-    let lens: Vec<u64> = ops.iter().map(|o| o.len).collect();
-    let shares: Vec<Vec<CopyOp>> = mt_split(&lens, cpus.len())
-        .into_iter()
-        .map(|pieces| {
-            pieces
-                .into_iter()
-                .map(|p| CopyOp {
-                    src: DmaAddr::new(ops[p.op].src.as_u64() + p.offset),
-                    dst: DmaAddr::new(ops[p.op].dst.as_u64() + p.offset),
-                    len: p.len,
-                })
-                .collect()
-        })
-        .collect();
-    smp::dispatch::run_on(cpus, |cpu| {
-        if let Some(k) = cpus.iter().position(|&c| c == cpu) {
-            cpu::copy_ops(&shares[k]);
-        }
-    });
+/// Copies `batch` on `cpus` (one dispatch round; returns when every worker is done),
+/// split by the RFC's mtcopy rule.
+///
+/// # Errors
+/// [`EngineError::Copy`] when the split is refused (nothing copied) or a worker's routine
+/// is unavailable.
+pub fn copy_on(cpus: &[usize], batch: &mut CopyBatch<'_>) -> Result<(), EngineError> {
+    let lens: Vec<u64> = batch.ops().iter().map(|o| o.len).collect();
+    let shares = batch
+        .share(mt_split(&lens, cpus.len()))
+        .map_err(EngineError::Copy)?;
+    run_shares(cpus, shares)
+}
+
+/// Runs share `k` on `cpus[k]`, all in one dispatch round.
+///
+/// # Errors
+/// [`EngineError::Copy`] with the first worker's refusal.
+pub fn run_shares(cpus: &[usize], shares: Vec<CopyShare<'_>>) -> Result<(), EngineError> {
+    // Each worker takes its share out once: a share is copied by exactly one CPU.
+    let slots: Vec<Mutex<Option<CopyShare<'_>>>> =
+        shares.into_iter().map(|s| Mutex::new(Some(s))).collect();
+    let routine = cpu::routine();
+    smp::dispatch::run_on(cpus, |c| {
+        let k = cpus.iter().position(|&x| x == c)?;
+        let share = slots.get(k)?.lock().take()?;
+        share.copy(routine).err()
+    })
+    .into_iter()
+    .flatten()
+    .next()
+    .map_or(Ok(()), |e| Err(EngineError::Copy(e)))
 }

@@ -17,9 +17,11 @@ use super::{bytes_of, cpu, CopyEngine, CopyOutcome};
 use crate::arch::tsc;
 use crate::dma::{self, Lease, TakeError};
 use crate::migrate::error::EngineError;
+use crate::mm::copy::CopyBatch;
 use crate::println;
 use alloc::vec::Vec;
 use kcore::honesty::CopiedBytes;
+use kcore::migrate::Piece;
 use kcore::split::ChunkBounds;
 use ptdma::channel::split;
 use ptdma::{ChannelSet, CopyOp, DmaAddr, DmaChannel, MmioCounters, SplitPolicy, WaitLimit};
@@ -125,15 +127,28 @@ impl DmaEngine {
     }
 
     /// The ops each channel gets: indices into the returned list, which is `ops` itself
-    /// or its chunks.
-    fn plan(&self, ops: &[CopyOp]) -> (Vec<CopyOp>, Vec<Vec<usize>>) {
+    /// or its chunks, and each entry of that list as a piece of `ops` (what the CPU
+    /// copies if a channel does not finish it).
+    fn plan(&self, ops: &[CopyOp]) -> (Vec<CopyOp>, Vec<Piece>, Vec<Vec<usize>>) {
         let n = self.width.max(1);
         match self.split {
-            Split::Ops(policy) => (ops.to_vec(), split(ops.len(), n, policy)),
+            Split::Ops(policy) => {
+                let whole = ops
+                    .iter()
+                    .enumerate()
+                    .map(|(op, o)| Piece {
+                        op,
+                        offset: 0,
+                        len: o.len,
+                    })
+                    .collect();
+                (ops.to_vec(), whole, split(ops.len(), n, policy))
+            }
             Split::Bytes(bounds) => {
                 let lens: Vec<u64> = ops.iter().map(|o| o.len).collect();
                 let chunks = kcore::split::split_bytes(&lens, n, bounds);
                 let mut pieces = Vec::new();
+                let mut of = Vec::new();
                 let shares = chunks
                     .iter()
                     .map(|list| {
@@ -145,12 +160,17 @@ impl DmaEngine {
                                     dst: DmaAddr::new(op.dst.as_u64() + c.offset),
                                     len: c.len,
                                 });
+                                of.push(Piece {
+                                    op: c.op,
+                                    offset: c.offset,
+                                    len: c.len,
+                                });
                                 pieces.len() - 1
                             })
                             .collect()
                     })
                     .collect();
-                (pieces, shares)
+                (pieces, of, shares)
             }
         }
     }
@@ -206,18 +226,20 @@ impl CopyEngine for DmaEngine {
         self.min_batch
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
+    fn copy(&mut self, batch: &mut CopyBatch<'_>) -> Result<CopyOutcome, EngineError> {
+        let ops = batch.ops();
         // Every range must be a frame the caller holds before any descriptor is written.
         dma::check_owned(ops)?;
         if bytes_of(ops) < self.min_batch {
             // Below the floor one DMA setup costs more than the CPU copy: declined.
-            cpu::copy_ops(ops);
+            let outcome = super::cpu_outcome(ops);
+            cpu::copy_batch(batch)?;
             return Ok(CopyOutcome {
                 declined: 1,
-                ..super::cpu_outcome(ops)
+                ..outcome
             });
         }
-        let (pieces, shares) = self.plan(ops);
+        let (pieces, of, shares) = self.plan(ops);
         let mut lease = self.lease().map_err(EngineError::ChannelsBusy)?;
         let before = counters(&lease);
         let before_t = timing(&lease);
@@ -243,12 +265,12 @@ impl CopyEngine for DmaEngine {
                 );
             }
         }
-        let fallback: Vec<CopyOp> = report.not_done().into_iter().map(|i| pieces[i]).collect();
-        cpu::copy_ops(&fallback);
+        let fallback: Vec<Piece> = report.not_done().into_iter().map(|i| of[i]).collect();
+        cpu::copy_pieces(batch, &fallback)?;
         let after = counters(&lease);
         let after_t = timing(&lease);
         drop(lease);
-        let fallback_bytes = bytes_of(&fallback);
+        let fallback_bytes: u64 = fallback.iter().map(|p| p.len).sum();
         Ok(CopyOutcome {
             bytes: CopiedBytes {
                 dma: bytes_of(&pieces) - fallback_bytes,

@@ -8,10 +8,10 @@ use super::dma::DmaEngine;
 use super::{cpu, cpu_outcome, CopyEngine, CopyOutcome};
 use crate::arch::percpu;
 use crate::migrate::error::{EngineError, SetupError};
+use crate::mm::copy::{CopyBatch, CopyShare};
 use crate::smp;
 use alloc::vec::Vec;
 use kcore::migrate::mt_split;
-use ptdma::{CopyOp, DmaAddr};
 use spin::Mutex;
 
 /// CPU workers and DMA queues sharing each batch.
@@ -61,8 +61,9 @@ impl CopyEngine for HybridEngine {
         self.cpu.placement()
     }
 
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError> {
+    fn copy(&mut self, batch: &mut CopyBatch<'_>) -> Result<CopyOutcome, EngineError> {
         // Whole ops to each side: the first `k` ops (by bytes) to the CPU workers.
+        let ops = batch.ops();
         let total: u64 = ops.iter().map(|o| o.len).sum();
         let want = total * self.cpu_percent / 100;
         let (mut k, mut acc) = (0, 0);
@@ -70,48 +71,48 @@ impl CopyEngine for HybridEngine {
             acc += ops[k].len;
             k += 1;
         }
-        let (cpu_ops, dma_ops) = ops.split_at(k);
+        let (mut cpu_part, dma_part) = batch.reborrow().split_at(k);
+        let cpu_bytes = cpu_outcome(cpu_part.ops());
+        // The DMA share is checked before any worker starts: a refused op copies nothing.
+        crate::dma::check_owned(dma_part.ops())?;
         let workers = self.cpu.cpus().to_vec();
         let me = percpu::current_index();
-        let lens: Vec<u64> = cpu_ops.iter().map(|o| o.len).collect();
-        let shares: Vec<Vec<CopyOp>> = mt_split(&lens, workers.len())
-            .into_iter()
-            .map(|p| {
-                p.into_iter()
-                    .map(|p| CopyOp {
-                        src: DmaAddr::new(cpu_ops[p.op].src.as_u64() + p.offset),
-                        dst: DmaAddr::new(cpu_ops[p.op].dst.as_u64() + p.offset),
-                        len: p.len,
-                    })
-                    .collect()
-            })
-            .collect();
+        let lens: Vec<u64> = cpu_part.ops().iter().map(|o| o.len).collect();
+        let shares = cpu_part
+            .share(mt_split(&lens, workers.len()))
+            .map_err(EngineError::Copy)?;
+        let slots: Vec<Mutex<Option<CopyShare<'_>>>> =
+            shares.into_iter().map(|s| Mutex::new(Some(s))).collect();
+        let dma_slot = Mutex::new(Some(dma_part));
         let mut all = workers.clone();
         all.push(me);
         let dma = &self.dma;
-        // The DMA share is checked before any worker starts: a refused op copies nothing.
-        crate::dma::check_owned(dma_ops)?;
-        let results: Vec<Option<Result<CopyOutcome, EngineError>>> =
-            smp::dispatch::run_on(&all, |c| {
-                if c == me {
-                    Some(if dma_ops.is_empty() {
-                        Ok(CopyOutcome::default())
-                    } else {
-                        dma.lock().copy(dma_ops)
-                    })
-                } else {
-                    if let Some(w) = workers.iter().position(|&x| x == c) {
-                        cpu::copy_ops(&shares[w]);
-                    }
-                    None
+        let routine = cpu::routine();
+        let results: Vec<Result<CopyOutcome, EngineError>> = smp::dispatch::run_on(&all, |c| {
+            if c == me {
+                match dma_slot.lock().take() {
+                    Some(mut part) if !part.is_empty() => dma.lock().copy(&mut part),
+                    _ => Ok(CopyOutcome::default()),
                 }
-            });
-        let mut outcome = results
-            .into_iter()
-            .flatten()
-            .next()
-            .unwrap_or(Ok(CopyOutcome::default()))?;
-        outcome.add(&cpu_outcome(cpu_ops));
+            } else {
+                let share = workers
+                    .iter()
+                    .position(|&x| x == c)
+                    .and_then(|w| slots.get(w)?.lock().take());
+                match share {
+                    Some(s) => s
+                        .copy(routine)
+                        .map(|()| CopyOutcome::default())
+                        .map_err(EngineError::Copy),
+                    None => Ok(CopyOutcome::default()),
+                }
+            }
+        });
+        let mut outcome = CopyOutcome::default();
+        for r in results {
+            outcome.add(&r?);
+        }
+        outcome.add(&cpu_bytes);
         Ok(outcome)
     }
 }

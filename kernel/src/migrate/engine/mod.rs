@@ -11,6 +11,7 @@ pub mod dma;
 pub mod hybrid;
 
 use super::error::EngineError;
+use crate::mm::copy::CopyBatch;
 use kcore::honesty::CopiedBytes;
 use ptdma::{CopyOp, MmioCounters};
 
@@ -80,13 +81,14 @@ pub trait CopyEngine {
     fn min_batch(&self) -> u64 {
         0
     }
-    /// Copies every op; returns only when all bytes are in place (DMA errors fall back
-    /// to the CPU, counted in the outcome's `bytes.fallback`).
+    /// Copies every op of `batch` (built from frame handles the caller holds); returns
+    /// only when all bytes are in place (DMA errors fall back to the CPU, counted in the
+    /// outcome's `bytes.fallback`).
     ///
     /// # Errors
     /// [`EngineError`] when the batch could not be copied at all (nothing is half
     /// copied from the caller's point of view: it rolls the batch back).
-    fn copy(&mut self, ops: &[CopyOp]) -> Result<CopyOutcome, EngineError>;
+    fn copy(&mut self, batch: &mut CopyBatch<'_>) -> Result<CopyOutcome, EngineError>;
 }
 
 /// Bytes of `ops` together.
