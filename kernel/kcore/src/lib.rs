@@ -46,6 +46,7 @@ pub mod mix;
 pub mod numa;
 pub mod pagetable;
 pub mod pieces;
+pub mod pipeline;
 pub mod placement;
 pub mod plan;
 pub mod rng;

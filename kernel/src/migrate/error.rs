@@ -8,30 +8,8 @@ use crate::mm::frames::FrameError;
 use core::fmt;
 use kcore::pagetable::PtError;
 
-/// One of the four phases of a migration (DESIGN.md §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Allocating destinations and copying metadata.
-    Prepare,
-    /// Clearing PTEs.
-    Unmap,
-    /// Copying data.
-    Copy,
-    /// Installing the new PTEs and freeing the sources.
-    Remap,
-}
-
-impl Phase {
-    /// The name in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Prepare => "prepare",
-            Phase::Unmap => "unmap",
-            Phase::Copy => "copy",
-            Phase::Remap => "remap",
-        }
-    }
-}
+use kcore::pipeline::BatchError;
+pub use kcore::pipeline::Phase;
 
 /// Why a copy engine could not copy a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +20,6 @@ pub enum EngineError {
     NotOwned(NotOwned),
     /// The engine's channels are in use elsewhere at the moment of the copy.
     ChannelsBusy(crate::dma::TakeError),
-    /// A self-test's engine that fails on purpose.
-    Injected,
     /// The CPU copy refused the batch (a piece outside its op, overlapping pieces for
     /// concurrent workers, an unavailable routine); nothing was copied.
     Copy(crate::mm::copy::CopyError),
@@ -54,7 +30,6 @@ impl fmt::Display for EngineError {
         match self {
             EngineError::NotOwned(e) => write!(f, "{e}"),
             EngineError::ChannelsBusy(e) => write!(f, "DMA channels busy: {e}"),
-            EngineError::Injected => write!(f, "injected copy failure"),
             EngineError::Copy(e) => write!(f, "CPU copy refused: {e}"),
         }
     }
@@ -306,6 +281,48 @@ impl From<MigrateError> for alloc::string::String {
 impl From<VerifyError> for MigrateError {
     fn from(e: VerifyError) -> Self {
         MigrateError::Verify(e)
+    }
+}
+
+/// A batch error of the generic pipeline, with the kernel's allocator and engine errors.
+impl From<BatchError<FrameError, EngineError>> for MigrateError {
+    fn from(e: BatchError<FrameError, EngineError>) -> Self {
+        match e {
+            BatchError::OutOfMemory {
+                node,
+                order,
+                folio,
+                error,
+            } => MigrateError::OutOfMemory {
+                node,
+                order,
+                folio,
+                error,
+            },
+            BatchError::Unmap { folio, error } => MigrateError::Unmap { folio, error },
+            BatchError::WrongMapping {
+                folio,
+                found,
+                expected,
+            } => MigrateError::WrongMapping {
+                folio,
+                found,
+                expected,
+            },
+            BatchError::Copy(e) => MigrateError::Copy(e),
+            BatchError::Remap { folio, error } => MigrateError::Remap { folio, error },
+            BatchError::FreeSource { folio, error } => MigrateError::FreeSource { folio, error },
+            BatchError::Injected { phase, folio } => MigrateError::Injected { phase, folio },
+            BatchError::Rollback {
+                folio,
+                error,
+                cause,
+            } => MigrateError::Rollback {
+                folio,
+                error,
+                cause: alloc::format!("{}", MigrateError::from(*cause)),
+            },
+        }
     }
 }
 

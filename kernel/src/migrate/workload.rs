@@ -8,25 +8,8 @@ use crate::mm::frames::{self, Block};
 use alloc::vec::Vec;
 use kcore::migrate::{flags, pattern_word, FolioMeta};
 
-/// One folio of the workload (owns its block: moving the folio moves the frames).
-#[derive(Debug)]
-pub struct Folio {
-    /// Identity (drives the pattern; stays with the data).
-    pub id: u64,
-    /// Where the workload sees it.
-    pub va: u64,
-    /// The physical block currently backing it.
-    pub block: Block,
-    /// Kernel-style metadata.
-    pub meta: FolioMeta,
-}
-
-impl Folio {
-    /// The folio's order (its block's).
-    pub fn order(&self) -> u8 {
-        self.block.order()
-    }
-}
+/// One folio of the workload: owns its block, so moving the folio moves the frames.
+pub type Folio = kcore::pipeline::Folio<Block>;
 
 /// Folios of one size (or a mix of sizes) in their own address space.
 pub struct Workload {

@@ -63,7 +63,7 @@ fn rollback_every_phase() -> Result<(), String> {
     let before = frames::frames_in_use();
     for engine in engines.iter_mut() {
         for mode in [Mode::Batched, Mode::PerFolio] {
-            for phase in [Phase::Prepare, Phase::Unmap, Phase::Copy, Phase::Remap] {
+            for phase in Phase::ALL {
                 let what = alloc::format!("{} {} {}", engine.name(), mode.name(), phase.name());
                 let mut w = Workload::create(a, 0, 200, 0x5eed + phase as u64)?;
                 let held = frames::frames_in_use();
@@ -73,13 +73,7 @@ fn rollback_every_phase() -> Result<(), String> {
                 let intact = w.verify_intact(a, b);
                 let held_after = frames::frames_in_use();
                 w.destroy()?;
-                let want = match phase {
-                    Phase::Copy => MigrateError::Copy(EngineError::Injected),
-                    p => MigrateError::Injected {
-                        phase: p,
-                        folio: 100,
-                    },
-                };
+                let want = MigrateError::Injected { phase, folio: 100 };
                 check(r.as_ref().err() == Some(&want), || {
                     alloc::format!("{what}: expected {want}, got {:?}", r.as_ref().err())
                 })?;

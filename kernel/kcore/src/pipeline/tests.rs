@@ -1,0 +1,504 @@
+//! The pipeline against fakes: a frame allocator that hands out numbered blocks, a page
+//! table as a map, memory as one tag per block, and a copier that moves tags. Checks the
+//! phase order, that a finished migration moved everything and freed the sources, and
+//! that a failure in each phase leaves every folio mapped to a block holding its data
+//! with every frame accounted for.
+
+use super::*;
+use crate::migrate::flags;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec;
+use core::cell::RefCell;
+use proptest::prelude::*;
+
+const FRAME: u64 = 4096;
+
+#[derive(Debug, PartialEq, Eq)]
+struct FakeBlock {
+    addr: u64,
+    order: u8,
+    node: u32,
+}
+
+impl FrameBlock for FakeBlock {
+    fn addr(&self) -> u64 {
+        self.addr
+    }
+    fn order(&self) -> u8 {
+        self.order
+    }
+    fn node(&self) -> u32 {
+        self.node
+    }
+}
+
+/// Failures to make happen.
+#[derive(Default, Clone)]
+struct Faults {
+    /// The alloc_bulk call (0-based) that fails.
+    alloc_call: Option<usize>,
+    /// The copy call (0-based) that fails.
+    copy_call: Option<usize>,
+    /// Unmapping this va fails.
+    unmap_va: Option<u64>,
+    /// Remapping this va to a destination fails (remap_batch).
+    remap_va: Option<u64>,
+    /// Mapping this va back (restore) fails.
+    restore_va: Option<u64>,
+}
+
+#[derive(Default)]
+struct World {
+    log: Vec<&'static str>,
+    /// Blocks handed out and not freed: addr -> (order, node).
+    held: BTreeMap<u64, (u8, u32)>,
+    /// Data tag of each block (by address).
+    mem: BTreeMap<u64, u64>,
+    /// va -> pa.
+    ptes: BTreeMap<u64, u64>,
+    next: u64,
+    alloc_calls: usize,
+    copy_calls: usize,
+    faults: Faults,
+}
+
+type Shared = Rc<RefCell<World>>;
+
+struct FakeFrames(Shared);
+struct FakeMapper(Shared);
+struct FakeCopier(Shared);
+struct Ticks(u64);
+
+impl Frames for FakeFrames {
+    type Block = FakeBlock;
+    type Error = &'static str;
+
+    fn alloc_bulk(
+        &mut self,
+        node: u32,
+        order: u8,
+        count: usize,
+        out: &mut Vec<FakeBlock>,
+    ) -> Result<(), &'static str> {
+        let mut w = self.0.borrow_mut();
+        w.log.push("alloc");
+        let call = w.alloc_calls;
+        w.alloc_calls += 1;
+        if w.faults.alloc_call == Some(call) {
+            return Err("no memory");
+        }
+        for _ in 0..count {
+            let size = FRAME << order;
+            let addr = w.next.div_ceil(size) * size + (u64::from(node) << 40);
+            w.next = (addr & ((1 << 40) - 1)) + size;
+            w.held.insert(addr, (order, node));
+            w.mem.insert(addr, 0xdead);
+            out.push(FakeBlock { addr, order, node });
+        }
+        Ok(())
+    }
+
+    fn free_bulk(&mut self, blocks: &mut Vec<FakeBlock>) -> Result<(), (usize, &'static str)> {
+        let mut w = self.0.borrow_mut();
+        w.log.push("free");
+        if let Some(i) = blocks.iter().position(|b| !w.held.contains_key(&b.addr)) {
+            return Err((i, "double free"));
+        }
+        for b in blocks.drain(..) {
+            w.held.remove(&b.addr);
+        }
+        Ok(())
+    }
+
+    fn free(&mut self, block: FakeBlock) -> Result<(), &'static str> {
+        let mut w = self.0.borrow_mut();
+        w.held.remove(&block.addr).map(|_| ()).ok_or("double free")
+    }
+}
+
+impl Mapper for FakeMapper {
+    fn unmap_batch(
+        &mut self,
+        folios: &[(u64, u8)],
+        found: &mut Vec<u64>,
+    ) -> Result<(), (usize, PtError)> {
+        let mut w = self.0.borrow_mut();
+        w.log.push("unmap");
+        for (i, &(va, _)) in folios.iter().enumerate() {
+            if w.faults.unmap_va == Some(va) {
+                return Err((i, PtError::NotMapped(va)));
+            }
+            found.push(w.ptes.remove(&va).ok_or((i, PtError::NotMapped(va)))?);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, unmapped: &[(u64, u8)]) -> bool {
+        self.0.borrow_mut().log.push("flush");
+        unmapped.len() > 8
+    }
+
+    fn remap_batch(&mut self, folios: &[(u64, u64, u8)]) -> Result<(), (usize, PtError)> {
+        let mut w = self.0.borrow_mut();
+        w.log.push("remap");
+        for (i, &(va, pa, _)) in folios.iter().enumerate() {
+            if w.faults.remap_va == Some(va) {
+                return Err((i, PtError::AlreadyMapped(va)));
+            }
+            if w.ptes.insert(va, pa).is_some() {
+                return Err((i, PtError::AlreadyMapped(va)));
+            }
+        }
+        Ok(())
+    }
+
+    fn remap(&mut self, va: u64, pa: u64, _order: u8) -> Result<(), PtError> {
+        let mut w = self.0.borrow_mut();
+        if w.faults.restore_va == Some(va) || w.ptes.contains_key(&va) {
+            return Err(PtError::AlreadyMapped(va));
+        }
+        w.ptes.insert(va, pa);
+        Ok(())
+    }
+}
+
+impl Copier<FakeBlock> for FakeCopier {
+    type Outcome = usize;
+    type Error = &'static str;
+
+    fn copy(
+        &mut self,
+        batch: &[Folio<FakeBlock>],
+        dst: &mut [(FakeBlock, FolioMeta)],
+    ) -> Result<usize, &'static str> {
+        let mut w = self.0.borrow_mut();
+        w.log.push("copy");
+        let call = w.copy_calls;
+        w.copy_calls += 1;
+        if w.faults.copy_call == Some(call) {
+            return Err("engine refused");
+        }
+        for (f, (d, _)) in batch.iter().zip(dst.iter()) {
+            // Every folio is unmapped while it is copied.
+            assert!(
+                !w.ptes.contains_key(&f.va),
+                "folio {} copied while mapped",
+                f.id
+            );
+            let tag = w.mem[&f.block.addr];
+            w.mem.insert(d.addr, tag);
+        }
+        Ok(batch.len())
+    }
+}
+
+impl Clock for Ticks {
+    fn now_ns(&mut self) -> u64 {
+        self.0 += 10;
+        self.0
+    }
+}
+
+/// `orders.len()` folios on node 0, mapped, each holding its id as data.
+fn setup(orders: &[u8], faults: Faults) -> (Shared, Vec<Folio<FakeBlock>>) {
+    let world: Shared = Rc::new(RefCell::new(World::default()));
+    let mut frames = FakeFrames(world.clone());
+    let mut folios = Vec::new();
+    for (id, &order) in orders.iter().enumerate() {
+        let mut v = Vec::new();
+        frames.alloc_bulk(0, order, 1, &mut v).unwrap();
+        let block = v.pop().unwrap();
+        let va = 0x7000_0000_0000 + id as u64 * (2 << 20);
+        let mut w = world.borrow_mut();
+        w.mem.insert(block.addr, id as u64);
+        w.ptes.insert(va, block.addr);
+        folios.push(Folio {
+            id: id as u64,
+            va,
+            block,
+            meta: FolioMeta {
+                flags: flags::UPTODATE,
+                mapping: 7,
+                index: id as u64,
+                refcount: 1,
+                node: 0,
+            },
+        });
+    }
+    {
+        let mut w = world.borrow_mut();
+        w.log.clear();
+        w.alloc_calls = 0;
+        w.faults = faults;
+    }
+    (world, folios)
+}
+
+fn ranges(n: usize, per: usize) -> Vec<Range<usize>> {
+    (0..n).step_by(per).map(|s| s..(s + per).min(n)).collect()
+}
+
+type Res = Result<Vec<BatchReport<usize>>, BatchError<&'static str, &'static str>>;
+
+fn migrate(
+    world: &Shared,
+    folios: &mut [Folio<FakeBlock>],
+    per: usize,
+    at: Option<Injection>,
+) -> Res {
+    let (mut fr, mut mp, mut cp, mut ck) = (
+        FakeFrames(world.clone()),
+        FakeMapper(world.clone()),
+        FakeCopier(world.clone()),
+        Ticks(0),
+    );
+    let mut ports = Ports {
+        frames: &mut fr,
+        mapper: &mut mp,
+        copier: &mut cp,
+        clock: &mut ck,
+    };
+    let mut reports = Vec::new();
+    run(&mut ports, folios, ranges(folios.len(), per), 1, at, |r| {
+        reports.push(r)
+    })?;
+    Ok(reports)
+}
+
+/// What must hold after any run, finished or rolled back: every folio mapped to its own
+/// block, which holds its data and is on `from` or `to` as its metadata says, no
+/// MIGRATING bit, and exactly the folios' blocks held. Returns how many are on node 1.
+fn check_whole(world: &Shared, folios: &[Folio<FakeBlock>]) -> Result<usize, String> {
+    let w = world.borrow();
+    for f in folios {
+        if w.ptes.get(&f.va) != Some(&f.block.addr) {
+            return Err(alloc::format!(
+                "folio {} mapped to {:?}",
+                f.id,
+                w.ptes.get(&f.va)
+            ));
+        }
+        if w.mem.get(&f.block.addr) != Some(&f.id) {
+            return Err(alloc::format!("folio {} lost its data", f.id));
+        }
+        if f.meta.node != f.block.node || f.meta.flags & flags::MIGRATING != 0 {
+            return Err(alloc::format!("folio {} metadata {:?}", f.id, f.meta));
+        }
+    }
+    let held: BTreeSet<u64> = w.held.keys().copied().collect();
+    let owned: BTreeSet<u64> = folios.iter().map(|f| f.block.addr).collect();
+    if held != owned {
+        return Err(alloc::format!(
+            "frames held {held:x?}, folios own {owned:x?}"
+        ));
+    }
+    Ok(folios.iter().filter(|f| f.block.node == 1).count())
+}
+
+#[test]
+fn batches_run_the_four_phases_in_order_and_move_everything() {
+    let (world, mut folios) = setup(&[0; 10], Faults::default());
+    let reports = migrate(&world, &mut folios, 4, None).unwrap();
+    assert_eq!(check_whole(&world, &folios), Ok(10));
+    let per_batch = ["alloc", "unmap", "flush", "copy", "remap", "remap", "free"];
+    let want: Vec<&str> = per_batch
+        .iter()
+        .copied()
+        .cycle()
+        .take(3 * per_batch.len())
+        .collect();
+    assert_eq!(world.borrow().log, want);
+    assert_eq!(
+        reports.iter().map(|r| r.folios).collect::<Vec<_>>(),
+        vec![4, 4, 2]
+    );
+    for r in &reports {
+        let c = r.clock;
+        let order = [
+            c.start,
+            c.unmap_start,
+            c.unmap_end,
+            c.copy_start,
+            c.remap_start,
+            c.remap_first,
+            c.remap_last,
+            c.end,
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{c:?}");
+    }
+}
+
+#[test]
+fn per_folio_mode_is_one_batch_per_folio() {
+    let (world, mut folios) = setup(&[2; 5], Faults::default());
+    let reports = migrate(&world, &mut folios, 1, None).unwrap();
+    assert_eq!(reports.len(), 5);
+    assert_eq!(check_whole(&world, &folios), Ok(5));
+    assert_eq!(
+        world.borrow().log.iter().filter(|s| **s == "copy").count(),
+        5
+    );
+}
+
+#[test]
+fn mixed_sizes_take_one_allocation_and_one_free_per_size() {
+    let (world, mut folios) = setup(&[0, 4, 0, 9, 4, 0], Faults::default());
+    migrate(&world, &mut folios, 6, None).unwrap();
+    assert_eq!(check_whole(&world, &folios), Ok(6));
+    let log = world.borrow().log.clone();
+    assert_eq!(log.iter().filter(|s| **s == "alloc").count(), 3);
+    assert_eq!(log.iter().filter(|s| **s == "free").count(), 3);
+}
+
+#[test]
+fn an_injected_failure_in_each_phase_rolls_the_batch_back() {
+    for per in [1, 4] {
+        for phase in Phase::ALL {
+            let (world, mut folios) = setup(&[0; 10], Faults::default());
+            let at = Injection { phase, folio: 5 };
+            let r = migrate(&world, &mut folios, per, Some(at));
+            assert_eq!(r.err(), Some(BatchError::Injected { phase, folio: 5 }));
+            // Batches before the failed one moved; in remap, the failed batch's folios
+            // before the failure too.
+            let moved = if phase == Phase::Remap {
+                5
+            } else {
+                5 / per * per
+            };
+            assert_eq!(
+                check_whole(&world, &folios),
+                Ok(moved),
+                "{phase:?} per {per}"
+            );
+        }
+    }
+}
+
+#[test]
+fn out_of_memory_in_prepare_changes_nothing_in_its_batch() {
+    let faults = Faults {
+        alloc_call: Some(1),
+        ..Faults::default()
+    };
+    let (world, mut folios) = setup(&[3; 8], faults);
+    let r = migrate(&world, &mut folios, 4, None);
+    assert!(matches!(
+        r,
+        Err(BatchError::OutOfMemory {
+            node: 1,
+            order: 3,
+            folio: 4,
+            ..
+        })
+    ));
+    assert_eq!(check_whole(&world, &folios), Ok(4));
+}
+
+#[test]
+fn a_refused_unmap_puts_back_the_ptes_already_cleared() {
+    let (world, mut folios) = setup(&[0; 6], Faults::default());
+    world.borrow_mut().faults.unmap_va = Some(folios[3].va);
+    let r = migrate(&world, &mut folios, 6, None);
+    assert!(matches!(r, Err(BatchError::Unmap { folio: 3, .. })));
+    assert_eq!(check_whole(&world, &folios), Ok(0));
+}
+
+#[test]
+fn a_pte_pointing_elsewhere_is_reported_and_left_as_found() {
+    let (world, mut folios) = setup(&[0; 4], Faults::default());
+    let stray = 0xabc000;
+    world.borrow_mut().ptes.insert(folios[2].va, stray);
+    let r = migrate(&world, &mut folios, 4, None);
+    assert_eq!(
+        r.err(),
+        Some(BatchError::WrongMapping {
+            folio: 2,
+            found: stray,
+            expected: folios[2].block.addr
+        })
+    );
+    let w = world.borrow();
+    assert_eq!(w.ptes[&folios[2].va], stray);
+    for i in [0, 1, 3] {
+        assert_eq!(w.ptes[&folios[i].va], folios[i].block.addr);
+    }
+    assert_eq!(w.held.len(), 4, "destinations freed");
+}
+
+#[test]
+fn an_engine_refusal_maps_the_sources_back() {
+    let faults = Faults {
+        copy_call: Some(1),
+        ..Faults::default()
+    };
+    let (world, mut folios) = setup(&[0; 8], faults);
+    let r = migrate(&world, &mut folios, 4, None);
+    assert_eq!(r.err(), Some(BatchError::Copy("engine refused")));
+    assert_eq!(check_whole(&world, &folios), Ok(4));
+}
+
+#[test]
+fn a_refused_remap_keeps_earlier_folios_moved_and_restores_the_rest() {
+    let (world, mut folios) = setup(&[0; 6], Faults::default());
+    world.borrow_mut().faults.remap_va = Some(folios[4].va);
+    let r = migrate(&world, &mut folios, 6, None);
+    assert!(matches!(r, Err(BatchError::Remap { folio: 4, .. })));
+    assert_eq!(check_whole(&world, &folios), Ok(4));
+}
+
+#[test]
+fn a_failed_restore_names_the_folio_left_unmapped_and_the_cause() {
+    let faults = Faults {
+        copy_call: Some(0),
+        ..Faults::default()
+    };
+    let (world, mut folios) = setup(&[0; 4], faults);
+    world.borrow_mut().faults.restore_va = Some(folios[1].va);
+    let r = migrate(&world, &mut folios, 4, None).unwrap_err();
+    assert_eq!(
+        r,
+        BatchError::Rollback {
+            folio: 1,
+            error: PtError::AlreadyMapped(folios[1].va),
+            cause: alloc::boxed::Box::new(BatchError::Copy("engine refused")),
+        }
+    );
+    assert_eq!(r.phase(), Phase::Copy);
+    let w = world.borrow();
+    assert!(!w.ptes.contains_key(&folios[1].va));
+    assert_eq!(w.held.len(), 4, "destinations freed, sources kept");
+}
+
+fn phase_strategy() -> impl Strategy<Value = Phase> {
+    prop::sample::select(Phase::ALL.to_vec())
+}
+
+proptest! {
+    /// Any size mix, batch size and injected failure: the workload stays whole, and
+    /// exactly the batches before the failure moved.
+    #[test]
+    fn any_run_leaves_the_workload_whole(
+        orders in prop::collection::vec(prop::sample::select(vec![0u8, 2, 4, 9]), 1..24),
+        per in 1usize..9,
+        inject in prop::option::of((phase_strategy(), 0usize..24)),
+    ) {
+        let (world, mut folios) = setup(&orders, Faults::default());
+        let n = folios.len();
+        let at = inject.map(|(phase, f)| Injection { phase, folio: f % n });
+        let r = migrate(&world, &mut folios, per, at);
+        let moved = check_whole(&world, &folios).map_err(TestCaseError::fail)?;
+        match at {
+            None => {
+                prop_assert!(r.is_ok());
+                prop_assert_eq!(moved, n);
+            }
+            Some(a) => {
+                prop_assert_eq!(r.err(), Some(BatchError::Injected { phase: a.phase, folio: a.folio as u64 }));
+                let want = if a.phase == Phase::Remap { a.folio } else { a.folio / per * per };
+                prop_assert_eq!(moved, want);
+            }
+        }
+    }
+}
