@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::migrate::flags;
+use crate::pagetable::PtError;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::rc::Rc;
 use alloc::string::String;
