@@ -7,8 +7,9 @@
 //! the two per batch from the calibrated model. The table shows auto / best fixed choice and
 //! flags every cell where auto is more than 5 % slower — the goal is none.
 
-use super::cell::{self, size_name, Outcome, Spec};
+use super::cell;
 use super::setup::{self, calibrate, design};
+use super::spec::{size_name, Outcome, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::auto::AutoEngine;
 use crate::migrate::engine::dma::DmaEngine;
@@ -89,7 +90,7 @@ pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), String> {
                 let o = cell::run(&spec, e, &label);
                 means[i] = mean(&o);
                 totals.count(&o);
-                let mut obj = cell::result_obj(&spec, &o).int("width", w as u64);
+                let mut obj = super::result::result_obj(&spec, &o).int("width", w as u64);
                 if i == 2 {
                     picked = auto.choices();
                     obj = obj.str("auto_choice", &picked);

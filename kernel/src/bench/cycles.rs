@@ -10,7 +10,8 @@
 //!   and completion handling, which the driver times together) is reported apart: a kernel
 //!   that sleeps until an interrupt gets that time back.
 
-use super::cell::{self, size_name, Outcome, Spec};
+use super::cell;
+use super::spec::{size_name, Outcome, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::cpumt::CpuMtEngine;
@@ -95,7 +96,7 @@ pub fn cycles(config: &Config, totals: &mut Totals) -> Result<(), String> {
             if e.name() == "cpu" {
                 cpu_busy = Some(busy_c);
             }
-            let obj = cell::result_obj(&spec, &o)
+            let obj = super::result::result_obj(&spec, &o)
                 .int("busy_cpus", *busy as u64)
                 .num("cpu_cycles_per_gib", busy_c)
                 .num("wait_cycles_per_gib", per_gib(wait_ns))

@@ -7,7 +7,7 @@
 //! and remap around it. The three cells of a row run interleaved (repetition by
 //! repetition, see [`super::interleave`]), so load on the host moves them together.
 
-use super::cell::{self, cell_text, size_name, Kind, Outcome, Spec};
+use super::spec::{cell_text, size_name, Kind, Outcome, Spec};
 use crate::migrate::Mode;
 use crate::println;
 use alloc::string::String;
@@ -166,7 +166,7 @@ pub fn migrate_job(config: &Config) -> Result<Totals, String> {
             mix: None,
         };
         let progress = alloc::format!("migrate {} {} {}", size_name(order), m.engine, mode.name());
-        let o = cell::measure(&spec, engine.as_mut(), &progress, &mut totals);
+        let o = super::result::measure(&spec, engine.as_mut(), &progress, &mut totals);
         if o.failure.is_some() {
             continue;
         }

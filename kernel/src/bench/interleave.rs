@@ -3,7 +3,8 @@
 //! hits every cell alike and their ratios stay meaningful. `bench=efficiency` and the
 //! frontier's ratio tables use it.
 
-use super::cell::{one_rep, Outcome, RepError, Spec};
+use super::cell::{one_rep, RepError};
+use super::spec::{Outcome, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::CopyEngine;
 use crate::println;
@@ -27,7 +28,7 @@ pub fn measure(
         .map(|(_, e)| Outcome::new(engines[*e].as_ref()))
         .collect();
     for (i, (spec, _)) in specs.iter().enumerate() {
-        if let Err(e) = super::plan::check(&[spec.need()]) {
+        if let Err(e) = super::limits::check(&[spec.need()]) {
             println!("!!! OUT OF MEMORY in {}: {e}; cell not run", progress[i]);
             outs[i].status = Status::OutOfMemory;
             outs[i].failure = Some(e);
@@ -69,7 +70,7 @@ pub fn measure(
     }
     for (i, (spec, _)) in specs.iter().enumerate() {
         outs[i].label(&progress[i]);
-        println!("{}", super::cell::result_line(spec, &outs[i]));
+        println!("{}", super::result::result_line(spec, &outs[i]));
         totals.count(&outs[i]);
     }
     outs

@@ -1,8 +1,8 @@
 //! RESULT keys of the frontier work that every cell carries: the per-size breakdown of a
 //! mixed workload and the latency percentiles.
 
-use super::cell::{size_name, Spec};
 use super::json::Obj;
+use super::spec::{size_name, Spec};
 use kcore::migrate::folio_bytes;
 
 /// Per folio size of a mixed cell: `{"2M": {"folios": n, "bytes": b, "share_pct": p}, …}`.

@@ -12,7 +12,8 @@
 //!   memory bandwidth with it. Any wait for the background left over is in the migration's
 //!   time — an I/O load the migration must live with, not one it can ignore.
 
-use super::cell::{self, size_name, Spec};
+use super::cell;
+use super::spec::{size_name, Spec};
 use super::totals::Totals;
 use crate::arch::tsc;
 use crate::dma;
@@ -320,7 +321,7 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
                     0.0
                 };
                 let bg_gbps = bg_bytes as f64 / secs / 1e9;
-                let obj = cell::result_obj(&spec, &o)
+                let obj = super::result::result_obj(&spec, &o)
                     .str("load", level)
                     .int("load_duty_pct", duty as u64)
                     .num("load_mem_gbps", mem_gbps)
@@ -332,7 +333,7 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
                     level,
                     e.name(),
                     order,
-                    cell::cell_text(&o),
+                    super::spec::cell_text(&o),
                     lat_us,
                     mem_gbps,
                     bg_gbps,

@@ -11,14 +11,17 @@ pub mod frontier;
 pub mod interleave;
 pub mod json;
 pub mod keys;
+pub mod limits;
 pub mod load;
 pub mod placement;
 pub mod plan;
 pub mod pollution;
+pub mod result;
 pub mod run;
 pub mod seed;
 pub mod setup;
 pub mod soak;
+pub mod spec;
 pub mod totals;
 
 use crate::migrate::engine::cpu::CpuEngine;

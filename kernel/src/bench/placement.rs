@@ -3,7 +3,8 @@
 //! size, in one boot. The thread count is the CPUs the smaller of the two nodes has (so that
 //! `src` and `dst` get the same count), or `threads=` when given and possible.
 
-use super::cell::{self, cell_text, size_name, Spec};
+use super::cell;
+use super::spec::{cell_text, size_name, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::println;
@@ -74,7 +75,7 @@ pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
             let o = cell::run(&spec, e, &label);
             totals.count(&o);
             let cpus: Vec<String> = e.cpus().iter().map(|c| alloc::format!("{c}")).collect();
-            let obj = cell::result_obj(&spec, &o).str("cpus", &cpus.join(","));
+            let obj = super::result::result_obj(&spec, &o).str("cpus", &cpus.join(","));
             println!("RESULT {}", obj.finish());
             row.push(cell_text(&o));
         }

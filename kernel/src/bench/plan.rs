@@ -4,50 +4,12 @@
 //! not fit stops the run with the numbers (exit 6) before any work.
 
 use super::seed::default_total;
-use crate::migrate::workload::Folio;
-use crate::mm::frames::{self, Block};
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::cmdline::Config;
-use kcore::migrate::{folio_bytes, FolioMeta, MTHP_ORDERS};
-use kcore::plan::{self, Bookkeeping, CellNeed, NodeRoom, Room};
-use ptdma::CopyOp;
-
-/// Heap bytes this kernel spends per folio and per folio in flight (from the types the
-/// workload and the pipeline keep), plus fixed slack per cell.
-pub fn bookkeeping() -> Bookkeeping {
-    let sz = core::mem::size_of::<usize>() as u64;
-    Bookkeeping {
-        per_folio: core::mem::size_of::<Folio>() as u64,
-        // Destinations with metadata, the ops (pipeline, engine split, DMA batch and
-        // fallback copies), the unmapped list and split indices.
-        per_batch_folio: core::mem::size_of::<(Block, FolioMeta)>() as u64
-            + 4 * core::mem::size_of::<CopyOp>() as u64
-            + 16
-            + 2 * sz,
-        per_cell: 1 << 20,
-    }
-}
-
-/// What the machine has free now.
-pub fn room() -> Room {
-    Room {
-        nodes: frames::free_blocks()
-            .into_iter()
-            .map(|(node, free_blocks)| NodeRoom { node, free_blocks })
-            .collect(),
-        heap_free: crate::heap::free_for_bookkeeping() as u64,
-    }
-}
-
-/// Checks `cells` against [`room`].
-///
-/// # Errors
-/// The first cell that does not fit, as the bad-input message.
-pub fn check(cells: &[CellNeed]) -> Result<(), String> {
-    plan::check(cells, &room(), &bookkeeping()).map_err(|e| alloc::format!("{e}"))
-}
+use kcore::migrate::{folio_bytes, MTHP_ORDERS};
+use kcore::plan::CellNeed;
 
 /// A user-given `total=` must be a whole number of folios of every size it is used
 /// with: a run never migrates more or less than it was asked to and calls it `total`.
@@ -176,7 +138,7 @@ pub fn check_run(config: &Config, bench: Option<&str>) -> Result<(), String> {
     let (from, to) = super::nodes(config)?;
     let (cells, orders) = cells(config, bench, from, to);
     check_total(config, &orders)?;
-    check(&cells)?;
+    super::limits::check(&cells)?;
     let peak = cells
         .iter()
         .map(|c| c.folios.saturating_mul(folio_bytes(c.order)))

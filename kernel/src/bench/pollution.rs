@@ -10,7 +10,7 @@
 //!
 //! Under QEMU TCG caches are not modelled: these ratios then measure nothing about caches.
 
-use super::cell::{self, size_name, Outcome, Spec};
+use super::spec::{size_name, Outcome, Spec};
 use super::totals::Totals;
 use crate::arch::copy::Routine;
 use crate::arch::cpu::cpuid;
@@ -231,13 +231,13 @@ pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), String> {
             totals.count(&o);
             let mean = |x: &[f64]| Summary::of(x).map_or(f64::NAN, |s| s.mean);
             let (v, t) = (mean(&vs), mean(&ts));
-            let obj = cell::result_obj(&spec, &o)
+            let obj = super::result::result_obj(&spec, &o)
                 .int("cache_level", level as u64)
                 .int("victim_bytes", vbytes)
                 .num("victim_slowdown", v)
                 .num("touch_slowdown", t);
             println!("RESULT {}", obj.finish());
-            rows.push((level, e.name(), cell::cell_text(&o), v, t));
+            rows.push((level, e.name(), super::spec::cell_text(&o), v, t));
         }
         free_all(vict)?;
     }

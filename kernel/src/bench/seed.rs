@@ -10,7 +10,7 @@
 //! and as RESULT lines. Widths beyond what the machine has and counts beyond its memory are clamped
 //! and the clamping is printed.
 
-use super::cell::{self, cell_text, size_name, Outcome, Spec};
+use super::spec::{cell_text, size_name, Outcome, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::migrate::engine::dma::DmaEngine;
@@ -93,7 +93,7 @@ pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), St
             let folios = (total / folio_bytes(order)).max(1) as usize;
             let spec = Spec::batched(exp, order, folios, from, to, config);
             let progress = alloc::format!("{exp} cell {k}/{cells}: width {w} {}", size_name(order));
-            row.push(Some(cell::measure(
+            row.push(Some(super::result::measure(
                 &spec,
                 engine.as_mut(),
                 &progress,
@@ -185,7 +185,7 @@ pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Resul
         let progress = alloc::format!("{exp} cell {}/{}: {count} x 2M", k + 1, counts.len());
         rows.push((
             count,
-            cell::measure(&spec, engine.as_mut(), &progress, totals),
+            super::result::measure(&spec, engine.as_mut(), &progress, totals),
         ));
     }
     println!();
@@ -224,7 +224,7 @@ pub fn table_3(config: &Config, policy: &str, totals: &mut Totals) -> Result<(),
         let mut engine = CpuMtEngine::new(w as usize, policy, from, to)?;
         let spec = Spec::batched(exp, 9, folios, from, to, config);
         let progress = alloc::format!("{exp} cell {}/{}: {w} thread(s)", k + 1, widths.len());
-        let o = cell::measure(&spec, &mut engine, &progress, totals);
+        let o = super::result::measure(&spec, &mut engine, &progress, totals);
         println!("{exp}: {w} thread(s) on CPUs {:?}", engine.cpus());
         rows.push((w, o));
     }

@@ -9,7 +9,8 @@
 //! For DMA the batch count is the number of doorbell rounds the driver really rang and the
 //! descriptor count what the queue needs for each op. The `auto` engine reuses [`calibrate`].
 
-use super::cell::{self, size_name, Kind, Spec};
+use super::cell;
+use super::spec::{size_name, Kind, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::cpumt::CpuMtEngine;
@@ -185,7 +186,7 @@ pub fn calibrate(
     let cost = Cost::from_fit(&fit).ok_or("three coefficients expected")?;
     if exp.is_some() {
         for ((spec, o), (row, y)) in cells.iter().zip(rows.iter().zip(&ys)) {
-            let obj = cell::result_obj(spec, o)
+            let obj = super::result::result_obj(spec, o)
                 .num("batches_per_rep", row[0])
                 .num("descs_per_rep", row[1])
                 .num("ns_per_rep", *y)

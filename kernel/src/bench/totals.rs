@@ -1,7 +1,7 @@
 //! What a benchmark run ended with, and its closing `RUN {json}` line.
 
-use super::cell::Outcome;
 use super::json::Obj;
+use super::spec::Outcome;
 use crate::arch::tsc;
 use crate::exit::ExitCode;
 use alloc::string::String;

@@ -130,7 +130,7 @@ fn out_of_memory_mid_run() -> Result<(), String> {
     let mut w = Workload::create(a, 4, 64, 0x00f)?;
     let held = frames::frames_in_use();
     let taken = hog(b, 4, 10);
-    let left = bench::plan::room()
+    let left = bench::limits::room()
         .nodes
         .iter()
         .find(|r| r.node == b)
@@ -288,7 +288,7 @@ fn heap_sized_from_ram() -> Result<(), String> {
 /// A cell twice the size of a node's free memory is refused with the node's numbers.
 fn plan_refuses() -> Result<(), String> {
     let (a, b) = two_nodes()?;
-    let room = bench::plan::room();
+    let room = bench::limits::room();
     let free = room
         .nodes
         .iter()
@@ -302,7 +302,7 @@ fn plan_refuses() -> Result<(), String> {
         batch_folios: 512,
         raw_copy: false,
     };
-    match bench::plan::check(&[cell]) {
+    match bench::limits::check(&[cell]) {
         Err(e) if e.contains(&alloc::format!("on node {a}")) => Ok(()),
         other => Err(alloc::format!(
             "expected a refusal naming node {a}, got {other:?}"

@@ -9,7 +9,8 @@
 //! carries `pct_of_ceiling` (its GB/s over the CPU ceiling) and, for DMA cells,
 //! `pct_of_dma_ceiling`.
 
-use super::super::cell::{cell_text, Kind, Outcome, Spec};
+use super::super::result::Ceiling;
+use super::super::spec::{cell_text, Kind, Outcome, Spec};
 use super::super::totals::Totals;
 use crate::arch::copy::Routine;
 use crate::migrate::engine::cpu::{CpuEngine, RoutineEngine};
@@ -22,39 +23,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::cmdline::Config;
 use kcore::stats::Summary;
-use spin::Once;
-
-/// The ceilings of this boot, GB/s.
-#[derive(Debug, Clone, Copy)]
-pub struct Ceiling {
-    /// Best CPU raw copy.
-    pub cpu: f64,
-    /// Best DMA raw copy (None without DMA).
-    pub dma: Option<f64>,
-}
-
-static CEILING: Once<Ceiling> = Once::new();
-
-/// The ceilings, once measured.
-pub fn get() -> Option<Ceiling> {
-    CEILING.get().copied()
-}
-
-/// `(pct_of_ceiling, pct_of_dma_ceiling)` of a cell whose mean is `gbps`: NaN (null in
-/// JSON) before the ceiling is measured, for a cell that is not a figure, and for the
-/// DMA share of a cell without DMA channels.
-pub fn pct(o: &Outcome, gbps: f64) -> (f64, f64) {
-    match get() {
-        Some(c) if o.is_figure() => (
-            100.0 * gbps / c.cpu,
-            match c.dma {
-                Some(d) if o.channels > 0 => 100.0 * gbps / d,
-                _ => f64::NAN,
-            },
-        ),
-        _ => (f64::NAN, f64::NAN),
-    }
-}
 
 fn mean(o: &Outcome) -> Option<f64> {
     if !o.is_figure() {
@@ -171,6 +139,6 @@ pub fn measure(
             .dma
             .map_or(String::new(), |d| alloc::format!(", DMA {d:.3} GB/s"))
     );
-    CEILING.call_once(|| ceiling);
+    super::super::result::set_ceiling(ceiling);
     Ok(ceiling)
 }

@@ -7,7 +7,7 @@
 //! batch whose p99 window stays within N µs and says how much throughput it gives up
 //! against the best batch of the sweep.
 
-use super::super::cell::{cell_text, Kind, Outcome, Spec};
+use super::super::spec::{cell_text, Kind, Outcome, Spec};
 use super::super::totals::Totals;
 use crate::migrate::engine::CopyEngine;
 use crate::migrate::Mode;

@@ -6,7 +6,7 @@
 //! measured in this boot ([`super::crossover`]). Table: throughput of batched 4K
 //! migrations by batch limit, DMA without the floor, DMA with it, and one CPU.
 
-use super::super::cell::{cell_text, Kind, Spec};
+use super::super::spec::{cell_text, Kind, Spec};
 use super::super::totals::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::dma::DmaEngine;

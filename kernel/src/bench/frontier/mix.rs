@@ -6,7 +6,7 @@
 //! throughput with what the uniform cells predict for that mix (bytes over the sum of
 //! each size's bytes / its throughput).
 
-use super::super::cell::{cell_text, Kind, Spec};
+use super::super::spec::{cell_text, Kind, Spec};
 use super::super::totals::Totals;
 use super::mean;
 use crate::migrate::engine::CopyEngine;
@@ -84,7 +84,7 @@ pub fn run(
             specs.push((uniform, e));
             progress.push(alloc::format!(
                 "mix: {name}, all {}",
-                super::super::cell::size_name(order)
+                super::super::spec::size_name(order)
             ));
         }
     }
@@ -93,7 +93,7 @@ pub fn run(
     println!();
     let parts: Vec<String> = counts
         .iter()
-        .map(|&(o, n)| alloc::format!("{n} x {}", super::super::cell::size_name(o)))
+        .map(|&(o, n)| alloc::format!("{n} x {}", super::super::spec::size_name(o)))
         .collect();
     println!(
         "frontier 5. Mixed folio sizes: {} MiB as {} in one address space, batch {} pages (GB/s; predicted = from the uniform cells){}",
@@ -106,7 +106,7 @@ pub fn run(
     for &(o, _) in m.parts() {
         header.push_str(&alloc::format!(
             " {:>18}",
-            alloc::format!("all {}", super::super::cell::size_name(o))
+            alloc::format!("all {}", super::super::spec::size_name(o))
         ));
     }
     header.push_str(&alloc::format!(

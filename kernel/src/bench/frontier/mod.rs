@@ -62,7 +62,7 @@ pub fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 }
 
 /// Mean GB/s of a cell that is a figure of its engine.
-pub fn mean(o: &super::cell::Outcome) -> Option<f64> {
+pub fn mean(o: &super::spec::Outcome) -> Option<f64> {
     if !o.is_figure() {
         return None;
     }

@@ -7,7 +7,7 @@
 //! approach N where the engine is the limit, which under TCG needs a throttled profile
 //! (`--ptdma-arg=--bw-gbps=0.3`: each queue copies at 0.3 GB/s).
 
-use super::super::cell::{cell_text, Kind, Spec};
+use super::super::spec::{cell_text, Kind, Spec};
 use super::super::totals::Totals;
 use super::{mean, ratio};
 use crate::migrate::engine::dma::{DmaEngine, Split};
