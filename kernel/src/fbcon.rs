@@ -147,7 +147,10 @@ pub fn suspend() {
 /// Maps the framebuffer in the kernel's tables and resumes drawing. Also called when
 /// `mm::init` failed, so its error reaches the screen: if the kernel tables were never
 /// switched to, the boot identity map still covers a framebuffer below 4 GiB.
-pub fn map_after_paging() -> Result<(), String> {
+///
+/// # Errors
+/// The [`crate::mm::MmError`] of mapping the framebuffer (drawing stays off).
+pub fn map_after_paging() -> Result<(), crate::mm::MmError> {
     let mut s = SCREEN.lock();
     let Some(len) = s.console.as_ref().map(|c| c.geometry().len() as u64) else {
         return Ok(());

@@ -160,9 +160,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     if let Err(e) = smp::init(bi, platform) {
         println!("smp: bring-up failed: {e}; running on the boot CPU only");
     }
-    if let Err(e) = pcicfg::scan(platform) {
-        println!("pci: scan failed: {e}");
-    }
+    pcicfg::scan(platform);
     dma::init(config.dma_force, config.dma_marker);
     if let Err(e) = migrate::engine::cpu::choose(&config.copy) {
         println!("bad input: {e}");

@@ -6,7 +6,6 @@ use crate::arch::{cpu, mmio::Mmio};
 use crate::mm::paging;
 use crate::platform::{EcamWindow, Platform};
 use crate::println;
-use alloc::string::String;
 use alloc::vec::Vec;
 use pci::{BarSizing, ConfigRegionAccess, PciAddress, PciFunction};
 use spin::{Mutex, Once};
@@ -126,7 +125,7 @@ pub fn functions() -> &'static [PciFunction] {
     FUNCTIONS.get().map_or(&[], |f| f.as_slice())
 }
 
-fn build_access(p: &Platform) -> Result<Access, String> {
+fn build_access(p: &Platform) -> Result<Access, crate::mm::MmError> {
     if p.ecam.is_empty() {
         return Ok(Access::PortIo(PortIo::new()));
     }
@@ -148,8 +147,9 @@ const DRIVEN: [(u16, u16); 2] = [
 ];
 
 /// Enumerates every bus of every segment and prints the listing (BAR sizes only for
-/// the functions in [`DRIVEN`]).
-pub fn scan(p: &Platform) -> Result<&'static [PciFunction], String> {
+/// the functions in [`DRIVEN`]). An ECAM window that cannot be mapped falls back to port
+/// I/O (said on the console), so the scan itself cannot fail.
+pub fn scan(p: &Platform) -> &'static [PciFunction] {
     let access = ACCESS.call_once(|| match build_access(p) {
         Ok(a) => a,
         Err(e) => {
@@ -179,5 +179,5 @@ pub fn scan(p: &Platform) -> Result<&'static [PciFunction], String> {
     for f in &found {
         println!("  {}", pci::lspci_line(f));
     }
-    Ok(FUNCTIONS.call_once(|| found))
+    FUNCTIONS.call_once(|| found)
 }

@@ -304,15 +304,37 @@ pub type NmiHook = fn(&mut TrapFrame) -> bool;
 static HANDLERS: [AtomicUsize; 256] = [const { AtomicUsize::new(0) }; 256];
 static NMI_HOOK: AtomicUsize = AtomicUsize::new(0);
 
+/// Why an interrupt handler could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorError {
+    /// Exceptions (0..32) and the spurious vector are not for handlers.
+    Reserved(u8),
+    /// The vector already has a handler.
+    Taken(u8),
+}
+
+impl core::fmt::Display for VectorError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            VectorError::Reserved(v) => write!(f, "vector {v:#x} is reserved"),
+            VectorError::Taken(v) => write!(f, "vector {v:#x} already has a handler"),
+        }
+    }
+}
+
 /// Registers `handler` for interrupt `vector` (32..=254), once.
-pub fn register(vector: u8, handler: Handler) -> Result<(), alloc::string::String> {
+///
+/// # Errors
+/// [`VectorError::Reserved`] below 32 or for the spurious vector, [`VectorError::Taken`]
+/// when the vector has a handler.
+pub fn register(vector: u8, handler: Handler) -> Result<(), VectorError> {
     if vector < 32 || vector == super::apic::SPURIOUS_VECTOR {
-        return Err(alloc::format!("vector {vector:#x} is reserved"));
+        return Err(VectorError::Reserved(vector));
     }
     HANDLERS[vector as usize]
         .compare_exchange(0, handler as usize, Ordering::SeqCst, Ordering::SeqCst)
         .map(|_| ())
-        .map_err(|_| alloc::format!("vector {vector:#x} already has a handler"))
+        .map_err(|_| VectorError::Taken(vector))
 }
 
 /// Sets the hook that may claim NMIs.

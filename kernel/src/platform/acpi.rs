@@ -12,7 +12,6 @@ use acpi::madt::{Madt, MadtEntry};
 use acpi::mcfg::Mcfg;
 use acpi::sdt::{SdtHeader, Signature};
 use acpi::{AcpiHandler, AcpiTable, AcpiTables, PhysicalMapping};
-use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 use kcore::bootinfo::MemoryMap;
@@ -71,21 +70,59 @@ fn raw_bytes<T: AcpiTable>(tables: &AcpiTables<IdentityHandler>) -> Option<&'sta
     Some(unsafe { arch::phys_slice(phys, len) })
 }
 
+/// Why the platform could not be discovered.
+#[derive(Debug)]
+pub enum PlatformError {
+    /// The RSDP does not lead to readable tables.
+    Tables {
+        /// The RSDP's physical address.
+        rsdp: u64,
+        /// What the `acpi` crate said.
+        error: acpi::AcpiError,
+    },
+    /// No MADT, or one the crate cannot read: the CPUs cannot be found.
+    Madt(acpi::AcpiError),
+    /// The MADT lists no enabled CPU.
+    NoCpus,
+    /// The SRAT is malformed.
+    Srat(kcore::acpi::TableError),
+    /// The SLIT is malformed.
+    Slit(kcore::acpi::TableError),
+}
+
+impl core::fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PlatformError::Tables { rsdp, error } => {
+                write!(f, "ACPI tables unreadable from RSDP {rsdp:#x}: {error:?}")
+            }
+            PlatformError::Madt(e) => write!(f, "no usable MADT ({e:?}): cannot find the CPUs"),
+            PlatformError::NoCpus => write!(f, "MADT lists no enabled CPU"),
+            PlatformError::Srat(e) => write!(f, "SRAT: {e}"),
+            PlatformError::Slit(e) => write!(f, "SLIT: {e}"),
+        }
+    }
+}
+
 /// Discovers the platform from the RSDP.
-pub fn discover(rsdp: u64, memory: &MemoryMap) -> Result<Platform, String> {
+///
+/// # Errors
+/// A [`PlatformError`] for unreadable tables, a missing or empty MADT, or a malformed
+/// SRAT/SLIT (ACPI 6.5 §5.2.12, §5.2.16, §5.2.17).
+pub fn discover(rsdp: u64, memory: &MemoryMap) -> Result<Platform, PlatformError> {
     // SAFETY: `rsdp` came from the loader or the BIOS scan and its checksum was checked
     // by `bootinfo`; the handler maps tables through the identity map.
     let tables = unsafe { AcpiTables::from_rsdp(IdentityHandler, rsdp as usize) }
-        .map_err(|e| alloc::format!("ACPI tables unreadable from RSDP {rsdp:#x}: {e:?}"))?;
+        .map_err(|error| PlatformError::Tables { rsdp, error })?;
     let sigs: Vec<[u8; 4]> = tables.headers().map(|h| sig_bytes(h.signature)).collect();
 
     let (cpus, lapic_base, ioapics) = read_madt(&tables)?;
     let srat = match raw_bytes::<RawTable<{ u32::from_le_bytes(*b"SRAT") }>>(&tables) {
-        Some(b) => Some(kcore::acpi::parse_srat(b).map_err(|e| e.to_string())?),
+        Some(b) => Some(kcore::acpi::parse_srat(b).map_err(PlatformError::Srat)?),
         None => None,
     };
     let slit = match raw_bytes::<RawTable<{ u32::from_le_bytes(*b"SLIT") }>>(&tables) {
-        Some(b) => Some(kcore::acpi::parse_slit(b).map_err(|e| e.to_string())?),
+        Some(b) => Some(kcore::acpi::parse_slit(b).map_err(PlatformError::Slit)?),
         None => None,
     };
     let apic_ids: Vec<u32> = cpus.iter().map(|c| c.apic_id).collect();
@@ -132,10 +169,8 @@ pub fn discover(rsdp: u64, memory: &MemoryMap) -> Result<Platform, String> {
 
 type MadtInfo = (Vec<MadtCpu>, u64, Vec<IoApic>);
 
-fn read_madt(tables: &AcpiTables<IdentityHandler>) -> Result<MadtInfo, String> {
-    let madt = tables
-        .find_table::<Madt>()
-        .map_err(|e| alloc::format!("no usable MADT ({e:?}): cannot find the CPUs"))?;
+fn read_madt(tables: &AcpiTables<IdentityHandler>) -> Result<MadtInfo, PlatformError> {
+    let madt = tables.find_table::<Madt>().map_err(PlatformError::Madt)?;
     let mut lapic_base = madt.get().local_apic_address as u64;
     let (mut cpus, mut ioapics) = (Vec::new(), Vec::new());
     for entry in madt.get().entries() {
@@ -165,7 +200,7 @@ fn read_madt(tables: &AcpiTables<IdentityHandler>) -> Result<MadtInfo, String> {
         }
     }
     if cpus.is_empty() {
-        return Err("MADT lists no enabled CPU".into());
+        return Err(PlatformError::NoCpus);
     }
     Ok((cpus, lapic_base, ioapics))
 }

@@ -284,7 +284,7 @@ fn shootdown_remote() -> Result<(), String> {
             check(spin(0), || "CPU B never read the page".into())?;
             let mut s = space.lock();
             s.unmap(va, 0).map_err(e)?;
-            let r = shootdown::flush(&mut s, &[(va, 0)])?;
+            let r = shootdown::flush(&mut s, &[(va, 0)]).map_err(|e| alloc::format!("{e}"))?;
             check_eq("shootdown targets", r.targets.clone(), alloc::vec![b_cpu])?;
             s.remap(va, new.addr(), 0).map_err(e)?;
             flags[1].store(true, Ordering::Release);
@@ -294,7 +294,8 @@ fn shootdown_remote() -> Result<(), String> {
             let mut s = space.lock();
             s.unmap(va, 0).map_err(e)?;
             s.unmap(va2, 6).map_err(e)?;
-            let r = shootdown::flush(&mut s, &[(va, 0), (va2, 6)])?;
+            let r = shootdown::flush(&mut s, &[(va, 0), (va2, 6)])
+                .map_err(|e| alloc::format!("{e}"))?;
             check_eq(
                 "plan for 65 pages",
                 r.plan,

@@ -14,6 +14,7 @@
 //! Safe code only: the hardware-touching parts live in `arch` and `mm`.
 
 pub mod dispatch;
+pub mod error;
 pub mod placement;
 pub mod shootdown;
 pub mod watchdog;
@@ -26,6 +27,7 @@ use crate::platform::Platform;
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
+use error::{SmpError, StackError};
 use kcore::bootinfo::MemKind;
 use kcore::topology::{self, CpuEntry, CpuIdent, CpuidRegs, Topology};
 use spin::Once;
@@ -84,19 +86,23 @@ fn decode_here() -> CpuIdent {
     })
 }
 
-/// Brings up every CPU; errors only when the BSP's own APIC cannot be used.
-pub fn init(bi: &BootInfo, platform: &Platform) -> Result<(), String> {
+/// Brings up every CPU (an AP that cannot be started is reported and left out).
+///
+/// # Errors
+/// A [`SmpError`] when the boot CPU's own APIC or interrupt vectors cannot be set up;
+/// the kernel then runs on the boot CPU alone.
+pub fn init(bi: &BootInfo, platform: &Platform) -> Result<(), SmpError> {
     watchdog::configure(crate::config().watchdog_s);
     // arch maps nothing itself: the xAPIC block is mapped here when it will be used.
     let xapic = if apic::cpu_has_x2apic() {
         None
     } else {
-        Some(crate::mm::paging::map_mmio(platform.lapic_base, 0x1000)?)
+        Some(crate::mm::paging::map_mmio(platform.lapic_base, 0x1000).map_err(SmpError::MapApic)?)
     };
-    apic::init_bsp(xapic).map_err(|e| alloc::format!("{e}"))?;
-    traps::register(VEC_TIMER, watchdog::on_tick)?;
-    traps::register(VEC_WAKE, |_| {})?;
-    traps::register(VEC_TLB, shootdown::on_ipi)?;
+    apic::init_bsp(xapic).map_err(SmpError::Apic)?;
+    traps::register(VEC_TIMER, watchdog::on_tick).map_err(SmpError::Vector)?;
+    traps::register(VEC_WAKE, |_| {}).map_err(SmpError::Vector)?;
+    traps::register(VEC_TLB, shootdown::on_ipi).map_err(SmpError::Vector)?;
     traps::set_nmi_hook(watchdog::on_nmi);
 
     let bsp_apic = apic::id();
@@ -121,7 +127,7 @@ pub fn init(bi: &BootInfo, platform: &Platform) -> Result<(), String> {
     let bsp = cpus
         .iter()
         .find(|c| c.apic_id == bsp_apic)
-        .ok_or_else(|| alloc::format!("boot CPU (apic {bsp_apic}) is not in the MADT"))?;
+        .ok_or(SmpError::BspNotInMadt(bsp_apic))?;
     percpu::install(bsp);
     bsp.ident.call_once(decode_here);
     bsp.set_state(CpuState::Main);
@@ -139,21 +145,21 @@ pub fn init(bi: &BootInfo, platform: &Platform) -> Result<(), String> {
 
 /// Allocates the AP's stacks on its node (node 0 when its node has no memory) and
 /// unmaps the guard page under each.
-fn carve_stacks(pc: &mut PerCpu) -> Result<(), String> {
+fn carve_stacks(pc: &mut PerCpu) -> Result<(), StackError> {
     let block = frames::alloc(pc.node, STACK_ORDER)
         .or_else(|_| frames::alloc(0, STACK_ORDER))
-        .map_err(|e| alloc::format!("{e}"))?;
+        .map_err(StackError::Frames)?;
     let bytes = block.bytes();
     // The stacks belong to the CPU for the kernel's life: the handle is given up.
     let base = block.into_raw().as_u64();
     let slot = (crate::arch::gdt::GUARD_SIZE + crate::arch::gdt::IST_STACK_SIZE) as u64;
     for (i, top) in pc.ist_tops.iter_mut().enumerate() {
         let guard = base + i as u64 * slot;
-        paging::unmap_guard_page(guard)?;
+        paging::unmap_guard_page(guard).map_err(StackError::Guard)?;
         *top = guard + slot;
     }
     let run_guard = base + pc.ist_tops.len() as u64 * slot;
-    paging::unmap_guard_page(run_guard)?;
+    paging::unmap_guard_page(run_guard).map_err(StackError::Guard)?;
     pc.stack_top = base + bytes;
     pc.stacks = (base, pc.stack_top);
     Ok(())

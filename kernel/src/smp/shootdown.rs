@@ -9,13 +9,13 @@
 //! still holds one) always frees it — never the handler, which may have interrupted a
 //! holder of the heap lock.
 
+use super::error::ShootdownError;
 use super::{now_ns, RoundCost};
 use crate::arch::percpu;
 use crate::arch::traps::TrapFrame;
 use crate::arch::{apic, tsc};
 use crate::mm::aspace::{self, AddressSpace};
 use crate::mm::frames;
-use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -42,7 +42,11 @@ pub struct Round {
 /// Invalidates a batch of unmapped `(va, order)` of `space` on this CPU and on every
 /// other CPU that has the space loaded, with one IPI each. Err names the CPUs that did
 /// not acknowledge in time.
-pub fn flush(space: &mut AddressSpace, unmapped: &[(u64, u8)]) -> Result<Round, String> {
+///
+/// # Errors
+/// [`ShootdownError::RoundBusy`], [`ShootdownError::UnknownCpu`],
+/// [`ShootdownError::Ipi`] or [`ShootdownError::NoAck`] naming the late CPUs.
+pub fn flush(space: &mut AddressSpace, unmapped: &[(u64, u8)]) -> Result<Round, ShootdownError> {
     let plan = space.flush(unmapped);
     let me = percpu::current_index();
     let mut mask = space.cpumask();
@@ -61,7 +65,7 @@ pub fn flush(space: &mut AddressSpace, unmapped: &[(u64, u8)]) -> Result<Round, 
             break g;
         }
         if now_ns() > deadline {
-            return Err("another shootdown round did not end".into());
+            return Err(ShootdownError::RoundBusy);
         }
         core::hint::spin_loop();
     };
@@ -70,13 +74,11 @@ pub fn flush(space: &mut AddressSpace, unmapped: &[(u64, u8)]) -> Result<Round, 
     let t0 = tsc::rdtsc();
     let mut waits = Vec::with_capacity(targets.len());
     for &t in &targets {
-        let c = cpus
-            .get(t)
-            .ok_or_else(|| alloc::format!("CPU {t} unknown"))?;
+        let c = cpus.get(t).ok_or(ShootdownError::UnknownCpu(t))?;
         let want = c.tlb_acked.load(Ordering::Acquire) + 1;
         *c.tlb_plan.lock() = Some(shared.clone());
         apic::send_fixed(c.apic_id, super::VEC_TLB)
-            .map_err(|e| alloc::format!("shootdown IPI to CPU {t}: {e:?}"))?;
+            .map_err(|error| ShootdownError::Ipi { cpu: t, error })?;
         waits.push((c, want));
     }
     loop {
@@ -89,9 +91,7 @@ pub fn flush(space: &mut AddressSpace, unmapped: &[(u64, u8)]) -> Result<Round, 
             break;
         }
         if now_ns() > deadline {
-            return Err(alloc::format!(
-                "CPUs {late:?} did not acknowledge the shootdown"
-            ));
+            return Err(ShootdownError::NoAck(late));
         }
         core::hint::spin_loop();
     }
@@ -122,21 +122,24 @@ pub fn on_ipi(_frame: &mut TrapFrame) {
 
 /// Times `rounds` real shootdown rounds: the CPUs of `others` load a one-page address
 /// space and wait; this CPU unmaps the page, runs a round, and maps it back.
-pub fn measure_rounds(others: &[usize], rounds: usize) -> Result<RoundCost, String> {
+///
+/// # Errors
+/// A [`ShootdownError`] from setting up the page or from a round.
+pub fn measure_rounds(others: &[usize], rounds: usize) -> Result<RoundCost, ShootdownError> {
     let me = percpu::current_index();
-    let block = frames::alloc(0, 0).map_err(|e| alloc::format!("{e}"))?;
-    let mut space = AddressSpace::new(0).map_err(|e| alloc::format!("{e:?}"))?;
+    let block = frames::alloc(0, 0).map_err(ShootdownError::Frames)?;
+    let mut space = AddressSpace::new(0).map_err(ShootdownError::Tables)?;
     let va = aspace::WORKLOAD_BASE;
     space
         .map(va, block.addr(), 0)
-        .map_err(|e| alloc::format!("{e:?}"))?;
+        .map_err(ShootdownError::Tables)?;
     let handle = space.handle();
     let space = Mutex::new(space);
     let release = AtomicBool::new(false);
     let want_mask: CpuSet = others.iter().copied().collect();
     let mut all: Vec<usize> = others.to_vec();
     all.push(me);
-    let results = super::dispatch::run_on(&all, |cpu| -> Result<Vec<u64>, String> {
+    let results = super::dispatch::run_on(&all, |cpu| -> Result<Vec<u64>, ShootdownError> {
         if cpu != me {
             handle.with_active(|| wait_flag_sleeping(&release, 5_000_000_000));
             return Ok(Vec::new());
@@ -146,10 +149,10 @@ pub fn measure_rounds(others: &[usize], rounds: usize) -> Result<RoundCost, Stri
             let mut ns = Vec::with_capacity(rounds);
             for _ in 0..rounds {
                 let mut s = space.lock();
-                s.unmap(va, 0).map_err(|e| alloc::format!("{e:?}"))?;
+                s.unmap(va, 0).map_err(ShootdownError::Tables)?;
                 let r = flush(&mut s, &[(va, 0)])?;
                 s.remap(va, block.addr(), 0)
-                    .map_err(|e| alloc::format!("{e:?}"))?;
+                    .map_err(ShootdownError::Tables)?;
                 ns.push(r.ns);
             }
             Ok(ns)
@@ -196,7 +199,14 @@ pub fn wait_flag_sleeping(flag: &AtomicBool, timeout_ns: u64) -> bool {
 }
 
 /// Waits (bounded) until every CPU of `mask` has the space loaded.
-pub fn wait_mask(space: &Mutex<AddressSpace>, mask: CpuSet, timeout_ns: u64) -> Result<(), String> {
+///
+/// # Errors
+/// [`ShootdownError::NotLoaded`] after `timeout_ns`.
+pub fn wait_mask(
+    space: &Mutex<AddressSpace>,
+    mask: CpuSet,
+    timeout_ns: u64,
+) -> Result<(), ShootdownError> {
     let deadline = now_ns() + timeout_ns;
     loop {
         let have = space.lock().cpumask();
@@ -204,10 +214,10 @@ pub fn wait_mask(space: &Mutex<AddressSpace>, mask: CpuSet, timeout_ns: u64) -> 
             return Ok(());
         }
         if now_ns() > deadline {
-            return Err(alloc::format!(
-                "CPUs {} did not load the address space (have {have})",
-                mask.difference(&have)
-            ));
+            return Err(ShootdownError::NotLoaded {
+                missing: alloc::boxed::Box::new(mask.difference(&have)),
+                have: alloc::boxed::Box::new(have),
+            });
         }
         core::hint::spin_loop();
     }
