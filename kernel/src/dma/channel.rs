@@ -87,8 +87,9 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// A started queue `qid` of function `bdf`, with the buffers it uses (kept alive as
-    /// long as the channel: the engine reads them).
+    /// A started queue `qid` of function `bdf`, with the buffers it uses (recorded with
+    /// the channel; their frames belong to the device for the kernel's life, see
+    /// `DmaBuf`).
     pub(super) fn new(
         bdf: pci::PciAddress,
         qid: usize,

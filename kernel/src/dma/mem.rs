@@ -6,6 +6,7 @@ use crate::arch::mmio::Mmio;
 use crate::mm::frames::{self, Block, FrameError};
 use core::sync::atomic::AtomicU32;
 use ptdma::{DmaAddr, DmaMemory, RegisterAccess, SliceMemory};
+use x86_64::PhysAddr;
 
 /// PTDMA registers through an uncached MMIO window.
 #[derive(Debug, Clone, Copy)]
@@ -20,24 +21,35 @@ impl RegisterAccess for MmioRegs {
     }
 }
 
-/// A zeroed block of frames the device may access, freed on drop.
+/// A zeroed block of frames given to a device for the kernel's life: never returned to
+/// the allocator, because a device that was programmed with its address (even one that
+/// later failed or vanished) may still write it. That is what makes the `'static` views
+/// below sound, whatever owns the `DmaBuf` and in whatever order things are dropped.
 #[derive(Debug)]
 pub struct DmaBuf {
-    block: Block,
+    addr: PhysAddr,
+    bytes: u64,
 }
 
 impl DmaBuf {
     /// `2^order` zeroed frames on node 0 (device-visible at their physical address:
     /// no IOMMU translation is set up).
+    ///
+    /// # Errors
+    /// The [`FrameError`] of the allocation when node 0 has no free block of `order`.
     pub fn new(order: usize) -> Result<Self, FrameError> {
-        let mut block = frames::alloc(0, order)?;
+        let mut block: Block = frames::alloc(0, order)?;
         block.as_mut_slice().fill(0);
-        Ok(Self { block })
+        let bytes = block.bytes();
+        Ok(Self {
+            addr: block.into_raw(),
+            bytes,
+        })
     }
 
     /// The buffer as the driver's memory view.
     pub fn words(&self) -> FrameWords {
-        self.words_prefix(self.block.bytes() as usize)
+        self.words_prefix(self.bytes as usize)
     }
 
     /// The first `bytes` of the buffer as the driver's memory view.
@@ -46,20 +58,17 @@ impl DmaBuf {
     /// If `bytes` exceeds the buffer.
     pub fn words_prefix(&self, bytes: usize) -> FrameWords {
         assert!(
-            bytes as u64 <= self.block.bytes(),
+            bytes as u64 <= self.bytes,
             "DMA view larger than its buffer"
         );
         let len = bytes / 4;
-        // SAFETY: the block is RAM owned by this DmaBuf for as long as the channel lives
-        // (channels are never dropped before their buffers: same struct); AtomicU32 has
-        // the layout of u32 and permits concurrent device writes.
-        let words: &'static [AtomicU32] = unsafe {
-            core::slice::from_raw_parts(self.block.addr().as_u64() as *const AtomicU32, len)
-        };
-        FrameWords(SliceMemory::new(
-            words,
-            DmaAddr::new(self.block.addr().as_u64()),
-        ))
+        // SAFETY: the frames were taken from the allocator for good in `new` (the handle
+        // was given up), so they stay valid, identity-mapped RAM for the kernel's life
+        // and no `Block` can ever name them again; AtomicU32 has the layout of u32 and
+        // permits concurrent device writes.
+        let words: &'static [AtomicU32] =
+            unsafe { core::slice::from_raw_parts(self.addr.as_u64() as *const AtomicU32, len) };
+        FrameWords(SliceMemory::new(words, DmaAddr::new(self.addr.as_u64())))
     }
 }
 
