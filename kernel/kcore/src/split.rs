@@ -136,5 +136,20 @@ pub fn split_bytes(lens: &[u64], channels: usize, b: ChunkBounds) -> Vec<Vec<Chu
     out
 }
 
+/// The hybrid engine's split of a batch: how many leading ops (whole folios) go to the
+/// CPU workers so that they carry about `cpu_percent` % of the bytes (an op goes to the
+/// CPU while the CPU share, counting half of that op, stays below the target); the rest
+/// go to DMA. `cpu_percent` above 100 counts as 100.
+pub fn hybrid_cpu_ops(lens: &[u64], cpu_percent: u64) -> usize {
+    let total: u64 = lens.iter().sum();
+    let want = total * cpu_percent.min(100) / 100;
+    let (mut k, mut acc) = (0, 0);
+    while k < lens.len() && acc + lens[k] / 2 < want {
+        acc += lens[k];
+        k += 1;
+    }
+    k
+}
+
 #[cfg(test)]
 mod tests;

@@ -112,3 +112,17 @@ proptest! {
         prop_assert!(hi - lo <= biggest);
     }
 }
+
+#[test]
+fn hybrid_split_gives_the_cpu_its_share_in_whole_ops() {
+    let four = [4096u64; 4];
+    assert_eq!(hybrid_cpu_ops(&four, 0), 0);
+    assert_eq!(hybrid_cpu_ops(&four, 50), 2);
+    assert_eq!(hybrid_cpu_ops(&four, 100), 4);
+    assert_eq!(hybrid_cpu_ops(&four, 250), 4);
+    // 30 % of 4 equal ops: a second op would pass the target by more than half of it.
+    assert_eq!(hybrid_cpu_ops(&four, 30), 1);
+    // One big op first: alone it is more than the CPU's 25 %.
+    assert_eq!(hybrid_cpu_ops(&[2 << 20, 4096, 4096], 25), 0);
+    assert_eq!(hybrid_cpu_ops(&[], 50), 0);
+}

@@ -63,14 +63,8 @@ impl CopyEngine for HybridEngine {
 
     fn copy(&mut self, batch: &mut CopyBatch<'_>) -> Result<CopyOutcome, EngineError> {
         // Whole ops to each side: the first `k` ops (by bytes) to the CPU workers.
-        let ops = batch.ops();
-        let total: u64 = ops.iter().map(|o| o.len).sum();
-        let want = total * self.cpu_percent / 100;
-        let (mut k, mut acc) = (0, 0);
-        while k < ops.len() && acc + ops[k].len / 2 < want {
-            acc += ops[k].len;
-            k += 1;
-        }
+        let lens: Vec<u64> = batch.ops().iter().map(|o| o.len).collect();
+        let k = kcore::split::hybrid_cpu_ops(&lens, self.cpu_percent);
         let (mut cpu_part, dma_part) = batch.reborrow().split_at(k);
         let cpu_bytes = cpu_outcome(cpu_part.ops());
         // The DMA share is checked before any worker starts: a refused op copies nothing.
