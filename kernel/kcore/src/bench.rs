@@ -113,7 +113,7 @@ const fn seed(bench: Bench, summary: &'static str, dma: DmaUse) -> BenchInfo {
 pub const BENCHES: &[BenchInfo] = &[
     entry(
         Bench::Efficiency,
-        "per-folio vs batched efficiency: batched vs per-folio migration vs the same engine's raw copy",
+        "batched vs per-folio migration vs the same engine's raw copy",
         DmaUse::Optional,
     ),
     seed(
@@ -148,7 +148,7 @@ pub const BENCHES: &[BenchInfo] = &[
     ),
     entry(
         Bench::Setup,
-        "DMA setup cost: DMA and CPU cost per batch, descriptor and byte, and the crossover",
+        "DMA setup cost: DMA and CPU cost per batch, descriptor and byte; their crossover",
         DmaUse::Optional,
     ),
     entry(
