@@ -23,15 +23,13 @@ use kcore::cmdline::{Config, Engine};
 use kcore::migrate::{folio_bytes, MTHP_ORDERS};
 use kcore::placement::Policy;
 
-/// Bytes per repetition: `total=` if given, else 1 GiB on hardware (the seed's) and
-/// 32 MiB under an emulator (minutes, not hours).
+/// Bytes per repetition: `total=` if given, else 1 GiB on hardware (the seed's) and the
+/// key table's default under an emulator (32 MiB: minutes, not hours).
 pub fn default_total(config: &Config) -> u64 {
-    if config.migrate.total_given {
-        config.migrate.total
-    } else if crate::bench_context().accel == "bare-metal" {
+    if !config.migrate.total_given && crate::bench_context().accel == "bare-metal" {
         1 << 30
     } else {
-        32 << 20
+        config.migrate.total
     }
 }
 

@@ -435,6 +435,10 @@ fn help_lists_every_key() {
         );
     }
     assert!(s.contains("  1b         DMA offload by folio size and channel count [needs DMA]"));
+    assert!(
+        s.contains("or a forced one [auto|movsb|sse2|avx2|avx512|nt]\n"),
+        "every choice key lists its words: {s}"
+    );
 }
 
 #[test]
