@@ -31,7 +31,13 @@ fn empty_line_gives_the_key_tables_defaults() {
         (c.copy, c.dma_split),
         (CopyRoutine::Auto, DmaSplit::RoundRobin)
     );
-    assert_eq!(c.dma_chunk, crate::split::ChunkBounds::DEFAULT);
+    assert_eq!(
+        c.dma_chunk,
+        crate::split::ChunkBounds {
+            min: 256 << 10,
+            max: 2 << 20
+        }
+    );
     assert_eq!(c.dma_min_batch, MinBatch::Off);
     assert_eq!((c.dma_timeout_ms, c.watchdog_s), (2000, 120));
     assert!(c.dma_marker && c.debug_exit && !c.dma_force && !c.reboot && !c.verbose);
