@@ -1,7 +1,7 @@
 //! Every key of the kernel command line, declared once with its kind, default and help.
 //! A default is written here and nowhere else: [`super::parse`] builds every field of
 //! the configuration from the value given or this default. The words of a closed-set
-//! key come from its enum ([`super::choices`]); benchmark names from [`crate::bench`].
+//! key come from its enum ([`super::Engine`], ...); benchmark names from [`crate::bench`].
 
 use super::choices::{ApStart, CopyRoutine, DmaSplit, Engine, Mode};
 use crate::features::Force;

@@ -9,9 +9,11 @@
 //! "bad input" code.
 //!
 //! By role: [`keys`] declares the keys and their defaults, `choices` the closed-set
-//! values as enums, `config` the typed result, `parse` the parser and its errors, `help`
-//! the text `help` prints. Benchmark names live in [`crate::bench`].
+//! values as enums ([`Engine`], [`Mode`], ...), `config` the typed result, `parse` the
+//! tokenizer, value checks and errors, `build` the config from checked values and
+//! defaults, `help` the text `help` prints. Benchmark names live in [`crate::bench`].
 
+mod build;
 mod choices;
 mod config;
 mod help;
