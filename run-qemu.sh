@@ -10,6 +10,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$ROOT/out"
 
 # ---- exit codes of this script (README.md "Exit codes") ----
+# The kernel's codes and the runner's own are one table in kcore (kcore::exit), printed by
+# `report --exit-codes`: map_status reads it, and `check` compares these names with it.
 EX_OK=0          # kernel reported success
 EX_TEST=1        # a self-test or verification failed
 EX_USAGE=2       # bad arguments to this script
@@ -36,9 +38,9 @@ Commands:
   soak [MIN]     random verified migrations for MIN minutes (default 3) while the PTDMA
                  model injects errors, halted and stuck queues; passes on 0 data errors
                  and 0 leaked frames
-  bench [EXP]    run benchmarks (default: efficiency; also the seed's tables 1a, 1b, 2a,
-                 2b, 3a, 3b, or all; comma lists allowed), keep the log, and turn it into
-                 a report with tools/report: out/bench-EXP/{report.md,results.csv,*.png}
+  bench [EXP]    run benchmarks (default: efficiency; any listed below, or all; comma lists
+                 allowed), keep the log, and turn it into a report with tools/report:
+                 out/bench-EXP/{report.md,results.csv,*.png}
   check          everything CI runs: fmt, clippy, host tests, QEMU self-tests on several
                  machine shapes, boots that must fail in a given way, DMA faults, the ISO
                  under SeaBIOS and OVMF, short benchmarks and a one-minute soak
@@ -94,10 +96,36 @@ the PTDMA engines cannot reach; the message names one that works), 3 kernel pani
 8 setup failure, 9 a figure is invalid (the named engine did not do the work), 10 out of
 memory mid-run (every folio stayed where it was), 124 timeout.
 EOF
+    local benches name dma seed summary
+    if benches=$(host_table --list-benches); then
+        echo
+        echo "Benchmarks (bench EXP; from the kernel's registry, kcore::bench):"
+        # name, DMA need, seed table, summary (tab-separated)
+        while IFS=$'\t' read -r name dma seed summary; do
+            [[ $dma == required ]] && summary+=" [needs DMA]"
+            printf '  %-11s%s\n' "$name" "$summary"
+        done <<< "$benches"
+        echo "  all        every benchmark above (those that need DMA are skipped without it)"
+    else
+        echo
+        echo "(the benchmark list comes from tools/report, which did not build)"
+    fi
 }
 
 die_usage() { echo "run-qemu.sh: $*" >&2; echo "run 'run-qemu.sh --help' for usage" >&2; exit $EX_USAGE; }
 note() { echo "run-qemu.sh: $*" >&2; }
+
+# host_table ARG: kcore's benchmark registry (--list-benches) or exit-code table
+# (--exit-codes) as printed by tools/report, built quietly on first use; one entry a line,
+# tab-separated. Fails when the report tool does not build.
+HOST_TABLES_BUILT=0
+host_table() {
+    if (( ! HOST_TABLES_BUILT )); then
+        (cd "$ROOT" && cargo build -q --release -p report) >&2 || { note "tools/report build failed"; return 1; }
+        HOST_TABLES_BUILT=1
+    fi
+    "$ROOT/target/release/report" "$1"
+}
 
 NUMA_DIST=none HOST_NODES= HUGEPAGES=0 VFIO=
 MAX_VCPUS=512    # the kernel's CPU sets name 512 CPUs (kcore::cpuset)
@@ -305,20 +333,21 @@ boot() {
     map_status "$rc" "$log"
 }
 
+# map_status RC LOG: QEMU's exit status to this script's exit code, through the kernel's
+# exit-code table (kcore::exit, via `report --exit-codes`).
 map_status() {
-    local rc=$1 log=$2
+    local rc=$1 log=$2 table qemu code name summary
     case "$rc" in
-        33) return $EX_OK ;;
-        35) return $EX_TEST ;;
-        37) return $EX_PANIC ;;
-        39) return $EX_EXCEPTION ;;
-        41) return $EX_WATCHDOG ;;
-        43) return $EX_BADINPUT ;;
-        45) note "a figure is invalid: the named engine did not do the work (see $log)"; return $EX_INVALID ;;
-        47) note "out of memory mid-run; every folio stayed where it was (see $log)"; return $EX_OOM ;;
         124|137) note "wall-clock timeout after ${TIMEOUT}s (see $log)"; return $EX_TIMEOUT ;;
-        *) note "QEMU exited with status $rc and no kernel status (triple fault or crash; see $log)"; return $EX_NOSTATUS ;;
     esac
+    table=$(host_table --exit-codes) || return $EX_SETUP
+    while IFS=$'\t' read -r qemu code name summary; do
+        [[ $qemu == "$rc" ]] || continue
+        (( code != EX_OK )) && note "kernel exit $name: $summary (see $log)"
+        return "$code"
+    done <<< "$table"
+    note "QEMU exited with status $rc and no kernel status (triple fault or crash; see $log)"
+    return $EX_NOSTATUS
 }
 
 # What this runner built, for the kernel's platform self-test.
@@ -405,12 +434,15 @@ cmd_soak() {
 }
 
 cmd_bench() {
-    local b
+    local b table names=()
+    table=$(host_table --list-benches) || return $EX_SETUP
+    while IFS=$'\t' read -r b _; do names+=("$b"); done <<< "$table"
+    names+=(all)
+    [[ -n $BENCH && $BENCH != *,,* && $BENCH != ,* && $BENCH != *, ]] \
+        || die_usage "bench takes a comma list of benchmark names, got '$BENCH'"
     for b in ${BENCH//,/ }; do
-        case "$b" in
-            efficiency|1a|1b|2a|2b|3a|3b|setup|auto|placement|pollution|load|cycles|frontier|all) ;;
-            *) die_usage "unknown benchmark '$b' (available: efficiency, 1a, 1b, 2a, 2b, 3a, 3b, setup, auto, placement, pollution, load, cycles, frontier, all; comma lists allowed)" ;;
-        esac
+        [[ " ${names[*]} " == *" $b "* ]] \
+            || die_usage "unknown benchmark '$b' (available: $(IFS=,; echo "${names[*]}" | sed 's/,/, /g'); comma lists allowed)"
     done
     ensure_qemu; build_kernel
     local tag=${BENCH//,/-}

@@ -68,14 +68,25 @@ check_shape() {
 probe_descriptors() { echo $(( PTDMA * (NODES + 1) )); }
 
 # check_exit_map: every QEMU status the kernel can give maps to the documented exit code
-# (README "Exit codes").
+# (README "Exit codes"), and the runner's named codes (EX_*) are those of kcore's table.
 check_exit_map() {
-    local c rc bad=""
+    local c rc bad="" table qemu code name summary var
     for c in 33:0 35:1 37:3 39:4 41:5 43:6 45:9 47:10 1:7 0:7; do
         map_status "${c%%:*}" "(no log)" 2>/dev/null
         rc=$?
         [[ $rc -eq ${c#*:} ]] || bad+=" QEMU ${c%%:*} -> $rc (want ${c#*:});"
     done
+    table=$(host_table --exit-codes) || bad+=" no exit-code table;"
+    while IFS=$'\t' read -r qemu code name summary; do
+        case "$name" in
+            success) var=EX_OK ;; test-failure) var=EX_TEST ;; usage) var=EX_USAGE ;;
+            panic) var=EX_PANIC ;; cpu-exception) var=EX_EXCEPTION ;; watchdog) var=EX_WATCHDOG ;;
+            bad-input) var=EX_BADINPUT ;; no-status) var=EX_NOSTATUS ;; setup) var=EX_SETUP ;;
+            invalid-result) var=EX_INVALID ;; out-of-memory) var=EX_OOM ;; timeout) var=EX_TIMEOUT ;;
+            *) bad+=" no EX_ name for '$name';"; continue ;;
+        esac
+        [[ ${!var} == "$code" ]] || bad+=" $var=${!var} but kcore::exit says $code ($name);"
+    done <<< "$table"
     [[ -z "$bad" ]]
     check_result "QEMU status -> exit code" $? "$bad"
 }

@@ -162,7 +162,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     pcicfg::scan(platform);
     dma::init(config.dma_force, config.dma_marker);
-    if let Err(e) = migrate::engine::cpu::choose(&config.copy) {
+    if let Err(e) = migrate::engine::cpu::choose(config.copy) {
         println!("bad input: {e}");
         exit::exit(ExitCode::BadInput);
     }

@@ -3,41 +3,20 @@
 //! path on a machine that has it; forcing it on refuses to run on a machine without it,
 //! so a run that claims to have measured a hardware path really did.
 
-/// One key's setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Force {
-    /// Use the feature when the CPU has it.
-    #[default]
-    Auto,
-    /// Use it; refuse to run when the CPU lacks it.
-    On,
-    /// Never use it.
-    Off,
-}
-
-impl Force {
-    /// `auto` | `on` | `off` (the command-line parser has checked the word; anything
-    /// else is `Auto`).
-    pub fn parse(word: &str) -> Self {
-        match word {
-            "on" => Self::On,
-            "off" => Self::Off,
-            _ => Self::Auto,
-        }
-    }
-
-    /// The command-line word.
-    pub fn word(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::On => "on",
-            Self::Off => "off",
-        }
+crate::words::words! {
+    /// One key's setting (`auto`, the key table's default, `on` or `off`).
+    pub enum Force {
+        /// Use the feature when the CPU has it.
+        Auto = "auto",
+        /// Use it; refuse to run when the CPU lacks it.
+        On = "on",
+        /// Never use it.
+        Off = "off",
     }
 }
 
 /// The three settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Forced {
     /// `pcid=`.
     pub pcid: Force,
@@ -148,6 +127,12 @@ pub fn describe(forced: Forced, present: Present, chosen: Chosen) -> alloc::stri
 mod tests {
     use super::*;
 
+    const AUTO: Forced = Forced {
+        pcid: Force::Auto,
+        invpcid: Force::Auto,
+        avx512: Force::Auto,
+    };
+
     const ALL: Present = Present {
         pcid: true,
         invpcid: true,
@@ -161,7 +146,7 @@ mod tests {
 
     #[test]
     fn auto_follows_the_cpu() {
-        let d = Forced::default();
+        let d = AUTO;
         let all = resolve(d, ALL).unwrap();
         assert!(all.pcid && all.invpcid && all.avx512);
         assert_eq!(resolve(d, NONE).unwrap(), Chosen::default());
@@ -178,7 +163,7 @@ mod tests {
         assert_eq!(resolve(f, ALL).unwrap(), Chosen::default());
         let f = Forced {
             invpcid: Force::Off,
-            ..Forced::default()
+            ..AUTO
         };
         let c = resolve(f, ALL).unwrap();
         assert!(c.pcid && !c.invpcid && c.avx512);
@@ -233,9 +218,13 @@ mod tests {
 
     #[test]
     fn parse_words() {
-        assert_eq!(Force::parse("on"), Force::On);
-        assert_eq!(Force::parse("off"), Force::Off);
-        assert_eq!(Force::parse("auto"), Force::Auto);
-        assert_eq!(Force::On.word(), "on");
+        assert_eq!("on".parse(), Ok(Force::On));
+        assert_eq!("off".parse(), Ok(Force::Off));
+        assert_eq!("auto".parse(), Ok(Force::Auto));
+        assert_eq!(Force::On.name(), "on");
+        assert_eq!(
+            "yes".parse::<Force>().unwrap_err().accepted_list(),
+            "auto|on|off"
+        );
     }
 }

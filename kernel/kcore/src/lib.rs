@@ -8,6 +8,9 @@
 //! - [`numa`]: nodes with their CPUs, usable RAM and distances.
 //! - [`bootinfo`]: loader-independent boot facts (memory map, PVH start_info, RSDP scan).
 //! - [`cmdline`]: the kernel command line, parsed into a typed [`cmdline::Config`].
+//! - [`bench`]: the benchmark registry (names, summaries, DMA needs) [`bench::BENCHES`].
+//! - [`exit`]: the kernel's exit codes, their QEMU statuses and the runner's codes.
+//! - [`words`]: enums spelled by one word each (`engine=cpu-mt`), with their parse errors.
 //! - [`buddy`]: per-NUMA-node buddy allocator of physical frames, orders 0..=9.
 //! - [`topology`]: CPU topology decoded from CPUID register values and SRAT affinity.
 //! - [`pagetable`]: page-table trees of migration address spaces (4K and 2M leaves).
@@ -30,12 +33,14 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod bench;
 pub mod bootinfo;
 pub mod buddy;
 pub mod cache;
 pub mod cmdline;
 pub mod costmodel;
 pub mod cpuset;
+pub mod exit;
 pub mod fbtext;
 pub mod features;
 pub mod honesty;
@@ -54,3 +59,4 @@ pub mod serialspec;
 pub mod split;
 pub mod stats;
 pub mod topology;
+pub mod words;

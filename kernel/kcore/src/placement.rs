@@ -90,6 +90,14 @@ impl Policy {
     }
 }
 
+impl core::str::FromStr for Policy {
+    type Err = PolicyParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
 impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Self::List(cpus) = self else {

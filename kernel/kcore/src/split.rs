@@ -25,20 +25,6 @@ pub struct ChunkBounds {
     pub max: u64,
 }
 
-impl ChunkBounds {
-    /// The defaults, 256 KiB..2 MiB.
-    pub const DEFAULT: Self = Self {
-        min: 256 << 10,
-        max: 2 << 20,
-    };
-}
-
-impl Default for ChunkBounds {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
 /// Why a `dma-chunk=` value was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkError {

@@ -12,6 +12,7 @@
 use super::cpu;
 use core::arch::asm;
 use core::sync::atomic::{AtomicBool, Ordering};
+use kcore::cmdline::CopyRoutine;
 
 /// A copy routine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,20 +39,25 @@ impl Routine {
         Routine::NonTemporal,
     ];
 
-    /// The name `copy=` uses.
-    pub fn name(self) -> &'static str {
+    /// The `copy=` value that forces this routine.
+    pub fn choice(self) -> CopyRoutine {
         match self {
-            Routine::Movsb => "movsb",
-            Routine::Sse2 => "sse2",
-            Routine::Avx2 => "avx2",
-            Routine::Avx512 => "avx512",
-            Routine::NonTemporal => "nt",
+            Routine::Movsb => CopyRoutine::Movsb,
+            Routine::Sse2 => CopyRoutine::Sse2,
+            Routine::Avx2 => CopyRoutine::Avx2,
+            Routine::Avx512 => CopyRoutine::Avx512,
+            Routine::NonTemporal => CopyRoutine::NonTemporal,
         }
     }
 
-    /// The routine named `name`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.name() == name)
+    /// The routine a `copy=` value forces (`None` for `auto`).
+    pub fn forced_by(choice: CopyRoutine) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.choice() == choice)
+    }
+
+    /// The name `copy=` uses.
+    pub fn name(self) -> &'static str {
+        self.choice().name()
     }
 
     /// True if this CPU (and the OS state set up here) can run it.

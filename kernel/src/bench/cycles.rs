@@ -21,7 +21,7 @@ use crate::println;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kcore::cmdline::Config;
+use kcore::cmdline::{Config, Engine};
 use kcore::migrate::folio_bytes;
 use kcore::stats::Summary;
 
@@ -93,7 +93,7 @@ pub fn cycles(config: &Config, totals: &mut Totals) -> Result<(), String> {
             let gib = (spec.folios as u64 * folio_bytes(order)) as f64 / (1u64 << 30) as f64;
             let per_gib = |ns: f64| ns * hz / 1e9 / gib;
             let busy_c = per_gib(busy_ns);
-            if e.name() == "cpu" {
+            if e.name() == Engine::Cpu.name() {
                 cpu_busy = Some(busy_c);
             }
             let obj = super::result::result_obj(&spec, &o)

@@ -12,7 +12,7 @@ use crate::migrate::Mode;
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kcore::cmdline::Config;
+use kcore::cmdline::{Config, Engine};
 use kcore::migrate::folio_bytes;
 use kcore::stats::Summary;
 
@@ -41,9 +41,9 @@ fn mean(o: &Outcome) -> Option<f64> {
 pub fn efficiency(config: &Config) -> Result<Totals, String> {
     let (from, to) = super::nodes(config)?;
     let sizes = super::sizes_or(config, &[0, 9]);
-    let mut engines: Vec<&str> = alloc::vec!["cpu"];
+    let mut engines: Vec<Engine> = alloc::vec![Engine::Cpu];
     if crate::dma::channel_count() > 0 {
-        engines.push("dma");
+        engines.push(Engine::Dma);
     } else {
         println!("efficiency: no DMA engine: the dma rows are skipped");
     }
@@ -65,8 +65,8 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
     let mut totals = Totals::default();
     for &order in &sizes {
         let folios = folios_for(config, order)?;
-        for &name in &engines {
-            let mut engine = alloc::vec![super::engine(name, config)?];
+        for &engine_kind in &engines {
+            let mut engine = alloc::vec![super::engine(engine_kind, config)?];
             let specs: Vec<(Spec, usize)> = kinds
                 .iter()
                 .map(|&kind| {
@@ -89,7 +89,7 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
                 .enumerate()
                 .map(|(k, kind)| {
                     alloc::format!(
-                        "efficiency cell {}/{}: {} {name} {}",
+                        "efficiency cell {}/{}: {} {engine_kind} {}",
                         totals.cells + k + 1,
                         total_cells,
                         size_name(order),
@@ -98,7 +98,7 @@ pub fn efficiency(config: &Config) -> Result<Totals, String> {
                 })
                 .collect();
             let outs = super::interleave::measure(&specs, &mut engine, &progress, &mut totals);
-            rows.push((order, name, outs));
+            rows.push((order, engine_kind.name(), outs));
         }
     }
     print_table(&rows);
@@ -149,8 +149,8 @@ fn print_table(rows: &[(u8, &str, Vec<Outcome>)]) {
 pub fn migrate_job(config: &Config) -> Result<Totals, String> {
     let (from, to) = super::nodes(config)?;
     let m = &config.migrate;
-    let mode = Mode::from_name(&m.mode).ok_or("mode")?;
-    let mut engine = super::engine(&m.engine, config)?;
+    let mode = m.mode;
+    let mut engine = super::engine(m.engine, config)?;
     let mut totals = Totals::default();
     for &order in &m.sizes {
         let folios = folios_for(config, order)?;

@@ -31,20 +31,26 @@ use crate::migrate::engine::hybrid::HybridEngine;
 use crate::migrate::engine::CopyEngine;
 use alloc::boxed::Box;
 use alloc::string::String;
-use kcore::cmdline::Config;
+use kcore::cmdline::{Config, DmaSplit, Engine};
+use kcore::placement::Policy;
 use ptdma::SplitPolicy;
 
-/// Builds the engine `name` from the command line.
-pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String> {
+/// Builds the engine `kind` from the command line's other keys (`threads=`,
+/// `placement=`, `channels=`, `dma-split=`, `hybrid-cpu=`, ...).
+///
+/// # Errors
+/// The engine cannot be set up on this machine (no DMA channel, a placement it cannot
+/// satisfy, no crossover for `dma-min-batch=auto`).
+pub fn engine(kind: Engine, config: &Config) -> Result<Box<dyn CopyEngine>, String> {
     let m = &config.migrate;
-    match name {
-        "cpu" => Ok(Box::new(CpuEngine)),
-        "dma" => Ok(Box::new(
+    match kind {
+        Engine::Cpu => Ok(Box::new(CpuEngine)),
+        Engine::Dma => Ok(Box::new(
             DmaEngine::new(m.channels, dma_split(config), config.dma_timeout_ms)
                 .map_err(|e| alloc::format!("engine=dma: {e}"))?
                 .with_min_batch(min_batch(config)?),
         )),
-        "cpu-mt" => {
+        Engine::CpuMt => {
             let (from, to) = nodes(config)?;
             Ok(Box::new(CpuMtEngine::new(
                 m.threads as usize,
@@ -53,24 +59,15 @@ pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String
                 to,
             )?))
         }
-        "hybrid" => {
+        Engine::Hybrid => {
             let (from, to) = nodes(config)?;
             let me = crate::arch::percpu::current_index();
-            let policy = kcore::placement::Policy::parse(&m.placement)
-                .map_err(|e| alloc::format!("placement={}: {e}", m.placement))?;
             let cpus =
-                crate::smp::placement::cpus_for(&policy, m.threads as usize, from, to, &[me])
+                crate::smp::placement::cpus_for(&m.placement, m.threads as usize, from, to, &[me])
                     .map_err(|e| {
                         alloc::format!("hybrid CPU workers (the coordinating CPU drives DMA): {e}")
                     })?;
-            let list: alloc::vec::Vec<String> =
-                cpus.iter().map(|c| alloc::format!("{c}")).collect();
-            let cpu = CpuMtEngine::new(
-                cpus.len(),
-                &alloc::format!("list:{}", list.join(",")),
-                from,
-                to,
-            )?;
+            let cpu = CpuMtEngine::new(cpus.len(), &Policy::List(cpus), from, to)?;
             let dma = DmaEngine::new(m.channels, dma_split(config), config.dma_timeout_ms)
                 .map_err(|e| alloc::format!("engine=hybrid: {e}"))?;
             Ok(Box::new(HybridEngine::new(
@@ -79,9 +76,6 @@ pub fn engine(name: &str, config: &Config) -> Result<Box<dyn CopyEngine>, String
                 m.hybrid_cpu_percent as u64,
             )?))
         }
-        other => Err(alloc::format!(
-            "engine '{other}' is not available in this build"
-        )),
     }
 }
 
@@ -113,21 +107,12 @@ pub fn within<T: Copy + PartialOrd>(
     values.iter().copied().partition(|&v| v <= limit)
 }
 
-/// `dma-split=` as the driver's policy (whole ops; `bytes` counts as `rr` here).
-pub fn split_policy(config: &Config) -> SplitPolicy {
-    if config.dma_split == "contiguous" {
-        SplitPolicy::Contiguous
-    } else {
-        SplitPolicy::RoundRobin
-    }
-}
-
-/// `dma-split=` and `dma-chunk=` as the DMA engine's split.
+/// `dma-split=` (with `dma-chunk=` for `bytes`) as the DMA engine's split.
 pub fn dma_split(config: &Config) -> Split {
-    if config.dma_split == "bytes" {
-        Split::Bytes(config.dma_chunk)
-    } else {
-        Split::Ops(split_policy(config))
+    match config.dma_split {
+        DmaSplit::RoundRobin => Split::Ops(SplitPolicy::RoundRobin),
+        DmaSplit::Contiguous => Split::Ops(SplitPolicy::Contiguous),
+        DmaSplit::Bytes => Split::Bytes(config.dma_chunk),
     }
 }
 

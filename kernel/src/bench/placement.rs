@@ -12,8 +12,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::cmdline::Config;
 use kcore::migrate::{folio_bytes, MTHP_ORDERS};
+use kcore::placement::Policy;
 
-const POLICIES: [&str; 3] = ["src", "dst", "spread"];
+const POLICIES: [Policy; 3] = [Policy::Src, Policy::Dst, Policy::Spread];
 
 /// Runs `bench=placement`.
 pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
@@ -41,7 +42,7 @@ pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
     let total = super::question_total(config);
     let mut engines = Vec::new();
     for p in POLICIES {
-        match CpuMtEngine::new(threads, p, from, to) {
+        match CpuMtEngine::new(threads, &p, from, to) {
             Ok(e) => {
                 println!("placement: {p}: {threads} worker(s) on CPUs {:?}", e.cpus());
                 engines.push((p, e));
@@ -51,7 +52,7 @@ pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
     }
     println!(
         "placement: cpu-mt x{threads}, policies {:?}, {} MiB per repetition, node {from} -> {to}, {} reps + warm-up{}",
-        engines.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        engines.iter().map(|(p, _)| p.name()).collect::<Vec<_>>(),
         total >> 20,
         config.migrate.reps,
         crate::bench_context().note()
@@ -88,7 +89,7 @@ pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
     );
     let mut header = String::from(" folio |");
     for (p, _) in &engines {
-        header.push_str(&alloc::format!(" {p:>15} |"));
+        header.push_str(&alloc::format!(" {:>15} |", p.name()));
     }
     println!("{header}");
     println!("{}", "=".repeat(header.len()));

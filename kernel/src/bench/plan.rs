@@ -7,6 +7,7 @@ use super::seed::default_total;
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
+use kcore::bench::{Bench, Selection};
 use kcore::cmdline::Config;
 use kcore::migrate::{folio_bytes, MTHP_ORDERS};
 use kcore::plan::CellNeed;
@@ -64,7 +65,12 @@ fn cells_of(
 /// The cells the selected experiments (or the `migrate` job, `bench = None`) will
 /// measure, at their largest, and the folio orders that `total` is cut into (all but
 /// tables 2a/2b, which count folios).
-pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> (Vec<CellNeed>, Vec<u8>) {
+pub fn cells(
+    config: &Config,
+    bench: Option<&Selection>,
+    from: u32,
+    to: u32,
+) -> (Vec<CellNeed>, Vec<u8>) {
     let m = &config.migrate;
     let Some(list) = bench else {
         return (
@@ -72,14 +78,16 @@ pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> (Vec<C
             m.sizes.clone(),
         );
     };
-    let all = list.split(',').any(|b| b == "all");
-    let has = |name: &str| all || list.split(',').any(|b| b == name);
+    let has = |b: Bench| list.runs(b);
     let mut out = Vec::new();
-    if has("efficiency") {
+    if has(Bench::Efficiency) {
         let sizes = super::sizes_or(config, &[0, 9]);
         out.extend(cells_of(config, &sizes, m.total, from, to, true));
     }
-    if ["1a", "1b", "3a", "3b"].iter().any(|&b| has(b)) {
+    if [Bench::Seed1a, Bench::Seed1b, Bench::Seed3a, Bench::Seed3b]
+        .into_iter()
+        .any(has)
+    {
         let sizes = super::sizes_or(config, &MTHP_ORDERS);
         out.extend(cells_of(
             config,
@@ -90,13 +98,20 @@ pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> (Vec<C
             false,
         ));
     }
-    let questions = ["setup", "auto", "placement", "pollution", "load", "cycles"];
-    if questions.iter().any(|&b| has(b)) {
+    let questions = [
+        Bench::Setup,
+        Bench::Auto,
+        Bench::Placement,
+        Bench::Pollution,
+        Bench::Load,
+        Bench::Cycles,
+    ];
+    if questions.into_iter().any(has) {
         let sizes = super::sizes_or(config, &[0, 4, 9]);
         let total = super::question_total(config);
         out.extend(cells_of(config, &sizes, total, from, to, true));
     }
-    if has("frontier") {
+    if has(Bench::Frontier) {
         // Ceiling, split (2M), declined batches and latency (4K, up to one batch of the
         // whole workload), the mix and its uniform cells: every size at the full total.
         let total = super::frontier::total(config);
@@ -121,7 +136,7 @@ pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> (Vec<C
     let mut orders: Vec<u8> = out.iter().map(|c| c.order).collect();
     orders.sort_unstable();
     orders.dedup();
-    if (has("2a") || has("2b")) && config.given("counts") {
+    if (has(Bench::Seed2a) || has(Bench::Seed2b)) && config.given("counts") {
         for &count in &m.counts {
             let bytes = count.saturating_mul(2 << 20);
             out.extend(cells_of(config, &[9], bytes, from, to, false));
@@ -134,7 +149,7 @@ pub fn cells(config: &Config, bench: Option<&str>, from: u32, to: u32) -> (Vec<C
 ///
 /// # Errors
 /// The first cell that does not fit, or a `total` that is not a whole number of folios.
-pub fn check_run(config: &Config, bench: Option<&str>) -> Result<(), String> {
+pub fn check_run(config: &Config, bench: Option<&Selection>) -> Result<(), String> {
     let (from, to) = super::nodes(config)?;
     let (cells, orders) = cells(config, bench, from, to);
     check_total(config, &orders)?;

@@ -4,59 +4,57 @@
 
 use crate::exit::ExitCode;
 use crate::{arch, bench, dma, println};
+use kcore::bench::{Bench, DmaUse, Selection};
+use kcore::cmdline::Engine;
+use kcore::placement::Policy;
 
 fn run_bench_list(
     config: &kcore::cmdline::Config,
-    list: &str,
+    list: &Selection,
 ) -> Result<bench::totals::Totals, alloc::string::String> {
     let mut totals = bench::totals::Totals::default();
-    let all = list.split(',').any(|b| b == "all");
     // An experiment named explicitly is run as asked or not at all: one that measures
     // DMA needs a DMA engine (`all` skips those parts and says so).
     if dma::channel_count() == 0 {
-        if let Some(b) = list.split(',').find(|b| ["1b", "2b", "auto"].contains(b)) {
+        if let Some(b) = list.named.iter().find(|b| b.info().dma == DmaUse::Required) {
             return Err(alloc::format!(
                 "bench={b} measures DMA, but no DMA engine is available (see the dma: lines above)"
             ));
         }
     }
     // Keys only the frontier's sweeps can resolve.
-    let only_frontier = list.split(',').all(|b| b == "frontier");
+    let only_frontier = list.only(Bench::Frontier);
     if !only_frontier && config.migrate.batch_auto_us.is_some() {
         return Err("batch=auto:unmapped-us=N is chosen by bench=frontier's latency sweep; other experiments need a page count or 'all'".into());
     }
     if !only_frontier && config.migrate.mix.is_some() {
         return Err("size=mix:... is measured by bench=frontier; other experiments take a comma list of sizes".into());
     }
-    for &name in kcore::cmdline::BENCHES.iter().filter(|&&b| b != "all") {
-        if !all && !list.split(',').any(|b| b == name) {
-            continue;
-        }
-        println!("=== bench {name} ===");
+    for b in list.running() {
+        println!("=== bench {b} ===");
         let stopped_before = totals.not_figures();
-        let r = match name {
-            "efficiency" => bench::efficiency::efficiency(config).map(|t| totals.add(&t)),
-            "1a" => bench::seed::table_1(config, false, &mut totals),
-            "1b" => bench::seed::table_1(config, true, &mut totals),
-            "3a" => bench::seed::table_3(config, "spread", &mut totals),
-            "3b" => bench::seed::table_3(config, "fill", &mut totals),
-            "2a" => bench::seed::table_2(config, "cpu", &mut totals),
-            "2b" => bench::seed::table_2(config, "dma", &mut totals),
-            "setup" => bench::setup::setup(config, &mut totals),
-            "auto" => bench::auto::auto(config, &mut totals),
-            "placement" => bench::placement::placement(config, &mut totals),
-            "pollution" => bench::pollution::pollution(config, &mut totals),
-            "load" => bench::load::load(config, &mut totals),
-            "cycles" => bench::cycles::cycles(config, &mut totals),
-            "frontier" => bench::frontier::frontier(config, &mut totals),
-            other => Err(alloc::format!("bench {other}: not built in")),
+        let r = match b {
+            Bench::Efficiency => bench::efficiency::efficiency(config).map(|t| totals.add(&t)),
+            Bench::Seed1a => bench::seed::table_1(config, false, &mut totals),
+            Bench::Seed1b => bench::seed::table_1(config, true, &mut totals),
+            Bench::Seed3a => bench::seed::table_3(config, Policy::Spread, &mut totals),
+            Bench::Seed3b => bench::seed::table_3(config, Policy::Fill, &mut totals),
+            Bench::Seed2a => bench::seed::table_2(config, Engine::Cpu, &mut totals),
+            Bench::Seed2b => bench::seed::table_2(config, Engine::Dma, &mut totals),
+            Bench::Setup => bench::setup::setup(config, &mut totals),
+            Bench::Auto => bench::auto::auto(config, &mut totals),
+            Bench::Placement => bench::placement::placement(config, &mut totals),
+            Bench::Pollution => bench::pollution::pollution(config, &mut totals),
+            Bench::Load => bench::load::load(config, &mut totals),
+            Bench::Cycles => bench::cycles::cycles(config, &mut totals),
+            Bench::Frontier => bench::frontier::frontier(config, &mut totals),
         };
         match r {
             Ok(()) => {}
             // An experiment that stopped because a verification failed or memory ran
             // out is a failed run (RUN line with its status), not bad input.
             Err(e) if totals.not_figures() > stopped_before => {
-                println!("!!! bench {name} stopped: {e}");
+                println!("!!! bench {b} stopped: {e}");
                 return Ok(totals);
             }
             Err(e) => return Err(e),
@@ -68,7 +66,7 @@ fn run_bench_list(
 /// Runs `bench=` (or the `migrate` job) and returns how the boot should end.
 pub fn run_benchmarks(config: &kcore::cmdline::Config) -> ExitCode {
     let start = arch::tsc::now_ns();
-    if let Err(e) = bench::plan::check_run(config, config.bench.as_deref()) {
+    if let Err(e) = bench::plan::check_run(config, config.bench.as_ref()) {
         println!("bad input: {e}");
         return ExitCode::BadInput;
     }
@@ -105,18 +103,18 @@ pub fn run_demo(config: &kcore::cmdline::Config) -> ExitCode {
     }
     // The demo names 1b only where there is a DMA engine to measure (a user who names
     // 1b on a machine without one gets bad input instead).
-    let (tables, what) = if dma::channel_count() > 0 {
+    let (tables, what): (&[Bench], _) = if dma::channel_count() > 0 {
         (
-            "1a,1b",
+            &[Bench::Seed1a, Bench::Seed1b],
             "tables 1a and 1b (multi-threaded CPU and DMA by folio size)",
         )
     } else {
         (
-            "1a",
+            &[Bench::Seed1a],
             "table 1a (multi-threaded CPU by folio size; no DMA engine for 1b)",
         )
     };
-    demo.bench = Some(tables.into());
+    demo.bench = Some(Selection::of(tables));
     println!(
         "no job given on the command line: running a short demo of the seed's {what} \
          (boot with 'help' for every key, 'bench=all' for everything)"

@@ -18,18 +18,18 @@ use crate::mm::frames;
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kcore::cmdline::Config;
+use kcore::bench::Bench;
+use kcore::cmdline::{Config, Engine};
 use kcore::migrate::{folio_bytes, MTHP_ORDERS};
+use kcore::placement::Policy;
 
-/// Bytes per repetition: `total=` if given, else 1 GiB on hardware (the seed's) and
-/// 32 MiB under an emulator (minutes, not hours).
+/// Bytes per repetition: `total=` if given, else 1 GiB on hardware (the seed's) and the
+/// key table's default under an emulator (32 MiB: minutes, not hours).
 pub fn default_total(config: &Config) -> u64 {
-    if config.migrate.total_given {
-        config.migrate.total
-    } else if crate::bench_context().accel == "bare-metal" {
+    if !config.migrate.total_given && crate::bench_context().accel == "bare-metal" {
         1 << 30
     } else {
-        32 << 20
+        config.migrate.total
     }
 }
 
@@ -39,7 +39,7 @@ fn split(config: &Config) -> crate::migrate::engine::dma::Split {
 
 /// Table 1a (`dma = false`: multi-threaded CPU) or 1b (`dma = true`: DMA channels).
 pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), String> {
-    let exp = if dma { "1b" } else { "1a" };
+    let exp = if dma { Bench::Seed1b } else { Bench::Seed1a }.name();
     let (from, to) = super::nodes(config)?;
     let have = if dma {
         crate::dma::channel_count() as u32
@@ -134,24 +134,31 @@ pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), St
     Ok(())
 }
 
-/// Table 2a (`engine = "cpu"`) or 2b (`"dma"`, one channel).
-pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Result<(), String> {
-    let exp = if engine_name == "cpu" { "2a" } else { "2b" };
+/// Table 2a (`Engine::Cpu`) or 2b (`Engine::Dma`, one channel).
+///
+/// # Errors
+/// Another engine, bad input (nodes, counts) or a cell that could not be measured.
+pub fn table_2(config: &Config, kind: Engine, totals: &mut Totals) -> Result<(), String> {
+    let cpu = match kind {
+        Engine::Cpu => true,
+        Engine::Dma => false,
+        other => return Err(alloc::format!("table 2 measures cpu or dma, not {other}")),
+    };
+    let exp = if cpu { Bench::Seed2a } else { Bench::Seed2b }.name();
     let (from, to) = super::nodes(config)?;
-    let mut engine: alloc::boxed::Box<dyn crate::migrate::engine::CopyEngine> =
-        if engine_name == "cpu" {
-            alloc::boxed::Box::new(crate::migrate::engine::cpu::CpuEngine)
-        } else {
-            if crate::dma::channel_count() == 0 {
-                println!("{exp}: no DMA engine: table skipped");
-                return Ok(());
-            }
-            alloc::boxed::Box::new(DmaEngine::new(
-                Some(1),
-                split(config),
-                config.dma_timeout_ms,
-            )?)
-        };
+    let mut engine: alloc::boxed::Box<dyn crate::migrate::engine::CopyEngine> = if cpu {
+        alloc::boxed::Box::new(crate::migrate::engine::cpu::CpuEngine)
+    } else {
+        if crate::dma::channel_count() == 0 {
+            println!("{exp}: no DMA engine: table skipped");
+            return Ok(());
+        }
+        alloc::boxed::Box::new(DmaEngine::new(
+            Some(1),
+            split(config),
+            config.dma_timeout_ms,
+        )?)
+    };
     // Source and destination blocks must both fit, with room for page tables.
     let free_2m = |node: u32| {
         frames::node_counts()
@@ -171,11 +178,7 @@ pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Resul
     }
     println!(
         "{exp}: 2M folios, one {}, node {from} -> {to}, {} reps + warm-up{}",
-        if engine_name == "cpu" {
-            "thread"
-        } else {
-            "channel"
-        },
+        if cpu { "thread" } else { "channel" },
         config.migrate.reps,
         crate::bench_context().note()
     );
@@ -191,7 +194,7 @@ pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Resul
     println!();
     println!(
         "{exp}. {} (2MB folios, GB/s){}",
-        if engine_name == "cpu" {
+        if cpu {
             "CPU, one thread"
         } else {
             "DMA offload, one channel"
@@ -206,9 +209,23 @@ pub fn table_2(config: &Config, engine_name: &str, totals: &mut Totals) -> Resul
     Ok(())
 }
 
-/// Tables 3a (spread across CCDs) and 3b (fill one CCD first): 2M folios, threads 1..16.
-pub fn table_3(config: &Config, policy: &str, totals: &mut Totals) -> Result<(), String> {
-    let exp = if policy == "spread" { "3a" } else { "3b" };
+/// Tables 3a (`Policy::Spread`: spread across CCDs) and 3b (`Policy::Fill`: fill one
+/// CCD first): 2M folios, threads 1..16.
+///
+/// # Errors
+/// Another policy, bad input (nodes, widths) or workers that cannot be placed.
+pub fn table_3(config: &Config, policy: Policy, totals: &mut Totals) -> Result<(), String> {
+    let exp = match policy {
+        Policy::Spread => Bench::Seed3a,
+        Policy::Fill => Bench::Seed3b,
+        other => {
+            return Err(alloc::format!(
+                "table 3 places threads by spread or fill, not {other}"
+            ))
+        }
+    };
+    let spread = exp == Bench::Seed3a;
+    let exp = exp.name();
     let (from, to) = super::nodes(config)?;
     let have = crate::smp::online().len() as u32;
     let widths = super::widths(config, have, "online CPU(s)", exp)?;
@@ -221,7 +238,7 @@ pub fn table_3(config: &Config, policy: &str, totals: &mut Totals) -> Result<(),
     );
     let mut rows = Vec::new();
     for (k, &w) in widths.iter().enumerate() {
-        let mut engine = CpuMtEngine::new(w as usize, policy, from, to)?;
+        let mut engine = CpuMtEngine::new(w as usize, &policy, from, to)?;
         let spec = Spec::batched(exp, 9, folios, from, to, config);
         let progress = alloc::format!("{exp} cell {}/{}: {w} thread(s)", k + 1, widths.len());
         let o = super::result::measure(&spec, &mut engine, &progress, totals);
@@ -231,7 +248,7 @@ pub fn table_3(config: &Config, policy: &str, totals: &mut Totals) -> Result<(),
     println!();
     println!(
         "{exp}. {} (2MB folios, GB/s){}",
-        if exp == "3a" {
+        if spread {
             "Spread across different CCDs"
         } else {
             "Fill one CCD completely before moving to next one"

@@ -21,9 +21,10 @@ use crate::println;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kcore::cmdline::Config;
+use kcore::cmdline::{Config, Engine};
 use kcore::costmodel::{crossover, least_squares, Cost, Crossover, Fit};
 use kcore::migrate::{batches, folio_bytes};
+use kcore::placement::Policy;
 use ptdma::{CopyOp, DmaAddr};
 
 /// One point of the design: `folios` folios of `order`, at most `batch_pages` per batch.
@@ -210,7 +211,7 @@ pub fn calibrate(
 /// The CPU engine with `threads` workers (`cpu` for one: the migrating CPU copies).
 pub fn cpu_engine(
     threads: usize,
-    placement: &str,
+    placement: &Policy,
     from: u32,
     to: u32,
 ) -> Result<Box<dyn CopyEngine>, String> {
@@ -304,14 +305,14 @@ pub fn setup(config: &Config, totals: &mut Totals) -> Result<(), String> {
         "setup. Crossover: folio size above which one DMA channel beats N CPU threads (model)"
     );
     let mut header = String::from(" folios/batch |");
-    for m in models.iter().filter(|m| m.engine != "dma") {
+    for m in models.iter().filter(|m| m.engine != Engine::Dma.name()) {
         header.push_str(&alloc::format!(" {:>14} |", m.label()));
     }
     println!("{header}");
     println!("{}", "=".repeat(header.len()));
     for n in [1u64, 8, 64, 512] {
         let mut line = alloc::format!(" {n:<12} |");
-        for m in models.iter().filter(|m| m.engine != "dma") {
+        for m in models.iter().filter(|m| m.engine != Engine::Dma.name()) {
             let text = match crossover(&dma.cost, &m.cost, n) {
                 Crossover::Always => String::from("always"),
                 Crossover::Never => String::from("never"),

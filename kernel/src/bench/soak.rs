@@ -19,6 +19,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use kcore::cmdline::Config;
 use kcore::migrate::{folio_bytes, MTHP_ORDERS};
+use kcore::placement::Policy;
 use kcore::rng::XorShift;
 use ptdma::SplitPolicy;
 
@@ -152,11 +153,12 @@ fn pick_engine(
             max: 64 << 10,
         }),
     };
-    let policy = ["spread", "fill", "src", "dst"][rng.below(4) as usize];
+    let policy =
+        [Policy::Spread, Policy::Fill, Policy::Src, Policy::Dst][rng.below(4) as usize].clone();
     match pick {
         1 if online.len() > 1 => {
             let n = 1 + rng.below(online.len() as u64) as usize;
-            CpuMtEngine::new(n, policy, from, to)
+            CpuMtEngine::new(n, &policy, from, to)
                 .ok()
                 .map(|e| Box::new(e) as Box<dyn CopyEngine>)
         }
@@ -168,18 +170,9 @@ fn pick_engine(
         }
         3 if channels > 0 && online.len() > 1 => {
             let me = crate::arch::percpu::current_index();
-            let others: alloc::vec::Vec<String> = online
-                .iter()
-                .filter(|&&c| c != me)
-                .map(|c| alloc::format!("{c}"))
-                .collect();
-            let cpu = CpuMtEngine::new(
-                others.len(),
-                &alloc::format!("list:{}", others.join(",")),
-                from,
-                to,
-            )
-            .ok()?;
+            let others: alloc::vec::Vec<usize> =
+                online.iter().copied().filter(|&c| c != me).collect();
+            let cpu = CpuMtEngine::new(others.len(), &Policy::List(others), from, to).ok()?;
             let dma = DmaEngine::new(None, split, config.dma_timeout_ms).ok()?;
             HybridEngine::new(cpu, dma, rng.below(101))
                 .ok()

@@ -40,14 +40,10 @@ impl fmt::Display for EngineError {
 pub enum SetupError {
     /// A CPU copy routine this CPU cannot run (its instructions are missing).
     RoutineUnavailable(&'static str),
-    /// A copy routine name nobody knows.
-    UnknownRoutine(alloc::string::String),
     /// No frames for the boot-time copy measurement.
     Frames(FrameError),
     /// The boot-time copy measurement was refused.
     Copy(crate::mm::copy::CopyError),
-    /// The placement policy text does not parse.
-    Policy(alloc::string::String, kcore::placement::PolicyParseError),
     /// The placement cannot be satisfied on this machine.
     Placement {
         /// The policy.
@@ -70,10 +66,8 @@ impl fmt::Display for SetupError {
                 f,
                 "copy={r}: this CPU lacks the instructions it needs (see the copy: line)"
             ),
-            SetupError::UnknownRoutine(r) => write!(f, "unknown copy routine {r}"),
             SetupError::Frames(e) => write!(f, "no frames to measure the copy routines: {e}"),
             SetupError::Copy(e) => write!(f, "measuring the copy routines: {e}"),
-            SetupError::Policy(p, e) => write!(f, "placement={p}: {e}"),
             SetupError::Placement {
                 policy,
                 threads,

@@ -12,30 +12,5 @@ pub mod rawcopy;
 pub mod runstats;
 pub mod workload;
 
-/// How the four phases are ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Each phase over the whole batch (the RFC's `migrate_folios_batch_move`).
-    Batched,
-    /// All four phases for one folio before the next (stock `migrate_pages`).
-    PerFolio,
-}
-
-impl Mode {
-    /// The name used on the command line and in RESULT lines.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Batched => "batched",
-            Mode::PerFolio => "per-folio",
-        }
-    }
-
-    /// Parses `batched` / `per-folio`.
-    pub fn from_name(s: &str) -> Option<Self> {
-        match s {
-            "batched" => Some(Mode::Batched),
-            "per-folio" => Some(Mode::PerFolio),
-            _ => None,
-        }
-    }
-}
+/// How the four phases are ordered (`mode=`, parsed in kcore).
+pub use kcore::cmdline::Mode;

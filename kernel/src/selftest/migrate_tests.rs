@@ -15,7 +15,9 @@ use crate::mm::frames;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
+use kcore::cmdline::Engine;
 use kcore::migrate::{folio_bytes, MTHP_ORDERS};
+use kcore::placement::Policy;
 
 pub static TESTS: &[Test] = &[
     Test {
@@ -59,41 +61,35 @@ pub static TESTS: &[Test] = &[
 /// engine is attached; hybrid (one CPU worker per other CPU + DMA) when both are there.
 /// Built one at a time by [`make_engine`]: DMA engines own their channels, so two of
 /// them cannot hold the same channels at once.
-fn engine_kinds() -> Vec<&'static str> {
+fn engine_kinds() -> Vec<Engine> {
     let online = crate::smp::online().len();
     let dma = crate::dma::channel_count() > 0;
-    let mut v = alloc::vec!["cpu"];
+    let mut v = alloc::vec![Engine::Cpu];
     if online > 1 {
-        v.push("cpu-mt");
+        v.push(Engine::CpuMt);
     }
     if dma {
-        v.push("dma");
+        v.push(Engine::Dma);
         if online > 1 {
-            v.push("hybrid");
+            v.push(Engine::Hybrid);
         }
     }
     v
 }
 
 /// The engine `kind` for moves between nodes `a` and `b` (see [`engine_kinds`]).
-fn make_engine(kind: &str, a: u32, b: u32) -> Result<Box<dyn CopyEngine>, String> {
+fn make_engine(kind: Engine, a: u32, b: u32) -> Result<Box<dyn CopyEngine>, String> {
     let config = crate::config();
     let online = crate::smp::online().len();
     Ok(match kind {
-        "cpu-mt" => Box::new(CpuMtEngine::new(online, "spread", a, b)?),
-        "hybrid" => {
+        Engine::CpuMt => Box::new(CpuMtEngine::new(online, &Policy::Spread, a, b)?),
+        Engine::Hybrid => {
             let me = crate::arch::percpu::current_index();
-            let others: Vec<String> = crate::smp::online()
+            let others: Vec<usize> = crate::smp::online()
                 .into_iter()
                 .filter(|&c| c != me)
-                .map(|c| alloc::format!("{c}"))
                 .collect();
-            let cpu = CpuMtEngine::new(
-                others.len(),
-                &alloc::format!("list:{}", others.join(",")),
-                a,
-                b,
-            )?;
+            let cpu = CpuMtEngine::new(others.len(), &Policy::List(others), a, b)?;
             let dma = DmaEngine::new(
                 None,
                 Split::Ops(ptdma::SplitPolicy::RoundRobin),
@@ -101,7 +97,7 @@ fn make_engine(kind: &str, a: u32, b: u32) -> Result<Box<dyn CopyEngine>, String
             )?;
             Box::new(HybridEngine::new(cpu, dma, 50)?)
         }
-        other => bench::engine(other, config)?,
+        other @ (Engine::Cpu | Engine::Dma) => bench::engine(other, config)?,
     })
 }
 
@@ -151,7 +147,7 @@ fn matrix() -> Result<(), String> {
 fn batch_limits() -> Result<(), String> {
     let nodes = frames::nodes();
     let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
-    let mut engine = bench::engine("cpu", crate::config())?;
+    let mut engine = bench::engine(Engine::Cpu, crate::config())?;
     let mut w = Workload::create(a, 2, 300, 77)?; // 300 x 16K = 1200 pages
     let s1 = pipeline::migrate(&mut w, b, engine.as_mut(), Mode::Batched, 512);
     let s2 = pipeline::migrate(&mut w, a, engine.as_mut(), Mode::Batched, u64::MAX);
@@ -170,7 +166,7 @@ fn dma_fault_fallback() -> Result<(), String> {
     let nodes = frames::nodes();
     let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
     let before = frames::frames_in_use();
-    let mut engine = bench::engine("dma", crate::config())?;
+    let mut engine = bench::engine(Engine::Dma, crate::config())?;
     let mut w = Workload::create(a, 0, 256, 5)?;
     let stats = pipeline::migrate(&mut w, b, engine.as_mut(), Mode::Batched, 512);
     let verified = stats
@@ -196,7 +192,7 @@ fn corruption_detected() -> Result<(), String> {
     let nodes = frames::nodes();
     let (a, b) = (nodes[0], *nodes.last().ok_or("no nodes")?);
     let before = frames::frames_in_use();
-    let mut engine = bench::engine("dma", crate::config())?;
+    let mut engine = bench::engine(Engine::Dma, crate::config())?;
     let mut w = Workload::create(a, 0, 64, 9)?;
     let moved = pipeline::migrate(&mut w, b, engine.as_mut(), Mode::Batched, 512);
     let verdict = w.verify(b).map_err(String::from);

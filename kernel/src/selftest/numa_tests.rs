@@ -14,6 +14,7 @@ use crate::platform;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
+use kcore::cmdline::Engine;
 
 pub static TESTS: &[Test] = &[
     Test {
@@ -31,9 +32,9 @@ pub static TESTS: &[Test] = &[
 /// The engines to move data with: cpu, and dma when an engine is attached.
 fn engines() -> Result<Vec<Box<dyn CopyEngine>>, String> {
     let config = crate::config();
-    let mut v = alloc::vec![bench::engine("cpu", config)?];
+    let mut v = alloc::vec![bench::engine(Engine::Cpu, config)?];
     if crate::dma::channel_count() > 0 {
-        v.push(bench::engine("dma", config)?);
+        v.push(bench::engine(Engine::Dma, config)?);
     }
     Ok(v)
 }

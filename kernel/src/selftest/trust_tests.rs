@@ -15,6 +15,7 @@ use crate::mm::copy::CopyList;
 use crate::mm::frames::{self, Block, RangeError};
 use alloc::string::String;
 use alloc::vec::Vec;
+use kcore::cmdline::Engine;
 use ptdma::{CopyOp, DmaAddr};
 
 pub static TESTS: &[Test] = &[
@@ -56,9 +57,9 @@ fn rollback_every_phase() -> Result<(), String> {
     let (a, b) = two_nodes()?;
     let config = crate::config();
     let mut engines: Vec<alloc::boxed::Box<dyn CopyEngine>> =
-        alloc::vec![bench::engine("cpu", config)?];
+        alloc::vec![bench::engine(Engine::Cpu, config)?];
     if crate::dma::channel_count() > 0 {
-        engines.push(bench::engine("dma", config)?);
+        engines.push(bench::engine(Engine::Dma, config)?);
     }
     let before = frames::frames_in_use();
     for engine in engines.iter_mut() {
@@ -125,7 +126,7 @@ fn out_of_memory_mid_run() -> Result<(), String> {
         crate::print!("(one memory node) ");
         return Ok(());
     }
-    let mut engine = bench::engine("cpu", crate::config())?;
+    let mut engine = bench::engine(Engine::Cpu, crate::config())?;
     let before = frames::frames_in_use();
     let mut w = Workload::create(a, 4, 64, 0x00f)?;
     let held = frames::frames_in_use();
@@ -210,7 +211,7 @@ fn dma_refuses_frames_not_held() -> Result<(), String> {
         }),
     ];
     let mut engine = if crate::dma::channel_count() > 0 {
-        Some(bench::engine("dma", crate::config())?)
+        Some(bench::engine(Engine::Dma, crate::config())?)
     } else {
         None
     };

@@ -198,7 +198,7 @@ fn start_aps(bi: &BootInfo, cpus: &[&'static PerCpu], bsp_apic: u32) {
     // round, still through a (one-slot) table, so a CPU woken by an IPI meant for
     // another (QEMU 10's TCG delivers INIT/SIPI for x2APIC ID 1 to 257 too) finds no slot
     // and halts instead of running on the other CPU's stack.
-    let serial = crate::config().ap_start_serial;
+    let serial = crate::config().ap_start == kcore::cmdline::ApStart::Serial;
     let timeout = AP_START_TIMEOUT_NS + aps.len() as u64 * AP_START_PER_CPU_NS;
     let outcomes = if serial {
         aps.iter()

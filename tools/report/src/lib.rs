@@ -9,7 +9,8 @@
 //! Modules: `parse` (log -> model), `model`, `status` (what a figure is worth), `seed` (the
 //! RFC's tables), `csv` (CSV + JSON),
 //! `tables` + `breakdown` + `markdown` (report.md), `plots` (what to plot) + `draw`,
-//! `frontier` (bench=frontier's plots, with the copy ceiling drawn as a line).
+//! `frontier` (bench=frontier's plots, with the copy ceiling drawn as a line), `registry`
+//! (kcore's benchmark registry and exit-code table as text for `run-qemu.sh`).
 
 pub mod breakdown;
 pub mod csv;
@@ -19,6 +20,7 @@ pub mod markdown;
 pub mod model;
 pub mod parse;
 pub mod plots;
+pub mod registry;
 pub mod seed;
 pub mod status;
 pub mod tables;

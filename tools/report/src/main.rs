@@ -1,4 +1,6 @@
 //! `report [OPTIONS] <LOG|->`: the command-line front of the `report` library.
+//! `report --list-benches` and `report --exit-codes` print kcore's benchmark registry and
+//! exit-code table for `run-qemu.sh` (tab-separated, one entry a line).
 //!
 //! Exit codes: 0 all good; 1 the log has no RESULT lines, or a cell is not a figure of its
 //! engine (`verified: false`, status `invalid` or `out-of-memory`; outputs are still
@@ -38,7 +40,16 @@ impl From<Fmt> for Format {
 #[command(name = "report", version)]
 struct Args {
     /// Kernel serial log, or `-` for standard input.
-    log: String,
+    #[arg(required_unless_present_any = ["list_benches", "exit_codes"])]
+    log: Option<String>,
+    /// Print every benchmark `bench=` accepts and exit: name, DMA need (`-`, `optional`,
+    /// `required`), `seed` when the seed RFC has a table for it, summary; tab-separated.
+    #[arg(long, conflicts_with = "exit_codes")]
+    list_benches: bool,
+    /// Print the exit-code table and exit: QEMU status (`-` for runner-only codes),
+    /// run-qemu.sh exit code, name, meaning; tab-separated.
+    #[arg(long)]
+    exit_codes: bool,
     /// Output directory (created if missing).
     #[arg(long, default_value = "out/report")]
     out: PathBuf,
@@ -52,7 +63,19 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let bytes = if args.log == "-" {
+    if args.list_benches {
+        print!("{}", report::registry::benches());
+        return ExitCode::SUCCESS;
+    }
+    if args.exit_codes {
+        print!("{}", report::registry::exit_codes());
+        return ExitCode::SUCCESS;
+    }
+    let Some(log) = args.log else {
+        eprintln!("report: a log file (or -) is required");
+        return ExitCode::from(2);
+    };
+    let bytes = if log == "-" {
         let mut buf = Vec::new();
         if let Err(e) = std::io::stdin().read_to_end(&mut buf) {
             eprintln!("report: cannot read standard input: {e}");
@@ -60,19 +83,15 @@ fn main() -> ExitCode {
         }
         buf
     } else {
-        match std::fs::read(&args.log) {
+        match std::fs::read(&log) {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("report: cannot read {}: {e}", args.log);
+                eprintln!("report: cannot read {}: {e}", log);
                 return ExitCode::from(2);
             }
         }
     };
-    let source = if args.log == "-" {
-        "<stdin>"
-    } else {
-        &args.log
-    };
+    let source = if log == "-" { "<stdin>" } else { &log };
     let formats: Vec<Format> = args.formats.iter().map(|&f| f.into()).collect();
     let outcome = match report::generate(&bytes, source, &args.out, &formats, &args.title) {
         Ok(o) => o,

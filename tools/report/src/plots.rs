@@ -4,6 +4,7 @@
 //! Drawing (PNG and SVG) is in `draw.rs`.
 
 use crate::model::{size_label, Cell, Family, Parsed};
+use kcore::bench::Bench;
 use std::collections::BTreeSet;
 
 pub use crate::draw::{render_png, write_svg, SIZE};
@@ -188,7 +189,7 @@ fn question_plots(parsed: &Parsed, sfx: &str) -> Vec<Plot> {
     let mut out = Vec::new();
     let setup = key_series(
         parsed,
-        "setup",
+        Bench::Setup.name(),
         |c| format!("{} x{} {}", c.engine, c.width(), size_label(c.folio_kib)),
         |c| {
             let (b, d, ns) = (
@@ -219,7 +220,7 @@ fn question_plots(parsed: &Parsed, sfx: &str) -> Vec<Plot> {
     }
     let pollution = key_series(
         parsed,
-        "pollution",
+        Bench::Pollution.name(),
         |c| c.engine.clone(),
         |c| {
             Some((
@@ -230,7 +231,7 @@ fn question_plots(parsed: &Parsed, sfx: &str) -> Vec<Plot> {
     );
     let load = key_series(
         parsed,
-        "load",
+        Bench::Load.name(),
         |c| {
             let l = c.raw.get("load").and_then(|v| v.as_str()).unwrap_or("?");
             format!("{} {l}", c.engine)
@@ -275,33 +276,37 @@ pub fn plots(parsed: &Parsed) -> Vec<Plot> {
     let mut out = Vec::new();
     let lines = [
         (
-            "1a",
+            Bench::Seed1a.name(),
             XKind::FolioSize,
             "multi-threaded CPU, throughput vs folio size",
         ),
-        ("1b", XKind::FolioSize, "DMA, throughput vs folio size"),
         (
-            "2a",
+            Bench::Seed1b.name(),
+            XKind::FolioSize,
+            "DMA, throughput vs folio size",
+        ),
+        (
+            Bench::Seed2a.name(),
             XKind::FolioCount,
             "CPU, 2M folios, throughput vs folio count",
         ),
         (
-            "2b",
+            Bench::Seed2b.name(),
             XKind::FolioCount,
             "DMA, 2M folios, throughput vs folio count",
         ),
         (
-            "auto",
+            Bench::Auto.name(),
             XKind::FolioSize,
             "auto engine vs always-CPU and always-DMA, throughput vs folio size",
         ),
         (
-            "placement",
+            Bench::Placement.name(),
             XKind::FolioSize,
             "workers on source vs destination node vs spread",
         ),
         (
-            "cycles",
+            Bench::Cycles.name(),
             XKind::FolioSize,
             "throughput of the engines whose CPU cycles are counted",
         ),

@@ -11,6 +11,8 @@
 //! 2a CPU and 2b DMA by folio count (2 MB folios, one thread/channel); 3a threads spread across
 //! CCDs and 3b filling one CCD first.
 
+use kcore::bench::Bench;
+
 /// A seed number: (mean, standard deviation) in GB/s.
 pub type Stat = (f64, f64);
 
@@ -67,9 +69,9 @@ fn index_of(list: &[u64], v: u64) -> Option<usize> {
     list.iter().position(|&x| x == v)
 }
 
-/// True for the experiments the seed published a table for.
+/// True for the experiments the seed published a table for (kcore's benchmark registry).
 pub fn has_table(exp: &str) -> bool {
-    matches!(exp, "1a" | "1b" | "2a" | "2b" | "3a" | "3b")
+    exp.parse::<Bench>().is_ok_and(|b| b.info().seed_table)
 }
 
 /// The seed's number for an experiment cell, if the seed measured it.
@@ -78,47 +80,29 @@ pub fn has_table(exp: &str) -> bool {
 /// the cell's coordinates; only the ones the table varies are looked at. Table 2 holds for
 /// 2 MB folios and width 1 only; table 3 for 2 MB folios (the seed's mtcopy default).
 pub fn lookup(exp: &str, folio_kib: u64, folios: u64, width: u64) -> Option<Stat> {
-    match exp {
-        "1a" | "1b" => {
+    let bench: Bench = exp.parse().ok()?;
+    match bench {
+        Bench::Seed1a | Bench::Seed1b => {
             let row = index_of(&WIDTHS, width)?;
             let col = index_of(&T1_SIZES_KIB, folio_kib)?;
-            Some(if exp == "1a" { T1A } else { T1B }[row][col])
+            Some(if bench == Bench::Seed1a { T1A } else { T1B }[row][col])
         }
-        "2a" | "2b" if folio_kib == 2048 && width == 1 => {
+        Bench::Seed2a | Bench::Seed2b if folio_kib == 2048 && width == 1 => {
             let i = index_of(&T2_COUNTS, folios)?;
-            Some(if exp == "2a" { T2A } else { T2B }[i])
+            Some(if bench == Bench::Seed2a { T2A } else { T2B }[i])
         }
-        "3a" | "3b" => {
+        Bench::Seed3a | Bench::Seed3b => {
             let i = index_of(&WIDTHS, width)?;
-            Some(if exp == "3a" { T3A } else { T3B }[i])
+            Some(if bench == Bench::Seed3a { T3A } else { T3B }[i])
         }
         _ => None,
     }
 }
 
-/// One-line description of a seed table, for headings.
+/// One-line description of an experiment (a benchmark or one of its parts, such as
+/// `frontier-latency`), for headings: kcore's benchmark registry, else `experiment`.
 pub fn describe(exp: &str) -> &'static str {
-    match exp {
-        "1a" => "multi-threaded CPU copy by folio size and thread count",
-        "1b" => "DMA offload by folio size and channel count",
-        "2a" => "CPU copy of 2 MB folios by folio count, one thread",
-        "2b" => "DMA offload of 2 MB folios by folio count, one channel",
-        "3a" => "CPU threads spread across CCDs",
-        "3b" => "CPU threads filling one CCD before the next",
-        "efficiency" => "per-folio vs batched efficiency",
-        "setup" => "DMA setup cost",
-        "auto" => "per-batch engine choice (auto) vs fixed engines",
-        "placement" => "CPU workers on the source vs destination node vs spread",
-        "pollution" => "cache pollution: victim re-read and first touch after a migration",
-        "cycles" => "CPU cycles per GiB migrated by each engine",
-        "load" => "migration under memory-bandwidth and DMA background load",
-        "frontier-ceiling" => "the copy ceiling of this boot: verified raw copies of 2M folios by one CPU (temporal and non-temporal stores), all CPUs of the two nodes, each DMA channel alone and all together; every later cell's % of ceiling is its GB/s over the best CPU figure (and, for DMA cells, the best DMA figure)",
-        "frontier-split" => "DMA split by bytes vs whole folios round-robin, one 2M folio per batch, 1..N channels",
-        "frontier-minbatch" => "4K batches by size: DMA, DMA declining batches below the floor to the CPU (declined_batches), one CPU",
-        "frontier-mix" => "one workload of several folio sizes (size=mix) beside uniform workloads of each size",
-        "frontier-latency" => "latency by batch size: first folio mapped again and each folio's unmapped window (µs, p50/p99/max)",
-        _ => "experiment",
-    }
+    kcore::bench::describe(exp).unwrap_or("experiment")
 }
 
 #[cfg(test)]
@@ -144,5 +128,23 @@ mod tests {
         assert_eq!(lookup("2a", 4, 1, 1), None);
         assert_eq!(lookup("2a", 2048, 1, 2), None);
         assert_eq!(lookup("efficiency", 4, 1, 1), None);
+        assert_eq!(lookup("nosuch", 4, 1, 1), None);
+    }
+
+    #[test]
+    fn tables_and_headings_come_from_the_registry() {
+        let seed: Vec<&str> = Bench::ALL
+            .iter()
+            .map(|b| b.name())
+            .filter(|e| has_table(e))
+            .collect();
+        assert_eq!(seed, ["1a", "1b", "2a", "2b", "3a", "3b"]);
+        assert!(!has_table("frontier-split") && !has_table("migrate"));
+        assert_eq!(
+            describe("1b"),
+            "DMA offload by folio size and channel count"
+        );
+        assert!(describe("frontier-ceiling").starts_with("the copy ceiling"));
+        assert_eq!(describe("migrate"), "experiment");
     }
 }

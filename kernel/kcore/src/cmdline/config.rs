@@ -1,5 +1,8 @@
 //! The typed configuration a command line parses into.
 
+use super::choices::{ApStart, CopyRoutine, DmaSplit, Engine, Mode};
+use crate::bench::Selection;
+use crate::placement::Policy;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -14,16 +17,18 @@ pub enum MinBatch {
     Auto,
 }
 
-/// What a migration run or benchmark is asked to do.
+/// What a migration run or benchmark is asked to do. Every field holds the value given
+/// on the command line or the key table's default ([`super::KEYS`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrateArgs {
-    /// Engine name (`cpu`, `dma`).
-    pub engine: String,
-    /// `batched` or `per-folio`.
-    pub mode: String,
+    /// `engine=`.
+    pub engine: Engine,
+    /// `mode=`.
+    pub mode: Mode,
     /// Folio orders, in the order given.
     pub sizes: Vec<u8>,
-    /// `size=` was given (benchmarks otherwise use their own default sizes).
+    /// `size=` was given as a list of sizes (benchmarks otherwise use their own default
+    /// sizes).
     pub size_given: bool,
     /// `total=` was given (else benchmarks pick a default for the accelerator).
     pub total_given: bool,
@@ -43,8 +48,8 @@ pub struct MigrateArgs {
     pub channels: Option<u32>,
     /// CPU worker threads (cpu-mt, hybrid).
     pub threads: u32,
-    /// Worker placement policy text.
-    pub placement: String,
+    /// `placement=`: where CPU workers run.
+    pub placement: Policy,
     /// Percent of a batch the hybrid engine copies with the CPU.
     pub hybrid_cpu_percent: u32,
     /// Source node.
@@ -55,32 +60,8 @@ pub struct MigrateArgs {
     pub reps: u32,
 }
 
-impl Default for MigrateArgs {
-    fn default() -> Self {
-        Self {
-            engine: "cpu".into(),
-            mode: "batched".into(),
-            sizes: alloc::vec![9],
-            size_given: false,
-            total_given: false,
-            widths: alloc::vec![1, 2, 4, 8, 16],
-            counts: alloc::vec![1, 8, 64, 256, 512, 1024, 2048, 8192],
-            total: 32 << 20,
-            batch_pages: 512,
-            batch_auto_us: None,
-            mix: None,
-            channels: None,
-            threads: 1,
-            placement: "spread".into(),
-            hybrid_cpu_percent: 50,
-            from: 0,
-            to: 1,
-            reps: 5,
-        }
-    }
-}
-
-/// The typed configuration of one boot.
+/// The typed configuration of one boot, from [`super::parse`]: each field the value
+/// given on the command line or the key table's default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// `help` was given.
@@ -101,16 +82,16 @@ pub struct Config {
     pub dma_timeout_ms: u64,
     /// `migrate` was given: run one migration experiment.
     pub migrate_job: bool,
-    /// `bench=` value.
-    pub bench: Option<String>,
+    /// `bench=`: the benchmarks to run.
+    pub bench: Option<Selection>,
     /// Migration parameters.
     pub migrate: MigrateArgs,
-    /// CPU copy routine (`auto` or a forced one).
-    pub copy: String,
+    /// `copy=`: the CPU copy routine (`auto` or a forced one).
+    pub copy: CopyRoutine,
     /// The DMA timing assumption, for reports.
     pub dma_profile: String,
-    /// `rr`, `contiguous` or `bytes`.
-    pub dma_split: String,
+    /// `dma-split=`.
+    pub dma_split: DmaSplit,
     /// Chunk bounds of `dma-split=bytes`.
     pub dma_chunk: crate::split::ChunkBounds,
     /// `dma-min-batch=`: batches below it go to the CPU (declined).
@@ -127,8 +108,8 @@ pub struct Config {
     pub debug_exit: bool,
     /// `pcid=`, `invpcid=`, `avx512=`: CPU features forced on or off.
     pub features: crate::features::Forced,
-    /// `ap-start=serial`: start APs one at a time instead of all at once.
-    pub ap_start_serial: bool,
+    /// `ap-start=`: start APs all at once or one at a time.
+    pub ap_start: ApStart,
     /// `host-binding=`: the KVM guest's placement on its host, if any.
     pub host_binding: Option<crate::hostbind::Binding>,
     /// The keys given on the command line, in order. A key not listed here holds its
@@ -141,38 +122,6 @@ impl Config {
     /// Whether `key` was given on the command line (so its value must be used exactly).
     pub fn given(&self, key: &str) -> bool {
         self.given.contains(&key)
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            help: false,
-            test: None,
-            reboot: false,
-            verbose: false,
-            expect: Expectations::default(),
-            dma_force: false,
-            dma_marker: true,
-            dma_timeout_ms: 2000,
-            migrate_job: false,
-            bench: None,
-            migrate: MigrateArgs::default(),
-            copy: "auto".into(),
-            dma_profile: "none".into(),
-            dma_split: "rr".into(),
-            dma_chunk: crate::split::ChunkBounds::DEFAULT,
-            dma_min_batch: MinBatch::Off,
-            soak_s: None,
-            expect_topo: None,
-            watchdog_s: 120,
-            console: None,
-            debug_exit: true,
-            features: crate::features::Forced::default(),
-            ap_start_serial: false,
-            host_binding: None,
-            given: Vec::new(),
-        }
     }
 }
 

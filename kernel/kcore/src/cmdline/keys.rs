@@ -1,5 +1,10 @@
-//! Every key of the kernel command line, declared once with its kind, default and help,
-//! and the benchmark names `bench=` accepts.
+//! Every key of the kernel command line, declared once with its kind, default and help.
+//! A default is written here and nowhere else: [`super::parse`] builds every field of
+//! the configuration from the value given or this default. The words of a closed-set
+//! key come from its enum ([`super::Engine`], ...); benchmark names from [`crate::bench`].
+
+use super::choices::{ApStart, CopyRoutine, DmaSplit, Engine, Mode};
+use crate::features::Force;
 
 /// What kind of value a key takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +39,8 @@ pub struct KeySpec {
     pub help: &'static str,
 }
 
-/// Every key of the kernel command line. Add new keys here and in [`Config`].
+/// Every key of the kernel command line. Add new keys here and in [`super::Config`]
+/// (built in `parse`).
 pub const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "help",
@@ -74,25 +80,25 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "ap-start",
-        kind: ValueKind::Choice(&["parallel", "serial"]),
+        kind: ValueKind::Choice(ApStart::NAMES),
         default: "parallel",
         help: "start the other CPUs all at once (each finds its slot by APIC ID) or one at a time",
     },
     KeySpec {
         name: "pcid",
-        kind: ValueKind::Choice(&["auto", "on", "off"]),
+        kind: ValueKind::Choice(Force::NAMES),
         default: "auto",
         help: "PCIDs for migration address spaces: auto (when the CPU has them) | on (refuse to run without) | off",
     },
     KeySpec {
         name: "invpcid",
-        kind: ValueKind::Choice(&["auto", "on", "off"]),
+        kind: ValueKind::Choice(Force::NAMES),
         default: "auto",
         help: "INVPCID for unloaded address spaces (needs PCIDs): auto | on (refuse without) | off (flushing CR3 load instead)",
     },
     KeySpec {
         name: "avx512",
-        kind: ValueKind::Choice(&["auto", "on", "off"]),
+        kind: ValueKind::Choice(Force::NAMES),
         default: "auto",
         help: "AVX-512 state and the avx512 copy routine: auto | on (refuse to run without) | off",
     },
@@ -148,7 +154,7 @@ pub const KEYS: &[KeySpec] = &[
         name: "bench",
         kind: ValueKind::Word,
         default: "-",
-        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1a/1b (cpu-mt/dma: size x threads/channels), 2a/2b (cpu/dma: 2M folio count), 3a/3b (threads spread/fill across CCDs), setup (DMA/CPU cost per batch, descriptor, byte; crossover), auto (per-batch engine choice vs fixed), placement (workers src/dst/spread), pollution (victim cache re-read), load (under memory/DMA load), cycles (CPU cycles per GiB), all",
+        help: "benchmarks to run, a comma list of the names below or all",
     },
     KeySpec {
         name: "soak",
@@ -170,13 +176,13 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "engine",
-        kind: ValueKind::Choice(&["cpu", "cpu-mt", "dma", "hybrid"]),
+        kind: ValueKind::Choice(Engine::NAMES),
         default: "cpu",
         help: "copy engine: cpu (one core) | cpu-mt (threads= workers) | dma (PTDMA queues) | hybrid (CPU workers + DMA)",
     },
     KeySpec {
         name: "mode",
-        kind: ValueKind::Choice(&["batched", "per-folio"]),
+        kind: ValueKind::Choice(Mode::NAMES),
         default: "batched",
         help: "batched (each phase over the batch, the RFC) | per-folio (stock Linux)",
     },
@@ -242,13 +248,13 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "copy",
-        kind: ValueKind::Choice(&["auto", "movsb", "sse2", "avx2", "avx512", "nt"]),
+        kind: ValueKind::Choice(CopyRoutine::NAMES),
         default: "auto",
         help: "CPU copy routine: auto (fastest measured at boot) or a forced one",
     },
     KeySpec {
         name: "dma-split",
-        kind: ValueKind::Choice(&["rr", "contiguous", "bytes"]),
+        kind: ValueKind::Choice(DmaSplit::NAMES),
         default: "rr",
         help: "how a batch is split across DMA channels: rr (folio i to channel i mod n, RFC V2) | contiguous (blocks of folios, RFC V3) | bytes (chunks of dma-chunk bytes, inside folios when there are fewer folios than channels)",
     },
@@ -288,23 +294,4 @@ pub const KEYS: &[KeySpec] = &[
         default: "0",
         help: "print more detail while booting (0|1)",
     },
-];
-
-/// Benchmarks `bench=` accepts.
-pub const BENCHES: &[&str] = &[
-    "efficiency",
-    "1a",
-    "1b",
-    "2a",
-    "2b",
-    "3a",
-    "3b",
-    "setup",
-    "auto",
-    "placement",
-    "pollution",
-    "load",
-    "cycles",
-    "frontier",
-    "all",
 ];

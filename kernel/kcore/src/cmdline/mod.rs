@@ -8,9 +8,13 @@
 //! given twice is a [`CmdlineError`], which the kernel reports before exiting with the
 //! "bad input" code.
 //!
-//! By role: [`keys`] declares the keys and benchmark names, `config` the typed result,
-//! `parse` the parser and its errors, `help` the text `help` prints.
+//! By role: [`keys`] declares the keys and their defaults, `choices` the closed-set
+//! values as enums ([`Engine`], [`Mode`], ...), `config` the typed result, `parse` the
+//! tokenizer, value checks and errors, `build` the config from checked values and
+//! defaults, `help` the text `help` prints. Benchmark names live in [`crate::bench`].
 
+mod build;
+mod choices;
 mod config;
 mod help;
 pub mod keys;
@@ -18,6 +22,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+pub use choices::{ApStart, CopyRoutine, DmaSplit, Engine, Mode};
 pub use config::*;
 pub use help::write_help;
 pub use keys::*;

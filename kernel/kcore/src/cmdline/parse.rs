@@ -62,10 +62,14 @@ impl fmt::Display for CmdlineError {
     }
 }
 
-/// Parses a whole command line.
+/// Parses a whole command line. Each token is checked against its key's kind in the
+/// order given; then every field of the [`Config`] is built once, from the value given
+/// or else the key's default in [`KEYS`] (the only place a default is written).
+///
+/// # Errors
+/// The first unknown key, repeated key or bad value, as a [`CmdlineError`].
 pub fn parse(line: &str) -> Result<Config, CmdlineError> {
-    let mut config = Config::default();
-    let mut seen: Vec<&'static str> = Vec::new();
+    let mut given: Vec<(&'static KeySpec, String)> = Vec::new();
     for token in line.split_ascii_whitespace() {
         let (key, value) = match token.split_once('=') {
             Some((k, v)) => (k, Some(v)),
@@ -78,167 +82,15 @@ pub fn parse(line: &str) -> Result<Config, CmdlineError> {
                 key: key.to_string(),
                 suggestion: closest_key(key),
             })?;
-        if seen.contains(&spec.name) {
+        if given.iter().any(|(s, _)| s.name == spec.name) {
             return Err(CmdlineError::Repeated { key: spec.name });
         }
-        seen.push(spec.name);
-        apply(&mut config, spec, value)?;
+        given.push((spec, check_value(spec, value)?));
     }
-    config.given = seen;
-    Ok(config)
+    super::build::Values { given }.config()
 }
 
-fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(), CmdlineError> {
-    let value = check_value(spec, value)?;
-    match spec.name {
-        "help" => config.help = true,
-        "test" => config.test = Some(parse_test_filter(spec, &value)?),
-        "reboot" => config.reboot = value == "1",
-        "verbose" => config.verbose = value == "1",
-        "expect-cpus" => config.expect.cpus = value.parse().ok(),
-        "expect-nodes" => config.expect.nodes = value.parse().ok(),
-        "expect-node-mib" => config.expect.node_mib = value.parse().ok(),
-        "expect-ptdma" => config.expect.ptdma = value.parse().ok(),
-        "dma-force" => config.dma_force = value == "1",
-        "dma-marker" => config.dma_marker = value == "1",
-        "dma-timeout-ms" => config.dma_timeout_ms = value.parse().unwrap_or(2000),
-        "migrate" => config.migrate_job = true,
-        "bench" => {
-            for b in value.split(',') {
-                if !BENCHES.contains(&b) {
-                    return Err(bad_value(
-                        spec,
-                        &value,
-                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,frontier,all",
-                    ));
-                }
-            }
-            config.bench = Some(value)
-        }
-        "widths" => {
-            config.migrate.widths = parse_list(spec, &value, 1, 256)?
-                .into_iter()
-                .map(|n| n as u32)
-                .collect()
-        }
-        "counts" => config.migrate.counts = parse_list(spec, &value, 1, 1 << 20)?,
-        "engine" => config.migrate.engine = value,
-        "mode" => config.migrate.mode = value,
-        "size" if value.starts_with("mix:") => {
-            config.migrate.mix = Some(
-                crate::mix::parse(&value)
-                    .map_err(|e| bad_value(spec, &value, &alloc::format!("{e}")))?,
-            );
-        }
-        "size" => {
-            config.migrate.sizes = parse_sizes(spec, &value)?;
-            config.migrate.size_given = true;
-        }
-        "total" => {
-            config.migrate.total_given = true;
-            config.migrate.total = crate::migrate::parse_size(&value)
-                .filter(|&t| t >= 4096)
-                .ok_or_else(|| bad_value(spec, &value, "a size >= 4k like 64m or 1g"))?
-        }
-        "batch" => {
-            if let Some(us) = value.strip_prefix("auto:unmapped-us=") {
-                config.migrate.batch_auto_us =
-                    Some(parse_u64(us).filter(|&n| n > 0).ok_or_else(|| {
-                        bad_value(spec, &value, "auto:unmapped-us=N with N >= 1")
-                    })?);
-                return Ok(());
-            }
-            config.migrate.batch_pages = match value.as_str() {
-                "all" => u64::MAX,
-                v => parse_u64(v).filter(|&n| n > 0).ok_or_else(|| {
-                    bad_value(
-                        spec,
-                        v,
-                        "a page count >= 1, 'all', or auto:unmapped-us=N (bench=frontier)",
-                    )
-                })?,
-            }
-        }
-        "channels" => {
-            config.migrate.channels = match value.as_str() {
-                "all" => None,
-                v => Some(
-                    parse_u64(v)
-                        .filter(|&n| (1..=256).contains(&n))
-                        .ok_or_else(|| bad_value(spec, v, "1..256 or 'all'"))?
-                        as u32,
-                ),
-            }
-        }
-        "threads" => config.migrate.threads = value.parse().unwrap_or(1),
-        "placement" => {
-            crate::placement::Policy::parse(&value).map_err(|e| {
-                bad_value(
-                    spec,
-                    &value,
-                    &alloc::format!("spread|fill|src|dst|list:CPUS ({e})"),
-                )
-            })?;
-            config.migrate.placement = value
-        }
-        "hybrid-cpu" => config.migrate.hybrid_cpu_percent = value.parse().unwrap_or(50),
-        "from" => config.migrate.from = value.parse().unwrap_or(0),
-        "to" => config.migrate.to = value.parse().unwrap_or(1),
-        "reps" => config.migrate.reps = value.parse().unwrap_or(5),
-        "copy" => config.copy = value,
-        "dma-profile" => config.dma_profile = value,
-        "dma-split" => config.dma_split = value,
-        "dma-chunk" => {
-            config.dma_chunk = crate::split::parse_bounds(&value)
-                .map_err(|e| bad_value(spec, &value, &alloc::format!("{e}")))?
-        }
-        "dma-min-batch" => {
-            config.dma_min_batch = match value.as_str() {
-                "auto" => MinBatch::Auto,
-                v => match crate::migrate::parse_size(v) {
-                    Some(0) => MinBatch::Off,
-                    Some(n) => MinBatch::Bytes(n),
-                    None => return Err(bad_value(spec, v, "0, a size like 32k, or auto")),
-                },
-            }
-        }
-        "soak" => config.soak_s = value.parse().ok(),
-        "expect-topo" => {
-            let shape =
-                crate::topology::parse_shape(&value).map_err(|e| CmdlineError::BadValue {
-                    key: spec.name,
-                    given: value.clone(),
-                    accepted: e.to_string(),
-                })?;
-            config.expect_topo = Some(shape);
-        }
-        "watchdog-s" => config.watchdog_s = value.parse().unwrap_or(120),
-        "console" => {
-            config.console =
-                Some(
-                    crate::serialspec::parse(&value).ok_or_else(|| CmdlineError::BadValue {
-                        key: spec.name,
-                        given: value.clone(),
-                        accepted: crate::serialspec::ACCEPTED.to_string(),
-                    })?,
-                )
-        }
-        "debug-exit" => config.debug_exit = value == "1",
-        "ap-start" => config.ap_start_serial = value == "serial",
-        "host-binding" => {
-            config.host_binding = crate::hostbind::parse(&value)
-                .map_err(|e| bad_value(spec, &value, &e.to_string()))?
-        }
-        "pcid" => config.features.pcid = crate::features::Force::parse(&value),
-        "invpcid" => config.features.invpcid = crate::features::Force::parse(&value),
-        "avx512" => config.features.avx512 = crate::features::Force::parse(&value),
-        // KEYS and this match are kept in step by the `every_key_is_applied` test.
-        _ => unreachable!("key {} declared but not applied", spec.name),
-    }
-    Ok(())
-}
-
-fn bad_value(spec: &KeySpec, given: &str, accepted: &str) -> CmdlineError {
+pub(super) fn bad_value(spec: &KeySpec, given: &str, accepted: &str) -> CmdlineError {
     CmdlineError::BadValue {
         key: spec.name,
         given: given.to_string(),
@@ -246,7 +98,12 @@ fn bad_value(spec: &KeySpec, given: &str, accepted: &str) -> CmdlineError {
     }
 }
 
-fn parse_list(spec: &KeySpec, value: &str, min: u64, max: u64) -> Result<Vec<u64>, CmdlineError> {
+pub(super) fn parse_list(
+    spec: &KeySpec,
+    value: &str,
+    min: u64,
+    max: u64,
+) -> Result<Vec<u64>, CmdlineError> {
     value
         .split(',')
         .map(|s| {
@@ -263,7 +120,7 @@ fn parse_list(spec: &KeySpec, value: &str, min: u64, max: u64) -> Result<Vec<u64
         .collect()
 }
 
-fn parse_sizes(spec: &KeySpec, value: &str) -> Result<Vec<u8>, CmdlineError> {
+pub(super) fn parse_sizes(spec: &KeySpec, value: &str) -> Result<Vec<u8>, CmdlineError> {
     value
         .split(',')
         .map(|s| {
@@ -282,7 +139,7 @@ fn parse_sizes(spec: &KeySpec, value: &str) -> Result<Vec<u8>, CmdlineError> {
 
 /// Checks a value against its key's kind and returns it normalized
 /// (booleans become `0`/`1`, integers decimal).
-fn check_value(spec: &KeySpec, value: Option<&str>) -> Result<String, CmdlineError> {
+pub(super) fn check_value(spec: &KeySpec, value: Option<&str>) -> Result<String, CmdlineError> {
     let bad = |given: &str, accepted: &str| CmdlineError::BadValue {
         key: spec.name,
         given: given.to_string(),
@@ -317,7 +174,7 @@ fn check_value(spec: &KeySpec, value: Option<&str>) -> Result<String, CmdlineErr
     }
 }
 
-fn parse_test_filter(spec: &KeySpec, value: &str) -> Result<TestFilter, CmdlineError> {
+pub(super) fn parse_test_filter(spec: &KeySpec, value: &str) -> Result<TestFilter, CmdlineError> {
     if value == "all" {
         return Ok(TestFilter::All);
     }

@@ -6,6 +6,12 @@ use proptest::prelude::*;
 const K: u64 = 1024;
 const M: u64 = 1024 * 1024;
 
+/// The key table's `dma-chunk=` default, 256 KiB..2 MiB.
+const BOUNDS: ChunkBounds = ChunkBounds {
+    min: 256 << 10,
+    max: 2 << 20,
+};
+
 /// Checks the invariants and returns the chunks sorted by (op, offset).
 fn check(lens: &[u64], channels: usize, b: ChunkBounds) -> Vec<Chunk> {
     let out = split_bytes(lens, channels, b);
@@ -38,22 +44,22 @@ fn check(lens: &[u64], channels: usize, b: ChunkBounds) -> Vec<Chunk> {
 #[test]
 fn one_2m_folio_over_n_channels_is_n_equal_chunks() {
     for n in [1usize, 2, 4, 8] {
-        let out = split_bytes(&[2 * M], n, ChunkBounds::DEFAULT);
+        let out = split_bytes(&[2 * M], n, BOUNDS);
         for (c, chunks) in out.iter().enumerate() {
             assert_eq!(chunks.len(), 1, "{n} channels: channel {c}");
             assert_eq!(chunks[0].len, 2 * M / n as u64);
         }
-        check(&[2 * M], n, ChunkBounds::DEFAULT);
+        check(&[2 * M], n, BOUNDS);
     }
 }
 
 #[test]
 fn min_bound_keeps_chunks_from_getting_small() {
     // 16 channels, one 2 MiB folio: 128 KiB chunks would be below the 256 KiB floor.
-    let out = split_bytes(&[2 * M], 16, ChunkBounds::DEFAULT);
+    let out = split_bytes(&[2 * M], 16, BOUNDS);
     let used = out.iter().filter(|c| !c.is_empty()).count();
     assert_eq!(used, 8);
-    check(&[2 * M], 16, ChunkBounds::DEFAULT);
+    check(&[2 * M], 16, BOUNDS);
 }
 
 #[test]
@@ -71,15 +77,15 @@ fn max_bound_cuts_large_batches() {
 #[test]
 fn small_folios_are_never_cut() {
     let lens = [4 * K; 100];
-    let all = check(&lens, 4, ChunkBounds::DEFAULT);
+    let all = check(&lens, 4, BOUNDS);
     assert_eq!(all.len(), 100);
-    let out = split_bytes(&lens, 4, ChunkBounds::DEFAULT);
+    let out = split_bytes(&lens, 4, BOUNDS);
     assert!(out.iter().all(|c| c.len() == 25), "balanced by bytes");
 }
 
 #[test]
 fn bounds_parse() {
-    assert_eq!(parse_bounds("256k..2m"), Ok(ChunkBounds::DEFAULT));
+    assert_eq!(parse_bounds("256k..2m"), Ok(BOUNDS));
     assert_eq!(
         parse_bounds("4k..4k"),
         Ok(ChunkBounds {

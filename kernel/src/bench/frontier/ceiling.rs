@@ -22,6 +22,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::cmdline::Config;
+use kcore::placement::Policy;
 use kcore::stats::Summary;
 
 fn mean(o: &Outcome) -> Option<f64> {
@@ -58,7 +59,7 @@ pub fn measure(
     }
     let cpus = crate::smp::online().len();
     if cpus > 1 {
-        if let Ok(mt) = CpuMtEngine::new(cpus, "spread", from, to) {
+        if let Ok(mt) = CpuMtEngine::new(cpus, &Policy::Spread, from, to) {
             engines.push((alloc::format!("{cpus} CPUs (cpu-mt)"), false, Box::new(mt)));
         }
     }

@@ -15,7 +15,7 @@ use crate::println;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kcore::cmdline::Config;
+use kcore::cmdline::{Config, Engine};
 use kcore::latency::{auto_batch, percentiles, SweepPoint};
 
 /// The bound when `batch=auto:unmapped-us=` is not given, µs.
@@ -49,12 +49,12 @@ pub fn run(
 ) -> Result<(), String> {
     let folios = (total >> 12).max(1) as usize;
     let bound_us = config.migrate.batch_auto_us.unwrap_or(DEFAULT_BOUND_US);
-    let mut names = alloc::vec!["cpu"];
+    let mut names = alloc::vec![Engine::Cpu];
     if crate::dma::channel_count() > 0 {
-        names.push("dma");
+        names.push(Engine::Dma);
     }
     let mut engines: Vec<Box<dyn CopyEngine>> = Vec::new();
-    for n in &names {
+    for &n in &names {
         engines.push(super::super::engine(n, config)?);
     }
     let batches: Vec<u64> = BATCHES
@@ -110,7 +110,7 @@ pub fn run(
     }
     for (e, name) in names.iter().enumerate() {
         let rows = &outs[e * batches.len()..(e + 1) * batches.len()];
-        choose(name, &batches, rows, bound_us);
+        choose(name.name(), &batches, rows, bound_us);
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::println;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kcore::cmdline::Config;
+use kcore::cmdline::{Config, Engine};
 use kcore::migrate::folio_bytes;
 use kcore::mix::Mix;
 
@@ -49,12 +49,12 @@ pub fn run(
     let counts = m
         .counts(total)
         .map_err(|e| alloc::format!("size=mix with total={total}: {e}"))?;
-    let mut names = alloc::vec!["cpu"];
+    let mut names = alloc::vec![Engine::Cpu];
     if crate::dma::channel_count() > 0 {
-        names.push("dma");
+        names.push(Engine::Dma);
     }
     let mut engines: Vec<Box<dyn CopyEngine>> = Vec::new();
-    for n in &names {
+    for &n in &names {
         engines.push(super::super::engine(n, config)?);
     }
     let top = m.max_order();

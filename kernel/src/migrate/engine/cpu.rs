@@ -9,6 +9,7 @@ use crate::mm::frames;
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
+use kcore::cmdline::CopyRoutine;
 use spin::Once;
 
 static CHOSEN: Once<Routine> = Once::new();
@@ -22,9 +23,9 @@ pub fn routine() -> Routine {
 /// and keeps the fastest, unless `forced` names one. Prints the table.
 ///
 /// # Errors
-/// [`SetupError::Frames`] without two free 2 MiB blocks, [`SetupError::UnknownRoutine`]
-/// or [`SetupError::RoutineUnavailable`] for a forced routine this CPU cannot run.
-pub fn choose(forced: &str) -> Result<Routine, SetupError> {
+/// [`SetupError::Frames`] without two free 2 MiB blocks, or
+/// [`SetupError::RoutineUnavailable`] for a forced routine this CPU cannot run.
+pub fn choose(forced: CopyRoutine) -> Result<Routine, SetupError> {
     let avx = Routine::Avx2.available();
     let nodes = frames::nodes();
     let (from, to) = (nodes[0], *nodes.last().expect("at least one node"));
@@ -51,11 +52,9 @@ pub fn choose(forced: &str) -> Result<Routine, SetupError> {
     }
     frames::free(src).map_err(SetupError::Frames)?;
     frames::free(dst).map_err(SetupError::Frames)?;
-    let chosen = match forced {
-        "auto" => best.map(|(r, _)| r).unwrap_or(Routine::Movsb),
-        name => {
-            let r = Routine::from_name(name)
-                .ok_or_else(|| SetupError::UnknownRoutine(String::from(name)))?;
+    let chosen = match Routine::forced_by(forced) {
+        None => best.map(|(r, _)| r).unwrap_or(Routine::Movsb),
+        Some(r) => {
             if !r.available() {
                 return Err(SetupError::RoutineUnavailable(r.name()));
             }
@@ -65,7 +64,7 @@ pub fn choose(forced: &str) -> Result<Routine, SetupError> {
     println!(
         "copy: node {from}->{to} 2 MiB, GB/s (best of 4):{line}; using {} ({}){}",
         chosen.name(),
-        if forced == "auto" {
+        if forced == CopyRoutine::Auto {
             "fastest"
         } else {
             "forced by copy="
@@ -85,7 +84,7 @@ pub struct CpuEngine;
 
 impl CopyEngine for CpuEngine {
     fn name(&self) -> &'static str {
-        "cpu"
+        kcore::cmdline::Engine::Cpu.name()
     }
 
     fn width(&self) -> usize {

@@ -8,7 +8,7 @@ use super::{cpu, cpu_outcome, CopyEngine, CopyOutcome};
 use crate::migrate::error::{EngineError, SetupError};
 use crate::mm::copy::{CopyBatch, CopyShare};
 use crate::smp;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use kcore::migrate::mt_split;
 use kcore::placement::Policy;
@@ -25,20 +25,19 @@ impl CpuMtEngine {
     /// `threads` workers placed by `policy` for a move from `from` to `to`.
     ///
     /// # Errors
-    /// [`SetupError::Policy`] for a policy that does not parse, [`SetupError::Placement`]
-    /// when the machine cannot satisfy it (too few CPUs, unknown CPUs in a list).
-    pub fn new(threads: usize, policy: &str, from: u32, to: u32) -> Result<Self, SetupError> {
-        let p = Policy::parse(policy).map_err(|e| SetupError::Policy(String::from(policy), e))?;
-        let cpus = smp::placement::cpus_for(&p, threads, from, to, &[]).map_err(|error| {
+    /// [`SetupError::Placement`] when the machine cannot satisfy the policy (too few
+    /// CPUs, unknown CPUs in a list).
+    pub fn new(threads: usize, policy: &Policy, from: u32, to: u32) -> Result<Self, SetupError> {
+        let cpus = smp::placement::cpus_for(policy, threads, from, to, &[]).map_err(|error| {
             SetupError::Placement {
-                policy: String::from(policy),
+                policy: policy.to_string(),
                 threads,
                 error,
             }
         })?;
         Ok(Self {
             cpus,
-            placement: String::from(p.name()),
+            placement: String::from(policy.name()),
         })
     }
 
@@ -50,7 +49,7 @@ impl CpuMtEngine {
 
 impl CopyEngine for CpuMtEngine {
     fn name(&self) -> &'static str {
-        "cpu-mt"
+        kcore::cmdline::Engine::CpuMt.name()
     }
 
     fn width(&self) -> usize {

@@ -36,13 +36,19 @@ pub enum Split {
 }
 
 impl Split {
-    /// The name in reports: `rr`, `contiguous`, `bytes`.
-    pub fn name(self) -> &'static str {
+    /// The `dma-split=` value it stands for.
+    pub fn choice(self) -> kcore::cmdline::DmaSplit {
+        use kcore::cmdline::DmaSplit;
         match self {
-            Split::Ops(SplitPolicy::RoundRobin) => "rr",
-            Split::Ops(SplitPolicy::Contiguous) => "contiguous",
-            Split::Bytes(_) => "bytes",
+            Split::Ops(SplitPolicy::RoundRobin) => DmaSplit::RoundRobin,
+            Split::Ops(SplitPolicy::Contiguous) => DmaSplit::Contiguous,
+            Split::Bytes(_) => DmaSplit::Bytes,
         }
+    }
+
+    /// The name in reports: `rr`, `contiguous`, `bytes` (the `dma-split=` words).
+    pub fn name(self) -> &'static str {
+        self.choice().name()
     }
 }
 
@@ -199,7 +205,7 @@ fn timing(lease: &Lease) -> (u64, u64, u64) {
 
 impl CopyEngine for DmaEngine {
     fn name(&self) -> &'static str {
-        "dma"
+        kcore::cmdline::Engine::Dma.name()
     }
 
     fn width(&self) -> usize {

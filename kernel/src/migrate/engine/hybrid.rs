@@ -42,7 +42,7 @@ impl HybridEngine {
 
 impl CopyEngine for HybridEngine {
     fn name(&self) -> &'static str {
-        "hybrid"
+        kcore::cmdline::Engine::Hybrid.name()
     }
 
     fn width(&self) -> usize {
