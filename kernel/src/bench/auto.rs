@@ -8,6 +8,7 @@
 //! flags every cell where auto is more than 5 % slower — the goal is none.
 
 use super::cell;
+use super::error::BenchError;
 use super::setup::{self, calibrate, design};
 use super::spec::{size_name, Outcome, Spec};
 use super::totals::Totals;
@@ -33,7 +34,7 @@ fn mean(o: &Outcome) -> Option<f64> {
 }
 
 /// Runs `bench=auto`.
-pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), String> {
+pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let channels = crate::dma::channel_count();
     if channels == 0 {

@@ -22,7 +22,7 @@ pub fn run(spec: &Spec, engine: &mut dyn CopyEngine, progress: &str) -> Outcome 
     if let Err(e) = super::limits::check(&[spec.need()]) {
         println!("!!! OUT OF MEMORY in {progress}: {e}; cell not run");
         out.status = Status::OutOfMemory;
-        out.failure = Some(e);
+        out.failure = Some(alloc::format!("{e}"));
         return out;
     }
     let start = tsc::now_ns();

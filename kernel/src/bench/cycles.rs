@@ -11,6 +11,7 @@
 //!   that sleeps until an interrupt gets that time back.
 
 use super::cell;
+use super::error::BenchError;
 use super::spec::{size_name, Outcome, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
@@ -39,7 +40,7 @@ fn cpu_time(o: &Outcome, busy_cpus: usize) -> (f64, f64) {
 }
 
 /// Runs `bench=cycles`.
-pub fn cycles(config: &Config, totals: &mut Totals) -> Result<(), String> {
+pub fn cycles(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let sizes = super::sizes_or(config, &[0, 9]);
     let total = super::question_total(config);

@@ -7,6 +7,7 @@
 //! and remap around it. The three cells of a row run interleaved (repetition by
 //! repetition, see [`super::interleave`]), so load on the host moves them together.
 
+use super::error::{BenchError, InputError};
 use super::spec::{cell_text, size_name, Kind, Outcome, Spec};
 use crate::migrate::Mode;
 use crate::println;
@@ -18,14 +19,14 @@ use kcore::stats::Summary;
 
 use super::totals::Totals;
 
-fn folios_for(config: &Config, order: u8) -> Result<usize, String> {
+fn folios_for(config: &Config, order: u8) -> Result<usize, BenchError> {
     let n = config.migrate.total / folio_bytes(order);
     if n == 0 {
-        return Err(alloc::format!(
-            "total={} is smaller than one {} folio",
-            config.migrate.total,
-            size_name(order)
-        ));
+        return Err(InputError::TotalBelowFolio {
+            total: config.migrate.total,
+            folio: folio_bytes(order),
+        }
+        .into());
     }
     Ok(n as usize)
 }
@@ -38,7 +39,7 @@ fn mean(o: &Outcome) -> Option<f64> {
 }
 
 /// Runs `bench=efficiency`.
-pub fn efficiency(config: &Config) -> Result<Totals, String> {
+pub fn efficiency(config: &Config) -> Result<Totals, BenchError> {
     let (from, to) = super::nodes(config)?;
     let sizes = super::sizes_or(config, &[0, 9]);
     let mut engines: Vec<Engine> = alloc::vec![Engine::Cpu];
@@ -146,7 +147,7 @@ fn print_table(rows: &[(u8, &str, Vec<Outcome>)]) {
 }
 
 /// Runs the `migrate` job: one cell per folio size with the engine and mode given.
-pub fn migrate_job(config: &Config) -> Result<Totals, String> {
+pub fn migrate_job(config: &Config) -> Result<Totals, BenchError> {
     let (from, to) = super::nodes(config)?;
     let m = &config.migrate;
     let mode = m.mode;

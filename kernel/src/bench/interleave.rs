@@ -31,7 +31,7 @@ pub fn measure(
         if let Err(e) = super::limits::check(&[spec.need()]) {
             println!("!!! OUT OF MEMORY in {}: {e}; cell not run", progress[i]);
             outs[i].status = Status::OutOfMemory;
-            outs[i].failure = Some(e);
+            outs[i].failure = Some(alloc::format!("{e}"));
         }
     }
     let reps = specs.iter().map(|(s, _)| s.reps).max().unwrap_or(0);

@@ -4,9 +4,8 @@
 
 use crate::migrate::workload::Folio;
 use crate::mm::frames::{self, Block};
-use alloc::string::String;
 use kcore::migrate::FolioMeta;
-use kcore::plan::{self, Bookkeeping, CellNeed, NodeRoom, Room};
+use kcore::plan::{self, Bookkeeping, CellNeed, NodeRoom, PlanError, Room};
 use ptdma::CopyOp;
 
 /// Heap bytes this kernel spends per folio and per folio in flight (from the types the
@@ -39,7 +38,7 @@ pub fn room() -> Room {
 /// Checks `cells` against [`room`].
 ///
 /// # Errors
-/// The first cell that does not fit, as the bad-input message.
-pub fn check(cells: &[CellNeed]) -> Result<(), String> {
-    plan::check(cells, &room(), &bookkeeping()).map_err(|e| alloc::format!("{e}"))
+/// The [`PlanError`] of the first cell that does not fit.
+pub fn check(cells: &[CellNeed]) -> Result<(), PlanError> {
+    plan::check(cells, &room(), &bookkeeping())
 }

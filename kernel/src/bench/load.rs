@@ -13,6 +13,7 @@
 //!   time — an I/O load the migration must live with, not one it can ignore.
 
 use super::cell;
+use super::error::{BenchError, LoadError};
 use super::spec::{size_name, Spec};
 use super::totals::Totals;
 use crate::arch::tsc;
@@ -83,7 +84,7 @@ struct MemLoad {
 }
 
 impl MemLoad {
-    fn start(cpus: &[usize], node: u32, duty: u32) -> Result<Self, String> {
+    fn start(cpus: &[usize], node: u32, duty: u32) -> Result<Self, BenchError> {
         for &c in cpus {
             let mut ring = Vec::new();
             for _ in 0..4 {
@@ -92,7 +93,11 @@ impl MemLoad {
                     Err(e) => {
                         RINGS.lock().push((c, ring));
                         free_rings()?;
-                        return Err(alloc::format!("load ring on node {node}: {e}"));
+                        return Err(BenchError::Frames {
+                            what: "load ring",
+                            node,
+                            error: e,
+                        });
                     }
                 }
             }
@@ -103,30 +108,30 @@ impl MemLoad {
         LOAD_BYTES.store(0, Ordering::Relaxed);
         match dispatch::run_static_within(cpus, &load_job, 0) {
             Err(Ok(_)) => {}
-            Ok(()) => return Err("load CPUs finished at once".into()),
-            Err(Err(e)) => return Err(alloc::format!("load: {e}")),
+            Ok(()) => return Err(LoadError::FinishedAtOnce.into()),
+            Err(Err(e)) => return Err(LoadError::Start(e).into()),
         }
         Ok(Self {
             cpus: cpus.to_vec(),
         })
     }
 
-    fn stop(self) -> Result<(), String> {
+    fn stop(self) -> Result<(), BenchError> {
         STOP.store(true, Ordering::Release);
         for &c in &self.cpus {
             if !dispatch::wait_idle(c, 5_000_000_000) {
-                return Err(alloc::format!("load CPU {c} did not stop"));
+                return Err(LoadError::DidNotStop(c).into());
             }
         }
         free_rings()
     }
 }
 
-fn free_rings() -> Result<(), String> {
+fn free_rings() -> Result<(), BenchError> {
     let rings: Vec<_> = RINGS.lock().drain(..).collect();
     for (_, ring) in rings {
         for b in ring {
-            frames::free(b).map_err(|e| alloc::format!("{e}"))?;
+            frames::free(b)?;
         }
     }
     Ok(())
@@ -220,7 +225,7 @@ const LEVELS: [(&str, u32, bool); 5] = [
 ];
 
 /// Runs `bench=load`.
-pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
+pub fn load(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let me = crate::arch::percpu::current_index();
     let others: Vec<usize> = crate::smp::online()
@@ -281,8 +286,14 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
                 };
                 let t0 = tsc::now_ns();
                 let (o, bg_bytes, bg_errors) = if let (true, Some(bg)) = (dma_bg, bg.as_mut()) {
-                    let src = frames::alloc_data(from, 9).map_err(|e| alloc::format!("{e}"))?;
-                    let dst = frames::alloc_data(to, 9).map_err(|e| alloc::format!("{e}"))?;
+                    let bg_block = |node| {
+                        frames::alloc_data(node, 9).map_err(|error| BenchError::Frames {
+                            what: "background DMA buffer",
+                            node,
+                            error,
+                        })
+                    };
+                    let (src, dst) = (bg_block(from)?, bg_block(to)?);
                     let mut w = WithDmaLoad {
                         inner: e.as_mut(),
                         channels: bg,
@@ -296,8 +307,8 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), String> {
                     let o = cell::run(&spec, &mut w, &label);
                     w.drain();
                     let r = (o, w.bytes, w.errors);
-                    frames::free(w.src).map_err(|e| alloc::format!("{e}"))?;
-                    frames::free(w.dst).map_err(|e| alloc::format!("{e}"))?;
+                    frames::free(w.src)?;
+                    frames::free(w.dst)?;
                     r
                 } else {
                     (cell::run(&spec, e.as_mut(), &label), 0, 0)

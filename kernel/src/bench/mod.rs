@@ -7,6 +7,7 @@ pub mod cell;
 pub mod context;
 pub mod cycles;
 pub mod efficiency;
+pub mod error;
 pub mod frontier;
 pub mod interleave;
 pub mod json;
@@ -29,8 +30,9 @@ use crate::migrate::engine::cpumt::CpuMtEngine;
 use crate::migrate::engine::dma::{DmaEngine, Split};
 use crate::migrate::engine::hybrid::HybridEngine;
 use crate::migrate::engine::CopyEngine;
+use crate::migrate::error::SetupError;
 use alloc::boxed::Box;
-use alloc::string::String;
+use error::{BenchError, InputError};
 use kcore::cmdline::{Config, DmaSplit, Engine};
 use kcore::placement::Policy;
 use ptdma::SplitPolicy;
@@ -41,13 +43,12 @@ use ptdma::SplitPolicy;
 /// # Errors
 /// The engine cannot be set up on this machine (no DMA channel, a placement it cannot
 /// satisfy, no crossover for `dma-min-batch=auto`).
-pub fn engine(kind: Engine, config: &Config) -> Result<Box<dyn CopyEngine>, String> {
+pub fn engine(kind: Engine, config: &Config) -> Result<Box<dyn CopyEngine>, BenchError> {
     let m = &config.migrate;
     match kind {
         Engine::Cpu => Ok(Box::new(CpuEngine)),
         Engine::Dma => Ok(Box::new(
-            DmaEngine::new(m.channels, dma_split(config), config.dma_timeout_ms)
-                .map_err(|e| alloc::format!("engine=dma: {e}"))?
+            DmaEngine::new(m.channels, dma_split(config), config.dma_timeout_ms)?
                 .with_min_batch(min_batch(config)?),
         )),
         Engine::CpuMt => {
@@ -64,12 +65,16 @@ pub fn engine(kind: Engine, config: &Config) -> Result<Box<dyn CopyEngine>, Stri
             let me = crate::arch::percpu::current_index();
             let cpus =
                 crate::smp::placement::cpus_for(&m.placement, m.threads as usize, from, to, &[me])
-                    .map_err(|e| {
-                        alloc::format!("hybrid CPU workers (the coordinating CPU drives DMA): {e}")
+                    .map_err(|error| SetupError::Placement {
+                        policy: alloc::format!(
+                            "{} (hybrid workers; the coordinating CPU drives DMA)",
+                            m.placement
+                        ),
+                        threads: m.threads as usize,
+                        error,
                     })?;
             let cpu = CpuMtEngine::new(cpus.len(), &Policy::List(cpus), from, to)?;
-            let dma = DmaEngine::new(m.channels, dma_split(config), config.dma_timeout_ms)
-                .map_err(|e| alloc::format!("engine=hybrid: {e}"))?;
+            let dma = DmaEngine::new(m.channels, dma_split(config), config.dma_timeout_ms)?;
             Ok(Box::new(HybridEngine::new(
                 cpu,
                 dma,
@@ -120,7 +125,7 @@ pub fn dma_split(config: &Config) -> Split {
 ///
 /// # Errors
 /// `auto` when the crossover cannot be measured (no DMA engine).
-pub fn min_batch(config: &Config) -> Result<u64, String> {
+pub fn min_batch(config: &Config) -> Result<u64, BenchError> {
     match config.dma_min_batch {
         kcore::cmdline::MinBatch::Off => Ok(0),
         kcore::cmdline::MinBatch::Bytes(n) => Ok(n),
@@ -135,10 +140,10 @@ pub fn min_batch(config: &Config) -> Result<u64, String> {
 ///
 /// # Errors
 /// A given node that has no memory, or a machine with no memory node at all.
-pub fn nodes(config: &Config) -> Result<(u32, u32), String> {
+pub fn nodes(config: &Config) -> Result<(u32, u32), BenchError> {
     let mem = crate::mm::frames::nodes();
-    let first = *mem.first().ok_or("no NUMA node has memory")?;
-    let exists = |key: &str, n: u32| -> Result<(), String> {
+    let first = *mem.first().ok_or(InputError::NoMemoryNode)?;
+    let exists = |key: &'static str, n: u32| -> Result<(), InputError> {
         if mem.contains(&n) {
             return Ok(());
         }
@@ -150,9 +155,12 @@ pub fn nodes(config: &Config) -> Result<(u32, u32), String> {
             .filter(|n| !n.apic_ids.is_empty())
             .map(|n| n.id)
             .collect();
-        Err(alloc::format!(
-            "{key}={n}: node {n} has no memory (nodes with memory: {mem:?}; nodes with CPUs: {with_cpus:?})"
-        ))
+        Err(InputError::NodeWithoutMemory {
+            key,
+            node: n,
+            with_memory: mem.clone(),
+            with_cpus,
+        })
     };
     let from = if config.given("from") {
         exists("from", config.migrate.from)?;
@@ -191,24 +199,21 @@ pub fn nodes(config: &Config) -> Result<(u32, u32), String> {
 pub fn widths(
     config: &Config,
     have: u32,
-    what: &str,
+    what: &'static str,
     exp: &str,
-) -> Result<alloc::vec::Vec<u32>, String> {
+) -> Result<alloc::vec::Vec<u32>, BenchError> {
     let (fit, dropped) = within(&config.migrate.widths, have);
     if dropped.is_empty() {
         return Ok(fit);
     }
     if config.given("widths") {
-        return Err(alloc::format!(
-            "widths={}: {dropped:?} exceed the {have} {what} this machine has",
-            config
-                .migrate
-                .widths
-                .iter()
-                .map(|w| alloc::format!("{w}"))
-                .collect::<alloc::vec::Vec<_>>()
-                .join(",")
-        ));
+        return Err(InputError::WidthsExceed {
+            given: config.migrate.widths.clone(),
+            dropped,
+            have,
+            what,
+        }
+        .into());
     }
     crate::println!("{exp}: only {have} {what}: default widths {dropped:?} skipped");
     Ok(fit)

@@ -4,6 +4,7 @@
 //! `src` and `dst` get the same count), or `threads=` when given and possible.
 
 use super::cell;
+use super::error::{BenchError, InputError};
 use super::spec::{cell_text, size_name, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::cpumt::CpuMtEngine;
@@ -17,7 +18,7 @@ use kcore::placement::Policy;
 const POLICIES: [Policy; 3] = [Policy::Src, Policy::Dst, Policy::Spread];
 
 /// Runs `bench=placement`.
-pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
+pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let online = crate::smp::online();
     let on_node = |node: u32| {
@@ -30,9 +31,13 @@ pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), String> {
     let threads = if config.given("threads") {
         let t = config.migrate.threads as usize;
         if t > fit {
-            return Err(alloc::format!(
-                "threads={t}: nodes {from} and {to} have only {fit} online CPU(s) each to place workers on"
-            ));
+            return Err(InputError::ThreadsExceed {
+                threads: t,
+                from,
+                to,
+                fit,
+            }
+            .into());
         }
         t
     } else {

@@ -3,9 +3,9 @@
 //! against the free frames of each node and the heap's room for bookkeeping. What does
 //! not fit stops the run with the numbers (exit 6) before any work.
 
+use super::error::{BenchError, InputError};
 use super::seed::default_total;
 use crate::println;
-use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::bench::{Bench, Selection};
 use kcore::cmdline::Config;
@@ -17,7 +17,7 @@ use kcore::plan::CellNeed;
 ///
 /// # Errors
 /// Names the size `total` does not divide.
-pub fn check_total(config: &Config, orders: &[u8]) -> Result<(), String> {
+pub fn check_total(config: &Config, orders: &[u8]) -> Result<(), BenchError> {
     if !config.given("total") {
         return Ok(());
     }
@@ -25,13 +25,7 @@ pub fn check_total(config: &Config, orders: &[u8]) -> Result<(), String> {
     for &o in orders {
         let fb = folio_bytes(o);
         if !total.is_multiple_of(fb) {
-            let down = total / fb * fb;
-            return Err(alloc::format!(
-                "total={total} bytes is not a whole number of {} KiB folios; use {} or {}",
-                fb >> 10,
-                if down == 0 { fb } else { down },
-                down + fb
-            ));
+            return Err(InputError::TotalNotWhole { total, folio: fb }.into());
         }
     }
     Ok(())
@@ -149,7 +143,7 @@ pub fn cells(
 ///
 /// # Errors
 /// The first cell that does not fit, or a `total` that is not a whole number of folios.
-pub fn check_run(config: &Config, bench: Option<&Selection>) -> Result<(), String> {
+pub fn check_run(config: &Config, bench: Option<&Selection>) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let (cells, orders) = cells(config, bench, from, to);
     check_total(config, &orders)?;

@@ -10,6 +10,7 @@
 //!
 //! Under QEMU TCG caches are not modelled: these ratios then measure nothing about caches.
 
+use super::error::BenchError;
 use super::spec::{size_name, Outcome, Spec};
 use super::totals::Totals;
 use crate::arch::copy::Routine;
@@ -24,7 +25,6 @@ use crate::migrate::Mode;
 use crate::mm::frames::{self, Block};
 use crate::println;
 use alloc::boxed::Box;
-use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::cache::{data_cache_bytes, legacy_amd_bytes};
 use kcore::cmdline::Config;
@@ -81,7 +81,7 @@ fn touch<'a>(blocks: impl IntoIterator<Item = &'a Block>, bytes: u64) -> u64 {
 }
 
 /// The victim: 2 MiB blocks (or smaller) on `node` covering `bytes`.
-fn victim(node: u32, bytes: u64) -> Result<Vec<Block>, String> {
+fn victim(node: u32, bytes: u64) -> Result<Vec<Block>, BenchError> {
     let order = if bytes >= 2 << 20 { 9 } else { 0 };
     let n = bytes.div_ceil(4096 << order);
     let mut v = Vec::new();
@@ -90,16 +90,20 @@ fn victim(node: u32, bytes: u64) -> Result<Vec<Block>, String> {
             Ok(b) => v.push(b),
             Err(e) => {
                 free_all(v)?;
-                return Err(alloc::format!("victim working set on node {node}: {e}"));
+                return Err(BenchError::Frames {
+                    what: "victim working set",
+                    node,
+                    error: e,
+                });
             }
         }
     }
     Ok(v)
 }
 
-fn free_all(v: Vec<Block>) -> Result<(), String> {
+fn free_all(v: Vec<Block>) -> Result<(), BenchError> {
     for b in v {
-        frames::free(b).map_err(|e| alloc::format!("{e}"))?;
+        frames::free(b)?;
     }
     Ok(())
 }
@@ -111,10 +115,9 @@ fn one_rep(
     vict: &mut [Block],
     vbytes: u64,
     rep: u64,
-) -> Result<(u64, PhaseNs, CopyOutcome, f64, f64), String> {
+) -> Result<(u64, PhaseNs, CopyOutcome, f64, f64), BenchError> {
     let before = frames::frames_in_use();
-    let mut w = Workload::create(spec.from, spec.order, spec.folios, tsc::rdtsc() ^ rep << 48)
-        .map_err(|e| alloc::format!("{e}"))?;
+    let mut w = Workload::create(spec.from, spec.order, spec.folios, tsc::rdtsc() ^ rep << 48)?;
     let bytes = spec.folios as u64 * folio_bytes(spec.order);
     touch(vict.iter(), vbytes);
     let warm = touch(vict.iter(), vbytes).max(1);
@@ -124,12 +127,17 @@ fn one_rep(
     let after = touch(vict.iter(), vbytes);
     let first = touch(w.folios.iter().map(|f| &f.block), bytes);
     let r = r
-        .map_err(|e| alloc::format!("{e}"))
-        .and_then(|s| w.verify(spec.to).map_err(String::from).map(|()| s));
-    let destroyed = w.destroy().map_err(String::from);
+        .map_err(BenchError::from)
+        .and_then(|s| w.verify(spec.to).map_err(BenchError::from).map(|()| s));
+    let destroyed = w.destroy().map_err(BenchError::from);
     let s = r.and_then(|s| destroyed.map(|()| s))?;
-    if frames::frames_in_use() != before {
-        return Err(String::from("frame leak in the pollution cell"));
+    let after_frames = frames::frames_in_use();
+    if after_frames != before {
+        return Err(BenchError::Leak {
+            what: "the pollution cell",
+            before,
+            after: after_frames,
+        });
     }
     Ok((
         s.phases.total(),
@@ -141,7 +149,7 @@ fn one_rep(
 }
 
 /// Runs `bench=pollution`.
-pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), String> {
+pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let levels: Vec<(u8, u64)> = [2u8, 3]
         .into_iter()
@@ -221,8 +229,12 @@ pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), String> {
                             "!!! VERIFICATION FAILED in pollution L{level} {}: {err}",
                             e.name()
                         );
-                        o.failure = Some(err);
-                        o.status = kcore::honesty::Status::VerificationFailed;
+                        o.status = if err.exit_code() == crate::exit::ExitCode::OutOfMemory {
+                            kcore::honesty::Status::OutOfMemory
+                        } else {
+                            kcore::honesty::Status::VerificationFailed
+                        };
+                        o.failure = Some(alloc::format!("{err}"));
                         break;
                     }
                 }

@@ -2,6 +2,7 @@
 //! before the first cell), the `migrate` job, and the default demo; each ends with the
 //! RUN line and the exit code of the run's worst outcome.
 
+use crate::bench::error::{BenchError, InputError};
 use crate::exit::ExitCode;
 use crate::{arch, bench, dma, println};
 use kcore::bench::{Bench, DmaUse, Selection};
@@ -11,24 +12,22 @@ use kcore::placement::Policy;
 fn run_bench_list(
     config: &kcore::cmdline::Config,
     list: &Selection,
-) -> Result<bench::totals::Totals, alloc::string::String> {
+) -> Result<bench::totals::Totals, BenchError> {
     let mut totals = bench::totals::Totals::default();
     // An experiment named explicitly is run as asked or not at all: one that measures
     // DMA needs a DMA engine (`all` skips those parts and says so).
     if dma::channel_count() == 0 {
         if let Some(b) = list.named.iter().find(|b| b.info().dma == DmaUse::Required) {
-            return Err(alloc::format!(
-                "bench={b} measures DMA, but no DMA engine is available (see the dma: lines above)"
-            ));
+            return Err(InputError::NeedsDma(*b).into());
         }
     }
     // Keys only the frontier's sweeps can resolve.
     let only_frontier = list.only(Bench::Frontier);
     if !only_frontier && config.migrate.batch_auto_us.is_some() {
-        return Err("batch=auto:unmapped-us=N is chosen by bench=frontier's latency sweep; other experiments need a page count or 'all'".into());
+        return Err(InputError::BatchAutoOutsideFrontier.into());
     }
     if !only_frontier && config.migrate.mix.is_some() {
-        return Err("size=mix:... is measured by bench=frontier; other experiments take a comma list of sizes".into());
+        return Err(InputError::MixOutsideFrontier.into());
     }
     for b in list.running() {
         println!("=== bench {b} ===");
@@ -51,13 +50,17 @@ fn run_bench_list(
         };
         match r {
             Ok(()) => {}
-            // An experiment that stopped because a verification failed or memory ran
-            // out is a failed run (RUN line with its status), not bad input.
-            Err(e) if totals.not_figures() > stopped_before => {
+            // The request itself, before anything of this experiment failed: bad input.
+            Err(e) if e.is_input() && totals.not_figures() == stopped_before => return Err(e),
+            // Anything else stopped a measurement: a failed run (RUN line with its
+            // status), counted once.
+            Err(e) => {
                 println!("!!! bench {b} stopped: {e}");
+                if !e.is_counted() && totals.not_figures() == stopped_before {
+                    totals.count_stop(e.exit_code());
+                }
                 return Ok(totals);
             }
-            Err(e) => return Err(e),
         }
     }
     Ok(totals)
@@ -85,9 +88,13 @@ pub fn run_benchmarks(config: &kcore::cmdline::Config) -> ExitCode {
             }
             t.exit_code()
         }
-        Err(e) => {
+        Err(e) if e.is_input() => {
             println!("bad input: {e}");
             ExitCode::BadInput
+        }
+        Err(e) => {
+            println!("!!! migrate stopped: {e}");
+            e.exit_code()
         }
     }
 }

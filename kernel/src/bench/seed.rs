@@ -10,6 +10,7 @@
 //! and as RESULT lines. Widths beyond what the machine has and counts beyond its memory are clamped
 //! and the clamping is printed.
 
+use super::error::{BenchError, InputError};
 use super::spec::{cell_text, size_name, Outcome, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::cpumt::CpuMtEngine;
@@ -38,7 +39,7 @@ fn split(config: &Config) -> crate::migrate::engine::dma::Split {
 }
 
 /// Table 1a (`dma = false`: multi-threaded CPU) or 1b (`dma = true`: DMA channels).
-pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), String> {
+pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), BenchError> {
     let exp = if dma { Bench::Seed1b } else { Bench::Seed1a }.name();
     let (from, to) = super::nodes(config)?;
     let have = if dma {
@@ -138,11 +139,17 @@ pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), St
 ///
 /// # Errors
 /// Another engine, bad input (nodes, counts) or a cell that could not be measured.
-pub fn table_2(config: &Config, kind: Engine, totals: &mut Totals) -> Result<(), String> {
+pub fn table_2(config: &Config, kind: Engine, totals: &mut Totals) -> Result<(), BenchError> {
     let cpu = match kind {
         Engine::Cpu => true,
         Engine::Dma => false,
-        other => return Err(alloc::format!("table 2 measures cpu or dma, not {other}")),
+        other => {
+            return Err(InputError::EngineNotFor {
+                exp: Bench::Seed2a,
+                engine: other,
+            }
+            .into())
+        }
     };
     let exp = if cpu { Bench::Seed2a } else { Bench::Seed2b }.name();
     let (from, to) = super::nodes(config)?;
@@ -170,9 +177,13 @@ pub fn table_2(config: &Config, kind: Engine, totals: &mut Totals) -> Result<(),
     let (counts, clamped) = super::within(&config.migrate.counts, limit);
     if !clamped.is_empty() {
         if config.given("counts") {
-            return Err(alloc::format!(
-                "counts={clamped:?}: more 2M folios than nodes {from}/{to} hold ({limit} fit)"
-            ));
+            return Err(InputError::CountsExceed {
+                dropped: clamped,
+                from,
+                to,
+                limit,
+            }
+            .into());
         }
         println!("{exp}: default counts {clamped:?} exceed the memory of nodes {from}/{to} ({limit} x 2M fit): skipped");
     }
@@ -214,14 +225,16 @@ pub fn table_2(config: &Config, kind: Engine, totals: &mut Totals) -> Result<(),
 ///
 /// # Errors
 /// Another policy, bad input (nodes, widths) or workers that cannot be placed.
-pub fn table_3(config: &Config, policy: Policy, totals: &mut Totals) -> Result<(), String> {
+pub fn table_3(config: &Config, policy: Policy, totals: &mut Totals) -> Result<(), BenchError> {
     let exp = match policy {
         Policy::Spread => Bench::Seed3a,
         Policy::Fill => Bench::Seed3b,
         other => {
-            return Err(alloc::format!(
-                "table 3 places threads by spread or fill, not {other}"
-            ))
+            return Err(InputError::PlacementNotFor {
+                exp: Bench::Seed3a,
+                policy: other,
+            }
+            .into())
         }
     };
     let spread = exp == Bench::Seed3a;

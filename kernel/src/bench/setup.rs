@@ -10,6 +10,7 @@
 //! descriptor count what the queue needs for each op. The `auto` engine reuses [`calibrate`].
 
 use super::cell;
+use super::error::BenchError;
 use super::spec::{size_name, Kind, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
@@ -103,7 +104,7 @@ pub fn calibrate(
     reps: u32,
     exp: Option<&'static str>,
     totals: &mut Totals,
-) -> Result<Model, String> {
+) -> Result<Model, BenchError> {
     let mut rows: Vec<Vec<f64>> = Vec::new();
     let mut ys = Vec::new();
     let mut cells = Vec::new();
@@ -153,7 +154,11 @@ pub fn calibrate(
                     100.0 * o.copied.fallback_share()
                 )
             });
-            return Err(alloc::format!("{progress}: {why}"));
+            return Err(BenchError::Calibration {
+                cell: progress,
+                status: o.status,
+                why,
+            });
         }
         let calls = batches(pt.folios, pt.order, pt.batch_pages).count() as f64;
         let n = o.gbps.len().max(1) as f64;
@@ -182,9 +187,13 @@ pub fn calibrate(
         .map(|(r, y)| r.iter().map(|x| x / y.max(1.0)).collect())
         .collect();
     let wys: Vec<f64> = ys.iter().map(|y| y / y.max(1.0)).collect();
-    let fit = least_squares(&wrows, &wys)
-        .map_err(|e| alloc::format!("{} x{} cost fit: {e}", engine.name(), engine.width()))?;
-    let cost = Cost::from_fit(&fit).ok_or("three coefficients expected")?;
+    let fit_error = |error| BenchError::Fit {
+        engine: engine.name(),
+        width: engine.width(),
+        error,
+    };
+    let fit = least_squares(&wrows, &wys).map_err(fit_error)?;
+    let cost = Cost::from_fit(&fit).ok_or(fit_error(kcore::costmodel::FitError::Shape))?;
     if exp.is_some() {
         for ((spec, o), (row, y)) in cells.iter().zip(rows.iter().zip(&ys)) {
             let obj = super::result::result_obj(spec, o)
@@ -214,7 +223,7 @@ pub fn cpu_engine(
     placement: &Policy,
     from: u32,
     to: u32,
-) -> Result<Box<dyn CopyEngine>, String> {
+) -> Result<Box<dyn CopyEngine>, BenchError> {
     if threads == 1 {
         Ok(Box::new(CpuEngine))
     } else {
@@ -248,7 +257,7 @@ pub fn thread_counts() -> Vec<usize> {
 }
 
 /// Runs `bench=setup`.
-pub fn setup(config: &Config, totals: &mut Totals) -> Result<(), String> {
+pub fn setup(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let k = (super::seed::default_total(config) >> 22).clamp(1, 64) as usize;
     let points = design(k);

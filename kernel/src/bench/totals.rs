@@ -35,6 +35,16 @@ impl Totals {
         }
     }
 
+    /// Counts an experiment stopped by an error outside any cell (a leak, load CPUs that
+    /// did not stop, buffers that did not fit) by how the run must end.
+    pub fn count_stop(&mut self, code: ExitCode) {
+        match code {
+            ExitCode::OutOfMemory => self.out_of_memory += 1,
+            ExitCode::Invalid => self.invalid += 1,
+            _ => self.failures += 1,
+        }
+    }
+
     /// Adds another run's counts.
     pub fn add(&mut self, t: &Totals) {
         self.cells += t.cells;

@@ -7,6 +7,7 @@
 
 mod arch_tests;
 mod aspace_tests;
+mod bench_tests;
 mod boot_tests;
 mod dma_tests;
 mod fixtures;
@@ -45,6 +46,7 @@ fn registry() -> impl Iterator<Item = &'static Test> {
         .chain(dma_tests::TESTS)
         .chain(migrate_tests::TESTS)
         .chain(trust_tests::TESTS)
+        .chain(bench_tests::TESTS)
         .chain(numa_tests::TESTS)
         .chain(smp_tests::TESTS)
         .chain(fixtures::TESTS)

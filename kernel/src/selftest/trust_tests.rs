@@ -304,7 +304,7 @@ fn plan_refuses() -> Result<(), String> {
         raw_copy: false,
     };
     match bench::limits::check(&[cell]) {
-        Err(e) if e.contains(&alloc::format!("on node {a}")) => Ok(()),
+        Err(kcore::plan::PlanError::NodeMemory { node, .. }) if node == a => Ok(()),
         other => Err(alloc::format!(
             "expected a refusal naming node {a}, got {other:?}"
         )),

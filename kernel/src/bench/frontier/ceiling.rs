@@ -9,6 +9,7 @@
 //! carries `pct_of_ceiling` (its GB/s over the CPU ceiling) and, for DMA cells,
 //! `pct_of_dma_ceiling`.
 
+use super::super::error::BenchError;
 use super::super::result::Ceiling;
 use super::super::spec::{cell_text, Kind, Outcome, Spec};
 use super::super::totals::Totals;
@@ -43,7 +44,7 @@ pub fn measure(
     to: u32,
     total: u64,
     totals: &mut Totals,
-) -> Result<Ceiling, String> {
+) -> Result<Ceiling, BenchError> {
     let folios = (total >> 21).max(1) as usize;
     let mut engines: Vec<(String, bool, Box<dyn CopyEngine>)> = Vec::new();
     engines.push((
@@ -114,7 +115,11 @@ pub fn measure(
             .filter_map(|(_, o)| mean(o))
             .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
     };
-    let cpu = best(false).ok_or("ceiling: no CPU raw copy verified")?;
+    let cpu = best(false).ok_or_else(|| BenchError::Calibration {
+        cell: String::from("ceiling"),
+        status: kcore::honesty::Status::VerificationFailed,
+        why: String::from("no CPU raw copy verified"),
+    })?;
     let ceiling = Ceiling {
         cpu,
         dma: best(true),

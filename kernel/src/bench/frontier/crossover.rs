@@ -6,12 +6,12 @@
 //! per-byte costs), and the floor is the smallest batch of 4 KiB folios — the smallest
 //! folio, where a DMA setup weighs most — that DMA copies at least as fast as the CPU.
 
+use super::super::error::{BenchError, InputError};
 use super::super::setup::{calibrate, design};
 use super::super::totals::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::dma::{DmaEngine, Split};
 use crate::println;
-use alloc::string::String;
 use kcore::cmdline::Config;
 use kcore::costmodel::Cost;
 use spin::Once;
@@ -19,7 +19,7 @@ use spin::Once;
 /// Largest batch considered, in 4 KiB folios (Linux's batch limit).
 const MAX_FOLIOS: u64 = 512;
 
-static FLOOR: Once<Result<u64, String>> = Once::new();
+static FLOOR: Once<Result<u64, BenchError>> = Once::new();
 
 /// The floor in bytes: the smallest batch of 4 KiB folios that one DMA channel copies at
 /// least as fast as one CPU by the two fitted models, or `None` when DMA never does up
@@ -37,13 +37,13 @@ pub fn floor(dma: &Cost, cpu: &Cost) -> Option<u64> {
 ///
 /// # Errors
 /// No DMA engine, or a calibration cell that failed.
-pub fn measured(config: &Config) -> Result<u64, String> {
+pub fn measured(config: &Config) -> Result<u64, BenchError> {
     FLOOR.call_once(|| measure(config)).clone()
 }
 
-fn measure(config: &Config) -> Result<u64, String> {
+fn measure(config: &Config) -> Result<u64, BenchError> {
     if crate::dma::channel_count() == 0 {
-        return Err("dma-min-batch=auto: no DMA engine to measure a crossover with".into());
+        return Err(InputError::CrossoverNeedsDma.into());
     }
     let (from, to) = super::super::nodes(config)?;
     let points = design(1);

@@ -7,6 +7,7 @@
 //! batch whose p99 window stays within N µs and says how much throughput it gives up
 //! against the best batch of the sweep.
 
+use super::super::error::BenchError;
 use super::super::spec::{cell_text, Kind, Outcome, Spec};
 use super::super::totals::Totals;
 use crate::migrate::engine::CopyEngine;
@@ -46,7 +47,7 @@ pub fn run(
     to: u32,
     total: u64,
     totals: &mut Totals,
-) -> Result<(), String> {
+) -> Result<(), BenchError> {
     let folios = (total >> 12).max(1) as usize;
     let bound_us = config.migrate.batch_auto_us.unwrap_or(DEFAULT_BOUND_US);
     let mut names = alloc::vec![Engine::Cpu];

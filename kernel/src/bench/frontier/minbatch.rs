@@ -6,6 +6,7 @@
 //! measured in this boot ([`super::crossover`]). Table: throughput of batched 4K
 //! migrations by batch limit, DMA without the floor, DMA with it, and one CPU.
 
+use super::super::error::BenchError;
 use super::super::spec::{cell_text, Kind, Spec};
 use super::super::totals::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
@@ -14,7 +15,6 @@ use crate::migrate::engine::CopyEngine;
 use crate::migrate::Mode;
 use crate::println;
 use alloc::boxed::Box;
-use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::cmdline::{Config, MinBatch};
 
@@ -30,7 +30,7 @@ pub fn total(total: u64) -> u64 {
 ///
 /// # Errors
 /// `auto`/unset without a DMA engine.
-pub fn floor(config: &Config) -> Result<u64, String> {
+pub fn floor(config: &Config) -> Result<u64, BenchError> {
     match config.dma_min_batch {
         MinBatch::Bytes(n) if config.given("dma-min-batch") => Ok(n),
         MinBatch::Off if config.given("dma-min-batch") => Ok(0),
@@ -54,7 +54,7 @@ pub fn run(
     to: u32,
     total: u64,
     totals: &mut Totals,
-) -> Result<(), String> {
+) -> Result<(), BenchError> {
     let floor = floor(config)?;
     let split = super::super::dma_split(config);
     let folios = (self::total(total) >> 12) as usize;

@@ -6,6 +6,7 @@
 //! throughput with what the uniform cells predict for that mix (bytes over the sum of
 //! each size's bytes / its throughput).
 
+use super::super::error::{BenchError, InputError};
 use super::super::spec::{cell_text, Kind, Spec};
 use super::super::totals::Totals;
 use super::mean;
@@ -26,10 +27,10 @@ pub const DEFAULT: &str = "mix:2m=50%,64k=25%,4k=25%";
 ///
 /// # Errors
 /// Never for the default (a constant that parses).
-pub fn mix(config: &Config) -> Result<Mix, String> {
+pub fn mix(config: &Config) -> Result<Mix, kcore::mix::MixError> {
     match config.migrate.mix {
         Some(m) => Ok(m),
-        None => kcore::mix::parse(DEFAULT).map_err(|e| alloc::format!("{DEFAULT}: {e}")),
+        None => kcore::mix::parse(DEFAULT),
     }
 }
 
@@ -44,11 +45,11 @@ pub fn run(
     to: u32,
     total: u64,
     totals: &mut Totals,
-) -> Result<(), String> {
-    let m = mix(config)?;
+) -> Result<(), BenchError> {
+    let m = mix(config).map_err(|error| InputError::Mix { total, error })?;
     let counts = m
         .counts(total)
-        .map_err(|e| alloc::format!("size=mix with total={total}: {e}"))?;
+        .map_err(|error| InputError::Mix { total, error })?;
     let mut names = alloc::vec![Engine::Cpu];
     if crate::dma::channel_count() > 0 {
         names.push(Engine::Dma);

@@ -16,6 +16,7 @@ pub mod minbatch;
 pub mod mix;
 pub mod scaling;
 
+use super::error::BenchError;
 use super::totals::Totals;
 use crate::println;
 use alloc::string::String;
@@ -30,7 +31,7 @@ pub fn total(config: &Config) -> u64 {
 ///
 /// # Errors
 /// Bad input (a given key that cannot be honoured), or the first experiment that stopped.
-pub fn frontier(config: &Config, totals: &mut Totals) -> Result<(), String> {
+pub fn frontier(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let total = total(config);
     println!(

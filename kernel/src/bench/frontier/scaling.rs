@@ -7,6 +7,7 @@
 //! approach N where the engine is the limit, which under TCG needs a throttled profile
 //! (`--ptdma-arg=--bw-gbps=0.3`: each queue copies at 0.3 GB/s).
 
+use super::super::error::BenchError;
 use super::super::spec::{cell_text, Kind, Spec};
 use super::super::totals::Totals;
 use super::{mean, ratio};
@@ -29,7 +30,7 @@ pub fn run(
     to: u32,
     total: u64,
     totals: &mut Totals,
-) -> Result<(), String> {
+) -> Result<(), BenchError> {
     let have = crate::dma::channel_count() as u32;
     let widths = if config.given("widths") {
         super::super::widths(config, have, "DMA channels", "frontier")?

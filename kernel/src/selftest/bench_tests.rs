@@ -1,0 +1,84 @@
+//! The benchmark layer's error classification: the request's own faults end the run as
+//! bad input; anything that went wrong while measuring ends it with the RUN line and
+//! the status of the worst outcome (before typed errors, a frame leak or a load CPU that
+//! did not stop was reported as bad input, exit 6).
+
+use super::{check, check_eq, Test};
+use crate::bench::error::{BenchError, InputError, LoadError};
+use crate::bench::totals::Totals;
+use crate::exit::ExitCode;
+use crate::migrate::error::{MigrateError, VerifyError};
+use crate::mm::frames::FrameError;
+use alloc::string::String;
+use kcore::buddy::AllocError;
+use kcore::honesty::Status;
+
+pub static TESTS: &[Test] = &[Test {
+    name: "bench_errors_classified_by_kind",
+    in_default_suite: true,
+    run: errors_classified_by_kind,
+}];
+
+fn errors_classified_by_kind() -> Result<(), String> {
+    let input = BenchError::from(InputError::NoMemoryNode);
+    check(input.is_input() && !input.is_counted(), || {
+        String::from("a request error is bad input")
+    })?;
+    check_eq("input exit", input.exit_code(), ExitCode::BadInput)?;
+    let cases: [(BenchError, ExitCode); 6] = [
+        (
+            BenchError::Leak {
+                what: "test",
+                before: 1,
+                after: 2,
+            },
+            ExitCode::TestFailure,
+        ),
+        (
+            BenchError::Load(LoadError::DidNotStop(1)),
+            ExitCode::TestFailure,
+        ),
+        (
+            BenchError::Frames {
+                what: "victim working set",
+                node: 0,
+                error: FrameError::Alloc(0, AllocError::OutOfMemory(9)),
+            },
+            ExitCode::OutOfMemory,
+        ),
+        (
+            BenchError::Migrate(MigrateError::Verify(VerifyError::Metadata { folio: 3 })),
+            ExitCode::TestFailure,
+        ),
+        (
+            BenchError::Calibration {
+                cell: String::from("setup point 1"),
+                status: Status::Invalid,
+                why: String::from("fallback"),
+            },
+            ExitCode::Invalid,
+        ),
+        (
+            BenchError::Calibration {
+                cell: String::from("setup point 2"),
+                status: Status::OutOfMemory,
+                why: String::from("no frames"),
+            },
+            ExitCode::OutOfMemory,
+        ),
+    ];
+    for (e, want) in cases {
+        check(!e.is_input(), || {
+            alloc::format!("{e}: classified as bad input")
+        })?;
+        check_eq("exit code", e.exit_code(), want)?;
+    }
+    // A stop outside any cell counts once, by its kind, and sets the run's exit code.
+    let mut t = Totals::default();
+    t.count_stop(ExitCode::TestFailure);
+    check_eq("failures", t.failures, 1)?;
+    check_eq("run exit", t.exit_code(), ExitCode::TestFailure)?;
+    let mut t = Totals::default();
+    t.count_stop(ExitCode::OutOfMemory);
+    check_eq("run exit (OOM)", t.exit_code(), ExitCode::OutOfMemory)
+}
