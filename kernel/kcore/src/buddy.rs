@@ -19,7 +19,7 @@
 mod bulk;
 mod error;
 
-pub use error::{AllocError, FreeError, InitError, RangeError};
+pub use error::{AllocError, FreeError, InitError, InvariantError, RangeError};
 
 /// Largest block order: 2^9 frames = 2 MiB.
 pub const MAX_ORDER: usize = 9;
@@ -291,7 +291,17 @@ impl<'a> BuddyZone<'a> {
 
     /// Walks every free list and frame and checks the counters and states agree (O(frames);
     /// for tests and the in-kernel selftest).
-    pub fn check_invariants(&self) -> Result<(), &'static str> {
+    ///
+    /// # Errors
+    /// The first broken invariant found, free lists first (orders 0 up): for a list,
+    /// [`InvariantError::FreeListIndex`] (a link outside the zone),
+    /// [`InvariantError::FreeListEntry`] (entry not a free head of that order, or wrong
+    /// back link), [`InvariantError::FreeMisaligned`], [`InvariantError::FreeListCycle`]
+    /// (more entries than frames), [`InvariantError::FreeCount`] (length ≠ counter). Then,
+    /// walking the frames: [`InvariantError::StrayTail`], [`InvariantError::BlockLeavesZone`],
+    /// [`InvariantError::BrokenBody`]; last the totals: [`InvariantError::FrameCounters`]
+    /// and [`InvariantError::LiveCounters`] (both in frames).
+    pub fn check_invariants(&self) -> Result<(), InvariantError> {
         let (mut free, mut used) = (0u64, 0u64);
         for o in 0..ORDERS {
             let (mut n, mut prev, mut i) = (0u64, NIL, self.free_head[o]);
@@ -299,34 +309,43 @@ impl<'a> BuddyZone<'a> {
                 let m = self
                     .meta
                     .get(i as usize)
-                    .ok_or("free list index out of range")?;
+                    .ok_or(InvariantError::FreeListIndex { order: o, index: i })?;
+                let pfn = self.base_pfn + u64::from(i);
                 if m.state != State::FreeHead || usize::from(m.order) != o || m.prev != prev {
-                    return Err("free list entry has wrong state, order or back link");
+                    return Err(InvariantError::FreeListEntry { order: o, pfn });
                 }
-                if !aligned(self.base_pfn + u64::from(i), o) {
-                    return Err("free block misaligned");
+                if !aligned(pfn, o) {
+                    return Err(InvariantError::FreeMisaligned { order: o, pfn });
                 }
                 n += 1;
                 if n > self.span() {
-                    return Err("free list cycle");
+                    return Err(InvariantError::FreeListCycle { order: o });
                 }
                 (prev, i) = (i, m.next);
             }
             if n != self.free_blocks[o] {
-                return Err("free block counter disagrees with list");
+                return Err(InvariantError::FreeCount {
+                    order: o,
+                    listed: n,
+                    counted: self.free_blocks[o],
+                });
             }
         }
         let mut i = 0usize;
         while i < self.meta.len() {
             let m = self.meta[i];
             let len = 1usize << m.order;
+            let pfn = self.base_pfn + i as u64;
             match m.state {
                 State::Reserved => i += 1,
-                State::Tail => return Err("tail frame outside any block"),
+                State::Tail => return Err(InvariantError::StrayTail(pfn)),
                 State::FreeHead | State::AllocHead => {
-                    let body = self.meta.get(i + 1..i + len).ok_or("block leaves zone")?;
+                    let body = self
+                        .meta
+                        .get(i + 1..i + len)
+                        .ok_or(InvariantError::BlockLeavesZone(pfn))?;
                     if body.iter().any(|t| t.state != State::Tail) {
-                        return Err("block body is not all tail frames");
+                        return Err(InvariantError::BrokenBody(pfn));
                     }
                     if m.state == State::FreeHead {
                         free += len as u64;
@@ -338,11 +357,11 @@ impl<'a> BuddyZone<'a> {
             }
         }
         if free != self.free_frames || used != self.used_frames {
-            return Err("frame counters disagree with states");
+            return Err(InvariantError::FrameCounters);
         }
         let live: u64 = (0..ORDERS).map(|o| self.live_blocks[o] << o).sum();
         if live != used {
-            return Err("live block counters disagree with frames in use");
+            return Err(InvariantError::LiveCounters);
         }
         Ok(())
     }
@@ -432,5 +451,7 @@ impl<'a> BuddyZone<'a> {
     }
 }
 
+#[cfg(test)]
+mod invariant_tests;
 #[cfg(test)]
 mod tests;
