@@ -18,9 +18,11 @@ use alloc::vec::Vec;
 use core::fmt;
 
 mod decode;
+mod mismatch;
 mod shape;
 
 pub use decode::{decode, CpuIdent, LevelSource, Vendor};
+pub use mismatch::{Count, Mismatch, ShapeMismatch};
 pub use shape::{parse_shape, NodeMap, Shape, ShapeError, MAX_SHAPE_CPUS};
 
 /// The four registers one `cpuid` instruction returns.
