@@ -56,6 +56,13 @@ impl SerialPort {
     /// # Safety
     /// `port..port+8` must be a 16550-compatible UART (or nothing at all) that no other
     /// code drives for the lifetime of the returned value.
+    ///
+    /// # Errors
+    /// [`SerialError::BadPort`] when `port..port+8` wraps the 16-bit I/O space;
+    /// [`SerialError::NotPresent`] when the scratch register does not hold the values written
+    /// (no UART at `port`); [`SerialError::InitFailed`] when the `uart_16550` crate's init
+    /// fails: the device no longer answers its presence check, or `baud` gives no valid
+    /// 16-bit divisor of the 115200 baud base rate (1.8432 MHz clock / 16).
     pub unsafe fn init(port: u16, baud: BaudRate) -> Result<Self, SerialError> {
         // SAFETY: the caller guarantees exclusive ownership of the port range.
         let mut uart =

@@ -171,6 +171,13 @@ impl fmt::Display for PlacementError {
 /// Chooses CPUs (kernel indices) for `n` copy workers moving from `src_node` to `dst_node`,
 /// never using a CPU in `exclude` (e.g. the coordinating boot CPU). The result is in the order
 /// the policy prefers; the first `k` of a placement for `n` are the placement for `k`.
+///
+/// # Errors
+/// [`PlacementError::ZeroThreads`] for `n` = 0. For a `list` policy, checked in list
+/// order: [`PlacementError::UnknownCpu`] (not in `topo`), [`PlacementError::DuplicateCpu`],
+/// [`PlacementError::ExcludedCpu`] (in `exclude`). For `src`/`dst`,
+/// [`PlacementError::EmptyNode`] when the node has no CPU outside `exclude`. For every policy,
+/// [`PlacementError::NotEnoughCpus`] when fewer than `n` CPUs are eligible.
 pub fn place(
     topo: &Topology,
     policy: &Policy,

@@ -105,6 +105,11 @@ impl core::fmt::Display for StartError {
 
 /// Starts the AP described by `cpu` (its stacks already set) and waits at most
 /// `timeout_ns` for it to set `online`. Returns the nanoseconds it took.
+///
+/// # Errors
+/// [`StartError::Ipi`] when the INIT or a STARTUP IPI cannot be sent (see
+/// [`apic::send_init`]); [`StartError::Timeout`] when the AP has not set `online` within
+/// `timeout_ns` nanoseconds of the INIT (it is then sent INIT again to park it).
 pub fn start_ap(cpu: &'static PerCpu, timeout_ns: u64) -> Result<u64, StartError> {
     let kernel_cr3 = Cr3::read().0.start_address().as_u64();
     write_param(0, (&raw const boot_pml4) as u64);

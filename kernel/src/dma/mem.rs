@@ -29,6 +29,10 @@ pub struct DmaBuf {
 impl DmaBuf {
     /// `2^order` zeroed frames on node 0 (device-visible at their physical address:
     /// no IOMMU translation is set up).
+    ///
+    /// # Errors
+    /// [`FrameError::NoSuchNode`] when node 0 has no memory zone, [`FrameError::Alloc`] when
+    /// it has no free block of `order` (4 KiB << `order` bytes).
     pub fn new(order: usize) -> Result<Self, FrameError> {
         let mut block = frames::alloc(0, order)?;
         block.as_mut_slice().fill(0);
