@@ -104,6 +104,11 @@ pub struct BuddyZone<'a> {
 impl<'a> BuddyZone<'a> {
     /// A zone for `node` over `[base_pfn, base_pfn + meta.len())`; every frame starts reserved
     /// (the caller's slice is reset), so add usable memory with [`Self::add_free_range`].
+    ///
+    /// # Errors
+    /// [`InitError::TooManyFrames`] when `meta` has 2^32 − 1 entries or more (links are `u32`
+    /// indices); [`InitError::PfnOverflow`] when `base_pfn + meta.len()` overflows `u64`. The
+    /// slice is untouched then.
     pub fn new(node: u32, base_pfn: u64, meta: &'a mut [FrameMeta]) -> Result<Self, InitError> {
         if meta_len_for(meta.len() as u64).is_none() {
             return Err(InitError::TooManyFrames(meta.len()));
@@ -197,6 +202,12 @@ impl<'a> BuddyZone<'a> {
 
     /// Hands the reserved frames `[start_pfn, end_pfn)` to the allocator as maximal naturally
     /// aligned blocks, merging with free neighbours. Returns the number of frames added.
+    ///
+    /// # Errors
+    /// Nothing changes on error: [`RangeError::Empty`] when `start_pfn >= end_pfn`;
+    /// [`RangeError::OutOfZone`] when the first or last PFN is outside the zone;
+    /// [`RangeError::AlreadyManaged`] with the first PFN of the range that is already free or
+    /// allocated.
     pub fn add_free_range(&mut self, start_pfn: u64, end_pfn: u64) -> Result<u64, RangeError> {
         if start_pfn >= end_pfn {
             return Err(RangeError::Empty {
@@ -280,6 +291,14 @@ impl<'a> BuddyZone<'a> {
 
     /// Returns the block of 2^`order` frames at `pfn`, merging it with free buddies. Refuses
     /// (without changing anything) unless `pfn` heads a block allocated with exactly `order`.
+    ///
+    /// # Errors
+    /// Nothing changes on error: [`FreeError::BadOrder`] above [`MAX_ORDER`];
+    /// [`FreeError::Misaligned`] when `pfn` is not a multiple of 2^`order`;
+    /// [`FreeError::OutOfZone`] when the block is not wholly inside the zone;
+    /// [`FreeError::NotAllocated`] for a reserved frame; [`FreeError::DoubleFree`] for a free
+    /// block's head or a frame inside one; [`FreeError::WrongOrder`] for an allocated head of
+    /// another order; [`FreeError::NotBlockHead`] for a frame inside an allocated block.
     pub fn free(&mut self, pfn: u64, order: usize) -> Result<(), FreeError> {
         self.check_free(pfn, order)?;
         self.used_frames -= 1 << order;

@@ -65,6 +65,12 @@ const MAX_LIST: usize = 4096;
 impl Policy {
     /// Parses `spread`, `fill`, `src`, `dst` or `list:<cpus>` where `<cpus>` is a comma-separated
     /// list of numbers and `lo-hi` ranges.
+    ///
+    /// # Errors
+    /// [`PolicyParseError::Unknown`] for a word other than the four names and not starting
+    /// with `list:`; [`PolicyParseError::EmptyList`] for `list:` with nothing after it;
+    /// [`PolicyParseError::BadCpu`] with the element that is not a number or `lo-hi` range, has
+    /// `lo > hi`, or would make the list reach `MAX_LIST` (4096) CPUs.
     pub fn parse(s: &str) -> Result<Self, PolicyParseError> {
         match s.trim() {
             "spread" => Ok(Self::Spread),

@@ -84,6 +84,13 @@ impl fmt::Display for ShapeError {
 }
 
 /// Parses `<n>s<n>d<n>c<n>t[<n>n]` in any order; missing fields default to 1 (nodes to unstated).
+///
+/// # Errors
+/// [`ShapeError::Empty`] for a blank string; [`ShapeError::UnknownField`] for a letter
+/// other than s, d, c, t, n; [`ShapeError::MissingNumber`] for a letter without a count
+/// before it; [`ShapeError::Repeated`] for a letter given twice; [`ShapeError::BadCount`]
+/// for a count of 0 or above `u32::MAX`; [`ShapeError::TrailingNumber`] for digits after
+/// the last letter; [`ShapeError::TooLarge`] when the CPUs exceed [`MAX_SHAPE_CPUS`].
 pub fn parse_shape(s: &str) -> Result<Shape, ShapeError> {
     let s = s.trim();
     if s.is_empty() {
@@ -131,6 +138,11 @@ impl Shape {
     }
 
     /// A synthetic topology of this shape, in QEMU's CPU and APIC ID order.
+    ///
+    /// # Errors
+    /// [`ShapeError::TooLarge`] above [`MAX_SHAPE_CPUS`] CPUs; [`ShapeError::BadNodeMap`]
+    /// when a [`NodeMap::Contiguous`] count does not divide the CPU count (or is 0), or a
+    /// [`NodeMap::Explicit`] list does not have one node per CPU.
     pub fn build(&self, nodes: &NodeMap) -> Result<Topology, ShapeError> {
         let total = self.cpus().ok_or(ShapeError::TooLarge)?;
         let (tw, cw, dw) = (
