@@ -111,8 +111,8 @@ fn one(force: Force, present: bool, absent: FeatureError) -> Result<bool, Featur
 ///
 /// # Errors
 /// Checked in this order, the first that fails: [`FeatureError::PcidAbsent`] for
-/// `pcid=on` without CPUID.1:ECX[17]; [`FeatureError::InvpcidAbsent`] for `invpcid=on`
-/// without CPUID.7.0:EBX[10]; [`FeatureError::InvpcidWithoutPcid`] for `invpcid=on` when
+/// `pcid=on` without `CPUID.1:ECX[17]`; [`FeatureError::InvpcidAbsent`] for `invpcid=on`
+/// without `CPUID.7.0:EBX[10]`; [`FeatureError::InvpcidWithoutPcid`] for `invpcid=on` when
 /// PCIDs end up off; [`FeatureError::Avx512Absent`] for `avx512=on` without usable AVX-512.
 /// `auto` and `off` never fail.
 pub fn resolve(forced: Forced, present: Present) -> Result<Chosen, FeatureError> {
