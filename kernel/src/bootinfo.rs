@@ -56,8 +56,39 @@ pub fn get() -> &'static BootInfo {
         .expect("bootinfo::collect runs first in kmain")
 }
 
+/// Why the loader's structures could not be read (the kernel then exits with
+/// `BadInput`: it has no memory map).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootError {
+    /// EAX is not the multiboot2 magic and EBX does not point at a PVH `hvm_start_info`
+    /// (its magic, checked first, is `kcore::bootinfo::PVH_MAGIC`; layout: Xen
+    /// `include/public/arch-x86/hvm/start_info.h`).
+    NotPvh(kb::BootInfoError),
+    /// The PVH memory map table is shorter than its entry count says (24-byte entries).
+    PvhMemmapTruncated,
+    /// EAX has the multiboot2 magic but the information at EBX does not parse (misaligned,
+    /// no end tag: Multiboot2 Specification §3.6.2 "Basic tags structure").
+    Multiboot2(multiboot2::LoadError),
+}
+
+impl core::fmt::Display for BootError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NotPvh(_) => write!(f, "neither multiboot2 magic nor PVH start_info"),
+            Self::PvhMemmapTruncated => write!(f, "PVH memory map truncated"),
+            Self::Multiboot2(_) => write!(f, "multiboot2 information is malformed"),
+        }
+    }
+}
+
 /// Reads the loader's structures. `magic`/`info` are EAX/EBX at entry.
-pub fn collect(magic: u32, info: u32) -> Result<&'static BootInfo, &'static str> {
+///
+/// # Errors
+/// Without the multiboot2 magic in `magic`: [`BootError::NotPvh`] when `info` does not
+/// point at a PVH start_info (wrong magic), [`BootError::PvhMemmapTruncated`] when its
+/// memory map table cannot hold its entry count. With it: [`BootError::Multiboot2`] when
+/// the multiboot2 information at `info` does not parse.
+pub fn collect(magic: u32, info: u32) -> Result<&'static BootInfo, BootError> {
     let bi = if magic == boot::MULTIBOOT2_MAGIC {
         from_multiboot2(info)?
     } else {
@@ -76,18 +107,17 @@ fn c_string(paddr: u64) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
-fn from_pvh(info: u32) -> Result<BootInfo, &'static str> {
+fn from_pvh(info: u32) -> Result<BootInfo, BootError> {
     // SAFETY: EBX points at hvm_start_info under PVH; the magic is checked below.
     let raw = unsafe { arch::phys_slice(info as u64, kb::PVH_START_INFO_LEN) };
-    let si =
-        kb::parse_pvh_start_info(raw).map_err(|_| "neither multiboot2 magic nor PVH start_info")?;
+    let si = kb::parse_pvh_start_info(raw).map_err(BootError::NotPvh)?;
     let mut memory = MemoryMap::new();
     if si.memmap_entries > 0 {
         let len = si.memmap_entries as usize * kb::PVH_MEMMAP_ENTRY_LEN;
         // SAFETY: the table is in identity-mapped low RAM, `entries` long.
         let table = unsafe { arch::phys_slice(si.memmap_paddr, len) };
         kb::parse_pvh_memmap(table, si.memmap_entries, &mut memory)
-            .map_err(|_| "PVH memory map truncated")?;
+            .map_err(|_| BootError::PvhMemmapTruncated)?;
     }
     let (rsdp, rsdp_source) = match si.rsdp_paddr {
         0 => scan_bios_for_rsdp(),
@@ -106,11 +136,11 @@ fn from_pvh(info: u32) -> Result<BootInfo, &'static str> {
     })
 }
 
-fn from_multiboot2(info: u32) -> Result<BootInfo, &'static str> {
+fn from_multiboot2(info: u32) -> Result<BootInfo, BootError> {
     use multiboot2::{BootInformation, BootInformationHeader};
     // SAFETY: EBX points at the multiboot2 information when EAX has the magic.
     let mb = unsafe { BootInformation::load(info as usize as *const BootInformationHeader) }
-        .map_err(|_| "multiboot2 information is malformed")?;
+        .map_err(BootError::Multiboot2)?;
     let mut memory = MemoryMap::new();
     if let Some(tag) = mb.memory_map_tag() {
         for a in tag.memory_areas() {

@@ -21,6 +21,12 @@ const NO_OWNER: u32 = u32::MAX;
 static OWNER: AtomicU32 = AtomicU32::new(NO_OWNER);
 
 /// Brings up COM1 at 115200 8-N-1.
+///
+/// # Errors
+/// The [`SerialError`] of `serial::SerialPort::init` for COM1: `NotPresent` when no UART
+/// answers at 0x3f8 (scratch register test), `InitFailed` when its init fails (115200 baud
+/// is divisor 1, so only a device that stops answering). `BadPort` cannot happen for
+/// COM1. The console then has no serial port.
 pub fn init() -> Result<(), SerialError> {
     // SAFETY: COM1 is the standard PC serial port; only the console drives it.
     let port = unsafe { SerialPort::init(COM1, Baud::Baud115200) }?;

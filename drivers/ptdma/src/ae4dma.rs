@@ -100,6 +100,9 @@ impl Ae4Descriptor {
 }
 
 /// Writes the common config (number of queues wanted, normally 16) and returns the granted count.
+///
+/// # Errors
+/// [`PtdmaError::DeviceGone`] when the common config register reads back all-ones.
 pub fn init_common(regs: &impl RegisterAccess, wanted: u32) -> Result<u32, PtdmaError> {
     regs.write32(COMMON_CONFIG, wanted);
     let granted = regs.read32(COMMON_CONFIG);
@@ -156,6 +159,15 @@ pub struct Ae4Queue<R: RegisterAccess, M: DmaMemory> {
 impl<R: RegisterAccess, M: DmaMemory> Ae4Queue<R, M> {
     /// Sets up queue `qid` (< `granted` from [`init_common`]) with the ring in `ring_mem`
     /// (N × 32 B, 2 ≤ N ≤ 65536, 32-byte aligned).
+    ///
+    /// # Errors
+    /// Nothing is written to the device on the first four: [`PtdmaError::NoSuchQueue`] when
+    /// `qid` is not below both `granted` and 16; [`PtdmaError::RingPlacement`] with `BadSize`
+    /// when `ring_mem` holds fewer than 2 or more than 65536 descriptors of 32 bytes, or
+    /// `Misaligned` when its bus address is not 32-byte aligned;
+    /// [`PtdmaError::LengthTooLarge`] (`len` and `max` 0) for a `max_desc_len` below 4 bytes.
+    /// Then [`PtdmaError::DeviceGone`] when write_idx or read_idx reads all-ones after the ring
+    /// registers were written (the queue is not enabled).
     pub fn init(
         regs: R,
         qid: usize,
@@ -232,6 +244,12 @@ impl<R: RegisterAccess, M: DmaMemory> Ae4Queue<R, M> {
     }
 
     /// Writes the batch's descriptors, then write_idx once.
+    ///
+    /// # Errors
+    /// Nothing is written on error: [`PtdmaError::Misaligned`] with the first source,
+    /// destination or length that is not a multiple of 4 bytes (AE4DMA error codes 3/4/5 would
+    /// fail it on the engine); [`PtdmaError::QueueFull`] with the descriptors needed (each op
+    /// split at `max_desc_len`) and the slots free as of the last poll.
     pub fn submit(&mut self, batch: &[CopyOp]) -> Result<Ticket, PtdmaError> {
         for op in batch {
             for a in [op.src, op.dst, DmaAddr::new(op.len)] {
@@ -318,6 +336,12 @@ impl<R: RegisterAccess, M: DmaMemory> Ae4Queue<R, M> {
 
     /// Checks for progress (one MMIO read). A batch with a failed descriptor is reported when
     /// it has been fully consumed.
+    ///
+    /// # Errors
+    /// [`PtdmaError::DeviceGone`] when read_idx reads all-ones or beyond the ring;
+    /// [`PtdmaError::Ae4Descriptor`] with the status and error bytes of DW1, the slot and the
+    /// batch's progress once a batch in which a descriptor came back with status 4 (error) or a
+    /// non-zero error byte has been fully consumed (the batch is retired; later ones stay).
     pub fn poll(&mut self) -> Result<Poll, PtdmaError> {
         let Some(newest) = self.batches.back().map(|b| b.ticket) else {
             return Ok(Poll::Idle);
@@ -380,6 +404,12 @@ impl<R: RegisterAccess, M: DmaMemory> Ae4Queue<R, M> {
     }
 
     /// Polls until everything completed, or `expired()` says stop (then [`PtdmaError::Timeout`]).
+    ///
+    /// # Errors
+    /// The errors of [`poll`](Self::poll); [`PtdmaError::Timeout`] with read_idx and the
+    /// unfinished batch's progress when `expired()` is true while work is pending (write_idx is
+    /// rewound to read_idx, dropping what is queued, and the queue re-enabled), or
+    /// [`PtdmaError::DeviceGone`] when read_idx reads all-ones during that abort.
     pub fn wait_until(&mut self, expired: impl FnMut() -> bool) -> Result<Completed, PtdmaError> {
         wait_loop(self, expired, Self::poll, Self::abort, |q| Completed {
             last: q.last_done,
@@ -388,6 +418,10 @@ impl<R: RegisterAccess, M: DmaMemory> Ae4Queue<R, M> {
     }
 
     /// [`wait_until`](Self::wait_until) with a budget of `spin_limit` pending polls.
+    ///
+    /// # Errors
+    /// As [`wait_until`](Self::wait_until); [`PtdmaError::Timeout`] after `spin_limit`
+    /// pending polls.
     pub fn wait(&mut self, spin_limit: u64) -> Result<Completed, PtdmaError> {
         self.wait_until(spin_budget(spin_limit))
     }

@@ -169,6 +169,14 @@ pub struct Ring {
 impl Ring {
     /// Validates placement (facts §2.3, §3): `entries` a power of two in 2..=65536, `base`
     /// aligned to the ring size, the ring inside one 4 GiB window and below 2^48.
+    ///
+    /// # Errors
+    /// [`PtdmaError::RingPlacement`] with [`RingPlacement::NotPowerOfTwo`] when `entries` is not
+    /// a power of two, [`RingPlacement::BadSize`] outside 2..=65536 entries,
+    /// [`RingPlacement::Misaligned`] when `base` is not a multiple of the ring's size
+    /// (`entries` × 32 bytes), [`RingPlacement::Above48Bits`] when the ring's last byte is at or
+    /// above 2^48, [`RingPlacement::Crosses4GiB`] when it spans a 4 GiB boundary (the queue's
+    /// head and tail registers hold only the low 32 bits).
     pub fn new(base: DmaAddr, entries: usize) -> Result<Self, PtdmaError> {
         if !entries.is_power_of_two() {
             return Err(PtdmaError::RingPlacement(RingPlacement::NotPowerOfTwo));

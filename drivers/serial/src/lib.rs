@@ -56,6 +56,13 @@ impl SerialPort {
     /// # Safety
     /// `port..port+8` must be a 16550-compatible UART (or nothing at all) that no other
     /// code drives for the lifetime of the returned value.
+    ///
+    /// # Errors
+    /// [`SerialError::BadPort`] when `port..port+8` wraps the 16-bit I/O space;
+    /// [`SerialError::NotPresent`] when the scratch register does not hold the values written
+    /// (no UART at `port`); [`SerialError::InitFailed`] when the `uart_16550` crate's init
+    /// fails: the device no longer answers its presence check, or `baud` gives no valid
+    /// 16-bit divisor of the 115200 baud base rate (1.8432 MHz clock / 16).
     pub unsafe fn init(port: u16, baud: BaudRate) -> Result<Self, SerialError> {
         // SAFETY: the caller guarantees exclusive ownership of the port range.
         let mut uart =
@@ -126,12 +133,56 @@ impl SerialPort {
         }
     }
 
-    /// Runs the UART's internal loopback test (the line is disconnected meanwhile).
-    /// Returns a description of the failure, if any.
-    pub fn loopback_test(&mut self) -> Result<(), &'static str> {
-        self.uart
-            .test_loopback()
-            .map_err(|_| "loopback byte did not come back")
+    /// Runs the UART's internal loopback test (the line is disconnected meanwhile): one
+    /// byte, then a 16-byte message, sent and read back through the `uart_16550` crate.
+    ///
+    /// # Errors
+    /// [`LoopbackError::SendFailed`] when the transmitter had no room for the test byte;
+    /// [`LoopbackError::ByteMismatch`] when the single byte read back differs from the
+    /// one sent; [`LoopbackError::MessageMismatch`] when the message read back differs.
+    pub fn loopback_test(&mut self) -> Result<(), LoopbackError> {
+        self.uart.test_loopback().map_err(|e| match e {
+            uart_16550::LoopbackError::SendError(_) => LoopbackError::SendFailed,
+            uart_16550::LoopbackError::UnexpectedLoopbackByte { expected, actual } => {
+                LoopbackError::ByteMismatch { expected, actual }
+            }
+            uart_16550::LoopbackError::UnexpectedLoopbackMsg { expected, actual } => {
+                let at = expected.iter().zip(&actual).position(|(e, a)| e != a);
+                LoopbackError::MessageMismatch {
+                    offset: at.unwrap_or(0),
+                }
+            }
+        })
+    }
+}
+
+/// Why the UART's loopback self-test failed. In loopback mode (MCR bit 4, "Loop") the
+/// 16550 feeds its transmitter shift register straight into its receiver shift
+/// register, with the serial output held in the marking state (PC16550D datasheet,
+/// "MODEM Control Register"), so whatever is sent must be read back unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopbackError {
+    /// The transmitter had no room for the test byte.
+    SendFailed,
+    /// The single test byte came back different.
+    ByteMismatch {
+        /// The byte sent.
+        expected: u8,
+        /// The byte read back.
+        actual: u8,
+    },
+    /// The 16-byte test message came back different.
+    MessageMismatch {
+        /// Offset (bytes) of the first byte that differs.
+        offset: usize,
+    },
+}
+
+impl core::fmt::Display for LoopbackError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // One message for every way the test can fail, as before the variants existed;
+        // the variant's fields are in its `Debug` form.
+        write!(f, "loopback byte did not come back")
     }
 }
 

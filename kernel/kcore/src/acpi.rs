@@ -115,6 +115,13 @@ fn table_len(table: &'static str, b: &[u8]) -> Result<usize, TableError> {
 }
 
 /// Parses a whole SRAT (header included).
+///
+/// # Errors
+/// A [`TableError`] for `SRAT` with the byte offset and the problem: the slice is shorter
+/// than the 36-byte header, or the header's length field is below 36 or beyond the slice;
+/// an entry header or entry runs past the table ("truncated entry header", "entry length
+/// out of range"); or a type 0/1/2 entry is shorter than its type's layout (16/40/24
+/// bytes, ACPI 6.5 §5.2.16). Entries of other types are skipped, not refused.
 pub fn parse_srat(b: &[u8]) -> Result<Srat, TableError> {
     const T: &str = "SRAT";
     let len = table_len(T, b)?;
@@ -195,6 +202,12 @@ fn push_x2apic_affinity(e: &[u8], srat: &mut Srat) {
 }
 
 /// Parses a whole SLIT (header included).
+///
+/// # Errors
+/// A [`TableError`] for `SLIT` with the byte offset and the problem: the header is short
+/// or its length field out of range (as for [`parse_srat`]); the table ends before the
+/// 8-byte locality count; the count is 0 or above 256; or the count² distance bytes run
+/// past the table (ACPI 6.5 §5.2.17).
 pub fn parse_slit(b: &[u8]) -> Result<Slit, TableError> {
     const T: &str = "SLIT";
     let len = table_len(T, b)?;

@@ -184,6 +184,12 @@ fn u64_at(b: &[u8], off: usize) -> Option<u64> {
 }
 
 /// Parses `hvm_start_info` from its bytes.
+///
+/// # Errors
+/// [`BootInfoError::BadMagic`] with the value read when the first word is not
+/// [`PVH_MAGIC`]; [`BootInfoError::Truncated`] when `b` ends before a field the version
+/// has (the magic, then 40 bytes for version 0, 56 for version 1 which adds the memory
+/// map).
 pub fn parse_pvh_start_info(b: &[u8]) -> Result<PvhStartInfo, BootInfoError> {
     let magic = u32_at(b, 0).ok_or(BootInfoError::Truncated)?;
     if magic != PVH_MAGIC {
@@ -210,6 +216,10 @@ pub fn parse_pvh_start_info(b: &[u8]) -> Result<PvhStartInfo, BootInfoError> {
 }
 
 /// Parses a PVH memory map table (`entries` × 24 bytes) into `map`.
+///
+/// # Errors
+/// [`BootInfoError::Truncated`] when `b` is shorter than `entries` × 24 bytes; the
+/// entries before the short one are already in `map`.
 pub fn parse_pvh_memmap(b: &[u8], entries: u32, map: &mut MemoryMap) -> Result<(), BootInfoError> {
     for i in 0..entries as usize {
         let off = i * PVH_MEMMAP_ENTRY_LEN;

@@ -19,7 +19,7 @@
 mod bulk;
 mod error;
 
-pub use error::{AllocError, FreeError, InitError, RangeError};
+pub use error::{AllocError, FreeError, InitError, InvariantError, RangeError};
 
 /// Largest block order: 2^9 frames = 2 MiB.
 pub const MAX_ORDER: usize = 9;
@@ -104,6 +104,11 @@ pub struct BuddyZone<'a> {
 impl<'a> BuddyZone<'a> {
     /// A zone for `node` over `[base_pfn, base_pfn + meta.len())`; every frame starts reserved
     /// (the caller's slice is reset), so add usable memory with [`Self::add_free_range`].
+    ///
+    /// # Errors
+    /// [`InitError::TooManyFrames`] when `meta` has 2^32 − 1 entries or more (links are `u32`
+    /// indices); [`InitError::PfnOverflow`] when `base_pfn + meta.len()` overflows `u64`. The
+    /// slice is untouched then.
     pub fn new(node: u32, base_pfn: u64, meta: &'a mut [FrameMeta]) -> Result<Self, InitError> {
         if meta_len_for(meta.len() as u64).is_none() {
             return Err(InitError::TooManyFrames(meta.len()));
@@ -197,6 +202,12 @@ impl<'a> BuddyZone<'a> {
 
     /// Hands the reserved frames `[start_pfn, end_pfn)` to the allocator as maximal naturally
     /// aligned blocks, merging with free neighbours. Returns the number of frames added.
+    ///
+    /// # Errors
+    /// Nothing changes on error: [`RangeError::Empty`] when `start_pfn >= end_pfn`;
+    /// [`RangeError::OutOfZone`] when the first or last PFN is outside the zone;
+    /// [`RangeError::AlreadyManaged`] with the first PFN of the range that is already free or
+    /// allocated.
     pub fn add_free_range(&mut self, start_pfn: u64, end_pfn: u64) -> Result<u64, RangeError> {
         if start_pfn >= end_pfn {
             return Err(RangeError::Empty {
@@ -280,6 +291,14 @@ impl<'a> BuddyZone<'a> {
 
     /// Returns the block of 2^`order` frames at `pfn`, merging it with free buddies. Refuses
     /// (without changing anything) unless `pfn` heads a block allocated with exactly `order`.
+    ///
+    /// # Errors
+    /// Nothing changes on error: [`FreeError::BadOrder`] above [`MAX_ORDER`];
+    /// [`FreeError::Misaligned`] when `pfn` is not a multiple of 2^`order`;
+    /// [`FreeError::OutOfZone`] when the block is not wholly inside the zone;
+    /// [`FreeError::NotAllocated`] for a reserved frame; [`FreeError::DoubleFree`] for a free
+    /// block's head or a frame inside one; [`FreeError::WrongOrder`] for an allocated head of
+    /// another order; [`FreeError::NotBlockHead`] for a frame inside an allocated block.
     pub fn free(&mut self, pfn: u64, order: usize) -> Result<(), FreeError> {
         self.check_free(pfn, order)?;
         self.used_frames -= 1 << order;
@@ -291,7 +310,17 @@ impl<'a> BuddyZone<'a> {
 
     /// Walks every free list and frame and checks the counters and states agree (O(frames);
     /// for tests and the in-kernel selftest).
-    pub fn check_invariants(&self) -> Result<(), &'static str> {
+    ///
+    /// # Errors
+    /// The first broken invariant found, free lists first (orders 0 up): for a list,
+    /// [`InvariantError::FreeListIndex`] (a link outside the zone),
+    /// [`InvariantError::FreeListEntry`] (entry not a free head of that order, or wrong
+    /// back link), [`InvariantError::FreeMisaligned`], [`InvariantError::FreeListCycle`]
+    /// (more entries than frames), [`InvariantError::FreeCount`] (length ≠ counter). Then,
+    /// walking the frames: [`InvariantError::StrayTail`], [`InvariantError::BlockLeavesZone`],
+    /// [`InvariantError::BrokenBody`]; last the totals: [`InvariantError::FrameCounters`]
+    /// and [`InvariantError::LiveCounters`] (both in frames).
+    pub fn check_invariants(&self) -> Result<(), InvariantError> {
         let (mut free, mut used) = (0u64, 0u64);
         for o in 0..ORDERS {
             let (mut n, mut prev, mut i) = (0u64, NIL, self.free_head[o]);
@@ -299,34 +328,43 @@ impl<'a> BuddyZone<'a> {
                 let m = self
                     .meta
                     .get(i as usize)
-                    .ok_or("free list index out of range")?;
+                    .ok_or(InvariantError::FreeListIndex { order: o, index: i })?;
+                let pfn = self.base_pfn + u64::from(i);
                 if m.state != State::FreeHead || usize::from(m.order) != o || m.prev != prev {
-                    return Err("free list entry has wrong state, order or back link");
+                    return Err(InvariantError::FreeListEntry { order: o, pfn });
                 }
-                if !aligned(self.base_pfn + u64::from(i), o) {
-                    return Err("free block misaligned");
+                if !aligned(pfn, o) {
+                    return Err(InvariantError::FreeMisaligned { order: o, pfn });
                 }
                 n += 1;
                 if n > self.span() {
-                    return Err("free list cycle");
+                    return Err(InvariantError::FreeListCycle { order: o });
                 }
                 (prev, i) = (i, m.next);
             }
             if n != self.free_blocks[o] {
-                return Err("free block counter disagrees with list");
+                return Err(InvariantError::FreeCount {
+                    order: o,
+                    listed: n,
+                    counted: self.free_blocks[o],
+                });
             }
         }
         let mut i = 0usize;
         while i < self.meta.len() {
             let m = self.meta[i];
             let len = 1usize << m.order;
+            let pfn = self.base_pfn + i as u64;
             match m.state {
                 State::Reserved => i += 1,
-                State::Tail => return Err("tail frame outside any block"),
+                State::Tail => return Err(InvariantError::StrayTail(pfn)),
                 State::FreeHead | State::AllocHead => {
-                    let body = self.meta.get(i + 1..i + len).ok_or("block leaves zone")?;
+                    let body = self
+                        .meta
+                        .get(i + 1..i + len)
+                        .ok_or(InvariantError::BlockLeavesZone(pfn))?;
                     if body.iter().any(|t| t.state != State::Tail) {
-                        return Err("block body is not all tail frames");
+                        return Err(InvariantError::BrokenBody(pfn));
                     }
                     if m.state == State::FreeHead {
                         free += len as u64;
@@ -338,11 +376,11 @@ impl<'a> BuddyZone<'a> {
             }
         }
         if free != self.free_frames || used != self.used_frames {
-            return Err("frame counters disagree with states");
+            return Err(InvariantError::FrameCounters);
         }
         let live: u64 = (0..ORDERS).map(|o| self.live_blocks[o] << o).sum();
         if live != used {
-            return Err("live block counters disagree with frames in use");
+            return Err(InvariantError::LiveCounters);
         }
         Ok(())
     }
@@ -432,5 +470,7 @@ impl<'a> BuddyZone<'a> {
     }
 }
 
+#[cfg(test)]
+mod invariant_tests;
 #[cfg(test)]
 mod tests;

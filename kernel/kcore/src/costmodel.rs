@@ -68,6 +68,13 @@ pub struct Fit {
 }
 
 /// Fits `ys[i] ≈ Σ_j coef[j] × rows[i][j]`.
+///
+/// # Errors
+/// [`FitError::Shape`] when `rows` and `ys` differ in length, there are no rows or
+/// columns, or rows differ in width; [`FitError::TooFewPoints`] with fewer rows than
+/// columns; [`FitError::NotFinite`] for a NaN or infinite value; [`FitError::Singular`]
+/// when a column is all zeros or the columns, scaled to unit length, are linearly dependent
+/// (a pivot of the normal equations at or below 1e-12).
 pub fn least_squares(rows: &[Vec<f64>], ys: &[f64]) -> Result<Fit, FitError> {
     let k = rows.first().map_or(0, Vec::len);
     if rows.len() != ys.len() || k == 0 || rows.iter().any(|r| r.len() != k) {

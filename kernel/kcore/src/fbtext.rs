@@ -103,6 +103,12 @@ pub struct TextConsole {
 
 impl TextConsole {
     /// A console for `geo`, cursor at the top left. Nothing is drawn yet.
+    ///
+    /// # Errors
+    /// [`FbError::UnsupportedDepth`] for EGA text with other than 16 bits per cell (character
+    /// and attribute bytes), or RGB with other than 16, 24 or 32 bits per pixel;
+    /// [`FbError::BadGeometry`] when the pitch (bytes) is shorter than `width` pixels, or the
+    /// screen is narrower or lower than one character cell (one 16 px high glyph for RGB).
     pub fn new(geo: Geometry) -> Result<Self, FbError> {
         let (cell_w, cell_h, bytes_pp) = match geo.format {
             Format::EgaText if geo.bpp == 16 => (1, 1, 2),

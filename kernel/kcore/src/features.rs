@@ -87,6 +87,13 @@ fn one(force: Force, present: bool, absent: FeatureError) -> Result<bool, Featur
 
 /// Resolves the settings against the CPU. Errors name the first feature forced on that
 /// cannot be had.
+///
+/// # Errors
+/// Checked in this order, the first that fails: [`FeatureError::PcidAbsent`] for
+/// `pcid=on` without `CPUID.1:ECX[17]`; [`FeatureError::InvpcidAbsent`] for `invpcid=on`
+/// without `CPUID.7.0:EBX[10]`; [`FeatureError::InvpcidWithoutPcid`] for `invpcid=on` when
+/// PCIDs end up off; [`FeatureError::Avx512Absent`] for `avx512=on` without usable AVX-512.
+/// `auto` and `off` never fail.
 pub fn resolve(forced: Forced, present: Present) -> Result<Chosen, FeatureError> {
     let pcid = one(forced.pcid, present.pcid, FeatureError::PcidAbsent)?;
     let invpcid = match forced.invpcid {

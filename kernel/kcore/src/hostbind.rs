@@ -42,6 +42,13 @@ impl core::fmt::Display for BindingError {
 }
 
 /// Parses the value; `none` is `Ok(None)`.
+///
+/// # Errors
+/// [`BindingError::NotKvm`] when the value is neither `none` nor starts with `kvm:`;
+/// [`BindingError::BadPair`] when the node part is missing or a `/`-separated pair is not
+/// `G-H` with two `u32` numbers; [`BindingError::BadEngines`] when the engine count is
+/// missing or not a `u32`; [`BindingError::BadSuffix`] for anything after the count other
+/// than a single `:huge`.
 pub fn parse(value: &str) -> Result<Option<Binding>, BindingError> {
     if value == "none" {
         return Ok(None);

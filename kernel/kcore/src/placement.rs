@@ -65,6 +65,12 @@ const MAX_LIST: usize = 4096;
 impl Policy {
     /// Parses `spread`, `fill`, `src`, `dst` or `list:<cpus>` where `<cpus>` is a comma-separated
     /// list of numbers and `lo-hi` ranges.
+    ///
+    /// # Errors
+    /// [`PolicyParseError::Unknown`] for a word other than the four names and not starting
+    /// with `list:`; [`PolicyParseError::EmptyList`] for `list:` with nothing after it;
+    /// [`PolicyParseError::BadCpu`] with the element that is not a number or `lo-hi` range, has
+    /// `lo > hi`, or would make the list reach `MAX_LIST` (4096) CPUs.
     pub fn parse(s: &str) -> Result<Self, PolicyParseError> {
         match s.trim() {
             "spread" => Ok(Self::Spread),
@@ -179,6 +185,13 @@ impl fmt::Display for PlacementError {
 /// Chooses CPUs (kernel indices) for `n` copy workers moving from `src_node` to `dst_node`,
 /// never using a CPU in `exclude` (e.g. the coordinating boot CPU). The result is in the order
 /// the policy prefers; the first `k` of a placement for `n` are the placement for `k`.
+///
+/// # Errors
+/// [`PlacementError::ZeroThreads`] for `n` = 0. For a `list` policy, checked in list
+/// order: [`PlacementError::UnknownCpu`] (not in `topo`), [`PlacementError::DuplicateCpu`],
+/// [`PlacementError::ExcludedCpu`] (in `exclude`). For `src`/`dst`,
+/// [`PlacementError::EmptyNode`] when the node has no CPU outside `exclude`. For every policy,
+/// [`PlacementError::NotEnoughCpus`] when fewer than `n` CPUs are eligible.
 pub fn place(
     topo: &Topology,
     policy: &Policy,

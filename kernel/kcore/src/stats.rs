@@ -69,6 +69,10 @@ pub struct Summary {
 impl Summary {
     /// Summarises `xs` (two passes: the mean first, then squared deviations, which is exact enough
     /// for a handful of repetitions and avoids the cancellation of the sum-of-squares formula).
+    ///
+    /// # Errors
+    /// [`StatsError::Empty`] for no samples; [`StatsError::NotFinite`] with the index of the
+    /// first NaN or infinite sample.
     pub fn of(xs: &[f64]) -> Result<Self, StatsError> {
         if xs.is_empty() {
             return Err(StatsError::Empty);
@@ -102,6 +106,9 @@ impl Summary {
 }
 
 /// Throughput in GB/s (1 GB = 1e9 bytes, as the seed RFC) of `bytes` moved in `ns` nanoseconds.
+///
+/// # Errors
+/// [`StatsError::ZeroDuration`] when `ns` is 0.
 pub fn gbps(bytes: u64, ns: u64) -> Result<f64, StatsError> {
     if ns == 0 {
         return Err(StatsError::ZeroDuration);
@@ -132,6 +139,12 @@ impl LinearFit {
 
 /// Fits `ys ≈ intercept + slope * xs` by ordinary least squares (centred sums, for accuracy when
 /// x is large, e.g. bytes).
+///
+/// # Errors
+/// [`StatsError::LengthMismatch`] when `xs` and `ys` differ in length;
+/// [`StatsError::TooFewPoints`] for fewer than 2 points; [`StatsError::NotFinite`] with the
+/// point index of the first NaN or infinite value (all x checked before any y);
+/// [`StatsError::DegenerateX`] when every x is equal.
 pub fn fit_linear(xs: &[f64], ys: &[f64]) -> Result<LinearFit, StatsError> {
     if xs.len() != ys.len() {
         return Err(StatsError::LengthMismatch {

@@ -18,9 +18,11 @@ use alloc::vec::Vec;
 use core::fmt;
 
 mod decode;
+mod mismatch;
 mod shape;
 
 pub use decode::{decode, CpuIdent, LevelSource, Vendor};
+pub use mismatch::{Count, Mismatch, ShapeMismatch};
 pub use shape::{parse_shape, NodeMap, Shape, ShapeError, MAX_SHAPE_CPUS};
 
 /// The four registers one `cpuid` instruction returns.
@@ -128,6 +130,12 @@ pub struct Topology {
 impl Topology {
     /// Combines per-CPU idents into dense machine-wide ids. Raw die/L3/core ids are qualified
     /// by package (and core by die and L3) so they stay distinct whatever their source.
+    ///
+    /// # Errors
+    /// [`TopoError::Empty`] for no entries; [`TopoError::DuplicateCpu`] with the lowest kernel
+    /// index listed twice; [`TopoError::DuplicateApic`] with the lowest APIC ID two CPUs report;
+    /// [`TopoError::MixedL3Source`] with the first CPU (by index) whose L3 source differs from
+    /// the first entry's.
     pub fn from_idents(entries: &[CpuEntry]) -> Result<Self, TopoError> {
         let first = entries.first().ok_or(TopoError::Empty)?;
         let mut sorted: Vec<CpuEntry> = entries.to_vec();
@@ -250,6 +258,9 @@ impl Topology {
     }
 
     /// Prints package → die → L3 → core → cpu as an indented tree.
+    ///
+    /// # Errors
+    /// Only the [`fmt::Error`] of `out`, passed on from the first write that fails.
     pub fn render_tree(&self, out: &mut impl fmt::Write) -> fmt::Result {
         let mut order: Vec<&CpuTopo> = self.cpus.iter().collect();
         order.sort_unstable_by_key(|c| (c.package, c.die, c.l3, c.core, c.smt));

@@ -229,21 +229,39 @@ fn wait_idle() -> Result<(), IpiError> {
 }
 
 /// Sends a fixed-vector interrupt to the CPU with APIC ID `dest`.
+///
+/// # Errors
+/// [`IpiError::NoApic`] before [`init_bsp`] chose a mode; in xAPIC mode
+/// [`IpiError::Unreachable`] for a `dest` above 0xfe, and [`IpiError::Busy`] when the ICR's
+/// delivery status stays pending for 10 ms, either before the write (nothing sent) or
+/// after it (the IPI was written but not yet accepted). x2APIC mode cannot fail.
 pub fn send_fixed(dest: u32, vector: u8) -> Result<(), IpiError> {
     send(dest, ICR_FIXED | ICR_LEVEL_ASSERT | u64::from(vector))
 }
 
 /// Sends an NMI to `dest`.
+///
+/// # Errors
+/// As [`send_fixed`]: [`IpiError::NoApic`], and in xAPIC mode [`IpiError::Unreachable`]
+/// (`dest` > 0xfe) or [`IpiError::Busy`] (ICR pending for 10 ms).
 pub fn send_nmi(dest: u32) -> Result<(), IpiError> {
     send(dest, ICR_NMI | ICR_LEVEL_ASSERT)
 }
 
 /// Sends INIT to `dest` (the CPU resets and waits for a SIPI).
+///
+/// # Errors
+/// As [`send_fixed`]: [`IpiError::NoApic`], and in xAPIC mode [`IpiError::Unreachable`]
+/// (`dest` > 0xfe) or [`IpiError::Busy`] (ICR pending for 10 ms).
 pub fn send_init(dest: u32) -> Result<(), IpiError> {
     send(dest, ICR_INIT | ICR_LEVEL_ASSERT)
 }
 
 /// Sends a STARTUP IPI: `dest` starts in real mode at `page * 4096`.
+///
+/// # Errors
+/// As [`send_fixed`]: [`IpiError::NoApic`], and in xAPIC mode [`IpiError::Unreachable`]
+/// (`dest` > 0xfe) or [`IpiError::Busy`] (ICR pending for 10 ms).
 pub fn send_startup(dest: u32, page: u8) -> Result<(), IpiError> {
     send(dest, ICR_STARTUP | ICR_LEVEL_ASSERT | u64::from(page))
 }

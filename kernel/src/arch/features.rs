@@ -32,6 +32,11 @@ pub fn present() -> Present {
 
 /// Resolves the command line's settings against this CPU, once. Err: a feature forced
 /// on that the CPU lacks (the caller stops with bad input).
+///
+/// # Errors
+/// The [`FeatureError`] of `kcore::features::resolve` for the first feature forced on that
+/// this CPU lacks (PCID, INVPCID or INVPCID without PCIDs, AVX-512); nothing is recorded
+/// then, so [`chosen`] keeps reporting what the CPU has.
 pub fn decide(forced: Forced) -> Result<Chosen, FeatureError> {
     let p = present();
     let c = features::resolve(forced, p)?;

@@ -13,7 +13,6 @@
 
 use super::percpu::{self, PerCpu};
 use super::{apic, gdt, traps, tsc};
-use alloc::string::String;
 use core::sync::atomic::Ordering;
 use x86_64::registers::control::{Cr0, Cr3, Cr4};
 
@@ -24,21 +23,48 @@ unsafe extern "C" {
     static boot_pml4: u8;
 }
 
+/// Why the AP trampoline could not be installed (no AP can then be started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrampolineError {
+    /// The page at `boot::AP_TRAMPOLINE` (physical address, here) is not usable RAM in
+    /// the memory map, or the loader occupies it. The page is fixed: a STARTUP IPI's
+    /// vector is the page number of the real-mode entry, so it must lie below 1 MiB
+    /// (Intel SDM Vol. 3A §11.6.1 "Interrupt Command Register (ICR)", Start-Up delivery mode).
+    PageNotUsable(u64),
+    /// The trampoline code is this many bytes, more than the `boot::AP_PARAMS` bytes
+    /// before its parameter block in the same page.
+    TooLong(u64),
+}
+
+impl core::fmt::Display for TrampolineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::PageNotUsable(page) => {
+                write!(
+                    f,
+                    "trampoline page {page:#x} is not usable RAM in the memory map"
+                )
+            }
+            Self::TooLong(len) => write!(f, "trampoline of {len} bytes overlaps its parameters"),
+        }
+    }
+}
+
 /// Copies the trampoline to its page. `usable` says whether that page is usable RAM
 /// (checked against the memory map by the caller).
-pub fn install_trampoline(usable: bool) -> Result<(), String> {
+///
+/// # Errors
+/// [`TrampolineError::PageNotUsable`] when `usable` is false (nothing is written);
+/// [`TrampolineError::TooLong`] when the assembled trampoline (in bytes) reaches into
+/// the parameter block at offset `boot::AP_PARAMS` of the page.
+pub fn install_trampoline(usable: bool) -> Result<(), TrampolineError> {
     let start = (&raw const ap_tramp_start) as u64;
     let len = (&raw const ap_tramp_end) as u64 - start;
     if !usable {
-        return Err(alloc::format!(
-            "trampoline page {:#x} is not usable RAM in the memory map",
-            boot::AP_TRAMPOLINE
-        ));
+        return Err(TrampolineError::PageNotUsable(boot::AP_TRAMPOLINE));
     }
     if len > boot::AP_PARAMS {
-        return Err(alloc::format!(
-            "trampoline of {len} bytes overlaps its parameters"
-        ));
+        return Err(TrampolineError::TooLong(len));
     }
     // SAFETY: the trampoline page lies in the first MiB, which is reserved from every
     // allocator and identity mapped writable; the source is the kernel's rodata.
@@ -79,6 +105,11 @@ impl core::fmt::Display for StartError {
 
 /// Starts the AP described by `cpu` (its stacks already set) and waits at most
 /// `timeout_ns` for it to set `online`. Returns the nanoseconds it took.
+///
+/// # Errors
+/// [`StartError::Ipi`] when the INIT or a STARTUP IPI cannot be sent (see
+/// [`apic::send_init`]); [`StartError::Timeout`] when the AP has not set `online` within
+/// `timeout_ns` nanoseconds of the INIT (it is then sent INIT again to park it).
 pub fn start_ap(cpu: &'static PerCpu, timeout_ns: u64) -> Result<u64, StartError> {
     let kernel_cr3 = Cr3::read().0.start_address().as_u64();
     write_param(0, (&raw const boot_pml4) as u64);

@@ -36,7 +36,8 @@ impl DmaBuf {
     /// no IOMMU translation is set up).
     ///
     /// # Errors
-    /// The [`FrameError`] of the allocation when node 0 has no free block of `order`.
+    /// [`FrameError::NoSuchNode`] when node 0 has no memory zone, [`FrameError::Alloc`] when
+    /// it has no free block of `order` (4 KiB << `order` bytes).
     pub fn new(order: usize) -> Result<Self, FrameError> {
         let mut block: Block = frames::alloc(0, order)?;
         block.as_mut_slice().fill(0);

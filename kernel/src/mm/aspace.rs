@@ -144,6 +144,11 @@ fn run_active<R>(root: u64, cpus: &AtomicCpuSet, f: impl FnOnce() -> R) -> R {
 
 impl AddressSpace {
     /// A new tree with its page tables on `node`, the kernel's mappings shared in.
+    ///
+    /// # Errors
+    /// [`PtError::OutOfMemory`] when `node` has no memory or no free 4 KiB frame for the PML4
+    /// (no fallback to other nodes). Sharing the kernel's PML4 slots into the fresh tree
+    /// cannot fail: the slot range is never empty and the new root maps nothing yet.
     pub fn new(node: u32) -> Result<Self, PtError> {
         let mut mem = NodeTables { node };
         let mut tables = pt::AddressSpace::new(&mut mem)?;

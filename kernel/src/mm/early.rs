@@ -21,6 +21,10 @@ pub struct EarlyFrames {
 
 impl EarlyFrames {
     /// Finds `EARLY_BYTES` of usable RAM below 4 GiB, clear of `reserved`.
+    ///
+    /// # Errors
+    /// [`MmError::NoEarlyRegion`] when no node has a 2 MiB-aligned run of `EARLY_BYTES`
+    /// (2 MiB) of usable RAM below `arch::BOOT_IDENTITY_LIMIT` that avoids every `reserved` range.
     pub fn carve(numa: &NumaLayout, reserved: &[(u64, u64)]) -> Result<Self, MmError> {
         let limit = crate::arch::BOOT_IDENTITY_LIMIT;
         for node in &numa.nodes {

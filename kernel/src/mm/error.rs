@@ -45,7 +45,7 @@ pub enum MmError {
         /// The node.
         node: u32,
         /// The broken invariant.
-        what: &'static str,
+        what: kcore::buddy::InvariantError,
     },
 }
 

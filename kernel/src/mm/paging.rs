@@ -78,6 +78,12 @@ fn cpu_has_nx() -> bool {
 }
 
 /// Builds the kernel tables and switches CR3 to them.
+///
+/// # Errors
+/// [`MmError::NoNx`] when CPUID 0x8000_0001 EDX bit 20 (NX) is clear; nothing is changed
+/// then. [`MmError::EarlyFramesExhausted`] when the early region runs out of table frames, or
+/// [`MmError::Map`] (the mapper's reason and the address) when identity-mapping RAM or the
+/// kernel image fails; CR3 is not switched in either case.
 pub fn init_kernel_tables(memory: &MemoryMap, early: EarlyFrames) -> Result<(), MmError> {
     if !cpu_has_nx() {
         return Err(MmError::NoNx);
@@ -281,6 +287,11 @@ fn map_kernel_image(
 /// Maps a device's registers `[phys, phys+len)` uncached at the same virtual address
 /// and returns that address. 2 MiB pages where the range allows (an ECAM window is
 /// 256 MiB); idempotent for pages already mapped to themselves.
+///
+/// # Errors
+/// [`MmError::TablesNotBuilt`] before [`init_kernel_tables`]; [`MmError::MmioConflict`]
+/// when a page of the range is already mapped to another physical address (pages before it
+/// stay mapped); [`MmError::Map`] when a table frame cannot be had from the early region.
 pub fn map_mmio(phys: u64, len: u64) -> Result<u64, MmError> {
     let mut guard = KERNEL.lock();
     let kt = guard.as_mut().ok_or(MmError::TablesNotBuilt)?;
@@ -323,6 +334,12 @@ pub fn map_mmio(phys: u64, len: u64) -> Result<u64, MmError> {
 /// tables, splitting the 1 GiB / 2 MiB direct-map leaf that covers it into smaller pages
 /// with the same rights. Only the running CPU's TLB is flushed: call it before other
 /// CPUs run on these tables (AP stacks are carved before the APs start).
+///
+/// # Errors
+/// [`MmError::Misaligned`] when `addr` is not a multiple of 4 KiB;
+/// [`MmError::TablesNotBuilt`] before [`init_kernel_tables`]; [`MmError::NotMapped`] when
+/// no entry on the path (or the page itself) is present; [`MmError::EarlyFramesExhausted`]
+/// when a huge leaf must be split and the early region has no frame for the new table.
 pub fn unmap_guard_page(addr: u64) -> Result<(), MmError> {
     if !addr.is_multiple_of(4096) {
         return Err(MmError::Misaligned(addr));

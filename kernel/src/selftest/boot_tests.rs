@@ -49,7 +49,7 @@ fn console_loopback() -> Result<(), String> {
             Ok(())
         }
         None => Err("no serial console and no screen console".into()),
-        Some(Err(e)) => Err(e.into()),
+        Some(Err(e)) => Err(alloc::format!("{e}")),
         Some(Ok(())) => Ok(()),
     }
 }

@@ -173,7 +173,7 @@ fn topo_matches_shape() -> Result<(), String> {
         )?;
     }
     match crate::config().expect_topo {
-        Some(shape) => shape.matches(topo),
+        Some(shape) => shape.matches(topo).map_err(|e| alloc::format!("{e}")),
         None => Ok(()), // no shape given (e.g. -cpu max): the CPU count check above
     }
 }

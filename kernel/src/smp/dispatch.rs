@@ -161,6 +161,13 @@ pub fn run_on<R: Send, F: Fn(usize) -> R + Sync>(cpus: &[usize], f: F) -> Vec<R>
 /// Runs the `'static` job `f` on `cpus` (not the caller) and waits at most
 /// `timeout_ns`. `Err` lists the CPUs that did not finish in time (they keep running
 /// the job; it cannot dangle) or says why nothing was posted.
+///
+/// # Errors
+/// `Err(Ok(cpus))` with the kernel indices of the CPUs that had not finished after
+/// `timeout_ns` nanoseconds. `Err(Err(e))` when posting failed: [`PostError::Offline`] for a
+/// CPU that does not exist or is not online, [`PostError::Busy`] for one still running an
+/// earlier job (nothing posted in both cases), [`PostError::Ipi`] when a wake-up IPI fails
+/// (the job is then already posted to that CPU and the ones before it in `cpus`).
 pub fn run_static_within(
     cpus: &[usize],
     f: &'static (dyn Fn(usize) + Sync),

@@ -24,6 +24,11 @@ impl core::fmt::Display for PlaceError {
 
 /// Kernel CPU indices for `n` workers copying from `src_node` to `dst_node` under
 /// `policy`, never using a CPU in `exclude`.
+///
+/// # Errors
+/// [`PlaceError::NoTopology`] when the topology was not built at boot;
+/// [`PlaceError::Placement`] with the policy's reason (zero workers, too few eligible CPUs,
+/// a bad CPU list, a node without eligible CPUs) from `kcore::placement::place`.
 pub fn cpus_for(
     policy: &Policy,
     n: usize,

@@ -29,6 +29,13 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
     }
 
     /// Checks for progress without blocking. Errors leave the queue recovered and empty.
+    ///
+    /// # Errors
+    /// [`PtdmaError::DeviceGone`] when HEAD_LO, the interrupt status or STATUS reads
+    /// all-ones, or HEAD_LO points outside the ring; [`PtdmaError::Hardware`] with STATUS's
+    /// error code (5:0) and source (11:10), the head slot and the oldest batch's progress when
+    /// the interrupt status has ERROR set (facts §4.3, §4.4): the queue is then recovered as
+    /// Linux does, with everything queued dropped and the queue running again.
     pub fn poll(&mut self) -> Result<Poll, PtdmaError> {
         let Some(newest) = self.batches.back().map(|b| b.ticket) else {
             return Ok(Poll::Idle);
@@ -139,6 +146,12 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
 
     /// Polls until everything submitted completed, or `expired()` returns true (then the queue
     /// is stopped and emptied and `Timeout` returned). `expired` is called once per pending poll.
+    ///
+    /// # Errors
+    /// The errors of [`poll`](Self::poll); [`PtdmaError::Timeout`] with the head slot and
+    /// the oldest batch's progress when `expired()` is true while work is pending (the queue is
+    /// stopped and emptied; the next submit restarts it), or [`PtdmaError::DeviceGone`] when
+    /// HEAD_LO reads all-ones during that abort.
     pub fn wait_until(&mut self, expired: impl FnMut() -> bool) -> Result<Completed, PtdmaError> {
         wait_loop(self, expired, Self::poll, Self::abort, |q| Completed {
             last: q.last_done,
@@ -147,6 +160,10 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
     }
 
     /// [`wait_until`](Self::wait_until) with a budget of `spin_limit` pending polls.
+    ///
+    /// # Errors
+    /// As [`wait_until`](Self::wait_until); [`PtdmaError::Timeout`] after `spin_limit`
+    /// pending polls.
     pub fn wait(&mut self, spin_limit: u64) -> Result<Completed, PtdmaError> {
         self.wait_until(spin_budget(spin_limit))
     }

@@ -63,6 +63,11 @@ impl Default for QueueConfig {
 
 /// The wait shared by both queue kinds: poll until idle or complete; when `expired()`
 /// says so while work is pending, `abort` the queue and return its error.
+///
+/// # Errors
+/// The first error of `poll` (e.g. [`PtdmaError::DeviceGone`] or an engine error), or,
+/// when `expired()` is true while work is pending, the error `abort` returns after
+/// stopping the queue (the callers' abort gives [`PtdmaError::Timeout`]).
 pub(crate) fn wait_loop<Q>(
     q: &mut Q,
     mut expired: impl FnMut() -> bool,
@@ -159,6 +164,16 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
     /// `ring_mem` holds N × 32 B (N a power of two); `marker` (required when
     /// `config.completion_marker`) holds 8 × (N + 1) bytes, 8-byte aligned: the completion word
     /// at offset 0 and one token source word per ring slot after it.
+    ///
+    /// # Errors
+    /// Nothing is written to the device on the placement errors: the ring's
+    /// [`PtdmaError::RingPlacement`] from [`Ring::new`] (entries from `ring_mem`'s length / 32),
+    /// or `NotPowerOfTwo` when that length is not a multiple of 32 bytes;
+    /// [`PtdmaError::LengthTooLarge`] (`len` and `max` 0) for a `max_desc_len` of 0; with
+    /// `completion_marker`, [`RingPlacement::TooSmall`] when `marker` is missing or shorter than
+    /// 8 × (N + 1) bytes and [`RingPlacement::Misaligned`] when it is not 8-byte aligned or
+    /// ends above 2^48. Then [`PtdmaError::DeviceGone`] when the VERSION register reads
+    /// all-ones.
     pub fn init(
         regs: R,
         ring_mem: M,
@@ -252,6 +267,12 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
     }
 
     /// Writes the descriptors of `batch`, then rings the doorbell once (one TAIL_LO write).
+    ///
+    /// # Errors
+    /// Nothing is written on error: [`PtdmaError::AddressTooHigh`] when an op's source or
+    /// destination range ends above 2^48; [`PtdmaError::QueueFull`] with the slots needed
+    /// (descriptors of every op split at `max_desc_len`, plus the marker) and the slots free as
+    /// of the last poll.
     pub fn submit(&mut self, batch: &[CopyOp]) -> Result<Ticket, PtdmaError> {
         for op in batch {
             for a in [op.src, op.dst] {

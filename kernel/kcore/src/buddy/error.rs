@@ -81,6 +81,74 @@ pub enum FreeError {
     },
 }
 
+/// Which invariant of a zone does not hold ([`super::BuddyZone::check_invariants`]). A zone
+/// in this state is corrupt: some earlier operation or a stray write broke it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvariantError {
+    /// A free list links to a metadata index outside the zone.
+    FreeListIndex {
+        /// The list's order.
+        order: usize,
+        /// The link found.
+        index: u32,
+    },
+    /// A free list entry is not a free head of the list's order, or its back link is wrong.
+    FreeListEntry {
+        /// The list's order.
+        order: usize,
+        /// PFN of the entry.
+        pfn: u64,
+    },
+    /// A free block's PFN is not a multiple of 2^order.
+    FreeMisaligned {
+        /// The block's order.
+        order: usize,
+        /// PFN of the block.
+        pfn: u64,
+    },
+    /// Walking a free list visits more entries than the zone has frames.
+    FreeListCycle {
+        /// The list's order.
+        order: usize,
+    },
+    /// A free list's length is not its block counter.
+    FreeCount {
+        /// The list's order.
+        order: usize,
+        /// Blocks on the list.
+        listed: u64,
+        /// Blocks the counter says.
+        counted: u64,
+    },
+    /// A tail frame is not inside any block (no head before it covers it).
+    StrayTail(u64),
+    /// The block headed at this PFN reaches past the zone's last frame.
+    BlockLeavesZone(u64),
+    /// The block headed at this PFN has a frame that is not a tail.
+    BrokenBody(u64),
+    /// The free or used frame counter is not the number of frames in such blocks.
+    FrameCounters,
+    /// The live block counters (blocks × 2^order frames) do not add up to the frames in use.
+    LiveCounters,
+}
+
+impl fmt::Display for InvariantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::FreeListIndex { .. } => "free list index out of range",
+            Self::FreeListEntry { .. } => "free list entry has wrong state, order or back link",
+            Self::FreeMisaligned { .. } => "free block misaligned",
+            Self::FreeListCycle { .. } => "free list cycle",
+            Self::FreeCount { .. } => "free block counter disagrees with list",
+            Self::StrayTail(_) => "tail frame outside any block",
+            Self::BlockLeavesZone(_) => "block leaves zone",
+            Self::BrokenBody(_) => "block body is not all tail frames",
+            Self::FrameCounters => "frame counters disagree with states",
+            Self::LiveCounters => "live block counters disagree with frames in use",
+        })
+    }
+}
+
 impl fmt::Display for InitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

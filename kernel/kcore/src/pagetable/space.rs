@@ -59,6 +59,9 @@ pub struct AddressSpace {
 
 impl AddressSpace {
     /// A space with an empty PML4 (the only table it owns so far).
+    ///
+    /// # Errors
+    /// [`PtError::OutOfMemory`] when `mem` has no frame for the PML4.
     pub fn new<M: TableMemory + ?Sized>(mem: &mut M) -> Result<Self, PtError> {
         let root = mem.alloc_table().ok_or(PtError::OutOfMemory)?;
         Ok(Self {
@@ -88,6 +91,11 @@ impl AddressSpace {
     /// The subtrees stay the kernel's: this space never writes below them nor frees them, and
     /// refuses to map in those slots. A slot where this space already mapped something is
     /// refused ([`PtError::SlotInUse`]); sharing a slot again refreshes the copy.
+    ///
+    /// # Errors
+    /// [`PtError::BadSlots`] when `slots` is empty, reversed or ends past 512;
+    /// [`PtError::SlotInUse`] when one of the slots already holds a mapping of this space
+    /// (checked for every slot before any is copied, so nothing changes on error).
     pub fn share_kernel_entries<M: TableMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -118,6 +126,16 @@ impl AddressSpace {
     /// aligned to the folio size, `va` in the lower half outside shared slots, and nothing may
     /// be mapped in the folio's range. If a table cannot be allocated, those allocated by this
     /// call are given back and nothing is written.
+    ///
+    /// # Errors
+    /// Checked before anything is written: [`PtError::BadOrder`] above [`super::MAX_ORDER`],
+    /// [`PtError::NonCanonical`] / [`PtError::OutsideWindow`] for a `va` outside `0..USER_END`
+    /// (128 TiB), [`PtError::Misaligned`] when `va` or `pa` is not a multiple of the folio size
+    /// (4 KiB << `order`), [`PtError::SharedSlot`] for a `va` in a kernel slot,
+    /// [`PtError::PhysTooLarge`] for `pa` at or above 2^52. Then [`PtError::AlreadyMapped`] with
+    /// the first mapped address of the range (or a larger leaf covering it), and
+    /// [`PtError::OutOfMemory`] when a table frame cannot be allocated (the call's tables are
+    /// given back).
     pub fn map<M: TableMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -132,6 +150,10 @@ impl AddressSpace {
     /// Maps a folio where one was unmapped, as [`AddressSpace::map`] but never allocating:
     /// the tables left by [`AddressSpace::unmap`] are reused, so a migration's remap cannot
     /// run out of memory. A missing table gives [`PtError::NoTable`].
+    ///
+    /// # Errors
+    /// As [`AddressSpace::map`], except that a missing table on the path gives
+    /// [`PtError::NoTable`] instead of being allocated (so never [`PtError::OutOfMemory`]).
     pub fn remap<M: TableMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -148,6 +170,15 @@ impl AddressSpace {
     /// All of the folio's entries must be present, physically contiguous and aligned, else
     /// [`PtError::NotMapped`] (none present) or [`PtError::Inconsistent`]. Tables are kept so
     /// a remap is cheap. The caller invalidates the TLB (see [`super::FlushPlan`]).
+    ///
+    /// # Errors
+    /// [`PtError::BadOrder`], [`PtError::NonCanonical`], [`PtError::OutsideWindow`],
+    /// [`PtError::Misaligned`] (virtual) and [`PtError::SharedSlot`] as for
+    /// [`AddressSpace::map`]; [`PtError::NotMapped`] when no entry of the folio (or no table on
+    /// the path) is present; [`PtError::Inconsistent`] when the folio is partly present, maps
+    /// frames that are not contiguous and aligned, lies inside a larger leaf, or (order 9)
+    /// finds a page table with present entries where the 2 MiB leaf should be. Nothing is
+    /// cleared on error.
     pub fn unmap<M: TableMemory + ?Sized>(
         &mut self,
         mem: &mut M,

@@ -9,6 +9,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use super::mismatch::{Count, Mismatch, ShapeMismatch};
 use super::{log2ceil, CpuTopo, L3Source, Topology};
 
 /// Largest CPU count a shape may describe (keeps synthetic topologies small and ids in u32).
@@ -83,6 +84,13 @@ impl fmt::Display for ShapeError {
 }
 
 /// Parses `<n>s<n>d<n>c<n>t[<n>n]` in any order; missing fields default to 1 (nodes to unstated).
+///
+/// # Errors
+/// [`ShapeError::Empty`] for a blank string; [`ShapeError::UnknownField`] for a letter
+/// other than s, d, c, t, n; [`ShapeError::MissingNumber`] for a letter without a count
+/// before it; [`ShapeError::Repeated`] for a letter given twice; [`ShapeError::BadCount`]
+/// for a count of 0 or above `u32::MAX`; [`ShapeError::TrailingNumber`] for digits after
+/// the last letter; [`ShapeError::TooLarge`] when the CPUs exceed [`MAX_SHAPE_CPUS`].
 pub fn parse_shape(s: &str) -> Result<Shape, ShapeError> {
     let s = s.trim();
     if s.is_empty() {
@@ -130,6 +138,11 @@ impl Shape {
     }
 
     /// A synthetic topology of this shape, in QEMU's CPU and APIC ID order.
+    ///
+    /// # Errors
+    /// [`ShapeError::TooLarge`] above [`MAX_SHAPE_CPUS`] CPUs; [`ShapeError::BadNodeMap`]
+    /// when a [`NodeMap::Contiguous`] count does not divide the CPU count (or is 0), or a
+    /// [`NodeMap::Explicit`] list does not have one node per CPU.
     pub fn build(&self, nodes: &NodeMap) -> Result<Topology, ShapeError> {
         let total = self.cpus().ok_or(ShapeError::TooLarge)?;
         let (tw, cw, dw) = (
@@ -163,48 +176,61 @@ impl Shape {
         Ok(Topology::from_dense(cpus, L3Source::Synthetic))
     }
 
-    /// Checks `topo` has this shape; the error lists every mismatch. Dies are checked through
-    /// both the die ids and (when CPUID gave them) the L3 domains, since QEMU's die is the L3.
-    pub fn matches(&self, topo: &Topology) -> Result<(), String> {
-        let mut bad: Vec<String> = Vec::new();
-        let mut check = |what: &str, want: u64, got: &[u64]| {
-            if let Some(g) = got.iter().find(|&&g| g != want) {
-                bad.push(format!("expected {want} {what}, found {g}"));
+    /// Checks `topo` has this shape. Dies are checked through both the die ids and (when
+    /// CPUID gave them) the L3 domains, since QEMU's die is the L3.
+    ///
+    /// # Errors
+    /// [`ShapeMismatch`] listing every count that differs (CPUs, sockets, dies per socket,
+    /// cores per die, threads per core, L3 domains unless CPUID has no cache leaf, NUMA
+    /// nodes when the shape states them), with `dies_unseen` set when the shape has more
+    /// than one die but CPUID cannot show dies.
+    pub fn matches(&self, topo: &Topology) -> Result<(), ShapeMismatch> {
+        let mut mismatches: Vec<Mismatch> = Vec::new();
+        let mut check = |count: Count, expected: u64, got: &[u64]| {
+            if let Some(&found) = got.iter().find(|&&g| g != expected) {
+                mismatches.push(Mismatch {
+                    count,
+                    expected,
+                    found,
+                });
             }
         };
         let want_cpus = u64::from(self.cpus().unwrap_or(0));
-        check("CPUs", want_cpus, &[topo.len() as u64]);
-        check("sockets", self.sockets.into(), &[topo.packages() as u64]);
+        check(Count::Cpus, want_cpus, &[topo.len() as u64]);
         check(
-            "dies per socket",
+            Count::Sockets,
+            self.sockets.into(),
+            &[topo.packages() as u64],
+        );
+        check(
+            Count::DiesPerSocket,
             self.dies.into(),
             &children(topo, |c| c.package, |c| c.die),
         );
         check(
-            "cores per die",
+            Count::CoresPerDie,
             self.cores.into(),
             &children(topo, |c| c.die, |c| c.core),
         );
         check(
-            "threads per core",
+            Count::ThreadsPerCore,
             self.threads.into(),
             &children(topo, |c| c.core, |c| c.cpu as u32),
         );
         if topo.l3_source() != L3Source::Unknown {
             let want = u64::from(self.sockets) * u64::from(self.dies);
-            check("L3 domains", want, &[topo.l3_domains() as u64]);
+            check(Count::L3Domains, want, &[topo.l3_domains() as u64]);
         }
         if let Some(n) = self.nodes {
-            check("NUMA nodes", n.into(), &[topo.nodes() as u64]);
+            check(Count::NumaNodes, n.into(), &[topo.nodes() as u64]);
         }
-        if bad.is_empty() {
+        if mismatches.is_empty() {
             return Ok(());
         }
-        let mut msg = bad.join("; ");
-        if topo.l3_source() == L3Source::Unknown && self.dies > 1 {
-            msg.push_str(" (CPUID has no die/L3 leaves, e.g. -cpu max: dies cannot be seen)");
-        }
-        Err(msg)
+        Err(ShapeMismatch {
+            mismatches,
+            dies_unseen: topo.l3_source() == L3Source::Unknown && self.dies > 1,
+        })
     }
 }
 

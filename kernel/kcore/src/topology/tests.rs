@@ -1,7 +1,7 @@
 //! Topology decoding against CPUID as QEMU 7.2 TCG presents it (shared/reference/qemu-topology.md).
 
 use super::*;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -196,6 +196,16 @@ fn milan_8vcpu_two_sockets_two_dies() {
         assert_eq!((t.dies(), t.nodes()), (4, 2));
         parse_shape("2s2d2c1t2n").unwrap().matches(&t).unwrap();
         let err = parse_shape("1s2d4c").unwrap().matches(&t).unwrap_err();
+        assert_eq!(
+            err.mismatches[0],
+            Mismatch {
+                count: Count::Sockets,
+                expected: 1,
+                found: 2
+            }
+        );
+        assert!(!err.dies_unseen);
+        let err = err.to_string();
         assert!(err.contains("expected 1 sockets, found 2"), "{err}");
     }
 }
@@ -206,6 +216,29 @@ fn cpu_max_has_no_amd_leaves() {
     assert_eq!(t.l3_source(), L3Source::Unknown);
     assert_eq!((t.l3_domains(), t.dies(), t.cores()), (1, 1, 8));
     let err = parse_shape("1s2d4c1t").unwrap().matches(&t).unwrap_err();
+    // One die of 8 cores seen; L3 domains are not compared without a cache leaf.
+    assert_eq!(
+        err.mismatches,
+        [
+            Mismatch {
+                count: Count::DiesPerSocket,
+                expected: 2,
+                found: 1
+            },
+            Mismatch {
+                count: Count::CoresPerDie,
+                expected: 4,
+                found: 8
+            }
+        ]
+    );
+    assert!(err.dies_unseen);
+    let err = err.to_string();
+    assert_eq!(
+        err,
+        "expected 2 dies per socket, found 1; expected 4 cores per die, found 8 \
+         (CPUID has no die/L3 leaves, e.g. -cpu max: dies cannot be seen)"
+    );
     assert!(
         err.contains("dies per socket") && err.contains("-cpu max"),
         "{err}"
