@@ -34,6 +34,11 @@ fn mean(o: &Outcome) -> Option<f64> {
 }
 
 /// Runs `bench=auto`.
+///
+/// # Errors
+/// [`BenchError::Input`] for nodes (`from=`/`to=`) without memory or `widths=` beyond the CPU/DMA channel pairs;
+/// [`BenchError::Engine`]/[`BenchError::Channels`] when an engine cannot be built;
+/// [`BenchError::Calibration`] or [`BenchError::Fit`] when a cost model cannot be fitted.
 pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let channels = crate::dma::channel_count();

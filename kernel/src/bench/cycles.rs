@@ -40,6 +40,10 @@ fn cpu_time(o: &Outcome, busy_cpus: usize) -> (f64, f64) {
 }
 
 /// Runs `bench=cycles`.
+///
+/// # Errors
+/// [`BenchError::Input`] for nodes (`from=`/`to=`) without memory, [`BenchError::Engine`]/[`BenchError::Channels`] for
+/// an engine that cannot be built.
 pub fn cycles(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let sizes = super::sizes_or(config, &[0, 9]);

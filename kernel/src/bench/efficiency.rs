@@ -39,6 +39,11 @@ fn mean(o: &Outcome) -> Option<f64> {
 }
 
 /// Runs `bench=efficiency`.
+///
+/// # Errors
+/// [`BenchError::Input`] for nodes (`from=`/`to=`) without memory, [`InputError::TotalBelowFolio`] for a `total=`
+/// below one folio, [`BenchError::Engine`]/[`BenchError::Channels`] for an engine that
+/// cannot be built.
 pub fn efficiency(config: &Config) -> Result<Totals, BenchError> {
     let (from, to) = super::nodes(config)?;
     let sizes = super::sizes_or(config, &[0, 9]);
@@ -147,6 +152,9 @@ fn print_table(rows: &[(u8, &str, Vec<Outcome>)]) {
 }
 
 /// Runs the `migrate` job: one cell per folio size with the engine and mode given.
+///
+/// # Errors
+/// As [`efficiency`], for the one engine `engine=` names.
 pub fn migrate_job(config: &Config) -> Result<Totals, BenchError> {
     let (from, to) = super::nodes(config)?;
     let m = &config.migrate;

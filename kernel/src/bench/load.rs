@@ -225,6 +225,12 @@ const LEVELS: [(&str, u32, bool); 5] = [
 ];
 
 /// Runs `bench=load`.
+///
+/// # Errors
+/// [`BenchError::Input`] for nodes (`from=`/`to=`) without memory, [`BenchError::Engine`]/[`BenchError::Channels`] for
+/// an engine that cannot be built, [`BenchError::Frames`] when the load rings or the
+/// background DMA buffers do not fit, [`BenchError::Load`] when the load CPUs do not
+/// start or stop, [`BenchError::Free`] when a buffer cannot be given back.
 pub fn load(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let me = crate::arch::percpu::current_index();

@@ -18,6 +18,10 @@ use kcore::placement::Policy;
 const POLICIES: [Policy; 3] = [Policy::Src, Policy::Dst, Policy::Spread];
 
 /// Runs `bench=placement`.
+///
+/// # Errors
+/// [`BenchError::Input`] for nodes (`from=`/`to=`) without memory, [`InputError::ThreadsExceed`] for `threads=` beyond
+/// the CPUs of the nodes.
 pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let online = crate::smp::online();

@@ -149,6 +149,11 @@ fn one_rep(
 }
 
 /// Runs `bench=pollution`.
+///
+/// # Errors
+/// [`BenchError::Input`] for nodes (`from=`/`to=`) without memory, [`BenchError::Engine`]/[`BenchError::Channels`] for
+/// an engine that cannot be built, [`BenchError::Frames`] when the victim working set
+/// does not fit, [`BenchError::Free`] when it cannot be given back.
 pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let levels: Vec<(u8, u64)> = [2u8, 3]

@@ -39,6 +39,10 @@ fn split(config: &Config) -> crate::migrate::engine::dma::Split {
 }
 
 /// Table 1a (`dma = false`: multi-threaded CPU) or 1b (`dma = true`: DMA channels).
+///
+/// # Errors
+/// [`BenchError::Input`] for nodes (`from=`/`to=`) without memory or `widths=` beyond the threads/channels present,
+/// [`BenchError::Engine`]/[`BenchError::Channels`] for an engine that cannot be built.
 pub fn table_1(config: &Config, dma: bool, totals: &mut Totals) -> Result<(), BenchError> {
     let exp = if dma { Bench::Seed1b } else { Bench::Seed1a }.name();
     let (from, to) = super::nodes(config)?;

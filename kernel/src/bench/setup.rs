@@ -218,6 +218,9 @@ pub fn calibrate(
 }
 
 /// The CPU engine with `threads` workers (`cpu` for one: the migrating CPU copies).
+///
+/// # Errors
+/// [`BenchError::Engine`] when the placement cannot give `threads` workers.
 pub fn cpu_engine(
     threads: usize,
     placement: &Policy,
@@ -257,6 +260,11 @@ pub fn thread_counts() -> Vec<usize> {
 }
 
 /// Runs `bench=setup`.
+///
+/// # Errors
+/// [`BenchError::Input`] for nodes (`from=`/`to=`) without memory, [`BenchError::Engine`]/[`BenchError::Channels`] for
+/// an engine that cannot be built, [`BenchError::Calibration`] or [`BenchError::Fit`]
+/// when a cost model cannot be fitted.
 pub fn setup(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let (from, to) = super::nodes(config)?;
     let k = (super::seed::default_total(config) >> 22).clamp(1, 64) as usize;
