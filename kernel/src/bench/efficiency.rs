@@ -77,15 +77,8 @@ pub fn efficiency(config: &Config) -> Result<Totals, BenchError> {
                 .iter()
                 .map(|&kind| {
                     let spec = Spec {
-                        exp: "efficiency",
                         kind,
-                        order,
-                        folios,
-                        from,
-                        to,
-                        batch_pages: config.migrate.batch_pages,
-                        reps: config.migrate.reps,
-                        mix: None,
+                        ..Spec::batched("efficiency", order, folios, from, to, config)
                     };
                     (spec, 0)
                 })

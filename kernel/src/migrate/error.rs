@@ -171,54 +171,19 @@ impl From<VerifyError> for alloc::string::String {
     }
 }
 
+/// A batch's failure in one of the four phases (the generic pipeline's error, with the
+/// kernel's allocator and engine errors); also used by the raw copy and workload set-up,
+/// which share its prepare and copy steps.
+pub type BatchFailure = BatchError<FrameError, EngineError>;
+
 /// Why a migration stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MigrateError {
-    /// No free block of the folio's order on `node` (prepare, or creating the workload).
-    OutOfMemory {
-        /// The node that ran out.
-        node: u32,
-        /// Folio order asked for.
-        order: u8,
-        /// The folio being placed.
-        folio: u64,
-        /// The allocator's answer.
-        error: FrameError,
-    },
+    /// A batch failed in one of the four phases (and was rolled back), or the raw copy
+    /// or a workload's set-up ran out of blocks or was refused by the engine.
+    Batch(BatchFailure),
     /// Page tables of the workload could not be built.
     Tables(PtError),
-    /// Clearing a folio's PTE failed.
-    Unmap {
-        /// The folio.
-        folio: u64,
-        /// Why.
-        error: PtError,
-    },
-    /// A folio's PTE pointed somewhere else than its block (a kernel bug).
-    WrongMapping {
-        /// The folio.
-        folio: u64,
-        /// Where the PTE pointed.
-        found: u64,
-        /// The folio's block.
-        expected: u64,
-    },
-    /// The copy engine failed.
-    Copy(EngineError),
-    /// Installing a folio's new PTE failed.
-    Remap {
-        /// The folio.
-        folio: u64,
-        /// Why.
-        error: PtError,
-    },
-    /// A source block could not be freed after its folio moved.
-    FreeSource {
-        /// The folio.
-        folio: u64,
-        /// Why.
-        error: FrameError,
-    },
     /// Tearing a workload down failed: a folio could not be unmapped or freed.
     Teardown {
         /// The folio.
@@ -230,22 +195,6 @@ pub enum MigrateError {
     },
     /// The data did not check out.
     Verify(VerifyError),
-    /// A self-test made this phase fail at this folio.
-    Injected {
-        /// The phase.
-        phase: Phase,
-        /// The folio.
-        folio: u64,
-    },
-    /// Putting a folio back after another failure failed too: this folio is unmapped.
-    Rollback {
-        /// The folio left unmapped.
-        folio: u64,
-        /// Why the restore failed.
-        error: PtError,
-        /// The failure that started the rollback, as text.
-        cause: alloc::string::String,
-    },
 }
 
 impl MigrateError {
@@ -254,7 +203,8 @@ impl MigrateError {
     pub fn is_out_of_memory(&self) -> bool {
         matches!(
             self,
-            MigrateError::OutOfMemory { .. } | MigrateError::Tables(PtError::OutOfMemory)
+            MigrateError::Batch(BatchError::OutOfMemory { .. })
+                | MigrateError::Tables(PtError::OutOfMemory)
         )
     }
 }
@@ -278,82 +228,23 @@ impl From<VerifyError> for MigrateError {
     }
 }
 
-/// A batch error of the generic pipeline, with the kernel's allocator and engine errors.
-impl From<BatchError<FrameError, EngineError>> for MigrateError {
-    fn from(e: BatchError<FrameError, EngineError>) -> Self {
-        match e {
-            BatchError::OutOfMemory {
-                node,
-                order,
-                folio,
-                error,
-            } => MigrateError::OutOfMemory {
-                node,
-                order,
-                folio,
-                error,
-            },
-            BatchError::Unmap { folio, error } => MigrateError::Unmap { folio, error },
-            BatchError::WrongMapping {
-                folio,
-                found,
-                expected,
-            } => MigrateError::WrongMapping {
-                folio,
-                found,
-                expected,
-            },
-            BatchError::Copy(e) => MigrateError::Copy(e),
-            BatchError::Remap { folio, error } => MigrateError::Remap { folio, error },
-            BatchError::FreeSource { folio, error } => MigrateError::FreeSource { folio, error },
-            BatchError::Injected { phase, folio } => MigrateError::Injected { phase, folio },
-            BatchError::Rollback {
-                folio,
-                error,
-                cause,
-            } => MigrateError::Rollback {
-                folio,
-                error,
-                cause: alloc::format!("{}", MigrateError::from(*cause)),
-            },
-        }
+impl From<BatchFailure> for MigrateError {
+    fn from(e: BatchFailure) -> Self {
+        MigrateError::Batch(e)
     }
 }
 
 impl From<EngineError> for MigrateError {
     fn from(e: EngineError) -> Self {
-        MigrateError::Copy(e)
+        MigrateError::Batch(BatchError::Copy(e))
     }
 }
 
 impl fmt::Display for MigrateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MigrateError::OutOfMemory {
-                node,
-                order,
-                folio,
-                error,
-            } => write!(
-                f,
-                "out of memory: no {} KiB block on node {node} for folio {folio} ({error})",
-                4u64 << order
-            ),
+            MigrateError::Batch(e) => write!(f, "{e}"),
             MigrateError::Tables(e) => write!(f, "workload page tables: {e}"),
-            MigrateError::Unmap { folio, error } => write!(f, "unmap folio {folio}: {error}"),
-            MigrateError::WrongMapping {
-                folio,
-                found,
-                expected,
-            } => write!(
-                f,
-                "folio {folio} was mapped to {found:#x}, expected {expected:#x}"
-            ),
-            MigrateError::Copy(e) => write!(f, "copy: {e}"),
-            MigrateError::Remap { folio, error } => write!(f, "remap folio {folio}: {error}"),
-            MigrateError::FreeSource { folio, error } => {
-                write!(f, "free source of folio {folio}: {error}")
-            }
             MigrateError::Teardown { folio, unmap, free } => {
                 write!(f, "teardown of folio {folio}:")?;
                 if let Some(e) = unmap {
@@ -365,17 +256,6 @@ impl fmt::Display for MigrateError {
                 Ok(())
             }
             MigrateError::Verify(e) => write!(f, "{e}"),
-            MigrateError::Injected { phase, folio } => {
-                write!(f, "injected {} failure at folio {folio}", phase.name())
-            }
-            MigrateError::Rollback {
-                folio,
-                error,
-                cause,
-            } => write!(
-                f,
-                "rollback after '{cause}' could not restore folio {folio}: {error}"
-            ),
         }
     }
 }

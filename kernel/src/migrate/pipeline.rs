@@ -33,7 +33,7 @@ pub use kcore::pipeline::Injection;
 /// A [`MigrateError`] from the first batch that failed. Batches before it moved,
 /// batches after it did not start, and the failed batch was rolled back: every folio
 /// is mapped, holds its data (old or new copy) and its frames are accounted for —
-/// unless the error is [`MigrateError::Rollback`], which names the folio left unmapped.
+/// unless the error is a [`kcore::pipeline::BatchError::Rollback`], which names the folio left unmapped.
 pub fn migrate(
     w: &mut Workload,
     to: u32,

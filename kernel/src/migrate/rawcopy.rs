@@ -11,6 +11,7 @@ use crate::mm::copy::CopyList;
 use crate::mm::frames::{self, Block};
 use alloc::vec::Vec;
 use kcore::migrate::batches;
+use kcore::pipeline::BatchError;
 use ptdma::CopyOp;
 
 /// The copy phase alone on the same bytes: every folio copied by `engine` to a fresh
@@ -18,7 +19,7 @@ use ptdma::CopyOp;
 /// the engine's ceiling for the efficiency ratio. Returns (ns, outcome).
 ///
 /// # Errors
-/// [`MigrateError::OutOfMemory`] when the destinations do not fit, [`MigrateError::Copy`]
+/// [`BatchError::OutOfMemory`] (as [`MigrateError::Batch`]) when the destinations do not fit, [`BatchError::Copy`]
 /// when the engine fails, [`MigrateError::Verify`] when a copy differs from its source.
 pub fn raw_copy(
     w: &Workload,
@@ -32,12 +33,12 @@ pub fn raw_copy(
             Ok(b) => dst.push(b),
             Err(error) => {
                 free_all(dst);
-                return Err(MigrateError::OutOfMemory {
+                return Err(MigrateError::Batch(BatchError::OutOfMemory {
                     node: to,
                     order: w.order,
                     folio: f.id,
                     error,
-                });
+                }));
             }
         }
     }
@@ -62,7 +63,7 @@ pub fn raw_copy(
             Ok(o) => outcome.add(&o),
             Err(e) => {
                 free_all(dst);
-                return Err(MigrateError::Copy(e));
+                return Err(MigrateError::from(e));
             }
         }
     }

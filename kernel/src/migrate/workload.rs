@@ -7,6 +7,7 @@ use crate::mm::aspace::{AddressSpace, WORKLOAD_BASE};
 use crate::mm::frames::{self, Block};
 use alloc::vec::Vec;
 use kcore::migrate::{flags, pattern_word, FolioMeta};
+use kcore::pipeline::BatchError;
 
 /// One folio of the workload: owns its block, so moving the folio moves the frames.
 pub type Folio = kcore::pipeline::Folio<Block>;
@@ -30,7 +31,7 @@ impl Workload {
     /// everything allocated so far is given back.
     ///
     /// # Errors
-    /// [`MigrateError::OutOfMemory`] when `node` has no block left for a folio,
+    /// [`BatchError::OutOfMemory`] (as [`MigrateError::Batch`]) when `node` has no block left for a folio,
     /// [`MigrateError::Tables`] when the page tables cannot be built.
     pub fn create(node: u32, order: u8, count: usize, seed: u64) -> Result<Self, MigrateError> {
         Self::build(node, &alloc::vec![order; count], false, seed)
@@ -62,12 +63,12 @@ impl Workload {
                 Ok(b) => b,
                 Err(error) => {
                     let _ = w.destroy();
-                    return Err(MigrateError::OutOfMemory {
+                    return Err(MigrateError::Batch(BatchError::OutOfMemory {
                         node,
                         order,
                         folio: id,
                         error,
-                    });
+                    }));
                 }
             };
             let size = kcore::migrate::folio_bytes(order);

@@ -348,10 +348,10 @@ fn mixed_sizes() -> Result<(), String> {
         512,
         Some(inject),
     );
-    let want = MigrateError::Injected {
+    let want = MigrateError::Batch(kcore::pipeline::BatchError::Injected {
         phase: Phase::Remap,
         folio: folio as u64,
-    };
+    });
     let intact = w.verify_intact(a, b);
     let held_after = frames::frames_in_use();
     w.destroy()?;

@@ -16,6 +16,7 @@ use crate::mm::frames::{self, Block, RangeError};
 use alloc::string::String;
 use alloc::vec::Vec;
 use kcore::cmdline::Engine;
+use kcore::pipeline::BatchError;
 use ptdma::{CopyOp, DmaAddr};
 
 pub static TESTS: &[Test] = &[
@@ -74,7 +75,7 @@ fn rollback_every_phase() -> Result<(), String> {
                 let intact = w.verify_intact(a, b);
                 let held_after = frames::frames_in_use();
                 w.destroy()?;
-                let want = MigrateError::Injected { phase, folio: 100 };
+                let want = MigrateError::Batch(BatchError::Injected { phase, folio: 100 });
                 check(r.as_ref().err() == Some(&want), || {
                     alloc::format!("{what}: expected {want}, got {:?}", r.as_ref().err())
                 })?;

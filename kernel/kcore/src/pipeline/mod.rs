@@ -25,6 +25,7 @@ pub use error::{BatchError, Phase};
 pub use seams::{Clock, Copier, Folio, FrameBlock, Frames, Mapper};
 
 use crate::migrate::{flags, FolioMeta};
+use crate::pagetable::PtError;
 use alloc::vec::Vec;
 use core::ops::Range;
 
@@ -284,6 +285,29 @@ fn prepare<F: Frames, CE>(
     Ok(dst)
 }
 
+/// Where a batch pass over the PTEs stopped and why: the tree's refusal at folio `i`
+/// (as `refused(folio id, error)`), else an injected failure at `stop`, else `None`.
+fn first_failure<B, FE, CE>(
+    done: Result<(), (usize, PtError)>,
+    stop: Option<usize>,
+    batch: &[Folio<B>],
+    phase: Phase,
+    refused: impl FnOnce(u64, PtError) -> BatchError<FE, CE>,
+) -> Option<(usize, BatchError<FE, CE>)> {
+    match done {
+        Err((i, error)) => Some((i, refused(batch[i].id, error))),
+        Ok(()) => stop.map(|i| {
+            (
+                i,
+                BatchError::Injected {
+                    phase,
+                    folio: batch[i].id,
+                },
+            )
+        }),
+    }
+}
+
 /// Clears every PTE of the batch in one pass; on a failure the PTEs cleared so far are
 /// put back.
 fn unmap<B: FrameBlock, M: Mapper, FE, CE>(
@@ -297,24 +321,10 @@ fn unmap<B: FrameBlock, M: Mapper, FE, CE>(
     s.unmap.clear();
     s.unmap.extend(batch.iter().map(|f| (f.va, f.order())));
     s.found.clear();
-    let failed = match mapper.unmap_batch(&s.unmap[..stop.unwrap_or(batch.len())], &mut s.found) {
-        Err((i, error)) => Some((
-            i,
-            BatchError::Unmap {
-                folio: batch[i].id,
-                error,
-            },
-        )),
-        Ok(()) => stop.map(|i| {
-            (
-                i,
-                BatchError::Injected {
-                    phase: Phase::Unmap,
-                    folio: batch[i].id,
-                },
-            )
-        }),
-    };
+    let done = mapper.unmap_batch(&s.unmap[..stop.unwrap_or(batch.len())], &mut s.found);
+    let failed = first_failure(done, stop, batch, Phase::Unmap, |folio, error| {
+        BatchError::Unmap { folio, error }
+    });
     let found = &s.found;
     // A PTE that pointed elsewhere than the folio's block: put back what was there.
     let wrong = batch
@@ -383,24 +393,9 @@ where
             .map_err(|(i, e)| (i + split, e))
     });
     clock.remap_last = p.clock.now_ns();
-    let failed = match rest {
-        Err((i, error)) => Some((
-            i,
-            BatchError::Remap {
-                folio: batch[i].id,
-                error,
-            },
-        )),
-        Ok(()) => stop.map(|i| {
-            (
-                i,
-                BatchError::Injected {
-                    phase: Phase::Remap,
-                    folio: batch[i].id,
-                },
-            )
-        }),
-    };
+    let failed = first_failure(rest, stop, batch, Phase::Remap, |folio, error| {
+        BatchError::Remap { folio, error }
+    });
     let moved = failed.as_ref().map_or(batch.len(), |(i, _)| *i);
     let mut dst = dst.into_iter();
     let sources = &mut s.blocks;
