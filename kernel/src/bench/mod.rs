@@ -22,6 +22,7 @@ pub mod seed;
 pub mod setup;
 pub mod soak;
 pub mod spec;
+pub mod streams;
 pub mod totals;
 
 use crate::migrate::engine::cpu::CpuEngine;

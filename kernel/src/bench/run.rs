@@ -49,6 +49,7 @@ fn run_bench_list(
             "load" => bench::load::load(config, &mut totals),
             "cycles" => bench::cycles::cycles(config, &mut totals),
             "frontier" => bench::frontier::frontier(config, &mut totals),
+            "streams" => bench::streams::streams(config, &mut totals),
             other => Err(alloc::format!("bench {other}: not built in")),
         };
         match r {

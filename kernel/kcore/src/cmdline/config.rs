@@ -99,6 +99,12 @@ pub struct Config {
     pub dma_marker: bool,
     /// DMA batch timeout in milliseconds.
     pub dma_timeout_ms: u64,
+    /// `streams=`: several migrations at once.
+    pub streams: Option<crate::streams::StreamsArg>,
+    /// `dma-admit=`: what a stream's batch does when its channels are not free.
+    pub dma_admit: crate::streams::AdmitPolicy,
+    /// `dma-wait-us=`: how long a batch waits for a channel, µs.
+    pub dma_wait_us: u64,
     /// `migrate` was given: run one migration experiment.
     pub migrate_job: bool,
     /// `bench=` value.
@@ -155,6 +161,9 @@ impl Default for Config {
             dma_force: false,
             dma_marker: true,
             dma_timeout_ms: 2000,
+            streams: None,
+            dma_admit: crate::streams::AdmitPolicy::Wait,
+            dma_wait_us: 20_000,
             migrate_job: false,
             bench: None,
             migrate: MigrateArgs::default(),

@@ -139,6 +139,24 @@ pub const KEYS: &[KeySpec] = &[
         help: "how long a DMA batch may take before its queue is reset and the CPU copies the rest",
     },
     KeySpec {
+        name: "streams",
+        kind: ValueKind::Word,
+        default: "-",
+        help: "migrations at once (bench=streams, migrate): N, N:alt (odd streams go to>from) or FROM>TO,FROM>TO,... (one coordinating CPU each)",
+    },
+    KeySpec {
+        name: "dma-admit",
+        kind: ValueKind::Choice(&["wait", "cpu", "mixed"]),
+        default: "wait",
+        help: "when a stream's DMA channels are not all free: wait up to dma-wait-us, then CPU | cpu at once | mixed (take the free ones, wait when none)",
+    },
+    KeySpec {
+        name: "dma-wait-us",
+        kind: ValueKind::Int { min: 0, max: 60_000_000 },
+        default: "20000",
+        help: "how long a waiting stream's batch polls for a free DMA channel before the CPU copies it (counted as refused)",
+    },
+    KeySpec {
         name: "migrate",
         kind: ValueKind::Flag,
         default: "-",
@@ -148,7 +166,7 @@ pub const KEYS: &[KeySpec] = &[
         name: "bench",
         kind: ValueKind::Word,
         default: "-",
-        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1a/1b (cpu-mt/dma: size x threads/channels), 2a/2b (cpu/dma: 2M folio count), 3a/3b (threads spread/fill across CCDs), setup (DMA/CPU cost per batch, descriptor, byte; crossover), auto (per-batch engine choice vs fixed), placement (workers src/dst/spread), pollution (victim cache re-read), load (under memory/DMA load), cycles (CPU cycles per GiB), all",
+        help: "benchmarks, comma list: efficiency (batched vs per-folio vs raw), 1a/1b (cpu-mt/dma: size x threads/channels), 2a/2b (cpu/dma: 2M folio count), 3a/3b (threads spread/fill across CCDs), setup (DMA/CPU cost per batch, descriptor, byte; crossover), auto (per-batch engine choice vs fixed), placement (workers src/dst/spread), pollution (victim cache re-read), load (under memory/DMA load), cycles (CPU cycles per GiB), frontier, streams (several migrations at once sharing channels), appcost (a foreground application's latency and bandwidth under migration), all",
     },
     KeySpec {
         name: "soak",
@@ -306,5 +324,7 @@ pub const BENCHES: &[&str] = &[
     "load",
     "cycles",
     "frontier",
+    "streams",
+    "appcost",
     "all",
 ];

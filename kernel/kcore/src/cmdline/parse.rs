@@ -103,13 +103,24 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
         "dma-marker" => config.dma_marker = value == "1",
         "dma-timeout-ms" => config.dma_timeout_ms = value.parse().unwrap_or(2000),
         "migrate" => config.migrate_job = true,
+        "streams" => {
+            config.streams = Some(
+                crate::streams::parse_streams(&value)
+                    .map_err(|e| bad_value(spec, &value, &alloc::format!("{e}")))?,
+            )
+        }
+        "dma-admit" => {
+            config.dma_admit = crate::streams::AdmitPolicy::parse(&value)
+                .unwrap_or(crate::streams::AdmitPolicy::Wait)
+        }
+        "dma-wait-us" => config.dma_wait_us = value.parse().unwrap_or(20_000),
         "bench" => {
             for b in value.split(',') {
                 if !BENCHES.contains(&b) {
                     return Err(bad_value(
                         spec,
                         &value,
-                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,frontier,all",
+                        "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,frontier,streams,appcost,all",
                     ));
                 }
             }

@@ -13,6 +13,7 @@ pub mod hybrid;
 use super::error::EngineError;
 use crate::mm::copy::CopyBatch;
 use kcore::honesty::CopiedBytes;
+use kcore::streams::AdmitCounts;
 use ptdma::{CopyOp, MmioCounters};
 
 /// What a copy call did besides copying.
@@ -33,6 +34,9 @@ pub struct CopyOutcome {
     /// Batches below `dma-min-batch` that the CPU copied by design (their bytes are in
     /// `bytes.cpu`, never in `bytes.fallback`).
     pub declined: u64,
+    /// What this engine's batches met when asking for shared DMA channels (`dma-admit=`);
+    /// a refused batch's bytes are in `bytes.cpu` (CPU by policy).
+    pub admit: AdmitCounts,
 }
 
 impl CopyOutcome {
@@ -47,6 +51,7 @@ impl CopyOutcome {
         self.dma_submit_ns += o.dma_submit_ns;
         self.dma_wait_ns += o.dma_wait_ns;
         self.declined += o.declined;
+        self.admit.add(&o.admit);
     }
 }
 
