@@ -408,8 +408,8 @@ cmd_bench() {
     local b
     for b in ${BENCH//,/ }; do
         case "$b" in
-            efficiency|1a|1b|2a|2b|3a|3b|setup|auto|placement|pollution|load|cycles|frontier|all) ;;
-            *) die_usage "unknown benchmark '$b' (available: efficiency, 1a, 1b, 2a, 2b, 3a, 3b, setup, auto, placement, pollution, load, cycles, frontier, all; comma lists allowed)" ;;
+            efficiency|1a|1b|2a|2b|3a|3b|setup|auto|placement|pollution|load|cycles|frontier|streams|appcost|all) ;;
+            *) die_usage "unknown benchmark '$b' (available: efficiency, 1a, 1b, 2a, 2b, 3a, 3b, setup, auto, placement, pollution, load, cycles, frontier, streams, appcost, all; comma lists allowed)" ;;
         esac
     done
     ensure_qemu; build_kernel

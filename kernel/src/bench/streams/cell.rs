@@ -29,6 +29,9 @@ pub struct SetOutcome {
     pub total_gbps: Vec<f64>,
     /// Jain's index of the streams' mean GB/s (None when a stream has no figure).
     pub jain: Option<f64>,
+    /// Each stream's start and end in the last measured repetition, µs after the first
+    /// stream started (how much the streams really overlapped).
+    pub window_us: Vec<(f64, f64)>,
 }
 
 impl SetOutcome {
@@ -88,6 +91,7 @@ pub fn run_set(
     let mut batch_ns = alloc::vec![Vec::new(); plans.len()];
     let mut choices = alloc::vec![String::new(); plans.len()];
     let mut total_gbps = Vec::new();
+    let mut window_us = Vec::new();
     let start = tsc::now_ns();
     'reps: for rep in 0..=reps {
         println!(
@@ -172,6 +176,10 @@ pub fn run_set(
             let t1 = got.iter().map(|r| r.end_ns).max().unwrap_or(0);
             let bytes: u64 = specs.iter().map(Spec::bytes).sum();
             total_gbps.push(gbps(bytes, t1.saturating_sub(t0)).unwrap_or(0.0));
+            window_us = got
+                .iter()
+                .map(|r| ((r.start_ns - t0) as f64 / 1e3, (r.end_ns - t0) as f64 / 1e3))
+                .collect();
         }
     }
     for (i, o) in outs.iter_mut().enumerate() {
@@ -192,5 +200,6 @@ pub fn run_set(
         batch_ns,
         choices,
         total_gbps,
+        window_us,
     }
 }

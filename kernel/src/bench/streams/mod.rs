@@ -228,6 +228,9 @@ pub fn report_set(
             .obj("batch_us", pct_obj(&set.batch_ns[i], true))
             .num("set_gbps_mean", total.as_ref().map_or(f64::NAN, |s| s.mean))
             .num("jain", set.jain.unwrap_or(f64::NAN));
+        if let Some(&(s, e)) = set.window_us.get(i) {
+            obj = obj.num("start_us", s).num("end_us", e);
+        }
         if !set.choices[i].is_empty() {
             obj = obj.str("auto_choice", &set.choices[i]);
         }
