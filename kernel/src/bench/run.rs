@@ -50,6 +50,7 @@ fn run_bench_list(
             "cycles" => bench::cycles::cycles(config, &mut totals),
             "frontier" => bench::frontier::frontier(config, &mut totals),
             "streams" => bench::streams::streams(config, &mut totals),
+            "appcost" => bench::appcost::appcost(config, &mut totals),
             other => Err(alloc::format!("bench {other}: not built in")),
         };
         match r {

@@ -126,8 +126,9 @@ pub fn stream_engine(
     }
 }
 
-/// Plans `n` streams of `engine` on `cpus`.
+/// Plans `n` streams of `engine` on `cpus` (RESULT lines name experiment `exp`).
 pub fn plans(
+    exp: &'static str,
     config: &Config,
     setup: &Setup,
     routes: &[StreamRoute],
@@ -140,7 +141,7 @@ pub fn plans(
         .zip(cpus)
         .map(|(r, &cpu)| {
             (
-                Spec::batched("streams", setup.order, folios, r.from, r.to, config),
+                Spec::batched(exp, setup.order, folios, r.from, r.to, config),
                 StreamPlan {
                     cpu,
                     from: r.from,
@@ -427,7 +428,7 @@ pub fn streams(config: &Config, totals: &mut Totals) -> Result<(), String> {
             };
             for policy in pols {
                 let engine = stream_engine(config, &setup, e, policy.unwrap_or(AdmitPolicy::Wait))?;
-                let (specs, plans) = plans(config, &setup, &routes, &cpus, &engine);
+                let (specs, plans) = plans("streams", config, &setup, &routes, &cpus, &engine);
                 let label = alloc::format!(
                     "streams {n} {e}{}",
                     policy.map_or(String::new(), |p| alloc::format!(" admit={}", p.name()))

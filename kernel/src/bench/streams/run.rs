@@ -95,6 +95,15 @@ pub struct StreamRep {
     pub failure: Option<StreamFailure>,
 }
 
+/// Streams migrating right now (the foreground of `bench=appcost` counts its rounds
+/// only while this is above zero).
+static MIGRATING: AtomicUsize = AtomicUsize::new(0);
+
+/// Streams migrating right now.
+pub fn migrating() -> usize {
+    MIGRATING.load(Ordering::Acquire)
+}
+
 /// Streams this long past the start line count as stuck (ns).
 const START_LINE_NS: u64 = 30_000_000_000;
 
@@ -142,9 +151,11 @@ fn one_stream(plan: &StreamPlan, seed: u64, ready: &AtomicUsize, n: usize) -> St
             }
         }
     };
+    MIGRATING.fetch_add(1, Ordering::AcqRel);
     rep.start_ns = tsc::now_ns();
     let r = pipeline::migrate(&mut w, plan.to, engine, Mode::Batched, plan.batch_pages);
     rep.end_ns = tsc::now_ns();
+    MIGRATING.fetch_sub(1, Ordering::AcqRel);
     rep.frames = (before, frames_of(&w));
     match r {
         Ok(s) => {
