@@ -130,7 +130,7 @@ fn job(cpu: usize) {
     };
     let Some((_, mut buf)) = taken else { return };
     while !STOP.load(Ordering::Acquire) {
-        for kind in 0..KINDS.len() {
+        for (kind, counts) in COUNTS.iter().enumerate() {
             let was_open = open();
             let t0 = tsc::now_ns();
             let amount = if kind < 3 {
@@ -147,8 +147,8 @@ fn job(cpu: usize) {
             };
             let ns = tsc::now_ns() - t0;
             if was_open && open() {
-                COUNTS[kind][0].fetch_add(amount, Ordering::Relaxed);
-                COUNTS[kind][1].fetch_add(ns, Ordering::Relaxed);
+                counts[0].fetch_add(amount, Ordering::Relaxed);
+                counts[1].fetch_add(ns, Ordering::Relaxed);
             }
         }
     }

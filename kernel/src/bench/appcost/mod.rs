@@ -89,11 +89,13 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
         setup.bytes *= 4;
     }
     let counts: Vec<usize> = match &config.streams {
-        Some(s) if s.len() > max_streams => return Err(alloc::format!(
+        Some(s) if s.len() > max_streams => {
+            return Err(alloc::format!(
             "appcost: streams={} needs {} CPUs besides the foreground's; {max_streams} are left",
             s.len(),
             s.len()
-        )),
+        ))
+        }
         Some(s) => alloc::vec![s.len()],
         None => streams::stream_counts(config, max_streams),
     };
