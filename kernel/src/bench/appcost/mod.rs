@@ -157,22 +157,23 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
                 &label,
             );
             let under = fg::sample();
+            streams::print_faults(&label, &set);
             let set_gbps = Summary::of(&set.total_gbps).map(|s| s.mean).ok();
-            for o in &set.streams {
+            let fg_result = fg_obj(&sets, &alone, &under);
+            let all_verified = set.streams.iter().all(|o| o.failure.is_none());
+            for (i, o) in set.streams.iter().enumerate() {
                 totals.count(o);
+                let obj = super::result::result_obj(&specs[i], o)
+                    .int("stream", i as u64)
+                    .int("streams", n as u64)
+                    .int("stream_cpu", plans[i].cpu as u64)
+                    .str("admit", pol.map_or("-", AdmitPolicy::name))
+                    .int("fg_cpu", fg_cpu as u64)
+                    .num("set_gbps_mean", set_gbps.unwrap_or(f64::NAN))
+                    .bool("all_verified", all_verified)
+                    .obj("fg", fg_result.clone());
+                println!("RESULT {}", obj.finish());
             }
-            let o0 = &set.streams[0];
-            let obj = super::result::result_obj(&specs[0], o0)
-                .int("streams", n as u64)
-                .str("admit", pol.map_or("-", AdmitPolicy::name))
-                .int("fg_cpu", fg_cpu as u64)
-                .num("set_gbps_mean", set_gbps.unwrap_or(f64::NAN))
-                .bool(
-                    "all_verified",
-                    set.streams.iter().all(|o| o.failure.is_none()),
-                )
-                .obj("fg", fg_obj(&sets, &alone, &under));
-            println!("RESULT {}", obj.finish());
             let failed = set.streams.iter().find_map(|o| o.failure.clone());
             rows.push((n, e, set_gbps, under, failed.is_none()));
             if let Some(f) = failed {

@@ -23,6 +23,9 @@ pub struct SetOutcome {
     pub streams: Vec<Outcome>,
     /// Each stream's batch times over the measured repetitions, ns.
     pub batch_ns: Vec<Vec<u64>>,
+    /// Each stream's failed DMA channels over all repetitions, warm-up included (bit i:
+    /// registry channel i).
+    pub failed_channels: Vec<u64>,
     /// Each stream's `auto` choices of the last repetition.
     pub choices: Vec<String>,
     /// The set's GB/s per measured repetition: all bytes over first start to last end.
@@ -92,6 +95,7 @@ pub fn run_set(
     let mut choices = alloc::vec![String::new(); plans.len()];
     let mut total_gbps = Vec::new();
     let mut window_us = Vec::new();
+    let mut failed_channels = alloc::vec![0u64; plans.len()];
     let start = tsc::now_ns();
     'reps: for rep in 0..=reps {
         println!(
@@ -116,6 +120,7 @@ pub fn run_set(
         });
         let mut failed = false;
         for (i, r) in got.iter().enumerate() {
+            failed_channels[i] |= r.engine.failed_channels;
             let o = &mut outs[i];
             let mut failure = r.failure.clone();
             if failure.is_none() {
@@ -132,6 +137,13 @@ pub fn run_set(
                         ));
                     }
                 }
+            }
+            if failure.is_none() && (r.engine.bytes.fallback > 0) != (r.engine.failed_channels != 0)
+            {
+                failure = Some(StreamFailure::Failed(alloc::format!(
+                    "{} fallback bytes but failed-channel mask {:#x}: fallback must come from a failed channel",
+                    r.engine.bytes.fallback, r.engine.failed_channels
+                )));
             }
             if failure.is_none() {
                 if let Some(l) = &leak {
@@ -201,5 +213,6 @@ pub fn run_set(
         choices,
         total_gbps,
         window_us,
+        failed_channels,
     }
 }

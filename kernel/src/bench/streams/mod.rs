@@ -10,9 +10,10 @@
 
 pub mod cell;
 pub mod run;
+pub mod table;
 
 use super::keys::pct_obj;
-use super::spec::{cell_text, size_name, Spec};
+use super::spec::{size_name, Spec};
 use super::totals::Totals;
 use crate::migrate::engine::dma::DmaEngine;
 use crate::println;
@@ -25,6 +26,7 @@ use kcore::migrate::folio_bytes;
 use kcore::stats::Summary;
 use kcore::streams::{AdmitPolicy, StreamRoute, StreamsArg};
 use run::{StreamEngine, StreamPlan};
+pub use table::{channel_ids, print_faults, print_table, row};
 
 /// What every set of one run shares.
 pub struct Setup {
@@ -227,6 +229,7 @@ pub fn report_set(
                     .int("refused_after_wait", a.refused_after_wait),
             )
             .obj("batch_us", pct_obj(&set.batch_ns[i], true))
+            .ints("failed_channels", &channel_ids(set.failed_channels[i]))
             .num("set_gbps_mean", total.as_ref().map_or(f64::NAN, |s| s.mean))
             .num("jain", set.jain.unwrap_or(f64::NAN));
         if let Some(&(s, e)) = set.window_us.get(i) {
@@ -236,94 +239,6 @@ pub fn report_set(
             obj = obj.str("auto_choice", &set.choices[i]);
         }
         println!("RESULT {}", extra(obj).finish());
-    }
-}
-
-/// One table row per set.
-pub struct Row {
-    /// Streams.
-    pub n: usize,
-    /// Engine.
-    pub engine: &'static str,
-    /// Admission policy (`-` for cpu).
-    pub admit: &'static str,
-    /// Each stream's cell text.
-    pub per_stream: Vec<String>,
-    /// The set's GB/s.
-    pub total: String,
-    /// Jain's index.
-    pub jain: Option<f64>,
-    /// Batch latency p50 and p99 over all streams, µs.
-    pub p50_p99: Option<(f64, f64)>,
-    /// Bytes by DMA / all bytes.
-    pub dma_share: f64,
-    /// Admission counts summed over streams.
-    pub admit_counts: kcore::streams::AdmitCounts,
-    /// Every stream verified.
-    pub verified: bool,
-}
-
-/// The table row of a set.
-pub fn row(n: usize, engine: &'static str, admit: &'static str, set: &SetOutcome) -> Row {
-    let mut all: Vec<u64> = set.batch_ns.iter().flatten().copied().collect();
-    let p = kcore::latency::percentiles(&mut all);
-    let mut counts = kcore::streams::AdmitCounts::default();
-    let (mut dma, mut bytes) = (0u64, 0u64);
-    for o in &set.streams {
-        counts.add(&o.engine.admit);
-        dma += o.copied.dma;
-        bytes += o.copied.dma + o.copied.cpu + o.copied.fallback;
-    }
-    Row {
-        n,
-        engine,
-        admit,
-        per_stream: set.streams.iter().map(cell_text).collect(),
-        total: Summary::of(&set.total_gbps)
-            .map(|s| alloc::format!("{:.3} ± {:.3}", s.mean, s.stdev))
-            .unwrap_or_else(|_| String::from("-")),
-        jain: set.jain,
-        p50_p99: p.map(|p| (p.p50 as f64 / 1e3, p.p99 as f64 / 1e3)),
-        dma_share: if bytes == 0 {
-            0.0
-        } else {
-            dma as f64 / bytes as f64
-        },
-        admit_counts: counts,
-        verified: set.streams.iter().all(|o| o.failure.is_none()),
-    }
-}
-
-/// Prints the streams table.
-pub fn print_table(title: &str, rows: &[Row]) {
-    println!();
-    println!("{title}{}", crate::bench_context().note());
-    println!(" streams | engine | admit | set GB/s        | Jain  | batch p50/p99 us | DMA share | asked/full/part/waited/refused | verified | per-stream GB/s");
-    println!("=================================================================================================================================================");
-    for r in rows {
-        let a = &r.admit_counts;
-        println!(
-            " {:>7} | {:<6} | {:<5} | {:>15} | {:>5} | {:>16} | {:>8.1}% | {:>30} | {:>8} | {}",
-            r.n,
-            r.engine,
-            r.admit,
-            r.total,
-            r.jain
-                .map_or(String::from("-"), |j| alloc::format!("{j:.3}")),
-            r.p50_p99
-                .map_or(String::from("-"), |(a, b)| alloc::format!("{a:.0}/{b:.0}")),
-            100.0 * r.dma_share,
-            alloc::format!(
-                "{}/{}/{}/{}/{}",
-                a.asked,
-                a.full,
-                a.partial,
-                a.waited,
-                a.refused
-            ),
-            if r.verified { "yes" } else { "NO" },
-            r.per_stream.join(" | ")
-        );
     }
 }
 
@@ -450,6 +365,7 @@ pub fn streams(config: &Config, totals: &mut Totals) -> Result<(), String> {
                     &|o| o,
                     totals,
                 );
+                print_faults(&label, &set);
                 let stopped = set.streams.iter().any(|o| o.failure.is_some());
                 rows.push(row(n, e, policy.map_or("-", AdmitPolicy::name), &set));
                 if stopped {

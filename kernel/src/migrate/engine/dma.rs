@@ -298,6 +298,7 @@ impl CopyEngine for DmaEngine {
             timeout_ns: self.timeout_ns,
         };
         let names: Vec<_> = lease.iter().map(|c| c.name()).collect();
+        let ids: Vec<usize> = lease.iter().map(|c| c.id()).collect();
         let channels: Vec<&mut dyn DmaChannel> =
             lease.iter_mut().map(|c| c as &mut dyn DmaChannel).collect();
         let policy = match self.split {
@@ -305,12 +306,17 @@ impl CopyEngine for DmaEngine {
             Split::Bytes(_) => SplitPolicy::Contiguous,
         };
         let report = ChannelSet::new(channels, policy, limit).run_assigned(&pieces, shares);
+        let mut failed_channels = 0u64;
         for (c, r) in report.channels.iter().enumerate() {
+            if !r.not_done.is_empty() {
+                failed_channels |= 1u64.checked_shl(ids[c] as u32).unwrap_or(0);
+            }
             if let Some(e) = &r.error {
                 println!(
-                    "dma: channel {}: {e}; the CPU copies {} op(s)",
+                    "dma: channel {}: {e}; the CPU copies {} op(s) (batch of CPU {})",
                     names[c],
-                    r.not_done.len()
+                    r.not_done.len(),
+                    crate::arch::percpu::current_index()
                 );
             }
         }
@@ -332,6 +338,7 @@ impl CopyEngine for DmaEngine {
             dma_wait_ns: after_t.2 - before_t.2,
             declined: 0,
             admit,
+            failed_channels,
             mmio: MmioCounters {
                 reads: after.reads - before.reads,
                 writes: after.writes - before.writes,

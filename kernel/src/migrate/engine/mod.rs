@@ -37,6 +37,10 @@ pub struct CopyOutcome {
     /// What this engine's batches met when asking for shared DMA channels (`dma-admit=`);
     /// a refused batch's bytes are in `bytes.cpu` (CPU by policy).
     pub admit: AdmitCounts,
+    /// Registry ids (bit i: channel i, ids below 64) of the DMA channels that left ops of
+    /// a batch of this engine undone (error, timeout, device gone): the CPU fallback
+    /// copied them.
+    pub failed_channels: u64,
 }
 
 impl CopyOutcome {
@@ -52,6 +56,7 @@ impl CopyOutcome {
         self.dma_wait_ns += o.dma_wait_ns;
         self.declined += o.declined;
         self.admit.add(&o.admit);
+        self.failed_channels |= o.failed_channels;
     }
 }
 
