@@ -28,6 +28,16 @@ fn run_bench_list(
     if !only_frontier && config.migrate.mix.is_some() {
         return Err("size=mix:... is measured by bench=frontier; other experiments take a comma list of sizes".into());
     }
+    // Keys only the streams experiments use: asked for elsewhere, refused (not ignored).
+    let streams_exp = all || list.split(',').any(|b| b == "streams" || b == "appcost");
+    if let Some(k) = ["streams", "dma-admit", "dma-wait-us"]
+        .into_iter()
+        .find(|k| config.given(k) && !streams_exp)
+    {
+        return Err(alloc::format!(
+            "{k}= applies to bench=streams and bench=appcost, which bench={list} does not run"
+        ));
+    }
     for &name in kcore::cmdline::BENCHES.iter().filter(|&&b| b != "all") {
         if !all && !list.split(',').any(|b| b == name) {
             continue;
@@ -76,7 +86,15 @@ pub fn run_benchmarks(config: &kcore::cmdline::Config) -> ExitCode {
     }
     let result = match &config.bench {
         Some(list) => run_bench_list(config, list),
-        None => bench::efficiency::migrate_job(config),
+        None => match ["streams", "dma-admit", "dma-wait-us"]
+            .into_iter()
+            .find(|k| config.given(k))
+        {
+            Some(k) => Err(alloc::format!(
+                "{k}= applies to bench=streams and bench=appcost; the migrate job runs one migration"
+            )),
+            None => bench::efficiency::migrate_job(config),
+        },
     };
     match result {
         Ok(t) => {
