@@ -9,7 +9,8 @@
 //! Modules: `parse` (log -> model), `model`, `status` (what a figure is worth), `seed` (the
 //! RFC's tables), `csv` (CSV + JSON),
 //! `tables` + `breakdown` + `markdown` (report.md), `plots` (what to plot) + `draw`,
-//! `frontier` (bench=frontier's plots, with the copy ceiling drawn as a line).
+//! `frontier` (bench=frontier's plots, with the copy ceiling drawn as a line), `streams`
+//! (bench=streams and bench=appcost: per-set tables, throughput/fairness/slowdown plots).
 
 pub mod breakdown;
 pub mod csv;
@@ -21,6 +22,7 @@ pub mod parse;
 pub mod plots;
 pub mod seed;
 pub mod status;
+pub mod streams;
 pub mod tables;
 
 use model::Parsed;
