@@ -30,6 +30,12 @@ fn run_bench_list(
     }
     // Keys only the streams experiments use: asked for elsewhere, refused (not ignored).
     let streams_exp = all || list.split(',').any(|b| b == "streams" || b == "appcost");
+    let appcost = all || list.split(',').any(|b| b == "appcost");
+    if config.given("fg-node") && !appcost {
+        return Err(alloc::format!(
+            "fg-node= applies to bench=appcost, which bench={list} does not run"
+        ));
+    }
     if let Some(k) = ["streams", "dma-admit", "dma-wait-us"]
         .into_iter()
         .find(|k| config.given(k) && !streams_exp)
@@ -86,7 +92,7 @@ pub fn run_benchmarks(config: &kcore::cmdline::Config) -> ExitCode {
     }
     let result = match &config.bench {
         Some(list) => run_bench_list(config, list),
-        None => match ["streams", "dma-admit", "dma-wait-us"]
+        None => match ["streams", "dma-admit", "dma-wait-us", "fg-node"]
             .into_iter()
             .find(|k| config.given(k))
         {

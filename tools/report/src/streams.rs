@@ -122,7 +122,12 @@ pub fn tables(parsed: &Parsed) -> String {
         out.push_str(
             "A foreground job on a CPU that does not migrate: ns per dependent load over three \
              working sets and a streaming read (GB/s), counted only while a stream migrates; \
-             in brackets the slowdown against the same job alone (>1 = slower).\n\n",
+             in brackets the slowdown against the same job alone (>1 = slower).",
+        );
+        let _ = writeln!(
+            out,
+            " Foreground buffers: `fg-node={}`.\n",
+            text(first, "fg_node")
         );
         let _ = write!(out, "| streams | engine | migration GB/s |");
         for k in KINDS {

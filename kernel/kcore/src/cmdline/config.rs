@@ -105,6 +105,8 @@ pub struct Config {
     pub dma_admit: crate::streams::AdmitPolicy,
     /// `dma-wait-us=`: how long a batch waits for a channel, µs.
     pub dma_wait_us: u64,
+    /// `fg-node=`: where bench=appcost's foreground keeps its buffers.
+    pub fg_node: crate::streams::FgNode,
     /// `migrate` was given: run one migration experiment.
     pub migrate_job: bool,
     /// `bench=` value.
@@ -164,6 +166,7 @@ impl Default for Config {
             streams: None,
             dma_admit: crate::streams::AdmitPolicy::Wait,
             dma_wait_us: 20_000,
+            fg_node: crate::streams::FgNode::Src,
             migrate_job: false,
             bench: None,
             migrate: MigrateArgs::default(),

@@ -157,6 +157,12 @@ pub const KEYS: &[KeySpec] = &[
         help: "how long a waiting stream's batch polls for a free DMA channel before the CPU copies it (counted as refused)",
     },
     KeySpec {
+        name: "fg-node",
+        kind: ValueKind::Choice(&["src", "dst", "both"]),
+        default: "src",
+        help: "bench=appcost: the foreground's buffers on the streams' source node, destination node, or both (blocks alternating)",
+    },
+    KeySpec {
         name: "migrate",
         kind: ValueKind::Flag,
         default: "-",

@@ -114,6 +114,10 @@ fn apply(config: &mut Config, spec: &KeySpec, value: Option<&str>) -> Result<(),
                 .unwrap_or(crate::streams::AdmitPolicy::Wait)
         }
         "dma-wait-us" => config.dma_wait_us = value.parse().unwrap_or(20_000),
+        "fg-node" => {
+            config.fg_node =
+                crate::streams::FgNode::parse(&value).unwrap_or(crate::streams::FgNode::Src)
+        }
         "bench" => {
             for b in value.split(',') {
                 if !BENCHES.contains(&b) {

@@ -295,6 +295,10 @@ fn streams_and_admission_keys() {
     );
     assert_eq!(c.dma_admit, crate::streams::AdmitPolicy::Mixed);
     assert_eq!(c.dma_wait_us, 500);
+    assert_eq!(
+        parse("fg-node=both").unwrap().fg_node,
+        crate::streams::FgNode::Both
+    );
     assert!(parse("streams=1>1").is_err());
     assert!(parse("dma-admit=later").is_err());
     let d = parse("").unwrap();

@@ -16,7 +16,7 @@ mod tests;
 
 pub use admit::{admit, decide, AdmitCounts, AdmitPolicy, Admitted, Step};
 pub use pool::{PoolError, SlotPool};
-pub use spec::{parse_streams, StreamRoute, StreamsArg, StreamsError};
+pub use spec::{parse_streams, FgNode, StreamRoute, StreamsArg, StreamsError};
 
 /// Jain's fairness index of `xs` (e.g. each stream's throughput):
 /// `(Σx)² / (n · Σx²)`, 1 when all are equal, `1/n` when one gets everything.

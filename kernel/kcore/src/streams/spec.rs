@@ -118,3 +118,42 @@ pub fn parse_streams(s: &str) -> Result<StreamsArg, StreamsError> {
     }
     Ok(StreamsArg::Routes(routes))
 }
+
+/// Where `bench=appcost`'s foreground keeps its buffers (`fg-node=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FgNode {
+    /// On the streams' source node.
+    Src,
+    /// On their destination node.
+    Dst,
+    /// Block by block on both, alternating.
+    Both,
+}
+
+impl FgNode {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            FgNode::Src => "src",
+            FgNode::Dst => "dst",
+            FgNode::Both => "both",
+        }
+    }
+
+    /// The placement named `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [FgNode::Src, FgNode::Dst, FgNode::Both]
+            .into_iter()
+            .find(|n| n.name() == s)
+    }
+
+    /// The node of the `i`-th block of a buffer, for streams from `from` to `to`.
+    pub fn node_of(self, i: usize, from: u32, to: u32) -> u32 {
+        match self {
+            FgNode::Src => from,
+            FgNode::Dst => to,
+            FgNode::Both if i.is_multiple_of(2) => from,
+            FgNode::Both => to,
+        }
+    }
+}

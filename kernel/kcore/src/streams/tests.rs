@@ -230,3 +230,13 @@ fn streams_values() {
     assert_eq!(parse_streams("0>1,2"), Err(StreamsError::BadRoute(1)));
     assert_eq!(parse_streams("1>1"), Err(StreamsError::SameNode(0)));
 }
+
+#[test]
+fn foreground_nodes() {
+    assert_eq!(FgNode::parse("both"), Some(FgNode::Both));
+    assert_eq!(FgNode::parse("x"), None);
+    let both: Vec<u32> = (0..4).map(|i| FgNode::Both.node_of(i, 0, 1)).collect();
+    assert_eq!(both, vec![0, 1, 0, 1]);
+    assert_eq!(FgNode::Src.node_of(3, 2, 5), 2);
+    assert_eq!(FgNode::Dst.node_of(0, 2, 5), 5);
+}

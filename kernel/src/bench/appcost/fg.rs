@@ -34,10 +34,11 @@ struct Chase {
 }
 
 impl Chase {
-    fn build(node: u32, bytes: u64, seed: u64) -> Result<Self, String> {
+    fn build(node: &dyn Fn(usize) -> u32, bytes: u64, seed: u64) -> Result<Self, String> {
         let lines = (bytes / 64).max(2);
         let mut blocks = Vec::new();
-        for _ in 0..lines.div_ceil(LINES_PER_BLOCK) {
+        for i in 0..lines.div_ceil(LINES_PER_BLOCK) as usize {
+            let node = node(i);
             match frames::alloc_data(node, 9) {
                 Ok(b) => blocks.push(b),
                 Err(e) => {
@@ -171,11 +172,16 @@ pub struct Foreground {
 }
 
 impl Foreground {
-    /// Builds the buffers on `node` for every CPU of `cpus` and starts the job there.
+    /// Builds the buffers for every CPU of `cpus` (block i of each on `node(i)`) and
+    /// starts the job there.
     ///
     /// # Errors
     /// Memory for the buffers, or a CPU that cannot take the job.
-    pub fn start(cpus: &[usize], node: u32, sets: [u64; 3]) -> Result<Self, String> {
+    pub fn start(
+        cpus: &[usize],
+        node: &dyn Fn(usize) -> u32,
+        sets: [u64; 3],
+    ) -> Result<Self, String> {
         for (k, &c) in cpus.iter().enumerate() {
             let mut chases = Vec::new();
             for (i, &bytes) in sets.iter().enumerate() {

@@ -1,7 +1,8 @@
 //! `bench=appcost`: what a running application pays for migration. On a CPU that does
 //! not migrate (the last one online) a foreground job (`fg`) runs throughout: dependent
 //! loads over working sets sized to L2, L3 and beyond (ns per access) and a streaming
-//! read (GB/s), its buffers on the streams' source node. It is measured alone first (and
+//! read (GB/s), its buffers on the streams' source node, destination node or both
+//! (`fg-node=`). It is measured alone first (and
 //! again just before each set: the slowdown is against that adjacent baseline),
 //! then while 1, 2, … streams (on the other CPUs) migrate with each engine; the
 //! slowdown is shown next to the migration throughput that caused it.
@@ -108,11 +109,19 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
     let policy = config.dma_admit;
     let sets = working_sets();
     println!(
-        "appcost: foreground on CPU {fg_cpus:?} (chase over {} KiB, {} KiB, {} KiB and a streaming read, buffers on node {}); streams {counts:?} on the other CPUs, engines {engines:?}, dma-admit={} ({} of {} channels per batch), {} MiB per stream per repetition, {} reps + warm-up{}",
+        "appcost: foreground on CPU {fg_cpus:?} (chase over {} KiB, {} KiB, {} KiB and a streaming read; buffers fg-node={} on node(s) {:?}); streams {counts:?} on the other CPUs, engines {engines:?}, dma-admit={} ({} of {} channels per batch), {} MiB per stream per repetition, {} reps + warm-up{}",
         sets[0] >> 10,
         sets[1] >> 10,
         sets[2] >> 10,
-        setup.from,
+        config.fg_node.name(),
+        {
+            let mut n = alloc::vec![
+                config.fg_node.node_of(0, setup.from, setup.to),
+                config.fg_node.node_of(1, setup.from, setup.to)
+            ];
+            n.dedup();
+            n
+        },
         policy.name(),
         setup.channels,
         crate::dma::channel_count(),
@@ -123,7 +132,9 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
     if engines.contains(&"auto") {
         setup.auto_costs = Some(streams::calibrate_auto(config, &setup, totals)?);
     }
-    let fg = Foreground::start(&fg_cpus, setup.from, sets)?;
+    let place = config.fg_node;
+    let (from, to) = (setup.from, setup.to);
+    let fg = Foreground::start(&fg_cpus, &|i| place.node_of(i, from, to), sets)?;
     fg::reset(false);
     crate::arch::tsc::delay_ns(ALONE_NS);
     let alone = fg::sample();
@@ -177,6 +188,7 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
                     .int("stream_cpu", plans[i].cpu as u64)
                     .str("admit", pol.map_or("-", AdmitPolicy::name))
                     .int("fg_cpu", fg_cpu as u64)
+                    .str("fg_node", config.fg_node.name())
                     .num("set_gbps_mean", set_gbps.unwrap_or(f64::NAN))
                     .bool("all_verified", all_verified)
                     .obj("fg", fg_result.clone());
