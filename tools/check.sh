@@ -271,6 +271,7 @@ print(sum(q["doorbells"] for l in open(sys.argv[1]) if l.strip() for q in json.l
             && ! grep -q 'The RUN line counts' "$OUT/report-streams/report.md"
         check_result "streams: every engine and policy, every stream verified, report" $? "missing:$smissing; see $OUT/check-bench-streams.log"
     fi
+    expect_boot bench-appcost 0 '^ +2 \| dma +\| +[0-9.]+ \| [0-9.]+ ns .*\| yes' "bench=appcost streams=2 size=64k total=8m batch=64 reps=1"
     p=$(probe_descriptors)
     expect_boot streams-fault 0 'channel\(s\) \[[0-9]+\] failed in stream\(s\) \[[0-9]+\] .*; 2 of 3 stream\(s\) never met a failed channel' \
         "bench=streams streams=3 engine=dma dma-admit=wait channels=1 dma-marker=0 size=64k total=16m batch=64 reps=1" --fault=error-at=$((p + 201))
