@@ -39,6 +39,10 @@ words! {
         /// The frontier: copy ceiling, DMA split by bytes, declined batches, mixed sizes,
         /// latency by batch size.
         Frontier = "frontier",
+        /// Several migrations at once sharing CPUs and DMA channels (admission, fairness).
+        Streams = "streams",
+        /// A foreground application's latency and bandwidth under migration.
+        Appcost = "appcost",
     }
 }
 
@@ -184,6 +188,16 @@ pub const BENCHES: &[BenchInfo] = &[
             DmaUse::Optional,
         )
     },
+    entry(
+        Bench::Streams,
+        "several migrations at once: streams sharing CPUs and DMA channels, admission (dma-admit), fairness",
+        DmaUse::Optional,
+    ),
+    entry(
+        Bench::Appcost,
+        "the application's cost: a foreground pointer chase and streaming read alone and under 1.. streams of each engine",
+        DmaUse::Optional,
+    ),
 ];
 
 const FRONTIER_PARTS: &[Part] = &[
@@ -370,7 +384,7 @@ mod tests {
         assert!(
             msg.contains("'crossover'")
                 && msg.contains("efficiency,1a,1b")
-                && msg.ends_with("frontier,all)"),
+                && msg.ends_with("frontier,streams,appcost,all)"),
             "{msg}"
         );
         assert!(Selection::parse("1a,").is_err(), "empty item");

@@ -24,6 +24,7 @@
 //! - [`features`]: CPU features forced on or off from the command line, resolved against the CPU.
 //! - [`hostbind`]: how the runner bound a KVM guest to its host (`host-binding=`).
 //! - [`split`]: `dma-split=bytes`, a batch cut into chunks by bytes across DMA channels.
+//! - [`streams`]: several migrations at once: the channel pool, admission (`dma-admit=`), fairness.
 //! - [`rng`]: a small deterministic generator for tests and soak runs.
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
@@ -58,5 +59,6 @@ pub mod rng;
 pub mod serialspec;
 pub mod split;
 pub mod stats;
+pub mod streams;
 pub mod topology;
 pub mod words;

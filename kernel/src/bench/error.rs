@@ -109,6 +109,15 @@ pub enum InputError {
     },
     /// `dma-min-batch=auto` without a DMA engine to measure the crossover with.
     CrossoverNeedsDma,
+    /// A key given to a job that does not use it (refused, not ignored).
+    KeyNotUsed {
+        /// The key.
+        key: &'static str,
+        /// The jobs that use it.
+        by: &'static str,
+    },
+    /// A benchmark's own check of its keys or of the machine refused the request.
+    Refused(String),
 }
 
 impl fmt::Display for InputError {
@@ -187,6 +196,10 @@ impl fmt::Display for InputError {
             InputError::PlacementNotFor { exp, policy } => {
                 write!(f, "bench={exp} places threads by spread or fill, not {policy}")
             }
+            InputError::KeyNotUsed { key, by } => {
+                write!(f, "{key}= applies to {by}, which this run does not include")
+            }
+            InputError::Refused(why) => write!(f, "{why}"),
             InputError::CrossoverNeedsDma => write!(
                 f,
                 "dma-min-batch=auto: no DMA engine to measure a crossover with"

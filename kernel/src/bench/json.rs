@@ -5,7 +5,7 @@ use alloc::string::String;
 use core::fmt::Write;
 
 /// Builds one JSON object.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Obj {
     out: String,
 }

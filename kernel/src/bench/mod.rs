@@ -2,6 +2,7 @@
 //! human table and as one `RESULT {json}` line per cell (DESIGN.md §6), then a
 //! `RUN {json}` line. `tools/report` turns the log into CSV, markdown and plots.
 
+pub mod appcost;
 pub mod auto;
 pub mod cell;
 pub mod context;
@@ -23,6 +24,7 @@ pub mod seed;
 pub mod setup;
 pub mod soak;
 pub mod spec;
+pub mod streams;
 pub mod totals;
 
 use crate::migrate::engine::cpu::CpuEngine;

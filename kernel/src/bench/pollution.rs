@@ -32,7 +32,7 @@ use kcore::migrate::folio_bytes;
 use kcore::stats::Summary;
 
 /// Data cache of `level` in bytes, from CPUID (AMD leaf first, then Intel's).
-fn cache_bytes(level: u8) -> Option<u64> {
+pub(crate) fn cache_bytes(level: u8) -> Option<u64> {
     let leaf = |l: u32| {
         move |i: u32| {
             let r = cpuid(l, i);

@@ -29,6 +29,25 @@ fn run_bench_list(
     if !only_frontier && config.migrate.mix.is_some() {
         return Err(InputError::MixOutsideFrontier.into());
     }
+    // Keys only the streams experiments use: asked for elsewhere, refused (not ignored).
+    let streams_exp = list.runs(Bench::Streams) || list.runs(Bench::Appcost);
+    if config.given("fg-node") && !list.runs(Bench::Appcost) {
+        return Err(InputError::KeyNotUsed {
+            key: "fg-node",
+            by: "bench=appcost",
+        }
+        .into());
+    }
+    if let Some(k) = ["streams", "dma-admit", "dma-wait-us"]
+        .into_iter()
+        .find(|k| config.given(k) && !streams_exp)
+    {
+        return Err(InputError::KeyNotUsed {
+            key: k,
+            by: "bench=streams and bench=appcost",
+        }
+        .into());
+    }
     for b in list.running() {
         println!("=== bench {b} ===");
         let stopped_before = totals.not_figures();
@@ -47,6 +66,11 @@ fn run_bench_list(
             Bench::Load => bench::load::load(config, &mut totals),
             Bench::Cycles => bench::cycles::cycles(config, &mut totals),
             Bench::Frontier => bench::frontier::frontier(config, &mut totals),
+            // Their refusals are text; a failed stream was counted before it stops them.
+            Bench::Streams => bench::streams::streams(config, &mut totals)
+                .map_err(|e| InputError::Refused(e).into()),
+            Bench::Appcost => bench::appcost::appcost(config, &mut totals)
+                .map_err(|e| InputError::Refused(e).into()),
         };
         match r {
             Ok(()) => {}
@@ -75,7 +99,17 @@ pub fn run_benchmarks(config: &kcore::cmdline::Config) -> ExitCode {
     }
     let result = match &config.bench {
         Some(list) => run_bench_list(config, list),
-        None => bench::efficiency::migrate_job(config),
+        None => match ["streams", "dma-admit", "dma-wait-us", "fg-node"]
+            .into_iter()
+            .find(|k| config.given(k))
+        {
+            Some(k) => Err(InputError::KeyNotUsed {
+                key: k,
+                by: "bench=streams and bench=appcost (the migrate job runs one migration)",
+            }
+            .into()),
+            None => bench::efficiency::migrate_job(config),
+        },
     };
     match result {
         Ok(t) => {

@@ -7,11 +7,13 @@ use super::channel::Channel;
 use crate::println;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
+use kcore::streams::{PoolError, SlotPool};
 use ptdma::DmaChannel;
 use spin::Mutex;
 
-/// One slot per started channel; `None` while the channel is lent out.
-static POOL: Mutex<Vec<Option<Channel>>> = Mutex::new(Vec::new());
+/// One slot per started channel (`kcore::streams::SlotPool`, host-tested: a channel is
+/// in the pool or held by one lease, never both).
+static POOL: Mutex<SlotPool<Channel>> = Mutex::new(SlotPool::new());
 
 /// Why channels could not be lent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +84,10 @@ impl Drop for Lease {
         let mut pool = POOL.lock();
         for ch in self.channels.drain(..) {
             let id = ch.id();
-            pool[id] = Some(ch);
+            if pool.put(id, ch).is_err() {
+                // Cannot happen: only a lease holds a channel and ids are unique.
+                println!("dma: channel {id} given back twice: dropped");
+            }
         }
     }
 }
@@ -92,7 +97,26 @@ pub(super) fn install(mut channels: Vec<Channel>) {
     for (i, c) in channels.iter_mut().enumerate() {
         c.set_id(i);
     }
-    *POOL.lock() = channels.into_iter().map(Some).collect();
+    POOL.lock().install(channels);
+}
+
+impl From<PoolError> for TakeError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Empty => TakeError::NoEngine,
+            PoolError::TooFew { asked, free, slots } => TakeError::TooFew {
+                asked,
+                free,
+                started: slots,
+            },
+        }
+    }
+}
+
+fn lease(taken: Vec<(usize, Channel)>) -> Lease {
+    Lease {
+        channels: taken.into_iter().map(|(_, c)| c).collect(),
+    }
 }
 
 /// Lends `n` channels (all free ones when `None`), lowest ids first.
@@ -101,26 +125,7 @@ pub(super) fn install(mut channels: Vec<Channel>) {
 /// [`TakeError::NoEngine`] when no channel was started, [`TakeError::TooFew`] when fewer
 /// than `n` are free (or none at all for `None`).
 pub fn take(n: Option<usize>) -> Result<Lease, TakeError> {
-    let mut pool = POOL.lock();
-    if pool.is_empty() {
-        return Err(TakeError::NoEngine);
-    }
-    let free = pool.iter().filter(|c| c.is_some()).count();
-    let want = n.unwrap_or(free);
-    if want > free || want == 0 {
-        return Err(TakeError::TooFew {
-            asked: want,
-            free,
-            started: pool.len(),
-        });
-    }
-    let channels = pool
-        .iter_mut()
-        .filter(|c| c.is_some())
-        .take(want)
-        .filter_map(Option::take)
-        .collect();
-    Ok(Lease { channels })
+    Ok(lease(POOL.lock().take(n)?))
 }
 
 /// Lends the channel with registry id `id` alone.
@@ -129,22 +134,10 @@ pub fn take(n: Option<usize>) -> Result<Lease, TakeError> {
 /// [`TakeError::NoEngine`] when no channel was started, [`TakeError::TooFew`] when that
 /// channel does not exist or is lent out.
 pub fn take_id(id: usize) -> Result<Lease, TakeError> {
-    let mut pool = POOL.lock();
-    if pool.is_empty() {
-        return Err(TakeError::NoEngine);
-    }
-    let free = pool.iter().filter(|c| c.is_some()).count();
-    let started = pool.len();
-    match pool.get_mut(id).and_then(Option::take) {
-        Some(ch) => Ok(Lease {
-            channels: alloc::vec![ch],
-        }),
-        None => Err(TakeError::TooFew {
-            asked: 1,
-            free,
-            started,
-        }),
-    }
+    let ch = POOL.lock().take_id(id)?;
+    Ok(Lease {
+        channels: alloc::vec![ch],
+    })
 }
 
 /// Channels started on this machine (lent out or not).
@@ -155,7 +148,7 @@ pub fn count() -> usize {
 /// Engines (PCI functions) with at least one started channel.
 pub fn engine_count() -> usize {
     let pool = POOL.lock();
-    let mut bdfs: Vec<pci::PciAddress> = pool.iter().flatten().map(Channel::bdf).collect();
+    let mut bdfs: Vec<pci::PciAddress> = pool.iter_free().map(|(_, c)| c.bdf()).collect();
     bdfs.sort();
     bdfs.dedup();
     bdfs.len()
@@ -166,7 +159,7 @@ pub fn engine_count() -> usize {
 pub fn print_counters() {
     let pool = POOL.lock();
     let (mut r, mut w, mut d) = (0, 0, 0);
-    for c in pool.iter().flatten() {
+    for (_, c) in pool.iter_free() {
         let m = c.counters();
         let t = c.timing();
         println!(
@@ -181,7 +174,7 @@ pub fn print_counters() {
         );
         (r, w, d) = (r + m.reads, w + m.writes, d + m.doorbells);
     }
-    let lent = pool.iter().filter(|c| c.is_none()).count();
+    let lent = pool.len() - pool.free();
     if lent > 0 {
         println!("dma: {lent} channel(s) still lent out: not counted");
     }

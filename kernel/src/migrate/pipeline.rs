@@ -91,6 +91,7 @@ fn account(stats: &mut RunStats, r: &BatchReport<CopyOutcome>) {
     stats.engine.add(&r.outcome);
     stats.full_flushes += usize::from(r.full_flush);
     stats.first_mapped.push(c.remap_first - c.start);
+    stats.batch_ns.push(c.end - c.start);
     let times = BatchTimes {
         unmap_start: c.unmap_start,
         unmap_end: c.unmap_end,

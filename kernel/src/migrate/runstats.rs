@@ -41,4 +41,6 @@ pub struct RunStats {
     pub windows: Vec<u64>,
     /// Per batch: ns from the start of the batch until its first folio was mapped again.
     pub first_mapped: Vec<u64>,
+    /// Per batch: ns from its start (prepare) to its end (last folio remapped).
+    pub batch_ns: Vec<u64>,
 }

@@ -113,6 +113,7 @@ fn draw_lines<DB: DrawingBackend>(
         XKind::Threads => "threads (log2 scale)",
         XKind::PerBatch => "folios per batch (log2 scale)",
         XKind::VictimSize => "victim working set (log2 scale)",
+        XKind::Streams => "concurrent streams (log2 scale)",
     };
     chart
         .configure_mesh()

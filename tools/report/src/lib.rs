@@ -9,8 +9,9 @@
 //! Modules: `parse` (log -> model), `model`, `status` (what a figure is worth), `seed` (the
 //! RFC's tables), `csv` (CSV + JSON),
 //! `tables` + `breakdown` + `markdown` (report.md), `plots` (what to plot) + `draw`,
-//! `frontier` (bench=frontier's plots, with the copy ceiling drawn as a line), `registry`
-//! (kcore's benchmark registry and exit-code table as text for `run-qemu.sh`).
+//! `frontier` (bench=frontier's plots, with the copy ceiling drawn as a line), `streams`
+//! (bench=streams and bench=appcost: per-set tables, throughput/fairness/slowdown plots),
+//! `registry` (kcore's benchmark registry and exit-code table as text for `run-qemu.sh`).
 
 pub mod breakdown;
 pub mod csv;
@@ -23,6 +24,7 @@ pub mod plots;
 pub mod registry;
 pub mod seed;
 pub mod status;
+pub mod streams;
 pub mod tables;
 
 use model::Parsed;

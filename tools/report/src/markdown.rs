@@ -411,6 +411,7 @@ fn extras(out: &mut String, parsed: &Parsed) {
         }
         out.push('\n');
     }
+    out.push_str(&crate::streams::tables(parsed));
     if let Some(t) = breakdown::per_folio_table(parsed) {
         out.push_str("## Per-folio vs batched\n\n");
         out.push_str("Same engine and coordinates, stock Linux order vs the RFC's batching.\n\n");

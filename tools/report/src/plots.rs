@@ -22,6 +22,8 @@ pub enum XKind {
     PerBatch,
     /// Victim working set in KiB (bench=pollution).
     VictimSize,
+    /// Migrations running at once (bench=streams, bench=appcost).
+    Streams,
 }
 
 /// One line of a line chart: `(x, mean, sd)` points.
@@ -110,7 +112,7 @@ fn series_for(parsed: &Parsed, exps: &[&str], x: XKind) -> Vec<Series> {
             XKind::FolioSize => c.folio_kib,
             XKind::FolioCount | XKind::PerBatch => c.folios,
             XKind::Threads => c.width(),
-            XKind::VictimSize => 0,
+            XKind::VictimSize | XKind::Streams => 0,
         };
         if xv == 0 {
             continue; // not on a log axis
@@ -341,6 +343,7 @@ pub fn plots(parsed: &Parsed) -> Vec<Plot> {
     }
     out.extend(question_plots(parsed, &sfx));
     out.extend(crate::frontier::plots(parsed, &sfx));
+    out.extend(crate::streams::plots(parsed, &sfx));
     out.extend(phase_plots(parsed, &sfx));
     out
 }

@@ -57,7 +57,7 @@ mod tests {
         assert_eq!(lines[0][0], "efficiency");
         let b1 = lines.iter().find(|f| f[0] == "1b").unwrap();
         assert_eq!(&b1[1..3], ["required", "seed"]);
-        assert_eq!(lines.last().unwrap()[0], "frontier");
+        assert_eq!(lines.last().unwrap()[0], "appcost");
     }
 
     #[test]

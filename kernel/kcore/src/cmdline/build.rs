@@ -172,6 +172,18 @@ impl Values {
             dma_force: self.boolean("dma-force")?,
             dma_marker: self.boolean("dma-marker")?,
             dma_timeout_ms: self.int("dma-timeout-ms")?,
+            streams: self.opt("streams", |spec, v| {
+                crate::streams::parse_streams(v)
+                    .map_err(|e| bad_value(spec, v, &alloc::format!("{e}")))
+            })?,
+            dma_admit: self.req("dma-admit", |spec, v| {
+                crate::streams::AdmitPolicy::parse(v)
+                    .ok_or_else(|| bad_value(spec, v, "wait|cpu|mixed"))
+            })?,
+            dma_wait_us: self.int("dma-wait-us")?,
+            fg_node: self.req("fg-node", |spec, v| {
+                crate::streams::FgNode::parse(v).ok_or_else(|| bad_value(spec, v, "src|dst|both"))
+            })?,
             migrate_job: self.flag("migrate"),
             bench: self.opt("bench", |spec, v| {
                 Selection::parse(v).map_err(|e| {

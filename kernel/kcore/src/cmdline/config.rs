@@ -80,6 +80,14 @@ pub struct Config {
     pub dma_marker: bool,
     /// DMA batch timeout in milliseconds.
     pub dma_timeout_ms: u64,
+    /// `streams=`: several migrations at once.
+    pub streams: Option<crate::streams::StreamsArg>,
+    /// `dma-admit=`: what a stream's batch does when its channels are not free.
+    pub dma_admit: crate::streams::AdmitPolicy,
+    /// `dma-wait-us=`: how long a batch waits for a channel, µs.
+    pub dma_wait_us: u64,
+    /// `fg-node=`: where bench=appcost's foreground keeps its buffers.
+    pub fg_node: crate::streams::FgNode,
     /// `migrate` was given: run one migration experiment.
     pub migrate_job: bool,
     /// `bench=`: the benchmarks to run.

@@ -145,6 +145,30 @@ pub const KEYS: &[KeySpec] = &[
         help: "how long a DMA batch may take before its queue is reset and the CPU copies the rest",
     },
     KeySpec {
+        name: "streams",
+        kind: ValueKind::Word,
+        default: "-",
+        help: "migrations at once (bench=streams, migrate): N, N:alt (odd streams go to>from) or FROM>TO,FROM>TO,... (one coordinating CPU each)",
+    },
+    KeySpec {
+        name: "dma-admit",
+        kind: ValueKind::Choice(&["wait", "cpu", "mixed"]),
+        default: "wait",
+        help: "when a stream's DMA channels are not all free: wait up to dma-wait-us, then CPU | cpu at once | mixed (take the free ones, wait when none)",
+    },
+    KeySpec {
+        name: "dma-wait-us",
+        kind: ValueKind::Int { min: 0, max: 60_000_000 },
+        default: "20000",
+        help: "how long a waiting stream's batch polls for a free DMA channel before the CPU copies it (counted as refused)",
+    },
+    KeySpec {
+        name: "fg-node",
+        kind: ValueKind::Choice(&["src", "dst", "both"]),
+        default: "src",
+        help: "bench=appcost: the foreground's buffers on the streams' source node, destination node, or both (blocks alternating)",
+    },
+    KeySpec {
         name: "migrate",
         kind: ValueKind::Flag,
         default: "-",

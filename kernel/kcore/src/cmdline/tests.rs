@@ -195,6 +195,7 @@ fn word_example(key: &str) -> &'static str {
         "host-binding" => "kvm:0-1/1-0:2:huge",
         "dma-chunk" => "64k..1m",
         "dma-min-batch" => "32k",
+        "streams" => "0>1,1>0",
         _ => "all",
     }
 }
@@ -286,7 +287,7 @@ fn question_benchmarks_are_accepted_and_named_in_the_error() {
         }) => {
             assert_eq!(
                 accepted,
-                "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,frontier,all"
+                "a comma list of efficiency,1a,1b,2a,2b,3a,3b,setup,auto,placement,pollution,load,cycles,frontier,streams,appcost,all"
             )
         }
         other => panic!("{other:?}"),
@@ -452,4 +453,27 @@ fn edit_distance_is_levenshtein() {
     assert_eq!(edit_distance("kitten", "sitting"), 3);
     assert_eq!(edit_distance("", "abc"), 3);
     assert_eq!(edit_distance("test", "test"), 0);
+}
+
+#[test]
+fn streams_and_admission_keys() {
+    let c = parse("streams=3:alt dma-admit=mixed dma-wait-us=500 bench=streams,appcost").unwrap();
+    assert_eq!(
+        c.streams,
+        Some(crate::streams::StreamsArg::Count {
+            n: 3,
+            alternate: true
+        })
+    );
+    assert_eq!(c.dma_admit, crate::streams::AdmitPolicy::Mixed);
+    assert_eq!(c.dma_wait_us, 500);
+    assert_eq!(
+        parse("fg-node=both").unwrap().fg_node,
+        crate::streams::FgNode::Both
+    );
+    assert!(parse("streams=1>1").is_err());
+    assert!(parse("dma-admit=later").is_err());
+    let d = parse("").unwrap();
+    assert_eq!(d.dma_admit, crate::streams::AdmitPolicy::Wait);
+    assert_eq!(d.dma_wait_us, 20_000);
 }

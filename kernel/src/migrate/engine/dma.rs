@@ -23,6 +23,7 @@ use alloc::vec::Vec;
 use kcore::honesty::CopiedBytes;
 use kcore::migrate::Piece;
 use kcore::split::ChunkBounds;
+use kcore::streams::{AdmitCounts, AdmitPolicy};
 use ptdma::channel::split;
 use ptdma::{ChannelSet, CopyOp, DmaAddr, DmaChannel, MmioCounters, SplitPolicy, WaitLimit};
 
@@ -61,8 +62,9 @@ enum Want {
     Id(usize),
 }
 
-/// PTDMA/AE4DMA queues as one engine.
-#[derive(Debug)]
+/// PTDMA/AE4DMA queues as one engine. It holds no channel between batches (only what
+/// to lease), so copies of it can run on several CPUs and share the pool.
+#[derive(Debug, Clone)]
 pub struct DmaEngine {
     want: Want,
     /// Channels per batch.
@@ -73,6 +75,9 @@ pub struct DmaEngine {
     timeout_ns: u64,
     /// Batches of fewer bytes go to the CPU (declined); 0: none.
     min_batch: u64,
+    /// Shared channels: what a batch does when they are not free, and how long it may
+    /// wait (ns). `None`: a busy pool is an error ([`EngineError::ChannelsBusy`]).
+    admit: Option<(AdmitPolicy, u64)>,
 }
 
 impl DmaEngine {
@@ -109,7 +114,45 @@ impl DmaEngine {
             split,
             timeout_ns: timeout_ms.saturating_mul(1_000_000),
             min_batch: 0,
+            admit: None,
         }
+    }
+
+    /// Shares the channels with other streams: when the channels a batch wants are not
+    /// all free, it follows `policy` (waiting at most `wait_us` µs) instead of failing.
+    pub fn with_admission(mut self, policy: AdmitPolicy, wait_us: u64) -> Self {
+        self.admit = Some((policy, wait_us.saturating_mul(1000)));
+        self
+    }
+
+    /// Channels for one batch under the admission policy, or `None` with the counts
+    /// when the CPU must copy it.
+    fn admitted(&self) -> Result<(Option<Lease>, AdmitCounts), EngineError> {
+        let Some((policy, limit_ns)) = self.admit else {
+            let lease = self.lease().map_err(EngineError::ChannelsBusy)?;
+            return Ok((Some(lease), AdmitCounts::default()));
+        };
+        let mut try_take = |k: usize| {
+            let r = if k == self.width {
+                self.lease()
+            } else {
+                dma::take(Some(k))
+            };
+            r.map_err(|e| match e {
+                TakeError::TooFew { free, .. } => free,
+                TakeError::NoEngine => 0,
+            })
+        };
+        // Poll gently: every waiting CPU takes the pool's lock on each poll.
+        let a = kcore::streams::admit(
+            policy,
+            self.width,
+            limit_ns,
+            &mut tsc::now_ns,
+            &mut try_take,
+            &mut || tsc::delay_ns(2_000),
+        );
+        Ok((a.lease, a.counts))
     }
 
     /// The channels for one batch.
@@ -135,8 +178,8 @@ impl DmaEngine {
     /// The ops each channel gets: indices into the returned list, which is `ops` itself
     /// or its chunks, and each entry of that list as a piece of `ops` (what the CPU
     /// copies if a channel does not finish it).
-    fn plan(&self, ops: &[CopyOp]) -> (Vec<CopyOp>, Vec<Piece>, Vec<Vec<usize>>) {
-        let n = self.width.max(1);
+    fn plan(&self, ops: &[CopyOp], n: usize) -> (Vec<CopyOp>, Vec<Piece>, Vec<Vec<usize>>) {
+        let n = n.max(1);
         match self.split {
             Split::Ops(policy) => {
                 let whole = ops
@@ -245,8 +288,14 @@ impl CopyEngine for DmaEngine {
                 ..outcome
             });
         }
-        let (pieces, of, shares) = self.plan(ops);
-        let mut lease = self.lease().map_err(EngineError::ChannelsBusy)?;
+        let (lease, admit) = self.admitted()?;
+        let Some(mut lease) = lease else {
+            // No channel admitted: the CPU copies the batch by policy (refused).
+            let outcome = super::cpu_outcome(ops);
+            cpu::copy_batch(batch)?;
+            return Ok(CopyOutcome { admit, ..outcome });
+        };
+        let (pieces, of, shares) = self.plan(ops, lease.len());
         let before = counters(&lease);
         let before_t = timing(&lease);
         let now = tsc::now_ns;
@@ -255,6 +304,7 @@ impl CopyEngine for DmaEngine {
             timeout_ns: self.timeout_ns,
         };
         let names: Vec<_> = lease.iter().map(|c| c.name()).collect();
+        let ids: Vec<usize> = lease.iter().map(|c| c.id()).collect();
         let channels: Vec<&mut dyn DmaChannel> =
             lease.iter_mut().map(|c| c as &mut dyn DmaChannel).collect();
         let policy = match self.split {
@@ -262,12 +312,17 @@ impl CopyEngine for DmaEngine {
             Split::Bytes(_) => SplitPolicy::Contiguous,
         };
         let report = ChannelSet::new(channels, policy, limit).run_assigned(&pieces, shares);
+        let mut failed_channels = 0u64;
         for (c, r) in report.channels.iter().enumerate() {
+            if !r.not_done.is_empty() {
+                failed_channels |= 1u64.checked_shl(ids[c] as u32).unwrap_or(0);
+            }
             if let Some(e) = &r.error {
                 println!(
-                    "dma: channel {}: {e}; the CPU copies {} op(s)",
+                    "dma: channel {}: {e}; the CPU copies {} op(s) (batch of CPU {})",
                     names[c],
-                    r.not_done.len()
+                    r.not_done.len(),
+                    crate::arch::percpu::current_index()
                 );
             }
         }
@@ -288,6 +343,8 @@ impl CopyEngine for DmaEngine {
             dma_submit_ns: after_t.1 - before_t.1,
             dma_wait_ns: after_t.2 - before_t.2,
             declined: 0,
+            admit,
+            failed_channels,
             mmio: MmioCounters {
                 reads: after.reads - before.reads,
                 writes: after.writes - before.writes,

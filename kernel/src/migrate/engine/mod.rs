@@ -13,6 +13,7 @@ pub mod hybrid;
 use super::error::EngineError;
 use crate::mm::copy::CopyBatch;
 use kcore::honesty::CopiedBytes;
+use kcore::streams::AdmitCounts;
 use ptdma::{CopyOp, MmioCounters};
 
 /// What a copy call did besides copying.
@@ -33,6 +34,13 @@ pub struct CopyOutcome {
     /// Batches below `dma-min-batch` that the CPU copied by design (their bytes are in
     /// `bytes.cpu`, never in `bytes.fallback`).
     pub declined: u64,
+    /// What this engine's batches met when asking for shared DMA channels (`dma-admit=`);
+    /// a refused batch's bytes are in `bytes.cpu` (CPU by policy).
+    pub admit: AdmitCounts,
+    /// Registry ids (bit i: channel i, ids below 64) of the DMA channels that left ops of
+    /// a batch of this engine undone (error, timeout, device gone): the CPU fallback
+    /// copied them.
+    pub failed_channels: u64,
 }
 
 impl CopyOutcome {
@@ -47,6 +55,8 @@ impl CopyOutcome {
         self.dma_submit_ns += o.dma_submit_ns;
         self.dma_wait_ns += o.dma_wait_ns;
         self.declined += o.declined;
+        self.admit.add(&o.admit);
+        self.failed_channels |= o.failed_channels;
     }
 }
 
