@@ -16,7 +16,8 @@ use kcore::plan::CellNeed;
 /// with: a run never migrates more or less than it was asked to and calls it `total`.
 ///
 /// # Errors
-/// Names the size `total` does not divide.
+/// [`InputError::TotalBelowFolio`] for a size larger than `total`, else
+/// [`InputError::TotalNotWhole`] naming the size `total` does not divide.
 pub fn check_total(config: &Config, orders: &[u8]) -> Result<(), BenchError> {
     if !config.given("total") {
         return Ok(());
@@ -24,6 +25,10 @@ pub fn check_total(config: &Config, orders: &[u8]) -> Result<(), BenchError> {
     let total = config.migrate.total;
     for &o in orders {
         let fb = folio_bytes(o);
+        if total < fb {
+            // Not "use N or N": the only whole number below is none.
+            return Err(InputError::TotalBelowFolio { total, folio: fb }.into());
+        }
         if !total.is_multiple_of(fb) {
             return Err(InputError::TotalNotWhole { total, folio: fb }.into());
         }

@@ -325,20 +325,29 @@ fn release(block: &Block) -> Result<(), FrameError> {
 }
 
 /// Self-test support: allocates a block of `2^order` frames on `node`, frees it, then
-/// frees it again through a second handle (what a forged handle would do) and returns
-/// that second result, which must be a refusal.
+/// frees it again (what a forged second handle would do) and returns that second
+/// result, which must be a refusal. All three steps run under the zone's lock, so no
+/// other CPU can be handed the block between the two frees (the second free would then
+/// release a live block of someone else).
 ///
 /// # Errors
-/// The allocation's or the first free's [`FrameError`].
+/// [`FrameError::NoSuchNode`], or the allocation's or the first free's [`FrameError`].
 pub fn free_twice(node: u32, order: usize) -> Result<Result<(), FrameError>, FrameError> {
-    let b = alloc(node, order)?;
-    let (addr, order, node) = (b.addr, b.order, b.node);
-    free(b)?;
-    // SAFETY: the block was just freed and nothing allocated since on this CPU's
-    // behalf; the forged handle is only passed to `free`, which must refuse it (the
-    // buddy metadata says free) and forgets it, so it never aliases a live block.
-    let again = unsafe { Block::from_raw(addr, order, node) };
-    Ok(free(again))
+    let zone = zones()
+        .iter()
+        .find(|z| z.node == node)
+        .ok_or(FrameError::NoSuchNode(node))?;
+    let mut buddy = zone.buddy.lock();
+    let pfn = buddy
+        .alloc_tagged(order, FrameUse::Kernel as u8)
+        .map_err(|e| FrameError::Alloc(node, e))?;
+    let free = |buddy: &mut BuddyZone<'static>| {
+        buddy
+            .free(pfn, order)
+            .map_err(|e| FrameError::Free(pfn * FRAME, e))
+    };
+    free(&mut buddy)?;
+    Ok(free(&mut buddy))
 }
 
 /// Allocates `count` data blocks of `2^order` frames on `node` in one allocator call (one

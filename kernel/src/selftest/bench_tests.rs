@@ -13,11 +13,52 @@ use alloc::string::String;
 use kcore::buddy::AllocError;
 use kcore::honesty::Status;
 
-pub static TESTS: &[Test] = &[Test {
-    name: "bench_errors_classified_by_kind",
-    in_default_suite: true,
-    run: errors_classified_by_kind,
-}];
+pub static TESTS: &[Test] = &[
+    Test {
+        name: "bench_errors_classified_by_kind",
+        in_default_suite: true,
+        run: errors_classified_by_kind,
+    },
+    Test {
+        name: "bench_total_checked_per_size",
+        in_default_suite: true,
+        run: total_checked_per_size,
+    },
+];
+
+/// `total=` below one folio says so (it used to read "use 16384 or 16384"); a total
+/// between folios names both whole numbers around it.
+fn total_checked_per_size() -> Result<(), String> {
+    let config = |line: &str| kcore::cmdline::parse(line).map_err(|e| alloc::format!("{e}"));
+    let small = config("total=12k size=16k")?;
+    let got = crate::bench::plan::check_total(&small, &[2]).err();
+    check(
+        matches!(
+            got,
+            Some(BenchError::Input(InputError::TotalBelowFolio {
+                total: 12288,
+                folio: 16384
+            }))
+        ),
+        || alloc::format!("total=12k size=16k: {got:?}"),
+    )?;
+    let between = config("total=3m size=2m")?;
+    let got = crate::bench::plan::check_total(&between, &[9]).err();
+    check(
+        matches!(
+            got,
+            Some(BenchError::Input(InputError::TotalNotWhole {
+                total: 3145728,
+                folio: 2097152
+            }))
+        ),
+        || alloc::format!("total=3m size=2m: {got:?}"),
+    )?;
+    check(
+        crate::bench::plan::check_total(&between, &[0, 4]).is_ok(),
+        || String::from("3m is a whole number of 4K and 64K folios"),
+    )
+}
 
 fn errors_classified_by_kind() -> Result<(), String> {
     let input = BenchError::from(InputError::NoMemoryNode);

@@ -416,7 +416,8 @@ where
 }
 
 /// Frees the sources of `moved` in one allocator call per (node, order): one call for a
-/// uniform batch, one per folio size for a mixed one.
+/// uniform batch, one per folio size for a mixed one. A refused group does not stop the
+/// others; its blocks are left in `sources` and the first refusal is returned.
 fn free_sources<F: Frames, CE>(
     frames: &mut F,
     sources: &mut Vec<F::Block>,
@@ -438,19 +439,25 @@ fn free_sources<F: Frames, CE>(
     keys.sort_unstable();
     keys.dedup();
     // (index in `moved`, block), so a refusal names its folio.
+    // Every group is tried even after a refusal (a refused group's blocks stay with
+    // the caller, as `free_bulk` leaves them); the first refusal is reported.
     let mut all: Vec<(usize, F::Block)> = sources.drain(..).enumerate().collect();
+    let mut first = Ok(());
     for k in keys {
         let (group, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, b)| key(b) == k);
         all = rest;
         let (ids, mut blocks): (Vec<usize>, Vec<F::Block>) = group.into_iter().unzip();
-        frames
-            .free_bulk(&mut blocks)
-            .map_err(|(i, error)| BatchError::FreeSource {
-                folio: moved[ids[i]].id,
-                error,
-            })?;
+        if let Err((i, error)) = frames.free_bulk(&mut blocks) {
+            if first.is_ok() {
+                first = Err(BatchError::FreeSource {
+                    folio: moved[ids[i]].id,
+                    error,
+                });
+            }
+            sources.extend(blocks);
+        }
     }
-    Ok(())
+    first
 }
 
 /// Maps every folio of `folios` back to its (source) block after `cause`; returns the

@@ -48,6 +48,8 @@ struct Faults {
     remap_va: Option<u64>,
     /// Mapping this va back (restore) fails.
     restore_va: Option<u64>,
+    /// The free_bulk call (0-based) that fails (the allocator refuses its first block).
+    free_call: Option<usize>,
 }
 
 #[derive(Default)]
@@ -62,6 +64,7 @@ struct World {
     next: u64,
     alloc_calls: usize,
     copy_calls: usize,
+    free_calls: usize,
     faults: Faults,
 }
 
@@ -104,6 +107,11 @@ impl Frames for FakeFrames {
     fn free_bulk(&mut self, blocks: &mut Vec<FakeBlock>) -> Result<(), (usize, &'static str)> {
         let mut w = self.0.borrow_mut();
         w.log.push("free");
+        let call = w.free_calls;
+        w.free_calls += 1;
+        if w.faults.free_call == Some(call) {
+            return Err((0, "refused"));
+        }
         if let Some(i) = blocks.iter().position(|b| !w.held.contains_key(&b.addr)) {
             return Err((i, "double free"));
         }
@@ -232,6 +240,7 @@ fn setup(orders: &[u8], faults: Faults) -> (Shared, Vec<Folio<FakeBlock>>) {
         let mut w = world.borrow_mut();
         w.log.clear();
         w.alloc_calls = 0;
+        w.free_calls = 0;
         w.faults = faults;
     }
     (world, folios)
@@ -470,6 +479,122 @@ fn a_failed_restore_names_the_folio_left_unmapped_and_the_cause() {
     let w = world.borrow();
     assert!(!w.ptes.contains_key(&folios[1].va));
     assert_eq!(w.held.len(), 4, "destinations freed, sources kept");
+}
+
+#[test]
+fn a_refused_remap_in_a_mixed_batch_keeps_earlier_folios_moved() {
+    let (world, mut folios) = setup(&[0, 4, 0, 9, 4, 0], Faults::default());
+    world.borrow_mut().faults.remap_va = Some(folios[3].va);
+    let r = migrate(&world, &mut folios, 6, None);
+    assert!(matches!(r, Err(BatchError::Remap { folio: 3, .. })));
+    assert_eq!(check_whole(&world, &folios), Ok(3));
+    // The moved folios' sources: one free per size among them (orders 0 and 4).
+    let frees = world.borrow().log.iter().filter(|s| **s == "free").count();
+    assert_eq!(frees, 2);
+}
+
+#[test]
+fn a_refused_unmap_at_the_first_folio_changes_nothing() {
+    let (world, mut folios) = setup(&[2; 4], Faults::default());
+    world.borrow_mut().faults.unmap_va = Some(folios[0].va);
+    let r = migrate(&world, &mut folios, 4, None);
+    assert!(matches!(r, Err(BatchError::Unmap { folio: 0, .. })));
+    assert_eq!(check_whole(&world, &folios), Ok(0));
+}
+
+#[test]
+fn a_pte_elsewhere_before_a_refused_unmap_restores_the_others() {
+    let (world, mut folios) = setup(&[0; 6], Faults::default());
+    let stray = 0xabc000;
+    world.borrow_mut().ptes.insert(folios[1].va, stray);
+    world.borrow_mut().faults.unmap_va = Some(folios[4].va);
+    let r = migrate(&world, &mut folios, 6, None);
+    assert!(matches!(r, Err(BatchError::WrongMapping { folio: 1, .. })));
+    let w = world.borrow();
+    assert_eq!(w.ptes[&folios[1].va], stray);
+    for i in [0, 2, 3, 4, 5] {
+        assert_eq!(w.ptes[&folios[i].va], folios[i].block.addr, "folio {i}");
+    }
+    assert_eq!(w.held.len(), 6, "destinations freed");
+}
+
+#[test]
+fn an_injection_at_the_last_folio_moves_all_before_it() {
+    let n = 7;
+    for phase in Phase::ALL {
+        let (world, mut folios) = setup(&[0, 2, 0, 2, 0, 2, 9], Faults::default());
+        let at = Injection {
+            phase,
+            folio: n - 1,
+        };
+        let r = migrate(&world, &mut folios, n, Some(at));
+        assert_eq!(r.err(), Some(BatchError::Injected { phase, folio: 6 }));
+        let moved = if phase == Phase::Remap { n - 1 } else { 0 };
+        assert_eq!(check_whole(&world, &folios), Ok(moved), "{phase:?}");
+    }
+}
+
+/// The sources the allocator refused stay held; every other source is freed.
+fn check_refused_sources(world: &Shared, folios: &[Folio<FakeBlock>], refused: &[u64]) {
+    let w = world.borrow();
+    let held: BTreeSet<u64> = w.held.keys().copied().collect();
+    let mut want: BTreeSet<u64> = folios.iter().map(|f| f.block.addr).collect();
+    want.extend(refused.iter().copied());
+    assert_eq!(held, want);
+    for f in folios {
+        assert_eq!(w.ptes.get(&f.va), Some(&f.block.addr), "folio {}", f.id);
+        assert_eq!(w.mem.get(&f.block.addr), Some(&f.id), "folio {}", f.id);
+        assert_eq!(f.meta.node, 1);
+        assert_eq!(f.meta.flags & flags::MIGRATING, 0);
+    }
+}
+
+#[test]
+fn a_refused_source_free_names_its_folio_and_leaves_everything_moved() {
+    let faults = Faults {
+        free_call: Some(0),
+        ..Faults::default()
+    };
+    let (world, mut folios) = setup(&[0; 4], faults);
+    let sources: Vec<u64> = folios.iter().map(|f| f.block.addr).collect();
+    let r = migrate(&world, &mut folios, 4, None);
+    assert_eq!(
+        r.err(),
+        Some(BatchError::FreeSource {
+            folio: 0,
+            error: "refused"
+        })
+    );
+    check_refused_sources(&world, &folios, &sources);
+}
+
+#[test]
+fn a_refused_source_free_in_a_mixed_batch_still_frees_the_other_sizes() {
+    let faults = Faults {
+        free_call: Some(0),
+        ..Faults::default()
+    };
+    // Sources are freed per size, smallest first: the order-0 group is refused.
+    let (world, mut folios) = setup(&[4, 0, 9, 0, 4], faults);
+    let refused: Vec<u64> = folios
+        .iter()
+        .filter(|f| f.order() == 0)
+        .map(|f| f.block.addr)
+        .collect();
+    let r = migrate(&world, &mut folios, 5, None);
+    assert_eq!(
+        r.err(),
+        Some(BatchError::FreeSource {
+            folio: 1,
+            error: "refused"
+        })
+    );
+    assert_eq!(
+        world.borrow().log.iter().filter(|s| **s == "free").count(),
+        3,
+        "one free per size, the refused one included"
+    );
+    check_refused_sources(&world, &folios, &refused);
 }
 
 fn phase_strategy() -> impl Strategy<Value = Phase> {
