@@ -150,12 +150,14 @@ impl Workload {
             }
         }
         let folios = &self.folios;
-        let sample = self.space.with_active(|_| {
+        let sample = self.space.with_active(|space| {
             folios.iter().find_map(|f| {
                 let last = kcore::migrate::folio_bytes(f.block.order()) / 8 - 1;
                 [0, last].into_iter().find_map(|w| {
-                    let got = crate::mm::aspace::read_mapped_u64(f.va + w * 8);
-                    (got != pattern_word(seed, f.id, w)).then_some((f.id, w))
+                    // A read the space refuses (not mapped to a data block) is as wrong as
+                    // a stale value.
+                    let got = space.read_mapped_u64(f.va + w * 8).ok();
+                    (got != Some(pattern_word(seed, f.id, w))).then_some((f.id, w))
                 })
             })
         });

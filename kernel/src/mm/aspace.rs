@@ -375,14 +375,40 @@ impl AddressSpace {
     }
 }
 
-/// Reads the u64 at `va` in the active address space (a plain load: the MMU walks the
-/// tree, which is the point of reading through the mapping).
-///
-/// # Panics
-/// Never itself; an unmapped `va` raises #PF, which ends the run with the diagnostics
-/// unless a test expects it.
-pub fn read_mapped_u64(va: u64) -> u64 {
-    // SAFETY: callers pass addresses of folios they mapped in the active tree; a stale or
-    // missing mapping faults (reported), it cannot read memory the caller does not own.
-    unsafe { (va as *const u64).read_volatile() }
+/// Why [`AddressSpace::read_mapped_u64`] refused to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MappedReadError {
+    /// The space is not loaded on this CPU.
+    NotActive,
+    /// The workload window of this space does not map the address.
+    NotMapped(u64),
+    /// The address is not 8-byte aligned.
+    Misaligned(u64),
+    /// The tree maps it to memory that is not a held data block (a kernel structure, a
+    /// free frame, MMIO).
+    NotData(super::frames::RangeError),
+}
+
+impl AddressSpace {
+    /// Reads the u64 at `va` through this space's mapping: a plain load, so the MMU walks
+    /// the tree (and the TLB) — the point is to see what the workload sees after a remap.
+    /// Refused unless the space is loaded here and its own tree maps `va` to a data block,
+    /// so it cannot be used to read kernel structures or MMIO.
+    ///
+    /// # Errors
+    /// A [`MappedReadError`] saying why nothing was read.
+    pub fn read_mapped_u64(&self, va: u64) -> Result<u64, MappedReadError> {
+        if !self.is_active() {
+            return Err(MappedReadError::NotActive);
+        }
+        if !va.is_multiple_of(8) {
+            return Err(MappedReadError::Misaligned(va));
+        }
+        let t = self.translate(va).ok_or(MappedReadError::NotMapped(va))?;
+        super::frames::check_data_range(t.pa, 8).map_err(MappedReadError::NotData)?;
+        // SAFETY: this space is loaded on this CPU and its tree maps `va` to 8 bytes of an
+        // allocated data block (checked above), identity-mapped RAM that a read cannot
+        // harm; a TLB entry older than the tree is exactly what the caller is testing for.
+        Ok(unsafe { (va as *const u64).read_volatile() })
+    }
 }

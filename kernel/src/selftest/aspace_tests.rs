@@ -30,7 +30,50 @@ pub static TESTS: &[Test] = &[
         in_default_suite: true,
         run: remap_other_node,
     },
+    Test {
+        name: "aspace_mapped_read_only_of_data_blocks",
+        in_default_suite: true,
+        run: mapped_read_checked,
+    },
 ];
+
+/// `read_mapped_u64` reads a data block mapped in the loaded space, and refuses a kernel
+/// frame mapped there, an unmapped address and a space that is not loaded.
+fn mapped_read_checked() -> Result<(), String> {
+    use crate::mm::aspace::MappedReadError;
+    let before = frames::frames_in_use();
+    let mut space = AddressSpace::new(0).map_err(e)?;
+    let mut data = frames::alloc_data(0, 0).map_err(e)?;
+    data.as_mut_slice()[..8].copy_from_slice(&0x5eed_u64.to_le_bytes());
+    let kernel = frames::alloc(0, 0).map_err(e)?;
+    let (va_data, va_kernel) = (aspace::WORKLOAD_BASE, aspace::WORKLOAD_BASE + 0x1000);
+    space.map(va_data, data.addr(), 0).map_err(e)?;
+    space.map(va_kernel, kernel.addr(), 0).map_err(e)?;
+    let outside = space.read_mapped_u64(va_data);
+    let (good, kern, hole) = space.with_active(|s| {
+        (
+            s.read_mapped_u64(va_data),
+            s.read_mapped_u64(va_kernel),
+            s.read_mapped_u64(va_data + 0x10_0000),
+        )
+    });
+    let _ = space.unmap(va_data, 0);
+    let _ = space.unmap(va_kernel, 0);
+    space.destroy();
+    frames::free(data).map_err(e)?;
+    frames::free(kernel).map_err(e)?;
+    check_eq("data block read", good, Ok(0x5eed))?;
+    check(matches!(kern, Err(MappedReadError::NotData(_))), || {
+        alloc::format!("kernel frame through the mapping: {kern:?}")
+    })?;
+    check_eq(
+        "unmapped",
+        hole,
+        Err(MappedReadError::NotMapped(va_data + 0x10_0000)),
+    )?;
+    check_eq("not loaded", outside, Err(MappedReadError::NotActive))?;
+    check_eq("frames in use", frames::frames_in_use(), before)
+}
 
 fn e(x: impl core::fmt::Display) -> String {
     alloc::format!("{x}")
