@@ -1,5 +1,5 @@
 # tools/check-machines.sh — the parts of `./run-qemu.sh check` about other QEMU versions and
-# machine shapes (issue 20). Sourced by run-qemu.sh; uses tools/check.sh's expect_boot and
+# machine shapes (issue 20). Sourced by tools/runner.sh; uses tools/check.sh's expect_boot and
 # check_result and tools/qemu.sh.
 
 # check_qemu10: QEMU 10.0 from bookworm-backports (fetched into the cache on first use):

@@ -1,5 +1,5 @@
 # tools/check.sh — `./run-qemu.sh check`: the whole test suite, as CI runs it.
-# Sourced by run-qemu.sh (uses its boot/build helpers and exit codes).
+# Sourced by tools/runner.sh (uses its boot/build helpers and exit codes).
 #
 # 1. host: cargo fmt --check, clippy (warnings are errors), cargo test --workspace
 # 2. QEMU: the in-kernel self-tests must end with "N passed, 0 failed"

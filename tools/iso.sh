@@ -1,5 +1,5 @@
 # tools/iso.sh — the bootable ISO (GRUB, BIOS + UEFI) and booting it in QEMU.
-# Sourced by run-qemu.sh (uses its note/apt_install/build_kernel helpers and exit codes).
+# Sourced by tools/runner.sh (uses its note/apt_install/build_kernel helpers and exit codes).
 #
 # `./run-qemu.sh iso` writes out/foliomove.iso: GRUB (i386-pc and x86_64-efi, made by
 # grub-mkrescue) with the kernel at /boot/foliomove.elf and a menu that waits 5 s on the

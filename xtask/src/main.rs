@@ -1,0 +1,158 @@
+//! foliomove's runner (`./run-qemu.sh`, `cargo xtask`): builds the kernel, boots it in QEMU
+//! with a machine shape and emulated PTDMA engines, and exits with the kernel's meaning
+//! (`--help` for everything).
+//!
+//! Layering: [`cli`] parses and checks the words; [`shape`] and [`proxy_ram`] validate the
+//! machine; [`machine`] turns it into QEMU's arguments; [`qemu`] picks and probes the binary;
+//! [`boot`] runs one boot through `ptdma_model::launch`; [`exit`] maps how it ended. `run` and
+//! `test` run here; the other commands (and ISO or KVM-guest boots) still run in the bash
+//! runner tools/runner.sh, which this program hands over to unchanged.
+
+mod boot;
+mod cli;
+mod exit;
+mod host;
+mod machine;
+mod model;
+mod proxy_ram;
+mod qemu;
+mod quote;
+mod shape;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use boot::{boot, log_passed, Boot, Ctx};
+use cli::{Command, Options};
+use exit::Exit;
+use host::Fail;
+use machine::Machine;
+use model::ModelSetup;
+use shape::Shape;
+
+/// Prints `run-qemu.sh: MSG` on stderr.
+pub fn note(msg: &str) {
+    eprintln!("run-qemu.sh: {msg}");
+}
+
+/// The repository root (this crate's parent directory).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Commands and boot modes that still run in tools/runner.sh.
+fn in_bash(o: &Options) -> bool {
+    let cmd_in_bash = !matches!(o.command, Command::Run | Command::Test | Command::Help);
+    cmd_in_bash || o.iso || o.host_nodes.is_some() || o.vfio.is_some() || o.hugepages
+}
+
+/// Hands the original arguments to the bash runner (replaces this process).
+fn exec_bash(root: &Path, args: &[String]) -> Fail {
+    let e = std::process::Command::new("bash")
+        .arg(root.join("tools/runner.sh"))
+        .args(args)
+        .exec();
+    Fail::setup(format!("cannot run tools/runner.sh: {e}"))
+}
+
+/// `run` and `test`.
+fn run_or_test(o: &Options, root: &Path, mut shape: Shape) -> Result<Exit, Fail> {
+    let ctx = Ctx {
+        root: root.to_path_buf(),
+        out: root.join("out"),
+        dry_run: o.dry_run,
+        model: ModelSetup::init(),
+    };
+    let bin = qemu::select(o.qemu.as_deref());
+    let q = qemu::ensure(&bin, shape.ptdma > 0, o.accel, &ctx.model)?;
+    let firmware = qemu::fit_shape(&mut shape, &q, o.accel, o.iso)?;
+    let kernel = host::build_kernel(&ctx.root, o.debug)?;
+    let test = o.command == Command::Test;
+    let extra = o.kargs.join(" ");
+    let mut cmdline = if test {
+        let mut c = format!("test=all {}", shape.expect_args());
+        if !extra.is_empty() {
+            c.push(' ');
+            c.push_str(&extra);
+        }
+        c
+    } else {
+        extra
+    };
+    if shape.ptdma > 0 && !format!(" {cmdline} ").contains(" dma-profile=") {
+        if !cmdline.is_empty() {
+            cmdline.push(' ');
+        }
+        cmdline.push_str(&format!(
+            "dma-profile={}",
+            model::dma_profile(&o.model_args)
+        ));
+    }
+    let accel = qemu::pick_accel(o.accel, true);
+    let log = ctx.out.join(if test { "test.log" } else { "run.log" });
+    let machine = Machine {
+        qemu: q.bin,
+        accel,
+        shape,
+        firmware,
+        kernel,
+        cmdline,
+    };
+    let b = Boot {
+        machine,
+        model_args: &o.model_args,
+        timeout_s: o.timeout_s,
+        log,
+        echo: true,
+    };
+    let exit = boot(&ctx, &b)?;
+    if test && !o.dry_run && exit == Exit::Ok && !log_passed(&b.log) {
+        note("kernel exited 0 but printed no 'N passed, 0 failed' line");
+        return Ok(Exit::Test);
+    }
+    Ok(exit)
+}
+
+fn real_main() -> Exit {
+    // ./run-qemu.sh runs `cargo xtask` from the repository: back to the caller's directory,
+    // so relative paths (--qemu ./bin/qemu) mean what they meant.
+    if let Some(dir) = std::env::var_os("FOLIOMOVE_CWD") {
+        let _ = std::env::set_current_dir(dir);
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let o = match cli::parse(args.clone()) {
+        Ok(o) => o,
+        Err(e) => return Fail::usage(e.0).report(),
+    };
+    if o.command == Command::Help {
+        print!("{}", cli::HELP);
+        return Exit::Ok;
+    }
+    let root = root();
+    let mut req = o.shape.clone();
+    if o.command == Command::Iso {
+        // An ISO is not booted here: the engines' RAM limit does not apply.
+        req.ptdma = 0;
+    }
+    let shape = match Shape::new(&req) {
+        Ok(mut s) => {
+            s.ptdma = o.shape.ptdma;
+            s
+        }
+        Err(e) => return Fail::usage(e.to_string()).report(),
+    };
+    if in_bash(&o) {
+        return exec_bash(&root, &args).report();
+    }
+    match run_or_test(&o, &root, shape) {
+        Ok(exit) => exit,
+        Err(f) => f.report(),
+    }
+}
+
+fn main() {
+    std::process::exit(real_main().code());
+}
