@@ -138,6 +138,22 @@ pub fn boot(ctx: &Ctx, b: &Boot) -> Result<Exit, Fail> {
     Ok(exit)
 }
 
+/// The kernel command line of a boot: `kargs`, plus with engines the model's timing profile
+/// (`dma-profile=`, unless given), which the kernel echoes into every result.
+pub fn kernel_cmdline(kargs: String, shape: &crate::shape::Shape, model_args: &[String]) -> String {
+    let mut c = kargs;
+    if shape.ptdma > 0 && !format!(" {c} ").contains(" dma-profile=") {
+        if !c.is_empty() {
+            c.push(' ');
+        }
+        c.push_str(&format!(
+            "dma-profile={}",
+            crate::model::dma_profile(model_args)
+        ));
+    }
+    c
+}
+
 /// The self-tests' closing line `N passed, M failed`, as (N, M).
 pub fn test_summary(line: &str) -> Option<(u64, u64)> {
     let (passed, rest) = line.trim_end_matches('\r').split_once(" passed, ")?;

@@ -68,6 +68,9 @@ pub struct Cli {
     uefi: bool,
     #[arg(short = 'h', long = "help")]
     help: bool,
+    /// `check --list`.
+    #[arg(long)]
+    list: bool,
     /// The command and its operand (`soak MIN`, `bench EXP`, `get-qemu V`).
     words: Vec<String>,
     /// Appended to the kernel command line.
@@ -88,8 +91,8 @@ pub enum Command {
     Soak(u64),
     /// Benchmarks (comma list).
     Bench(String),
-    /// Everything CI runs.
-    Check,
+    /// Everything CI runs, or the one case or group named.
+    Check(Option<String>),
     /// Build out/foliomove.iso.
     Iso,
     /// Download QEMU of this major version.
@@ -142,6 +145,8 @@ pub struct Options {
     pub command: Command,
     /// Words after `--`.
     pub kargs: Vec<String>,
+    /// `check --list`.
+    pub list: bool,
 }
 
 /// A usage error: printed as `run-qemu.sh: MESSAGE` plus a pointer to `--help`, exit 2.
@@ -237,6 +242,7 @@ impl Options {
             uefi: false,
             command: Command::Help,
             kargs: Vec::new(),
+            list: false,
         }
     }
 
@@ -321,7 +327,67 @@ impl Options {
         o.iso = cli.iso || cli.uefi;
         o.uefi = cli.uefi;
         o.kargs = cli.kargs;
+        o.list = cli.list;
         Ok(o)
+    }
+}
+
+/// True for the words that are commands.
+fn is_command(w: &str) -> bool {
+    [
+        "help",
+        "run",
+        "test",
+        "check",
+        "faults",
+        "iso",
+        "conformance",
+        "soak",
+        "bench",
+        "get-qemu",
+    ]
+    .contains(&w)
+}
+
+impl Options {
+    /// The options again as words (machine, model, QEMU, accelerator, timeout, build), for
+    /// handing a part of the work to tools/runner.sh.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        let mut opt = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                a.push(k.to_string());
+                a.push(v);
+            }
+        };
+        let s = &self.shape;
+        opt("--cpus", s.cpus.map(|n| n.to_string()));
+        opt("--sockets", s.sockets.map(|n| n.to_string()));
+        opt("--dies", s.dies.map(|n| n.to_string()));
+        opt("--cores", s.cores.map(|n| n.to_string()));
+        opt("--threads", s.threads.map(|n| n.to_string()));
+        opt("--nodes", Some(s.nodes.to_string()));
+        opt("--mem-per-node", Some(s.mem_per_node_mib.to_string()));
+        let dist = match s.numa_dist {
+            NumaDist::None => "none",
+            NumaDist::Line => "line",
+        };
+        opt("--numa-dist", Some(dist.to_string()));
+        opt("--cpu", Some(s.cpu_model.clone()));
+        opt("--ptdma", Some(s.ptdma.to_string()));
+        opt("--qemu", self.qemu.clone());
+        let accel = match self.accel {
+            Accel::Auto => "auto",
+            Accel::Tcg => "tcg",
+            Accel::Kvm => "kvm",
+        };
+        opt("--accel", Some(accel.to_string()));
+        opt("--timeout", Some(self.timeout_s.to_string()));
+        a.extend(self.model_args.iter().map(|m| format!("--ptdma-arg={m}")));
+        if self.debug {
+            a.push("--debug".into());
+        }
+        a
     }
 }
 
@@ -337,7 +403,11 @@ fn command(words: &[String]) -> Result<Command, UsageError> {
             "help" => return Ok(Command::Help),
             "run" => Command::Run,
             "test" => Command::Test,
-            "check" => Command::Check,
+            "check" => {
+                let name = operand.filter(|n| !is_command(n));
+                i += usize::from(name.is_some());
+                Command::Check(name)
+            }
             "faults" => Command::Faults,
             "iso" => Command::Iso,
             "conformance" => Command::Conformance,

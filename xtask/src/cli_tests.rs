@@ -51,7 +51,13 @@ fn options_commands_and_kernel_args() {
         p(&["get-qemu"]).unwrap().command,
         Command::GetQemu("10".into())
     );
-    assert_eq!(p(&["test", "check"]).unwrap().command, Command::Check);
+    assert_eq!(p(&["test", "check"]).unwrap().command, Command::Check(None));
+    assert_eq!(p(&["check", "soak"]).unwrap().command, Command::Soak(3));
+    assert_eq!(
+        p(&["check", "ae4dma"]).unwrap().command,
+        Command::Check(Some("ae4dma".into()))
+    );
+    assert!(p(&["check", "--list"]).unwrap().list);
     let o = p(&["--uefi", "--debug", "--dry-run", "--timeout", "30", "test"]).unwrap();
     assert!(o.iso && o.uefi && o.debug && o.dry_run);
     assert_eq!(o.timeout_s, 30);
@@ -118,5 +124,35 @@ fn bad_values_with_the_runner_s_messages() {
     assert_eq!(
         err(&["frobnicate"]),
         "unknown command 'frobnicate' (commands: run, test, bench, soak, faults, iso, conformance, check, get-qemu, help)"
+    );
+}
+
+/// The options handed to tools/runner.sh parse back to the same options.
+#[test]
+fn options_round_trip_through_to_args() {
+    let o = p(&[
+        "--sockets",
+        "2",
+        "--cores",
+        "2",
+        "--nodes",
+        "4",
+        "--numa-dist",
+        "line",
+        "--ptdma",
+        "0",
+        "--ptdma-arg=--profile=seed",
+        "--timeout",
+        "30",
+        "--debug",
+        "check",
+    ])
+    .unwrap();
+    let back = parse(o.to_args()).unwrap();
+    assert_eq!(back.shape, o.shape);
+    assert_eq!(back.model_args, o.model_args);
+    assert_eq!(
+        (back.timeout_s, back.debug, back.accel),
+        (30, true, Accel::Auto)
     );
 }

@@ -9,6 +9,9 @@
 //! runner tools/runner.sh, which this program hands over to unchanged.
 
 mod boot;
+mod check;
+mod check_cases;
+mod check_verify;
 mod cli;
 mod exit;
 mod host;
@@ -45,7 +48,10 @@ fn root() -> PathBuf {
 
 /// Commands and boot modes that still run in tools/runner.sh.
 fn in_bash(o: &Options) -> bool {
-    let cmd_in_bash = !matches!(o.command, Command::Run | Command::Test | Command::Help);
+    let cmd_in_bash = !matches!(
+        o.command,
+        Command::Run | Command::Test | Command::Help | Command::Check(_)
+    );
     cmd_in_bash || o.iso || o.host_nodes.is_some() || o.vfio.is_some() || o.hugepages
 }
 
@@ -147,7 +153,11 @@ fn real_main() -> Exit {
     if in_bash(&o) {
         return exec_bash(&root, &args).report();
     }
-    match run_or_test(&o, &root, shape) {
+    let done = match &o.command {
+        Command::Check(only) => check::check(&o, &root, only.as_deref(), o.list),
+        _ => run_or_test(&o, &root, shape),
+    };
+    match done {
         Ok(exit) => exit,
         Err(f) => f.report(),
     }

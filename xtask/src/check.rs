@@ -1,0 +1,361 @@
+//! `check`: runs the suite of check_cases.rs (all of it, or `check NAME`), prints progress
+//! with the elapsed time and one `check: NAME ... ok|FAILED (why)` line per result, and ends
+//! with `check: N passed, N failed`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use regex::Regex;
+
+use crate::boot::{boot, kernel_cmdline, Boot, Ctx};
+use crate::check_cases::{suite, Case, Entry, ThenKind};
+use crate::check_verify::{doorbells, holds, read_log, report_check};
+use crate::cli::Options;
+use crate::exit::{map_status, Ended, Exit, KernelStatus};
+use crate::host::{on_path, Fail};
+use crate::machine::Machine;
+use crate::qemu::{self, Qemu};
+use crate::shape::Shape;
+
+/// Results so far.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: u32,
+    failed: u32,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn record(&mut self, name: &str, r: Result<(), String>) {
+        match r {
+            Ok(()) => {
+                self.passed += 1;
+                println!("check: {name} ... ok");
+            }
+            Err(why) => {
+                self.failed += 1;
+                println!("check: {name} ... FAILED ({why})");
+                self.failures.push(format!("{name}: {why}"));
+            }
+        }
+    }
+}
+
+/// What every QEMU entry shares.
+struct Env<'a> {
+    o: &'a Options,
+    ctx: Ctx,
+    qemu: Qemu,
+    kernel: PathBuf,
+}
+
+fn cargo_ok(root: &Path, args: &[&str], quiet: bool) -> bool {
+    let mut c = Command::new("cargo");
+    c.current_dir(root).args(args);
+    if quiet {
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    c.status().is_ok_and(|s| s.success())
+}
+
+fn host(root: &Path, t: &mut Tally) {
+    let ok = |b: bool, why: &str| if b { Ok(()) } else { Err(why.to_string()) };
+    t.record(
+        "cargo fmt",
+        ok(
+            cargo_ok(root, &["fmt", "--all", "--", "--check"], true),
+            "run 'cargo fmt --all'",
+        ),
+    );
+    let clippy = [
+        "clippy",
+        "-q",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    t.record(
+        "cargo clippy",
+        ok(
+            cargo_ok(root, &clippy, false),
+            "clippy warnings (see above)",
+        ),
+    );
+    t.record(
+        "cargo test --workspace",
+        ok(
+            cargo_ok(root, &["test", "-q", "--workspace"], false),
+            "host unit tests failed (see above)",
+        ),
+    );
+}
+
+/// The documented QEMU status -> exit code table.
+fn exit_map() -> Result<(), String> {
+    let mut bad = String::new();
+    let table = [
+        (33, 0),
+        (35, 1),
+        (37, 3),
+        (39, 4),
+        (41, 5),
+        (43, 6),
+        (45, 9),
+        (47, 10),
+        (1, 7),
+        (0, 7),
+    ];
+    for (q, want) in table {
+        let got = map_status(Ended::Status(q), 1).0.code();
+        if got != want {
+            bad.push_str(&format!(" QEMU {q} -> {got} (want {want});"));
+        }
+    }
+    for s in KernelStatus::ALL {
+        if KernelStatus::from_qemu(s.qemu_status()) != Some(s) {
+            bad.push_str(&format!(" {s:?} does not round-trip;"));
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad)
+    }
+}
+
+/// A case's machine: the user's options with the case's edits.
+fn case_shape(o: &Options, c: &Case) -> Result<Shape, String> {
+    let mut req = o.shape.clone();
+    if let Some(edit) = c.edit {
+        edit(&mut req);
+    }
+    Shape::new(&req).map_err(|e| e.to_string())
+}
+
+fn run_case(env: &Env, c: &Case, t: &mut Tally) {
+    let log = env.ctx.out.join(format!("check-{}.log", c.name));
+    let prepared = case_shape(env.o, c).and_then(|mut s| {
+        let fw = qemu::fit_shape(&mut s, &env.qemu, env.o.accel, false)
+            .map_err(|f| f.lines.join(" "))?;
+        Ok((s, fw))
+    });
+    let (shape, firmware) = match prepared {
+        Ok(p) => p,
+        Err(why) => return t.record(c.name, Err(why)),
+    };
+    let kargs = (c.kargs)(&shape);
+    let model_args: Vec<String> = c
+        .model
+        .map(|m| m(&shape))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    println!("check: booting '{kargs}' (expect exit {})", c.want.code());
+    let cmdline = kernel_cmdline(kargs, &shape, &model_args);
+    let machine = Machine {
+        qemu: env.qemu.bin.clone(),
+        accel: qemu::pick_accel(env.o.accel, true),
+        shape,
+        firmware,
+        kernel: env.kernel.clone(),
+        cmdline,
+    };
+    let b = Boot {
+        machine,
+        model_args: &model_args,
+        timeout_s: env.o.timeout_s,
+        log: log.clone(),
+        echo: false,
+    };
+    let got = match boot(&env.ctx, &b) {
+        Ok(e) => e,
+        Err(f) => return t.record(c.name, Err(f.lines.join(" "))),
+    };
+    let (bytes, text) = read_log(&log);
+    let verdict = if got != c.want {
+        Err(format!(
+            "exit {}, want {}; log {}",
+            got.code(),
+            c.want.code(),
+            log.display()
+        ))
+    } else {
+        c.expect
+            .iter()
+            .try_for_each(|e| holds(e, &bytes, &text))
+            .map_err(|w| format!("{w}; log {}", log.display()))
+    };
+    if let Some(re) = c.show.and_then(|s| Regex::new(s).ok()) {
+        text.lines()
+            .filter(|l| re.is_match(l))
+            .take(40)
+            .for_each(|l| println!("{l}"));
+    }
+    t.record(c.name, verdict);
+    for th in c.then {
+        let r = match &th.what {
+            ThenKind::Doorbells => doorbells(&env.ctx.out, &log),
+            ThenKind::Check { also, report } => also
+                .iter()
+                .try_for_each(|e| holds(e, &bytes, &text))
+                .and_then(|()| {
+                    report.as_ref().map_or(Ok(()), |r| {
+                        report_check(&env.ctx.root, &env.ctx.out, &log, r)
+                    })
+                })
+                .map_err(|w| format!("{w}; see {}", log.display())),
+        };
+        t.record(th.name, r);
+    }
+}
+
+/// Runs a group still in tools/runner.sh, counting its `check: X ... ok|FAILED` lines.
+fn run_bash(env: &Env, group: &str, t: &mut Tally) {
+    let mut args = env.o.to_args();
+    args.extend(["check-part".to_string(), group.to_string()]);
+    let child = Command::new("bash")
+        .arg(env.ctx.root.join("tools/runner.sh"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return t.record(group, Err(format!("cannot run tools/runner.sh: {e}"))),
+    };
+    let re = Regex::new(r"^check: (.*) \.\.\. (ok|FAILED \((.*)\))$").expect("valid pattern");
+    let mut seen = 0;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            match re.captures(&line) {
+                Some(c) => {
+                    seen += 1;
+                    let why = c.get(3).map(|m| m.as_str().to_string());
+                    t.record(&c[1], why.map_or(Ok(()), Err));
+                }
+                None => println!("{line}"),
+            }
+        }
+    }
+    let status = child.wait();
+    if seen == 0 {
+        t.record(
+            group,
+            Err(format!(
+                "tools/runner.sh check-part {group} reported nothing ({status:?})"
+            )),
+        );
+    }
+}
+
+/// `check [NAME]` / `check --list`.
+pub fn check(o: &Options, root: &Path, only: Option<&str>, list: bool) -> Result<Exit, Fail> {
+    let entries = suite();
+    if list {
+        for e in &entries {
+            let what = match e {
+                Entry::Host => {
+                    "cargo fmt, clippy (warnings are errors), cargo test --workspace".into()
+                }
+                Entry::ExitMap => "every QEMU status maps to the documented exit code".into(),
+                Entry::Boot(c) => match case_shape(o, c) {
+                    Ok(s) => format!(
+                        "boot '{}' on -smp {}, {} x {} MiB, {} PTDMA (exit {})",
+                        (c.kargs)(&s),
+                        s.smp(),
+                        s.nodes,
+                        s.mem_per_node_mib,
+                        s.ptdma,
+                        c.want.code()
+                    ),
+                    Err(why) => format!("cannot build its machine from these options: {why}"),
+                },
+                Entry::Bash(_, what) => format!("{what} (tools/runner.sh)"),
+            };
+            println!("{:<24} {what}", e.name());
+        }
+        return Ok(Exit::Ok);
+    }
+    let chosen: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| only.is_none_or(|n| e.name() == n))
+        .collect();
+    if chosen.is_empty() {
+        return Err(Fail::usage(format!(
+            "no check case '{}' (see 'run-qemu.sh check --list')",
+            only.unwrap_or("")
+        )));
+    }
+    if !on_path("cargo") {
+        return Err(Fail::setup("cargo not found: install Rust (rustup) first"));
+    }
+    let start = Instant::now();
+    let mut t = Tally::default();
+    let mut env: Option<Env> = None;
+    let n = chosen.len();
+    for (i, e) in chosen.into_iter().enumerate() {
+        let s = start.elapsed().as_secs();
+        println!(
+            "check: [{}/{n}] {} ({}:{:02} elapsed)",
+            i + 1,
+            e.name(),
+            s / 60,
+            s % 60
+        );
+        match e {
+            Entry::Host => host(root, &mut t),
+            Entry::ExitMap => t.record("QEMU status -> exit code", exit_map()),
+            Entry::Boot(_) | Entry::Bash(..) => {
+                if env.is_none() {
+                    env = Some(prepare(o, root)?);
+                }
+                let env = env.as_ref().expect("prepared above");
+                match e {
+                    Entry::Boot(c) => run_case(env, c, &mut t),
+                    Entry::Bash(g, _) => run_bash(env, g, &mut t),
+                    _ => {}
+                }
+            }
+        }
+    }
+    println!();
+    for f in &t.failures {
+        println!("check: failed: {f}");
+    }
+    let s = start.elapsed().as_secs();
+    println!("check: {} passed, {} failed", t.passed, t.failed);
+    crate::note(&format!("check took {}:{:02}", s / 60, s % 60));
+    Ok(if t.failed == 0 { Exit::Ok } else { Exit::Test })
+}
+
+fn prepare<'a>(o: &'a Options, root: &Path) -> Result<Env<'a>, Fail> {
+    let ctx = Ctx {
+        root: root.to_path_buf(),
+        out: root.join("out"),
+        dry_run: false,
+        model: crate::model::ModelSetup::init(),
+    };
+    let bin = qemu::select(o.qemu.as_deref());
+    let qemu = qemu::ensure(&bin, o.shape.ptdma > 0, o.accel, &ctx.model)?;
+    let kernel = crate::host::build_kernel(root, o.debug)?;
+    std::fs::create_dir_all(&ctx.out)
+        .map_err(|e| Fail::setup(format!("cannot create out/: {e}")))?;
+    Ok(Env {
+        o,
+        ctx,
+        qemu,
+        kernel,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exit_map_holds() {
+        assert_eq!(super::exit_map(), Ok(()));
+    }
+}
