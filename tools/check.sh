@@ -82,10 +82,6 @@ cmd_check_part() {
     mkdir -p "$OUT"
     case "$1" in
         proxy-ram) check_proxy_ram_shapes ;;
-        faults)
-            # The fault suite: every injected fault during a real migration (table in the log).
-            cmd_faults > "$OUT/check-faults.txt" 2>&1
-            check_result "fault suite (error, stuck, halted, vanished, corrupted)" $? "see $OUT/check-faults.txt" ;;
         conformance)
             # Linux 6.12's own ptdma driver and dmatest on the model, 1 and 4 engines, and an
             # injected descriptor error (tools/conformance.sh; the kernel build is cached).
@@ -99,7 +95,7 @@ cmd_check_part() {
             check_large_numa
             check_kvm_dry_run
             check_qemu10 ;;
-        *) die_usage "unknown check group '$1' (proxy-ram, faults, conformance, iso, machines)" ;;
+        *) die_usage "unknown check group '$1' (proxy-ram, conformance, iso, machines)" ;;
     esac
     (( CHECK_FAILED == 0 )) && return $EX_OK || return $EX_TEST
 }

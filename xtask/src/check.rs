@@ -3,20 +3,19 @@
 //! with `check: N passed, N failed`.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use regex::Regex;
 
-use crate::boot::{boot, kernel_cmdline, Boot, Ctx};
 use crate::check_cases::{suite, Case, Entry, ThenKind};
 use crate::check_verify::{doorbells, holds, read_log, report_check};
 use crate::cli::Options;
+use crate::commands::{fault_table, Prepared};
 use crate::exit::{map_status, Ended, Exit, KernelStatus};
 use crate::host::{on_path, Fail};
-use crate::machine::Machine;
-use crate::qemu::{self, Qemu};
+use crate::qemu;
 use crate::shape::Shape;
 
 /// Results so far.
@@ -41,14 +40,6 @@ impl Tally {
             }
         }
     }
-}
-
-/// What every QEMU entry shares.
-struct Env<'a> {
-    o: &'a Options,
-    ctx: Ctx,
-    qemu: Qemu,
-    kernel: PathBuf,
 }
 
 fn cargo_ok(root: &Path, args: &[&str], quiet: bool) -> bool {
@@ -136,11 +127,11 @@ fn case_shape(o: &Options, c: &Case) -> Result<Shape, String> {
     Shape::new(&req).map_err(|e| e.to_string())
 }
 
-fn run_case(env: &Env, c: &Case, t: &mut Tally) {
-    let log = env.ctx.out.join(format!("check-{}.log", c.name));
-    let prepared = case_shape(env.o, c).and_then(|mut s| {
-        let fw = qemu::fit_shape(&mut s, &env.qemu, env.o.accel, false)
-            .map_err(|f| f.lines.join(" "))?;
+fn run_case(p: &Prepared, c: &Case, t: &mut Tally) {
+    let log = p.ctx.out.join(format!("check-{}.log", c.name));
+    let prepared = case_shape(p.o, c).and_then(|mut s| {
+        let fw =
+            qemu::fit_shape(&mut s, &p.qemu, p.o.accel, false).map_err(|f| f.lines.join(" "))?;
         Ok((s, fw))
     });
     let (shape, firmware) = match prepared {
@@ -156,23 +147,14 @@ fn run_case(env: &Env, c: &Case, t: &mut Tally) {
         .map(String::from)
         .collect();
     println!("check: booting '{kargs}' (expect exit {})", c.want.code());
-    let cmdline = kernel_cmdline(kargs, &shape, &model_args);
-    let machine = Machine {
-        qemu: env.qemu.bin.clone(),
-        accel: qemu::pick_accel(env.o.accel, true),
-        shape,
-        firmware,
-        kernel: env.kernel.clone(),
-        cmdline,
-    };
-    let b = Boot {
-        machine,
-        model_args: &model_args,
-        timeout_s: env.o.timeout_s,
-        log: log.clone(),
-        echo: false,
-    };
-    let got = match boot(&env.ctx, &b) {
+    let got = match p.boot_on(
+        (shape, firmware),
+        &kargs,
+        &model_args,
+        p.o.timeout_s,
+        &log,
+        false,
+    ) {
         Ok(e) => e,
         Err(f) => return t.record(c.name, Err(f.lines.join(" "))),
     };
@@ -199,14 +181,14 @@ fn run_case(env: &Env, c: &Case, t: &mut Tally) {
     t.record(c.name, verdict);
     for th in c.then {
         let r = match &th.what {
-            ThenKind::Doorbells => doorbells(&env.ctx.out, &log),
+            ThenKind::Doorbells => doorbells(&p.ctx.out, &log),
             ThenKind::Check { also, report } => also
                 .iter()
                 .try_for_each(|e| holds(e, &bytes, &text))
                 .and_then(|()| {
-                    report.as_ref().map_or(Ok(()), |r| {
-                        report_check(&env.ctx.root, &env.ctx.out, &log, r)
-                    })
+                    report
+                        .as_ref()
+                        .map_or(Ok(()), |r| report_check(&p.ctx.root, &p.ctx.out, &log, r))
                 })
                 .map_err(|w| format!("{w}; see {}", log.display())),
         };
@@ -215,11 +197,11 @@ fn run_case(env: &Env, c: &Case, t: &mut Tally) {
 }
 
 /// Runs a group still in tools/runner.sh, counting its `check: X ... ok|FAILED` lines.
-fn run_bash(env: &Env, group: &str, t: &mut Tally) {
-    let mut args = env.o.to_args();
+fn run_bash(p: &Prepared, group: &str, t: &mut Tally) {
+    let mut args = p.o.to_args();
     args.extend(["check-part".to_string(), group.to_string()]);
     let child = Command::new("bash")
-        .arg(env.ctx.root.join("tools/runner.sh"))
+        .arg(p.ctx.root.join("tools/runner.sh"))
         .args(&args)
         .stdout(Stdio::piped())
         .spawn();
@@ -252,8 +234,17 @@ fn run_bash(env: &Env, group: &str, t: &mut Tally) {
     }
 }
 
-/// `check [NAME]` / `check --list`.
-pub fn check(o: &Options, root: &Path, only: Option<&str>, list: bool) -> Result<Exit, Fail> {
+/// `check [NAME]` / `check --list` on the options' machine `shape`.
+///
+/// # Errors
+/// [`Fail`] for an unknown NAME (exit 2) or when QEMU or the kernel is not usable (8).
+pub fn check(
+    o: &Options,
+    root: &Path,
+    shape: &Shape,
+    only: Option<&str>,
+    list: bool,
+) -> Result<Exit, Fail> {
     let entries = suite();
     if list {
         for e in &entries {
@@ -262,6 +253,7 @@ pub fn check(o: &Options, root: &Path, only: Option<&str>, list: bool) -> Result
                     "cargo fmt, clippy (warnings are errors), cargo test --workspace".into()
                 }
                 Entry::ExitMap => "every QEMU status maps to the documented exit code".into(),
+                Entry::FaultSuite => "the fault suite, as `faults` runs it".into(),
                 Entry::Boot(c) => match case_shape(o, c) {
                     Ok(s) => format!(
                         "boot '{}' on -smp {}, {} x {} MiB, {} PTDMA (exit {})",
@@ -295,7 +287,7 @@ pub fn check(o: &Options, root: &Path, only: Option<&str>, list: bool) -> Result
     }
     let start = Instant::now();
     let mut t = Tally::default();
-    let mut env: Option<Env> = None;
+    let mut prepared: Option<Prepared> = None;
     let n = chosen.len();
     for (i, e) in chosen.into_iter().enumerate() {
         let s = start.elapsed().as_secs();
@@ -309,14 +301,15 @@ pub fn check(o: &Options, root: &Path, only: Option<&str>, list: bool) -> Result
         match e {
             Entry::Host => host(root, &mut t),
             Entry::ExitMap => t.record("QEMU status -> exit code", exit_map()),
-            Entry::Boot(_) | Entry::Bash(..) => {
-                if env.is_none() {
-                    env = Some(prepare(o, root)?);
+            Entry::Boot(_) | Entry::Bash(..) | Entry::FaultSuite => {
+                if prepared.is_none() {
+                    prepared = Some(Prepared::new(o, root, shape.clone())?);
                 }
-                let env = env.as_ref().expect("prepared above");
+                let p = prepared.as_ref().expect("prepared above");
                 match e {
-                    Entry::Boot(c) => run_case(env, c, &mut t),
-                    Entry::Bash(g, _) => run_bash(env, g, &mut t),
+                    Entry::Boot(c) => run_case(p, c, &mut t),
+                    Entry::Bash(g, _) => run_bash(p, g, &mut t),
+                    Entry::FaultSuite => fault_suite(p, &mut t),
                     _ => {}
                 }
             }
@@ -332,24 +325,21 @@ pub fn check(o: &Options, root: &Path, only: Option<&str>, list: bool) -> Result
     Ok(if t.failed == 0 { Exit::Ok } else { Exit::Test })
 }
 
-fn prepare<'a>(o: &'a Options, root: &Path) -> Result<Env<'a>, Fail> {
-    let ctx = Ctx {
-        root: root.to_path_buf(),
-        out: root.join("out"),
-        dry_run: false,
-        model: crate::model::ModelSetup::init(),
+/// The fault suite (as `faults`), its table kept in out/check-faults.txt.
+fn fault_suite(p: &Prepared, t: &mut Tally) {
+    let file = p.ctx.out.join("check-faults.txt");
+    let r = match fault_table(p) {
+        Ok((table, passed)) => {
+            let _ = std::fs::write(&file, &table);
+            if passed {
+                Ok(())
+            } else {
+                Err(format!("see {}", file.display()))
+            }
+        }
+        Err(f) => Err(f.lines.join(" ")),
     };
-    let bin = qemu::select(o.qemu.as_deref());
-    let qemu = qemu::ensure(&bin, o.shape.ptdma > 0, o.accel, &ctx.model)?;
-    let kernel = crate::host::build_kernel(root, o.debug)?;
-    std::fs::create_dir_all(&ctx.out)
-        .map_err(|e| Fail::setup(format!("cannot create out/: {e}")))?;
-    Ok(Env {
-        o,
-        ctx,
-        qemu,
-        kernel,
-    })
+    t.record("fault suite (error, stuck, halted, vanished, corrupted)", r);
 }
 
 #[cfg(test)]

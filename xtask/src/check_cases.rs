@@ -106,6 +106,8 @@ pub enum Entry {
     ExitMap,
     /// A QEMU boot.
     Boot(Case),
+    /// The fault suite (`faults`).
+    FaultSuite,
     /// A group still in tools/runner.sh, with what it covers.
     Bash(&'static str, &'static str),
 }
@@ -116,6 +118,7 @@ impl Entry {
         match self {
             Entry::Host => "host",
             Entry::ExitMap => "exit-map",
+            Entry::FaultSuite => "faults",
             Entry::Boot(c) => c.name,
             Entry::Bash(g, _) => g,
         }
@@ -222,7 +225,7 @@ pub fn suite() -> Vec<Entry> {
                 Text(r"^frontier 5\. Mixed"), Text(r"^frontier 6\. Latency"), Text("batch=auto:unmapped-us=500 for cpu"),
                 Text(r#""declined_batches":[1-9]"#), Text(r#""pct_of_ceiling":[0-9]"#), Text(r#""unmapped_us":\{"p50""#), NoText("FAILED"),
             ], report: Some(ReportCheck { dir: "report-frontier", has: None, lacks: Some("The RUN line counts"), files: &["frontier-split.png", "frontier-latency.png"] }) } }]),
-        Entry::Bash("faults", "the fault suite: error, stuck, halted, vanished, corrupted during a real migration"),
+        Entry::FaultSuite,
         Entry::Bash("conformance", "Linux 6.12's ptdma driver and dmatest against the model"),
         case!("soak", Fine, |_| "soak=60 dma-timeout-ms=500".into(), [Text(r#""data_errors":0,"leaked_frames":0"#)],
             model = |_| "--fault=error-at=300 --fault=halt-at=3000 --fault=stuck-at=9000".into()),

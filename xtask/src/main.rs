@@ -4,15 +4,18 @@
 //!
 //! Layering: [`cli`] parses and checks the words; [`shape`] and [`proxy_ram`] validate the
 //! machine; [`machine`] turns it into QEMU's arguments; [`qemu`] picks and probes the binary;
-//! [`boot`] runs one boot through `ptdma_model::launch`; [`exit`] maps how it ended. `run` and
-//! `test` run here; the other commands (and ISO or KVM-guest boots) still run in the bash
-//! runner tools/runner.sh, which this program hands over to unchanged.
+//! [`boot`] runs one boot through `ptdma_model::launch`; [`exit`] maps how it ended;
+//! [`commands`] has `run`, `test`, `bench`, `faults` and `soak`; [`check`] runs the suite of
+//! [`check_cases`]. `iso`, `conformance`, `get-qemu` and boots from an ISO or as a KVM guest
+//! on a server still run in the bash runner tools/runner.sh, which this program hands the
+//! same arguments to.
 
 mod boot;
 mod check;
 mod check_cases;
 mod check_verify;
 mod cli;
+mod commands;
 mod exit;
 mod host;
 mod machine;
@@ -25,12 +28,9 @@ mod shape;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-use boot::{boot, log_passed, Boot, Ctx};
 use cli::{Command, Options};
 use exit::Exit;
 use host::Fail;
-use machine::Machine;
-use model::ModelSetup;
 use shape::Shape;
 
 /// Prints `run-qemu.sh: MSG` on stderr.
@@ -48,9 +48,9 @@ fn root() -> PathBuf {
 
 /// Commands and boot modes that still run in tools/runner.sh.
 fn in_bash(o: &Options) -> bool {
-    let cmd_in_bash = !matches!(
+    let cmd_in_bash = matches!(
         o.command,
-        Command::Run | Command::Test | Command::Help | Command::Check(_)
+        Command::Iso | Command::GetQemu(_) | Command::Conformance
     );
     cmd_in_bash || o.iso || o.host_nodes.is_some() || o.vfio.is_some() || o.hugepages
 }
@@ -62,64 +62,6 @@ fn exec_bash(root: &Path, args: &[String]) -> Fail {
         .args(args)
         .exec();
     Fail::setup(format!("cannot run tools/runner.sh: {e}"))
-}
-
-/// `run` and `test`.
-fn run_or_test(o: &Options, root: &Path, mut shape: Shape) -> Result<Exit, Fail> {
-    let ctx = Ctx {
-        root: root.to_path_buf(),
-        out: root.join("out"),
-        dry_run: o.dry_run,
-        model: ModelSetup::init(),
-    };
-    let bin = qemu::select(o.qemu.as_deref());
-    let q = qemu::ensure(&bin, shape.ptdma > 0, o.accel, &ctx.model)?;
-    let firmware = qemu::fit_shape(&mut shape, &q, o.accel, o.iso)?;
-    let kernel = host::build_kernel(&ctx.root, o.debug)?;
-    let test = o.command == Command::Test;
-    let extra = o.kargs.join(" ");
-    let mut cmdline = if test {
-        let mut c = format!("test=all {}", shape.expect_args());
-        if !extra.is_empty() {
-            c.push(' ');
-            c.push_str(&extra);
-        }
-        c
-    } else {
-        extra
-    };
-    if shape.ptdma > 0 && !format!(" {cmdline} ").contains(" dma-profile=") {
-        if !cmdline.is_empty() {
-            cmdline.push(' ');
-        }
-        cmdline.push_str(&format!(
-            "dma-profile={}",
-            model::dma_profile(&o.model_args)
-        ));
-    }
-    let accel = qemu::pick_accel(o.accel, true);
-    let log = ctx.out.join(if test { "test.log" } else { "run.log" });
-    let machine = Machine {
-        qemu: q.bin,
-        accel,
-        shape,
-        firmware,
-        kernel,
-        cmdline,
-    };
-    let b = Boot {
-        machine,
-        model_args: &o.model_args,
-        timeout_s: o.timeout_s,
-        log,
-        echo: true,
-    };
-    let exit = boot(&ctx, &b)?;
-    if test && !o.dry_run && exit == Exit::Ok && !log_passed(&b.log) {
-        note("kernel exited 0 but printed no 'N passed, 0 failed' line");
-        return Ok(Exit::Test);
-    }
-    Ok(exit)
 }
 
 fn real_main() -> Exit {
@@ -154,8 +96,11 @@ fn real_main() -> Exit {
         return exec_bash(&root, &args).report();
     }
     let done = match &o.command {
-        Command::Check(only) => check::check(&o, &root, only.as_deref(), o.list),
-        _ => run_or_test(&o, &root, shape),
+        Command::Check(only) => check::check(&o, &root, &shape, only.as_deref(), o.list),
+        Command::Bench(list) => commands::bench(&o, &root, shape, list),
+        Command::Faults => commands::faults(&o, &root, shape),
+        Command::Soak(minutes) => commands::soak(&o, &root, shape, *minutes),
+        _ => commands::run_or_test(&o, &root, shape),
     };
     match done {
         Ok(exit) => exit,
