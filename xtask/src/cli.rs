@@ -332,23 +332,6 @@ impl Options {
     }
 }
 
-/// True for the words that are commands.
-fn is_command(w: &str) -> bool {
-    [
-        "help",
-        "run",
-        "test",
-        "check",
-        "faults",
-        "iso",
-        "conformance",
-        "soak",
-        "bench",
-        "get-qemu",
-    ]
-    .contains(&w)
-}
-
 impl Options {
     /// The options again as words (machine, model, QEMU, accelerator, timeout, build), for
     /// handing a part of the work to tools/runner.sh.
@@ -404,9 +387,9 @@ fn command(words: &[String]) -> Result<Command, UsageError> {
             "run" => Command::Run,
             "test" => Command::Test,
             "check" => {
-                let name = operand.filter(|n| !is_command(n));
-                i += usize::from(name.is_some());
-                Command::Check(name)
+                // Case and group names may be command names (`check iso`, `check soak`).
+                i += usize::from(operand.is_some());
+                Command::Check(operand)
             }
             "faults" => Command::Faults,
             "iso" => Command::Iso,

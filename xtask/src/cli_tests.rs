@@ -52,7 +52,14 @@ fn options_commands_and_kernel_args() {
         Command::GetQemu("10".into())
     );
     assert_eq!(p(&["test", "check"]).unwrap().command, Command::Check(None));
-    assert_eq!(p(&["check", "soak"]).unwrap().command, Command::Soak(3));
+    assert_eq!(
+        p(&["check", "soak"]).unwrap().command,
+        Command::Check(Some("soak".into()))
+    );
+    assert_eq!(
+        p(&["check", "iso"]).unwrap().command,
+        Command::Check(Some("iso".into()))
+    );
     assert_eq!(
         p(&["check", "ae4dma"]).unwrap().command,
         Command::Check(Some("ae4dma".into()))
