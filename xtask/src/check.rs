@@ -254,6 +254,9 @@ pub fn check(
                 }
                 Entry::ExitMap => "every QEMU status maps to the documented exit code".into(),
                 Entry::FaultSuite => "the fault suite, as `faults` runs it".into(),
+                Entry::ProxyRam => {
+                    "RAM sections per QEMU shape, the runner's refusal and its suggestion".into()
+                }
                 Entry::Boot(c) => match case_shape(o, c) {
                     Ok(s) => format!(
                         "boot '{}' on -smp {}, {} x {} MiB, {} PTDMA (exit {})",
@@ -301,6 +304,7 @@ pub fn check(
         match e {
             Entry::Host => host(root, &mut t),
             Entry::ExitMap => t.record("QEMU status -> exit code", exit_map()),
+            Entry::ProxyRam => proxy_ram(o, &mut t),
             Entry::Boot(_) | Entry::Bash(..) | Entry::FaultSuite => {
                 if prepared.is_none() {
                     prepared = Some(Prepared::new(o, root, shape.clone())?);
@@ -323,6 +327,85 @@ pub fn check(
     println!("check: {} passed, {} failed", t.passed, t.failed);
     crate::note(&format!("check took {}:{:02}", s / 60, s % 60));
     Ok(if t.failed == 0 { Exit::Ok } else { Exit::Test })
+}
+
+/// The runner (this program) on `args`: exit code and everything it printed.
+fn runner(args: &[&str]) -> Result<(i32, String), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the runner: {e}"))?;
+    let out = Command::new(exe)
+        .args(args)
+        .env_remove("FOLIOMOVE_CWD")
+        .output()
+        .map_err(|e| format!("cannot run the runner: {e}"))?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    Ok((out.status.code().unwrap_or(-1), text))
+}
+
+/// The RAM-section arithmetic on shapes booted by hand; the runner refuses issue 15's third
+/// run (8 nodes x 384 MiB, node 5 across the 4 GiB hole) with exit 2 before booting and names
+/// a shape that works; and it accepts that shape.
+fn proxy_ram(o: &Options, t: &mut Tally) {
+    let bad = crate::proxy_ram::observed_mismatches();
+    t.record(
+        "RAM sections per QEMU shape",
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join("; "))
+        },
+    );
+    let tail = [
+        "--dry-run",
+        "--",
+        "migrate",
+        "engine=dma",
+        "size=2m",
+        "total=16m",
+        "reps=1",
+    ];
+    let debug: &[&str] = if o.debug { &["--debug"] } else { &[] };
+    let refuse: Vec<&str> = ["--nodes", "8", "--mem-per-node", "384"]
+        .iter()
+        .chain(debug)
+        .chain(&tail)
+        .copied()
+        .collect();
+    let want = "node 5 (1920-2304 MiB) straddles the hole and is 2 RAM sections: 9 sections in all";
+    let (refused, alt) = match runner(&refuse) {
+        Ok((2, text)) if text.contains(want) => {
+            let alt = Regex::new(r"--mem-per-node ([0-9]+)")
+                .ok()
+                .and_then(|r| r.captures(&text))
+                .map(|c| c[1].to_string());
+            (Ok(()), alt)
+        }
+        Ok((rc, text)) => (Err(format!("exit {rc}, want 2: {text}")), None),
+        Err(e) => (Err(e), None),
+    };
+    t.record("runner refuses 8 nodes x 384 MiB with PTDMA", refused);
+    let Some(mib) = alt else {
+        return t.record(
+            "runner accepts the shape it suggests (none)",
+            Err("no --mem-per-node suggested".into()),
+        );
+    };
+    let accept: Vec<&str> = ["--nodes", "8", "--mem-per-node", &mib]
+        .iter()
+        .chain(debug)
+        .chain(&tail)
+        .copied()
+        .collect();
+    let shown = Regex::new(&format!(r"id=m7[^ ]*size={mib}M")).expect("valid pattern");
+    let r = match runner(&accept) {
+        Ok((0, text)) if shown.is_match(&text) => Ok(()),
+        Ok((rc, text)) => Err(format!("exit {rc}: {text}")),
+        Err(e) => Err(e),
+    };
+    t.record(
+        &format!("runner accepts the shape it suggests (--mem-per-node {mib})"),
+        r,
+    );
 }
 
 /// The fault suite (as `faults`), its table kept in out/check-faults.txt.

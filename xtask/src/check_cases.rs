@@ -108,6 +108,10 @@ pub enum Entry {
     Boot(Case),
     /// The fault suite (`faults`).
     FaultSuite,
+    /// The RAM-section arithmetic on shapes booted by hand, and the runner's refusal of a
+    /// shape whose RAM the engines cannot reach (exit 2, naming a shape that works) and its
+    /// acceptance of the shape it suggests.
+    ProxyRam,
     /// A group still in tools/runner.sh, with what it covers.
     Bash(&'static str, &'static str),
 }
@@ -119,6 +123,7 @@ impl Entry {
             Entry::Host => "host",
             Entry::ExitMap => "exit-map",
             Entry::FaultSuite => "faults",
+            Entry::ProxyRam => "proxy-ram",
             Entry::Boot(c) => c.name,
             Entry::Bash(g, _) => g,
         }
@@ -180,7 +185,8 @@ pub fn suite() -> Vec<Entry> {
         Entry::Host,
         case!("selftest", Fine, selftest, [PASSED[0]], then = &[Then { name: "doorbells: driver vs device model", what: ThenKind::Doorbells }]),
         Entry::ExitMap,
-        Entry::Bash("proxy-ram", "RAM sections per QEMU shape, the runner's refusal and its suggestion, DMA from a node across the 4 GiB hole"),
+        Entry::ProxyRam,
+        case!("straddling-node-dma", Fine, |_| "migrate engine=dma size=2m total=16m reps=1 from=4 to=5".into(), [Cell { engine: Some("dma"), status: Status::Ok }], edit = |r| { r.nodes = 7; r.mem_per_node_mib = 448; }),
         case!("shape-4-nodes", Fine, selftest, [PASSED[0]], edit = |r| { r.cpus = Some(4); r.nodes = 4; r.mem_per_node_mib = 256; r.ptdma = 4; }),
         case!("ae4dma", Fine, selftest, [PASSED[0]], model = |_| "--kind=ae4dma".into()),
         case!("default-run", Fine, none, [Text("foliomove: exit success")]),
