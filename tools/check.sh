@@ -53,10 +53,8 @@ cmd_check_part() {
             echo ;;
         iso) check_iso ;;
         machines)
-            # Hardware paths forced on/off, and QEMU 10.0 (issue 20): self-tests and shapes it
-            # can run that 7.2 cannot.
-            check_forced_features
-            check_large_numa
+            # The KVM guest command, and QEMU 10.0 (issue 20): self-tests and shapes it can
+            # run that 7.2 cannot.
             check_kvm_dry_run
             check_qemu10 ;;
         *) die_usage "unknown check group '$1' (conformance, iso, machines)" ;;

@@ -150,15 +150,12 @@ screen_boot() {
     (( SCREEN_PIXELS >= min ))
 }
 
-# check_iso: console= is honoured; the ISO boots under SeaBIOS and OVMF to the same
+# check_iso: the ISO boots under SeaBIOS and OVMF to the same
 # self-test result as `-kernel`; the screen shows the console (screenshot); no serial
 # port and no PTDMA still runs to success. Part of `./run-qemu.sh check` (sourced by tools/check.sh).
 check_iso() {
     local saved_iso=$ISO saved_uefi=$UEFI saved_ptdma=$PTDMA saved_cpus=$CPUS rc fw
-    # The console= key: a port with no UART is detected (not waited on), a bad name refused.
     PTDMA=0
-    expect_boot console-missing-uart 0 'no UART answers at 0x2f8.*keeping' "console=ttyS1"
-    expect_boot console-bad-value "$EX_BADINPUT" "bad value for 'console'" "console=ttyS9"
     ISO=1
     for fw in bios uefi; do
         UEFI=0; [[ $fw == uefi ]] && UEFI=1

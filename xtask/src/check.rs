@@ -10,7 +10,7 @@ use std::time::Instant;
 use regex::Regex;
 
 use crate::check_cases::{suite, Case, Entry, ThenKind};
-use crate::check_verify::{doorbells, holds, read_log, report_check};
+use crate::check_verify::{doorbells, every_cell, holds, read_log, report_check};
 use crate::cli::Options;
 use crate::commands::{fault_table, Prepared};
 use crate::exit::{map_status, Ended, Exit, KernelStatus};
@@ -159,7 +159,13 @@ fn run_case(p: &Prepared, c: &Case, t: &mut Tally) {
         Err(f) => return t.record(c.name, Err(f.lines.join(" "))),
     };
     let (bytes, text) = read_log(&log);
-    let verdict = if got != c.want {
+    let alt = c.alt.filter(|(exit, _)| got == *exit && got != c.want);
+    let verdict = if let Some((_, lines)) = alt {
+        lines
+            .iter()
+            .try_for_each(|e| holds(e, &bytes, &text))
+            .map_err(|w| format!("exit {}: {w}; log {}", got.code(), log.display()))
+    } else if got != c.want {
         Err(format!(
             "exit {}, want {}; log {}",
             got.code(),
@@ -182,6 +188,7 @@ fn run_case(p: &Prepared, c: &Case, t: &mut Tally) {
     for th in c.then {
         let r = match &th.what {
             ThenKind::Doorbells => doorbells(&p.ctx.out, &log),
+            ThenKind::EveryCell { key, pattern } => every_cell(&bytes, key, pattern),
             ThenKind::Check { also, report } => also
                 .iter()
                 .try_for_each(|e| holds(e, &bytes, &text))

@@ -66,6 +66,13 @@ pub struct ReportCheck {
 pub enum ThenKind {
     /// The driver's doorbell count equals what the device model counted.
     Doorbells,
+    /// Every `RESULT` line parses (report parser) and its string `key` matches `pattern`.
+    EveryCell {
+        /// The JSON key.
+        key: &'static str,
+        /// A regular expression its value must match.
+        pattern: &'static str,
+    },
     /// More lines the log must (not) hold, then, if given, a report from the log that passes
     /// the report's verdict.
     Check {
@@ -91,6 +98,9 @@ pub struct Case {
     pub want: Exit,
     /// Lines the log must hold.
     pub expect: &'static [Expect],
+    /// Another outcome that also passes: this exit with these lines (a feature forced on
+    /// is used where the CPU has it, else refused with exit 6 naming it).
+    pub alt: Option<(Exit, &'static [Expect])>,
     /// Console lines to print after the boot (regex), e.g. the topology.
     pub show: Option<&'static str>,
     /// Follow-up checks on the log.
@@ -150,6 +160,18 @@ fn none(_: &Shape) -> String {
 pub fn probe_descriptors(s: &Shape) -> u64 {
     u64::from(s.ptdma) * (u64::from(s.nodes) + 1)
 }
+/// The NUMA self-tests of the big shapes, with what the runner built.
+fn numa_tests(s: &Shape) -> String {
+    format!(
+        "test=numa_farthest_nodes_by_slit_migrate,numa_cpuless_node_as_source_and_destination,platform_matches_runner,dma_engines_match_runner {}",
+        s.expect_args()
+    )
+}
+/// 2 CPUs, 2 engines, a chain SLIT and `nodes` nodes of `mib` MiB: the last nodes have no CPUs.
+fn big_numa(r: &mut ShapeRequest, nodes: u32, mib: u64) {
+    (r.cpus, r.ptdma, r.numa_dist) = (Some(2), 2, crate::shape::NumaDist::Line);
+    (r.nodes, r.mem_per_node_mib) = (nodes, mib);
+}
 fn smp_shape(r: &mut ShapeRequest, s: u32, d: u32, c: u32, t: u32) {
     (r.sockets, r.dies, r.cores, r.threads) = (Some(s), Some(d), Some(c), Some(t));
     r.cpus = None;
@@ -158,7 +180,7 @@ fn smp_shape(r: &mut ShapeRequest, s: u32, d: u32, c: u32, t: u32) {
 }
 
 macro_rules! case {
-    ($name:expr, $want:expr, $kargs:expr, [$($e:expr),* $(,)?] $(, edit = $edit:expr)? $(, model = $model:expr)? $(, show = $show:expr)? $(, then = $then:expr)?) => {
+    ($name:expr, $want:expr, $kargs:expr, [$($e:expr),* $(,)?] $(, edit = $edit:expr)? $(, model = $model:expr)? $(, show = $show:expr)? $(, then = $then:expr)? $(, alt = $alt:expr)?) => {
         Entry::Boot(Case {
             name: $name,
             edit: { #[allow(unused_mut, unused_assignments)] let mut e: Option<Edit> = None; $(e = Some($edit);)? e },
@@ -166,6 +188,7 @@ macro_rules! case {
             model: { #[allow(unused_mut, unused_assignments)] let mut m: Option<Args> = None; $(m = Some($model);)? m },
             want: $want,
             expect: const { &[$($e),*] },
+            alt: { #[allow(unused_mut, unused_assignments)] let mut a: Option<(Exit, &'static [Expect])> = None; $(a = Some($alt);)? a },
             show: { #[allow(unused_mut, unused_assignments)] let mut s: Option<&'static str> = None; $(s = Some($show);)? s },
             then: { #[allow(unused_mut, unused_assignments)] let mut t: &'static [Then] = &[]; $(t = $then;)? t },
         })
@@ -217,7 +240,8 @@ pub fn suite() -> Vec<Entry> {
         case!("migrate-dma-fault", Fine, |_| "test=migrate_dma_fault_falls_back_to_cpu".into(), [Text(r"verified, [0-9]+ op\(s\) copied by the CPU")], model = |_| "--fault=error-at=40".into()),
         case!("migrate-dma-corruption", Fine, |_| "test=migrate_dma_corruption_detected".into(), [Text("corruption detected by verification")], model = |_| "--fault=corrupt-at=10".into()),
         case!("bench-efficiency", Fine, |_| "bench=efficiency total=4m reps=2".into(), [OK_CELL[0]],
-            then = &[Then { name: "report from the benchmark log", what: ThenKind::Check { also: &[], report: Some(ReportCheck { dir: "report-check", has: None, lacks: None, files: &[] }) } }]),
+            then = &[Then { name: "every RESULT line records PCID/INVPCID/AVX-512", what: ThenKind::EveryCell { key: "features", pattern: r"^PCID [a-z]* \([^)]*\), INVPCID" } },
+                Then { name: "report from the benchmark log", what: ThenKind::Check { also: &[], report: Some(ReportCheck { dir: "report-check", has: None, lacks: None, files: &[] }) } }]),
         case!("bench-seed-tables", Fine, |_| "bench=1a,1b,2a,2b,3a,3b total=2m reps=1 counts=1,8 size=4k,2m widths=1,2".into(), [OK_CELL[0]],
             then = &[Then { name: "seed tables beside ours in the report", what: ThenKind::Check { also: &[], report: Some(ReportCheck { dir: "report-seed", has: Some("11.79 ± 0.05"), lacks: None, files: &[] }) } }]),
         case!("bench-questions", Fine, |_| Q.into(), [OK_CELL[0]],
@@ -236,8 +260,26 @@ pub fn suite() -> Vec<Entry> {
         case!("soak", Fine, |_| "soak=60 dma-timeout-ms=500".into(), [Text(r#""data_errors":0,"leaked_frames":0"#)],
             model = |_| "--fault=error-at=300 --fault=halt-at=3000 --fault=stuck-at=9000".into()),
         case!("no-dma-engine", Fine, |_| "test=dma_engines_match_runner expect-ptdma=0".into(), [Text("no DMA engine: the DMA copy engine is unavailable")], edit = |r| r.ptdma = 0),
-        Entry::Bash("iso", "console=, the ISO under SeaBIOS and OVMF, the screen console, no serial port"),
-        Entry::Bash("machines", "pcid/invpcid/avx512 forced, 8 nodes and a 68 GiB guest with DMA, the KVM guest command, QEMU 10.0"),
+        case!("console-missing-uart", Fine, |_| "console=ttyS1".into(), [Text("no UART answers at 0x2f8.*keeping")], edit = |r| r.ptdma = 0),
+        case!("console-bad-value", BadInput, |_| "console=ttyS9".into(), [Text("bad value for 'console'")], edit = |r| r.ptdma = 0),
+        Entry::Bash("iso", "the ISO under SeaBIOS and OVMF, the screen console, no serial port"),
+        case!("features-off", Fine, |_| "test=smp_every_madt_cpu_online pcid=off invpcid=off avx512=off".into(),
+            [Text(r"features: PCID off \(forced.*INVPCID off \(forced.*AVX-512 off \(forced")], edit = |r| r.ptdma = 0),
+        case!("features-pcid-on", Fine, |_| "test=smp_every_madt_cpu_online pcid=on".into(),
+            [Text(r"features: .*PCID[^,]* on \(forced\)")], edit = |r| r.ptdma = 0,
+            alt = (BadInput, &[Text("bad input: pcid=on, but this CPU has no")])),
+        case!("features-avx512-on", Fine, |_| "test=smp_every_madt_cpu_online avx512=on".into(),
+            [Text(r"features: .*AVX-512 on \(forced\)")], edit = |r| r.ptdma = 0,
+            alt = (BadInput, &[Text("bad input: avx512=on, but this CPU has no")])),
+        case!("numa-8-nodes-dma", Fine, numa_tests, [Text(r"numa: farthest memory nodes by SLIT: 0 and 7 \(distance 80\)")],
+            edit = |r| big_numa(r, 8, 256),
+            then = &[Then { name: "8 nodes with DMA: CPU-less nodes 2..7 migrated onto and off", what: ThenKind::Check {
+                also: &[Text(r"numa: node 7 \(no CPUs\): migrations onto and off it verified"), Tests { passed: Some(4), failed: 0 }], report: None } }]),
+        case!("numa-68g-dma", Fine, numa_tests, [Text(r"numa: node 3 \(no CPUs\): .*\(above 64 GiB\)")],
+            edit = |r| big_numa(r, 4, 17408),
+            then = &[Then { name: "68 GiB guest: farthest pair 0-3, 1 GiB direct-map pages, all passed", what: ThenKind::Check {
+                also: &[Text(r"numa: farthest memory nodes by SLIT: 0 and 3 \(distance 40\)"), Text(r"^paging: .* ([1-9][0-9]*) GiB in 1G pages"), Tests { passed: Some(4), failed: 0 }], report: None } }]),
+        Entry::Bash("machines", "the KVM guest command against a fixture host, QEMU 10.0: self-tests, x2APIC shapes, refusal of emulated engines under TCG"),
     ]
 }
 

@@ -71,6 +71,31 @@ pub fn holds(e: &Expect, bytes: &[u8], text: &str) -> Result<(), String> {
     }
 }
 
+/// Every `RESULT` line of the log parses and its string `key` matches `pattern`.
+pub fn every_cell(bytes: &[u8], key: &str, pattern: &str) -> Result<(), String> {
+    let re = Regex::new(pattern).map_err(|e| format!("bad pattern /{pattern}/: {e}"))?;
+    let parsed = report::parse::parse_log(bytes);
+    let cells = parsed.all_cells();
+    let with = cells
+        .iter()
+        .filter(|c| {
+            c.raw
+                .get(key)
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| re.is_match(v))
+        })
+        .count();
+    if !cells.is_empty() && with == cells.len() && parsed.skipped.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{with} of {} RESULT lines carry {key} /{pattern}/ ({} skipped)",
+            cells.len(),
+            parsed.skipped.len()
+        ))
+    }
+}
+
 /// The driver's doorbell count (the self-tests' `dma: total mmio ...` line in `log`) equals
 /// the sum the device model wrote to out/ptdma-counters.json.
 pub fn doorbells(out: &Path, log: &Path) -> Result<(), String> {

@@ -202,18 +202,6 @@ mod tests {
         assert_eq!(RamLayout::of(4, 17408), big);
     }
 
-    /// A wrong table entry is reported (the check fails when arithmetic and boots disagree).
-    #[test]
-    fn a_wrong_layout_is_reported() {
-        let (n, m, _, st, lo) = OBSERVED[3];
-        let wrong = RamLayout {
-            sections: 8,
-            straddle: st,
-            lowmem_mib: lo,
-        };
-        assert_ne!(RamLayout::of(n, m), wrong);
-    }
-
     #[test]
     fn refusal_names_the_straddling_node_and_shapes_that_work() {
         let err = check(8, 384).unwrap_err();
