@@ -127,7 +127,7 @@ fn case_shape(o: &Options, c: &Case) -> Result<Shape, String> {
     Shape::new(&req).map_err(|e| e.to_string())
 }
 
-fn run_case(p: &Prepared, c: &Case, t: &mut Tally) {
+fn run_case(p: &Prepared, c: &Case, t: &mut Tally) -> Result<(), Fail> {
     let log = p.ctx.out.join(format!("check-{}.log", c.name));
     let prepared = case_shape(p.o, c).and_then(|mut s| {
         let fw =
@@ -136,7 +136,10 @@ fn run_case(p: &Prepared, c: &Case, t: &mut Tally) {
     });
     let (shape, firmware) = match prepared {
         Ok(p) => p,
-        Err(why) => return t.record(c.name, Err(why)),
+        Err(why) => {
+            t.record(c.name, Err(why));
+            return Ok(());
+        }
     };
     let kargs = (c.kargs)(&shape);
     let model_args: Vec<String> = c
@@ -156,7 +159,11 @@ fn run_case(p: &Prepared, c: &Case, t: &mut Tally) {
         false,
     ) {
         Ok(e) => e,
-        Err(f) => return t.record(c.name, Err(f.lines.join(" "))),
+        Err(f) if matches!(f.exit, Exit::Signal(_)) => return Err(f),
+        Err(f) => {
+            t.record(c.name, Err(f.lines.join(" ")));
+            return Ok(());
+        }
     };
     let (bytes, text) = read_log(&log);
     let alt = c.alt.filter(|(exit, _)| got == *exit && got != c.want);
@@ -201,6 +208,7 @@ fn run_case(p: &Prepared, c: &Case, t: &mut Tally) {
         };
         t.record(th.name, r);
     }
+    Ok(())
 }
 
 /// Runs a group still in tools/runner.sh, counting its `check: X ... ok|FAILED` lines.
@@ -318,9 +326,9 @@ pub fn check(
                 }
                 let p = prepared.as_ref().expect("prepared above");
                 match e {
-                    Entry::Boot(c) => run_case(p, c, &mut t),
+                    Entry::Boot(c) => run_case(p, c, &mut t)?,
                     Entry::Bash(g, _) => run_bash(p, g, &mut t),
-                    Entry::FaultSuite => fault_suite(p, &mut t),
+                    Entry::FaultSuite => fault_suite(p, &mut t)?,
                     _ => {}
                 }
             }
@@ -416,7 +424,7 @@ fn proxy_ram(o: &Options, t: &mut Tally) {
 }
 
 /// The fault suite (as `faults`), its table kept in out/check-faults.txt.
-fn fault_suite(p: &Prepared, t: &mut Tally) {
+fn fault_suite(p: &Prepared, t: &mut Tally) -> Result<(), Fail> {
     let file = p.ctx.out.join("check-faults.txt");
     let r = match fault_table(p) {
         Ok((table, passed)) => {
@@ -427,9 +435,11 @@ fn fault_suite(p: &Prepared, t: &mut Tally) {
                 Err(format!("see {}", file.display()))
             }
         }
+        Err(f) if matches!(f.exit, Exit::Signal(_)) => return Err(f),
         Err(f) => Err(f.lines.join(" ")),
     };
     t.record("fault suite (error, stuck, halted, vanished, corrupted)", r);
+    Ok(())
 }
 
 #[cfg(test)]

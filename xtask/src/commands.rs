@@ -74,7 +74,8 @@ impl Prepared<'_> {
     /// log goes to `log` (and stdout when `echo`).
     ///
     /// # Errors
-    /// [`Fail`] when the boot cannot start (bad model arguments, unwritable log).
+    /// [`Fail`] when the boot cannot start (bad model arguments, unwritable log), or with
+    /// [`Exit::Signal`] when it was interrupted.
     pub fn boot_on(
         &self,
         (shape, firmware): (Shape, Firmware),
@@ -100,7 +101,12 @@ impl Prepared<'_> {
             log: log.to_path_buf(),
             echo,
         };
-        boot(&self.ctx, &b)
+        match boot(&self.ctx, &b)? {
+            // Ctrl-C (or SIGTERM): QEMU is stopped and the model's counters written; stop
+            // the command too (a check does not go on to its next case).
+            Exit::Signal(sig) => Err(Fail::lines(Exit::Signal(sig), Vec::new())),
+            exit => Ok(exit),
+        }
     }
 }
 
