@@ -25,78 +25,8 @@ EX_INVALID=9     # a figure is invalid: the named engine did not do the work
 EX_OOM=10        # out of memory mid-run; every folio stayed where it was
 EX_TIMEOUT=124   # wall-clock timeout
 
-usage() {
-    cat <<'EOF'
-Usage: ./run-qemu.sh [options] [command] [-- kernel-cmdline...]
-
-Commands:
-  run            (default) boot and run the default job: a short demo of the seed's tables
-                 1a and 1b (multi-threaded CPU and DMA by folio size)
-  test           boot the in-kernel self-tests (test=all); passes on "N passed, 0 failed"
-  faults         each injected DMA fault (error, stuck, halted, vanished device, corrupted
-                 copy) during a real migration; prints case | detected | recovered | data ok
-  soak [MIN]     random verified migrations for MIN minutes (default 3) while the PTDMA
-                 model injects errors, halted and stuck queues; passes on 0 data errors
-                 and 0 leaked frames
-  bench [EXP]    run benchmarks (default: efficiency; also the seed's tables 1a, 1b, 2a,
-                 2b, 3a, 3b, or all; comma lists allowed), keep the log, and turn it into
-                 a report with tools/report: out/bench-EXP/{report.md,results.csv,*.png}
-  check          everything CI runs: fmt, clippy, host tests, QEMU self-tests on several
-                 machine shapes, boots that must fail in a given way, DMA faults, the ISO
-                 under SeaBIOS and OVMF, short benchmarks and a one-minute soak
-  iso            build out/foliomove.iso (GRUB, BIOS + UEFI) for USB sticks and servers
-  get-qemu 10    download QEMU 10.0 from Debian bookworm-backports and unpack it into
-                 ${XDG_CACHE_HOME:-~/.cache}/foliomove/qemu-10.0/ (the system QEMU stays);
-                 prints the wrapper to pass to --qemu
-  conformance    Linux 6.12's own ptdma driver and dmatest against the emulated engines
-                 (1 and 4 engines, and an injected descriptor error); builds the kernel once,
-                 cached in ${XDG_CACHE_HOME:-~/.cache}/foliomove
-  help           this text
-
-Options:
-  --cpus N           vCPUs (default 2)
-  --nodes N          NUMA nodes, each a memory-backend-memfd,share=on (default 2)
-  --mem-per-node M   MiB of RAM per node (default 512); memfd pages the guest never
-                     touches cost the host nothing, so e.g. --nodes 8 --mem-per-node 9216
-                     (a 72 GiB guest) runs on a 24 GiB host. With PTDMA engines, a shape whose
-                     guest RAM is more than the 8 sections QEMU's device proxy shares (a node
-                     across the 4 GiB hole counts twice) is refused (exit 2), naming one that works
-  --numa-dist D      none (default: no SLIT) | line (SLIT d(i,j) = 10 + 10*|i-j|)
-  --cpu MODEL        QEMU CPU model (default max; max has no AMD topology leaves, so use
-                     e.g. EPYC-Milan,level=0x1f to see dies / L3 domains)
-  --sockets N --dies N --cores N --threads N
-                     CPU shape (-smp N,sockets=..,dies=..,cores=..,threads=..); missing ones
-                     are 1 and --cpus defaults to their product. NUMA nodes take contiguous
-                     CPU ranges, so a node never splits a core. The shape is passed to the
-                     kernel as expect-topo=SsDdCcTtNn for the topology self-test, e.g.
-                     --cpus 8 --sockets 2 --dies 2 --cores 2 --threads 1 --cpu EPYC-Milan,level=0x1f
-  --ptdma N          emulated PTDMA engines (default 2; 0 = none), served by tools/ptdma-model
-  --ptdma-arg ARG    pass ARG to the PTDMA model (repeatable), e.g. --ptdma-arg=--profile=seed
-                     or --ptdma-arg=--fault=error-at=5
-  --qemu PATH        the qemu-system-x86_64 to run (default: $FOLIOMOVE_QEMU, else the one on
-                     PATH); its version and devices are checked before booting
-  --accel A          auto | tcg | kvm (default auto: KVM only on a real VT-x/AMD-V host)
-  --host-nodes A,..  with --accel kvm: bind guest node i's memory to host node A_i
-                     (policy=bind) and pin its vCPUs to that node's CPUs; the host is
-                     checked first (tools/kvm-guest) and refused with what to fix
-  --hugepages        with --host-nodes: back guest memory with the host node's 2 MiB
-                     huge pages (prints the command to reserve them when short)
-  --vfio BDF,...     with --accel kvm: assign these PTDMA/AE4DMA functions (vfio-pci,
-                     viable IOMMU group; prints the bind commands when not)
-  --timeout S        wall-clock limit in seconds (default 600)
-  --debug            boot a debug build instead of release
-  --dry-run          print the QEMU command line and exit
-  --iso              boot through GRUB from an ISO (SeaBIOS) instead of -kernel
-  --uefi             with --iso: boot the ISO with OVMF (UEFI) firmware
-  -- ARGS...         appended to the kernel command line (boot with `-- help` to list keys)
-
-Exit codes: 0 success, 1 test failure, 2 usage (also a machine shape whose guest RAM
-the PTDMA engines cannot reach; the message names one that works), 3 kernel panic,
-4 CPU exception, 5 watchdog, 6 bad kernel input, 7 no kernel status (triple fault/crash),
-8 setup failure, 9 a figure is invalid (the named engine did not do the work), 10 out of
-memory mid-run (every folio stayed where it was), 124 timeout.
-EOF
-}
+# The help text is xtask/src/help.txt (`./run-qemu.sh --help`), which parses the options first.
+usage() { "$ROOT/target/release/xtask" --help; }
 
 die_usage() { echo "run-qemu.sh: $*" >&2; echo "run 'run-qemu.sh --help' for usage" >&2; exit $EX_USAGE; }
 note() { echo "run-qemu.sh: $*" >&2; }
