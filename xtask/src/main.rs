@@ -22,6 +22,7 @@ mod machine;
 mod model;
 mod proxy_ram;
 mod qemu;
+mod qmp;
 mod quote;
 mod screen;
 mod shape;

@@ -1,6 +1,7 @@
 //! Screen checks of the framebuffer console (tools/iso.sh's ISO boots): QEMU's QMP socket
-//! (the `qapi` crate) for a screendump, `quit` and whether CPU 0 sits in the kernel's final
-//! halt; the screendump's non-background pixels counted; PPM turned into PNG for viewing.
+//! (JSON lines, [`crate::qmp`]) for a screendump, `quit` and whether CPU 0 sits in the
+//! kernel's final halt; the screendump's non-background pixels counted; PPM turned into PNG
+//! for viewing.
 //!
 //! Internal command line (`xtask __screen ...`, used by tools/iso.sh):
 //!   halted SOCKET        exit 0 if CPU 0 sits in HLT with interrupts off (firmware idles with IF=1)
@@ -16,7 +17,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use qapi::{qmp, Qmp};
+use serde_json::json;
+
+use crate::qmp::Qmp;
 
 /// What went wrong with a screen check.
 #[derive(Debug)]
@@ -47,16 +50,12 @@ impl std::error::Error for ScreenError {}
 /// Runs one QMP session on `socket` (capabilities negotiated) with a 10 s read limit.
 fn with_qmp<T>(
     socket: &str,
-    f: impl FnOnce(
-        &mut Qmp<qapi::Stream<std::io::BufReader<&UnixStream>, &UnixStream>>,
-    ) -> Result<T, String>,
+    f: impl FnOnce(&mut Qmp) -> Result<T, String>,
 ) -> Result<T, ScreenError> {
     let stream =
         UnixStream::connect(socket).map_err(|e| ScreenError::Qmp(format!("{socket}: {e}")))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut q = Qmp::from_stream(&stream);
-    q.handshake()
-        .map_err(|e| ScreenError::Qmp(format!("handshake: {e}")))?;
+    let mut q = Qmp::handshake(stream).map_err(|e| ScreenError::Qmp(format!("handshake: {e}")))?;
     f(&mut q).map_err(ScreenError::Qmp)
 }
 
@@ -71,11 +70,11 @@ pub fn halted_in(registers: &str) -> bool {
 
 fn halted(socket: &str) -> Result<bool, ScreenError> {
     with_qmp(socket, |q| {
-        let cmd = qmp::human_monitor_command {
-            command_line: "info registers".into(),
-            cpu_index: Some(0),
-        };
-        q.execute(&cmd).map_err(|e| e.to_string())
+        let args = json!({"command-line": "info registers", "cpu-index": 0});
+        let r = q
+            .execute("human-monitor-command", Some(args))
+            .map_err(|e| e.to_string())?;
+        Ok(r.as_str().unwrap_or_default().to_string())
     })
     .map(|regs| halted_in(&regs))
 }
@@ -85,13 +84,10 @@ fn dump(socket: &str, out: &str) -> Result<(), ScreenError> {
     let _ = std::fs::remove_file(&target);
     let filename = target.display().to_string();
     with_qmp(socket, |q| {
-        let cmd = qmp::screendump {
-            filename: filename.clone(),
-            device: None,
-            head: None,
-            format: None,
-        };
-        q.execute(&cmd).map(|_| ()).map_err(|e| e.to_string())
+        let args = json!({ "filename": filename });
+        q.execute("screendump", Some(args))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     })?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !target.exists() && Instant::now() < deadline {
@@ -107,7 +103,7 @@ fn dump(socket: &str, out: &str) -> Result<(), ScreenError> {
 fn quit(socket: &str) -> Result<(), ScreenError> {
     // QEMU may close the socket before it answers: only the sending matters.
     with_qmp(socket, |q| {
-        let _ = q.execute(&qmp::quit {});
+        let _ = q.execute("quit", None);
         Ok(())
     })
 }
