@@ -1,5 +1,6 @@
-# tools/check-machines.sh — the parts of `./run-qemu.sh check` about other QEMU versions and
-# machine shapes (issue 20). Sourced by run-qemu.sh; uses tools/check.sh's expect_boot and
+# tools/check-machines.sh — check group `machines`: other QEMU versions and the KVM guest
+# command (issue 20); forced features and the big NUMA shapes are cases in
+# xtask/src/check_cases.rs. Sourced by tools/runner.sh; uses tools/check.sh's expect_boot and
 # check_result and tools/qemu.sh.
 
 # check_qemu10: QEMU 10.0 from bookworm-backports (fetched into the cache on first use):
@@ -54,64 +55,6 @@ check_x2apic_shape() {
     CORES=${s_saved[4]} THREADS=${s_saved[5]} CPU_MODEL=${saved[0]} TIMEOUT=${saved[1]}
     apply_shape
     qemu_check_shape
-}
-
-# check_forced_features: pcid=/invpcid=/avx512= on the command line. Off always boots
-# and says so; on boots only where the CPU has the feature, else stops with exit 6 and
-# names it (so a run never claims a hardware path it did not take). Every RESULT line of
-# the benchmark boot records which paths ran.
-check_forced_features() {
-    local engines=$PTDMA k
-    PTDMA=0
-    expect_boot features-off 0 'features: PCID off \(forced.*INVPCID off \(forced.*AVX-512 off \(forced' \
-        "test=smp_every_madt_cpu_online pcid=off invpcid=off avx512=off"
-    for k in pcid avx512; do
-        local log="$OUT/check-features-$k-on.log" rc
-        echo "check: booting 'test=smp_every_madt_cpu_online $k=on' (exit 0 where the CPU has it, else 6)"
-        boot "test=smp_every_madt_cpu_online $k=on" "$log" >/dev/null
-        rc=$?
-        if [[ $rc -eq 0 ]]; then
-            grep -qaE "features: .*${k^^}[^,]* on \(forced\)|features: .*AVX-512 on \(forced\)" "$log"
-        else
-            [[ $rc -eq $EX_BADINPUT ]] && grep -qaE "bad input: $k=on, but this CPU has no" "$log"
-        fi
-        check_result "$k=on: used where present, else exit 6 naming it" $? "exit $rc; see $log"
-    done
-    PTDMA=$engines
-    local bench="$OUT/check-bench-efficiency.log"
-    if [[ -f "$bench" ]]; then
-        local n f
-        n=$(grep -ac '^RESULT ' "$bench")
-        f=$(grep -a '^RESULT ' "$bench" | grep -c '"features":"PCID [a-z]* ([^)]*), INVPCID')
-        [[ "$n" -gt 0 && "$n" == "$f" ]]
-        check_result "every RESULT line records PCID/INVPCID/AVX-512" $? "$f of $n RESULT lines carry features ($bench)"
-    fi
-}
-
-# check_large_numa: 8 nodes with DMA (one RAM section per node: the proxy maps at most 8),
-# and a 68 GiB guest (4 nodes of 17 GiB; memfd pages it never touches cost the host
-# nothing) with DMA; both with a chain SLIT and 2 CPUs, so the last nodes have no CPUs.
-# The NUMA self-tests migrate between the farthest nodes and on and off every CPU-less
-# node (above 64 GiB on the big one), verified, with cpu and dma engines.
-check_large_numa() {
-    local saved=("$CPUS" "$CPUS_SET" "$NODES" "$MEM_PER_NODE" "$PTDMA" "$NUMA_DIST")
-    local tests="test=numa_farthest_nodes_by_slit_migrate,numa_cpuless_node_as_source_and_destination,platform_matches_runner,dma_engines_match_runner"
-    CPUS=2 CPUS_SET=1 PTDMA=2 NUMA_DIST=line
-    NODES=8 MEM_PER_NODE=256
-    apply_shape
-    expect_boot numa-8-nodes-dma 0 'numa: farthest memory nodes by SLIT: 0 and 7 \(distance 80\)' "$tests $(expect_args)"
-    grep -qaE 'numa: node 7 \(no CPUs\): migrations onto and off it verified' "$OUT/check-numa-8-nodes-dma.log" \
-        && grep -qaE '^4 passed, 0 failed' "$OUT/check-numa-8-nodes-dma.log"
-    check_result "8 nodes with DMA: CPU-less nodes 2..7 migrated onto and off" $? "see $OUT/check-numa-8-nodes-dma.log"
-    NODES=4 MEM_PER_NODE=17408
-    apply_shape
-    expect_boot numa-68g-dma 0 'numa: node 3 \(no CPUs\): .*\(above 64 GiB\)' "$tests $(expect_args)"
-    grep -qaE 'numa: farthest memory nodes by SLIT: 0 and 3 \(distance 40\)' "$OUT/check-numa-68g-dma.log" \
-        && grep -qaE '^paging: .* ([1-9][0-9]*) GiB in 1G pages' "$OUT/check-numa-68g-dma.log" \
-        && grep -qaE '^4 passed, 0 failed' "$OUT/check-numa-68g-dma.log"
-    check_result "68 GiB guest: farthest pair 0-3, 1 GiB direct-map pages, all passed" $? "see $OUT/check-numa-68g-dma.log"
-    CPUS=${saved[0]} CPUS_SET=${saved[1]} NODES=${saved[2]} MEM_PER_NODE=${saved[3]} PTDMA=${saved[4]} NUMA_DIST=${saved[5]}
-    apply_shape
 }
 
 # make_fixture_host DIR: a host tree (DIR/sys, DIR/dev, DIR/proc/cpuinfo) like a

@@ -1,5 +1,5 @@
 # tools/conformance.sh — `./run-qemu.sh conformance`: Linux's own ptdma driver and dmatest
-# against the emulated PTDMA engines. Sourced by run-qemu.sh (uses its boot helpers).
+# against the emulated PTDMA engines. Sourced by tools/runner.sh (uses its boot helpers).
 #
 # Builds once, cached outside the repository, a small Linux 6.12 from Debian's
 # linux-source-6.12 with AMD_PTDMA and DMATEST, and a busybox initramfs whose /init is

@@ -1,5 +1,5 @@
 # tools/iso.sh — the bootable ISO (GRUB, BIOS + UEFI) and booting it in QEMU.
-# Sourced by run-qemu.sh (uses its note/apt_install/build_kernel helpers and exit codes).
+# Sourced by tools/runner.sh (uses its note/apt_install/build_kernel helpers and exit codes).
 #
 # `./run-qemu.sh iso` writes out/foliomove.iso: GRUB (i386-pc and x86_64-efi, made by
 # grub-mkrescue) with the kernel at /boot/foliomove.elf and a menu that waits 5 s on the
@@ -107,54 +107,55 @@ iso_qemu_args() {
     if (( ${SERIAL_NONE:-0} )); then
         for i in "${!QEMU[@]}"; do [[ ${QEMU[$i]} == -serial ]] && QEMU[i+1]=none; done
     fi
-    if [[ -n ${MONITOR_SOCK:-} ]]; then
-        for i in "${!QEMU[@]}"; do [[ ${QEMU[$i]} == -monitor ]] && QEMU[i+1]="unix:$MONITOR_SOCK,server,nowait"; done
+    if [[ -n ${QMP_SOCK:-} ]]; then
+        QEMU+=(-qmp "unix:$QMP_SOCK,server=on,wait=off")
     fi
 }
 
+# screen: the screen checks in Rust (xtask/src/screen.rs: QMP screendump/quit/halt state,
+# pixel count, PNG), from the runner binary ./run-qemu.sh built.
+xtask_screen() { "$ROOT/target/release/xtask" __screen "$@"; }
+
 # screen_boot NAME ARGS MIN_PIXELS: boots the ISO with ARGS plus debug-exit=0 (the kernel
 # halts instead of ending QEMU), waits (bounded) until CPU 0 sits in its final halt
-# (HLT with interrupts off), takes a screendump through the monitor and counts the non-background pixels.
+# (HLT with interrupts off), takes a screendump through QMP and counts the non-background pixels.
 # Sets SCREEN_PIXELS and SCREEN_PPM; returns 0 if the count is at least MIN_PIXELS.
 screen_boot() {
     local name=$1 args=$2 min=$3 log="$OUT/check-$1.log"
-    local sock="$OUT/monitor-$name.sock" ppm="$OUT/screen-$name.ppm" waited=0
+    local sock="$OUT/qmp-$name.sock" ppm="$OUT/screen-$name.ppm" waited=0
     SCREEN_PIXELS=0 SCREEN_PPM=$ppm
     rm -f "$sock" "$ppm"
-    MONITOR_SOCK=$sock boot "$args debug-exit=0" "$log" >/dev/null 2>"$log.err" &
+    QMP_SOCK=$sock boot "$args debug-exit=0" "$log" >/dev/null 2>"$log.err" &
     local pid=$!
     # OVMF + GRUB + the run take ~10 s under TCG; allow 120 s. The serial log says when
-    # the run ended; without serial the monitor is asked, sparingly (2 host cores).
+    # the run ended; without serial QEMU is asked, sparingly (2 host cores).
     while (( waited < 120 )); do
         sleep 1; waited=$((waited + 1))
         kill -0 "$pid" 2>/dev/null || break
         [[ -S $sock ]] || continue
         if grep -qa 'foliomove: exit' "$log" 2>/dev/null; then sleep 1; break; fi
         (( waited % 3 == 0 )) || continue
-        python3 "$ROOT/tools/screenshot.py" halted "$sock" 2>/dev/null && break
+        xtask_screen halted "$sock" 2>/dev/null && break
     done
-    python3 "$ROOT/tools/screenshot.py" dump "$sock" "$ppm" 2>/dev/null
-    python3 "$ROOT/tools/screenshot.py" monitor "$sock" quit >/dev/null 2>&1
+    xtask_screen dump "$sock" "$ppm" 2>/dev/null
+    xtask_screen quit "$sock" >/dev/null 2>&1
     wait "$pid" 2>/dev/null
     [[ -s $ppm ]] || return 1
     local size
-    read -r size SCREEN_PIXELS < <(python3 "$ROOT/tools/screenshot.py" count "$ppm")
-    python3 "$ROOT/tools/screenshot.py" png "$ppm" "${ppm%.ppm}.png"
+    read -r size SCREEN_PIXELS < <(xtask_screen count "$ppm")
+    xtask_screen png "$ppm" "${ppm%.ppm}.png"
     # 1024x768 is the mode the kernel's multiboot2 header asks for; GRUB's own screens
     # are 1280x800 (OVMF) or 720x400 text (SeaBIOS), so the size shows the mode switch.
     [[ $size == 1024x768 ]] || { SCREEN_PIXELS="$SCREEN_PIXELS ($size, not 1024x768)"; return 1; }
     (( SCREEN_PIXELS >= min ))
 }
 
-# check_iso: console= is honoured; the ISO boots under SeaBIOS and OVMF to the same
+# check_iso: the ISO boots under SeaBIOS and OVMF to the same
 # self-test result as `-kernel`; the screen shows the console (screenshot); no serial
 # port and no PTDMA still runs to success. Part of `./run-qemu.sh check` (sourced by tools/check.sh).
 check_iso() {
     local saved_iso=$ISO saved_uefi=$UEFI saved_ptdma=$PTDMA saved_cpus=$CPUS rc fw
-    # The console= key: a port with no UART is detected (not waited on), a bad name refused.
     PTDMA=0
-    expect_boot console-missing-uart 0 'no UART answers at 0x2f8.*keeping' "console=ttyS1"
-    expect_boot console-bad-value "$EX_BADINPUT" "bad value for 'console'" "console=ttyS9"
     ISO=1
     for fw in bios uefi; do
         UEFI=0; [[ $fw == uefi ]] && UEFI=1

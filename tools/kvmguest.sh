@@ -1,5 +1,5 @@
 # tools/kvmguest.sh — a KVM guest on a real server (issue 20): `--accel kvm --host-nodes
-# A,B,... [--hugepages] [--vfio BDF,...]`. Sourced by run-qemu.sh. tools/kvm-guest checks
+# A,B,... [--hugepages] [--vfio BDF,...]`. Sourced by tools/runner.sh. tools/kvm-guest checks
 # the host (sysfs) and gives the QEMU arguments and the vCPU pinning; this file applies
 # them: -accel kvm -cpu host, each node's memfd bound to its host node, vfio-pci devices,
 # and after QEMU starts, each vCPU thread (from QMP query-cpus-fast) pinned to its host

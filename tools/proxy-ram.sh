@@ -1,5 +1,5 @@
 # tools/proxy-ram.sh — which QEMU machine shapes leave guest RAM reachable by the emulated
-# PTDMA engines. Sourced by run-qemu.sh (uses its NODES, MEM_PER_NODE, PTDMA and die_usage).
+# PTDMA engines. Sourced by tools/runner.sh (uses its NODES, MEM_PER_NODE, PTDMA and die_usage).
 #
 # QEMU's device proxy (x-pci-proxy-dev) gives the device model guest RAM in SYNC_SYSMEM
 # messages with one fd per RAM section, at most REMOTE_MAX_FDS = 8; with more sections it

@@ -1,5 +1,5 @@
 # tools/qemu.sh — which QEMU the runner uses, what it can do, and `get-qemu`.
-# Sourced by run-qemu.sh (uses its note/exit codes and apt_install).
+# Sourced by tools/runner.sh (uses its note/exit codes and apt_install).
 #
 # The binary: `--qemu PATH`, else $FOLIOMOVE_QEMU, else `qemu-system-x86_64` from PATH
 # (Debian's package, installed when missing). Before the first boot the runner asks the

@@ -48,18 +48,59 @@ fn signal_child(child: &Child, sig: Signal) {
     }
 }
 
+/// How a launch ended (see [`launch_to`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Launched {
+    /// QEMU's exit status (128 + signal if it was killed; [`EXIT_MODEL_FAILED`],
+    /// [`EXIT_NO_QEMU`], [`EXIT_USAGE`] or 1 when the launch itself failed).
+    pub code: i32,
+    /// The first SIGINT/SIGTERM this process received and forwarded to QEMU, if any.
+    pub signal: Option<i32>,
+    /// True when the wall-clock limit ended QEMU.
+    pub timed_out: bool,
+}
+
+/// Where QEMU's output goes, for a caller that uses the launcher as a library.
+#[derive(Debug, Default)]
+pub struct LaunchIo {
+    /// QEMU's standard output (e.g. a pipe the caller copies to a log); inherited if `None`.
+    pub stdout: Option<std::process::Stdio>,
+    /// QEMU's standard error; inherited if `None`.
+    pub stderr: Option<std::process::Stdio>,
+    /// Do not print the `ptdma-model: running ...` line.
+    pub quiet: bool,
+}
+
 /// Runs the launcher; returns the process exit code.
 pub fn launch(count: usize, timeout: Option<f64>, common: &Common, qemu: &[String]) -> i32 {
+    launch_to(count, timeout, common, qemu, LaunchIo::default()).code
+}
+
+/// As [`launch`], with QEMU's output where `io` says. Tells apart a signal and the
+/// wall-clock limit (`timeout`, seconds), which end QEMU the same way. Installs the
+/// SIGINT/SIGTERM handlers of [`install_signal_handlers`].
+pub fn launch_to(
+    count: usize,
+    timeout: Option<f64>,
+    common: &Common,
+    qemu: &[String],
+    io: LaunchIo,
+) -> Launched {
+    let failed = |code| Launched {
+        code,
+        signal: None,
+        timed_out: false,
+    };
     let Some((prog, qargs)) = qemu.split_first() else {
         eprintln!("ptdma-model: launch needs a QEMU command after `--`");
-        return EXIT_USAGE;
+        return failed(EXIT_USAGE);
     };
     let limit = match timeout.map(Duration::try_from_secs_f64) {
         None => None,
         Some(Ok(d)) if !d.is_zero() => Some(d),
         Some(_) => {
             eprintln!("ptdma-model: --timeout must be a positive number of seconds");
-            return EXIT_USAGE;
+            return failed(EXIT_USAGE);
         }
     };
     install_signal_handlers();
@@ -73,7 +114,7 @@ pub fn launch(count: usize, timeout: Option<f64>, common: &Common, qemu: &[Strin
             Ok(o) => o,
             Err(e) => {
                 eprintln!("ptdma-model: {e}");
-                return EXIT_USAGE;
+                return failed(EXIT_USAGE);
             }
         };
         let pair = socketpair(
@@ -86,14 +127,14 @@ pub fn launch(count: usize, timeout: Option<f64>, common: &Common, qemu: &[Strin
             Ok(p) => p,
             Err(e) => {
                 eprintln!("ptdma-model: socketpair failed: {e}");
-                return 1;
+                return failed(1);
             }
         };
         let (ours_dup, mut server) = match ours.try_clone() {
             Ok(d) => (d, Server::new(&opts)),
             Err(e) => {
                 eprintln!("ptdma-model: dup failed: {e}");
-                return 1;
+                return failed(1);
             }
         };
         functions.push(Function {
@@ -113,7 +154,7 @@ pub fn launch(count: usize, timeout: Option<f64>, common: &Common, qemu: &[Strin
             Ok(h) => threads.push(h),
             Err(e) => {
                 eprintln!("ptdma-model: cannot start serving thread: {e}");
-                return 1;
+                return failed(1);
             }
         }
     }
@@ -121,6 +162,12 @@ pub fn launch(count: usize, timeout: Option<f64>, common: &Common, qemu: &[Strin
 
     let mut cmd = Command::new(prog);
     cmd.args(qargs);
+    if let Some(out) = io.stdout {
+        cmd.stdout(out);
+    }
+    if let Some(err) = io.stderr {
+        cmd.stderr(err);
+    }
     let mut shown: Vec<String> = qemu.iter().map(|a| quote(a)).collect();
     for (k, fd) in theirs.iter().enumerate() {
         let dev = format!("x-pci-proxy-dev,id=ptdma{k},fd={}", fd.as_raw_fd());
@@ -147,17 +194,20 @@ pub fn launch(count: usize, timeout: Option<f64>, common: &Common, qemu: &[Strin
     unsafe {
         cmd.pre_exec(clear_cloexec);
     }
-    eprintln!("ptdma-model: running {}", shown.join(" "));
+    if !io.quiet {
+        eprintln!("ptdma-model: running {}", shown.join(" "));
+    }
     let spawned = cmd.spawn();
     drop(theirs); // QEMU has its copies; ours must go so EOF arrives when QEMU exits
-    let code = match spawned {
+    let launched = match spawned {
         Ok(mut child) => supervise(&mut child, limit, &done_rx),
         Err(e) => {
             eprintln!("ptdma-model: cannot start {prog}: {e}");
-            EXIT_NO_QEMU
+            failed(EXIT_NO_QEMU)
         }
     };
-    // Unblock serving threads (normally they already saw EOF) and give them a moment.
+    drop(cmd); // closes the caller's stdout pipe end, so its reader sees EOF
+               // Unblock serving threads (normally they already saw EOF) and give them a moment.
     for f in &functions {
         let _ = shutdown(f.ours.as_raw_fd(), Shutdown::Both);
     }
@@ -177,7 +227,7 @@ pub fn launch(count: usize, timeout: Option<f64>, common: &Common, qemu: &[Strin
             }
         }
     }
-    code
+    launched
 }
 
 /// Waits for QEMU while forwarding signals, enforcing the timeout and watching model threads.
@@ -185,19 +235,26 @@ fn supervise(
     child: &mut Child,
     limit: Option<Duration>,
     done: &mpsc::Receiver<(usize, Result<(), String>)>,
-) -> i32 {
+) -> Launched {
     let start = Instant::now();
     let mut term_sent: Option<Instant> = None;
     let mut model_failed = false;
+    let mut signal = None;
+    let mut timed_out = false;
     loop {
         match child.try_wait() {
             Ok(Some(st)) => {
                 let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
                 tracing::info!("QEMU exited: {st}");
-                return if model_failed {
+                let code = if model_failed {
                     EXIT_MODEL_FAILED
                 } else {
                     code
+                };
+                return Launched {
+                    code,
+                    signal,
+                    timed_out,
                 };
             }
             Ok(None) => {}
@@ -205,7 +262,11 @@ fn supervise(
                 tracing::error!("waiting for QEMU failed: {e}");
                 signal_child(child, Signal::SIGKILL);
                 let _ = child.wait();
-                return 1;
+                return Launched {
+                    code: 1,
+                    signal,
+                    timed_out,
+                };
             }
         }
         let sig = SIGNALLED.swap(0, Ordering::SeqCst);
@@ -214,6 +275,7 @@ fn supervise(
             if let Ok(s) = Signal::try_from(sig) {
                 signal_child(child, s);
             }
+            signal.get_or_insert(sig);
             term_sent.get_or_insert_with(Instant::now);
         }
         if let Ok((k, Err(e))) = done.try_recv() {
@@ -226,6 +288,7 @@ fn supervise(
             tracing::info!("timeout reached, sending SIGTERM to QEMU");
             signal_child(child, Signal::SIGTERM);
             term_sent = Some(Instant::now());
+            timed_out = true;
         }
         if term_sent.is_some_and(|t| t.elapsed() >= Duration::from_secs(5)) {
             tracing::warn!("QEMU did not exit 5 s after SIGTERM, killing it");

@@ -45,6 +45,59 @@ pub enum Format {
     Svg,
 }
 
+/// Every output format.
+pub const ALL_FORMATS: [Format; 5] = [
+    Format::Csv,
+    Format::Json,
+    Format::Md,
+    Format::Png,
+    Format::Svg,
+];
+
+/// The report's default title.
+pub const DEFAULT_TITLE: &str = "foliomove: page migration results";
+
+/// What the `report` binary does with a log already read: [`generate`], then print the skipped
+/// lines (stderr), one summary line (stdout) and the verdict's problems (stderr). Returns the
+/// exit code: 0 when the verdict passes, 1 when it does not, 2 when files cannot be written.
+pub fn generate_and_tell(
+    log: &[u8],
+    source: &str,
+    out: &Path,
+    formats: &[Format],
+    title: &str,
+) -> u8 {
+    let outcome = match generate(log, source, out, formats, title) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("report: {e}");
+            return 2;
+        }
+    };
+    let p = &outcome.parsed;
+    for s in &p.skipped {
+        eprintln!("report: {source}:{}: skipped: {}", s.line, s.reason);
+    }
+    println!(
+        "report: {} cells ({} not figures of their engine), {} skipped line(s), {} file(s) \
+         written to {}",
+        p.all_cells().len(),
+        p.apart.len(),
+        p.skipped.len(),
+        outcome.written.len(),
+        out.display()
+    );
+    match verdict(p) {
+        Ok(()) => 0,
+        Err(problems) => {
+            for msg in problems {
+                eprintln!("report: {msg}");
+            }
+            1
+        }
+    }
+}
+
 /// What [`generate`] did.
 #[derive(Debug)]
 pub struct Outcome {

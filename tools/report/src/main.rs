@@ -57,7 +57,7 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "csv,json,md,png,svg")]
     formats: Vec<Fmt>,
     /// Title of report.md.
-    #[arg(long, default_value = "foliomove: page migration results")]
+    #[arg(long, default_value = report::DEFAULT_TITLE)]
     title: String,
 }
 
@@ -93,33 +93,11 @@ fn main() -> ExitCode {
     };
     let source = if log == "-" { "<stdin>" } else { &log };
     let formats: Vec<Format> = args.formats.iter().map(|&f| f.into()).collect();
-    let outcome = match report::generate(&bytes, source, &args.out, &formats, &args.title) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("report: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let p = &outcome.parsed;
-    for s in &p.skipped {
-        eprintln!("report: {source}:{}: skipped: {}", s.line, s.reason);
-    }
-    println!(
-        "report: {} cells ({} not figures of their engine), {} skipped line(s), {} file(s) \
-         written to {}",
-        p.all_cells().len(),
-        p.apart.len(),
-        p.skipped.len(),
-        outcome.written.len(),
-        args.out.display()
-    );
-    match report::verdict(p) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(problems) => {
-            for msg in problems {
-                eprintln!("report: {msg}");
-            }
-            ExitCode::from(1)
-        }
-    }
+    ExitCode::from(report::generate_and_tell(
+        &bytes,
+        source,
+        &args.out,
+        &formats,
+        &args.title,
+    ))
 }
