@@ -239,20 +239,33 @@ boot() {
     map_status "$rc" "$log"
 }
 
+# host_table ARG: kcore's benchmark registry (--list-benches) or exit-code table
+# (--exit-codes) as printed by tools/report, built quietly on first use; one entry a line,
+# tab-separated. Fails when the report tool does not build.
+HOST_TABLES_BUILT=0
+host_table() {
+    if (( ! HOST_TABLES_BUILT )); then
+        (cd "$ROOT" && cargo build -q --release -p report) >&2 || { note "tools/report build failed"; return 1; }
+        HOST_TABLES_BUILT=1
+    fi
+    "$ROOT/target/release/report" "$1"
+}
+
+# map_status RC LOG: QEMU's exit status to this script's exit code, through the kernel's
+# exit-code table (kcore::exit, via `report --exit-codes`).
 map_status() {
-    local rc=$1 log=$2
+    local rc=$1 log=$2 table qemu code name summary
     case "$rc" in
-        33) return $EX_OK ;;
-        35) return $EX_TEST ;;
-        37) return $EX_PANIC ;;
-        39) return $EX_EXCEPTION ;;
-        41) return $EX_WATCHDOG ;;
-        43) return $EX_BADINPUT ;;
-        45) note "a figure is invalid: the named engine did not do the work (see $log)"; return $EX_INVALID ;;
-        47) note "out of memory mid-run; every folio stayed where it was (see $log)"; return $EX_OOM ;;
         124|137) note "wall-clock timeout after ${TIMEOUT}s (see $log)"; return $EX_TIMEOUT ;;
-        *) note "QEMU exited with status $rc and no kernel status (triple fault or crash; see $log)"; return $EX_NOSTATUS ;;
     esac
+    table=$(host_table --exit-codes) || return $EX_SETUP
+    while IFS=$'\t' read -r qemu code name summary; do
+        [[ $qemu == "$rc" ]] || continue
+        (( code != EX_OK )) && note "kernel exit $name: $summary (see $log)"
+        return "$code"
+    done <<< "$table"
+    note "QEMU exited with status $rc and no kernel status (triple fault or crash; see $log)"
+    return $EX_NOSTATUS
 }
 
 # What this runner built, for the kernel's platform self-test.
@@ -339,12 +352,15 @@ cmd_soak() {
 }
 
 cmd_bench() {
-    local b
+    local b table names=()
+    table=$(host_table --list-benches) || return $EX_SETUP
+    while IFS=$'\t' read -r b _; do names+=("$b"); done <<< "$table"
+    names+=(all)
+    [[ -n $BENCH && $BENCH != *,,* && $BENCH != ,* && $BENCH != *, ]] \
+        || die_usage "bench takes a comma list of benchmark names, got '$BENCH'"
     for b in ${BENCH//,/ }; do
-        case "$b" in
-            efficiency|1a|1b|2a|2b|3a|3b|setup|auto|placement|pollution|load|cycles|frontier|all) ;;
-            *) die_usage "unknown benchmark '$b' (available: efficiency, 1a, 1b, 2a, 2b, 3a, 3b, setup, auto, placement, pollution, load, cycles, frontier, all; comma lists allowed)" ;;
-        esac
+        [[ " ${names[*]} " == *" $b "* ]] \
+            || die_usage "unknown benchmark '$b' (available: $(IFS=,; echo "${names[*]}" | sed 's/,/, /g'); comma lists allowed)"
     done
     ensure_qemu; build_kernel
     local tag=${BENCH//,/-}

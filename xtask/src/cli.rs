@@ -14,6 +14,25 @@ use crate::shape::{
 /// `--help` text (the same as the bash runner's).
 pub const HELP: &str = include_str!("help.txt");
 
+/// The benchmark list of `--help`, from the kernel's registry (`kcore::bench`).
+pub fn bench_list() -> String {
+    use kcore::bench::{DmaUse, ALL_WORD, BENCHES};
+    let mut s =
+        String::from("\nBenchmarks (bench EXP; from the kernel's registry, kcore::bench):\n");
+    for b in BENCHES {
+        let dma = if b.dma == DmaUse::Required {
+            " [needs DMA]"
+        } else {
+            ""
+        };
+        s.push_str(&format!("  {:<11}{}{dma}\n", b.bench.name(), b.summary));
+    }
+    s.push_str(&format!(
+        "  {ALL_WORD:<11}every benchmark above (those that need DMA are skipped without it)\n"
+    ));
+    s
+}
+
 /// The words as clap splits them; values stay text until [`Options::from_cli`].
 #[derive(Parser, Debug, Default)]
 #[command(

@@ -79,6 +79,7 @@ fn real_main() -> Exit {
     };
     if o.command == Command::Help {
         print!("{}", cli::HELP);
+        print!("{}", cli::bench_list());
         return Exit::Ok;
     }
     let root = root();
