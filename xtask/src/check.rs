@@ -88,19 +88,7 @@ fn host(root: &Path, t: &mut Tally) {
 /// The documented QEMU status -> exit code table.
 fn exit_map() -> Result<(), String> {
     let mut bad = String::new();
-    let table = [
-        (33, 0),
-        (35, 1),
-        (37, 3),
-        (39, 4),
-        (41, 5),
-        (43, 6),
-        (45, 9),
-        (47, 10),
-        (1, 7),
-        (0, 7),
-    ];
-    for (q, want) in table {
+    for (q, want) in crate::exit::DOCUMENTED {
         let got = map_status(Ended::Status(q), 1).0.code();
         if got != want {
             bad.push_str(&format!(" QEMU {q} -> {got} (want {want});"));

@@ -8,10 +8,9 @@
 //! against the best batch of the sweep.
 
 use super::super::error::BenchError;
-use super::super::spec::{cell_text, Kind, Outcome, Spec};
+use super::super::spec::{cell_text, Outcome, Spec};
 use super::super::totals::Totals;
 use crate::migrate::engine::CopyEngine;
-use crate::migrate::Mode;
 use crate::println;
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -68,15 +67,8 @@ pub fn run(
     for (e, name) in names.iter().enumerate() {
         for &b in &batches {
             let spec = Spec {
-                exp: "frontier-latency",
-                kind: Kind::Migrate(Mode::Batched),
-                order: 0,
-                folios,
-                from,
-                to,
                 batch_pages: b,
-                reps: config.migrate.reps,
-                mix: None,
+                ..Spec::batched("frontier-latency", 0, folios, from, to, config)
             };
             specs.push((spec, e));
             progress.push(alloc::format!("latency: {name}, batch {}", batch_name(b)));

@@ -7,12 +7,11 @@
 //! migrations by batch limit, DMA without the floor, DMA with it, and one CPU.
 
 use super::super::error::BenchError;
-use super::super::spec::{cell_text, Kind, Spec};
+use super::super::spec::{cell_text, Spec};
 use super::super::totals::Totals;
 use crate::migrate::engine::cpu::CpuEngine;
 use crate::migrate::engine::dma::DmaEngine;
 use crate::migrate::engine::CopyEngine;
-use crate::migrate::Mode;
 use crate::println;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -75,15 +74,8 @@ pub fn run(
     for &b in &BATCHES {
         for (e, label) in ["dma", "dma+floor", "cpu"].iter().enumerate() {
             let spec = Spec {
-                exp: "frontier-minbatch",
-                kind: Kind::Migrate(Mode::Batched),
-                order: 0,
-                folios,
-                from,
-                to,
                 batch_pages: b,
-                reps: config.migrate.reps,
-                mix: None,
+                ..Spec::batched("frontier-minbatch", 0, folios, from, to, config)
             };
             specs.push((spec, e));
             progress.push(alloc::format!("min-batch: batch {b} pages, {label}"));
