@@ -10,12 +10,10 @@
 use super::super::error::BenchError;
 use super::super::spec::{cell_text, Outcome, Spec};
 use super::super::totals::Totals;
-use crate::migrate::engine::CopyEngine;
 use crate::println;
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kcore::cmdline::{Config, Engine};
+use kcore::cmdline::Config;
 use kcore::latency::{auto_batch, percentiles, SweepPoint};
 
 /// The bound when `batch=auto:unmapped-us=` is not given, µs.
@@ -49,14 +47,7 @@ pub fn run(
 ) -> Result<(), BenchError> {
     let folios = (total >> 12).max(1) as usize;
     let bound_us = config.migrate.batch_auto_us.unwrap_or(DEFAULT_BOUND_US);
-    let mut names = alloc::vec![Engine::Cpu];
-    if crate::dma::channel_count() > 0 {
-        names.push(Engine::Dma);
-    }
-    let mut engines: Vec<Box<dyn CopyEngine>> = Vec::new();
-    for &n in &names {
-        engines.push(super::super::engine(n, config)?);
-    }
+    let (names, mut engines) = super::cpu_and_dma(config)?;
     let batches: Vec<u64> = BATCHES
         .iter()
         .copied()

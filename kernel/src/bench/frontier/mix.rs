@@ -10,13 +10,11 @@ use super::super::error::{BenchError, InputError};
 use super::super::spec::{cell_text, Kind, Spec};
 use super::super::totals::Totals;
 use super::mean;
-use crate::migrate::engine::CopyEngine;
 use crate::migrate::Mode;
 use crate::println;
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kcore::cmdline::{Config, Engine};
+use kcore::cmdline::Config;
 use kcore::migrate::folio_bytes;
 use kcore::mix::Mix;
 
@@ -50,14 +48,7 @@ pub fn run(
     let counts = m
         .counts(total)
         .map_err(|error| InputError::Mix { total, error })?;
-    let mut names = alloc::vec![Engine::Cpu];
-    if crate::dma::channel_count() > 0 {
-        names.push(Engine::Dma);
-    }
-    let mut engines: Vec<Box<dyn CopyEngine>> = Vec::new();
-    for &n in &names {
-        engines.push(super::super::engine(n, config)?);
-    }
+    let (names, mut engines) = super::cpu_and_dma(config)?;
     let top = m.max_order();
     let mut specs = Vec::new();
     let mut progress = Vec::new();

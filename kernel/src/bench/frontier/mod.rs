@@ -18,9 +18,12 @@ pub mod scaling;
 
 use super::error::BenchError;
 use super::totals::Totals;
+use crate::migrate::engine::CopyEngine;
 use crate::println;
+use alloc::boxed::Box;
 use alloc::string::String;
-use kcore::cmdline::Config;
+use alloc::vec::Vec;
+use kcore::cmdline::{Config, Engine};
 
 /// Bytes per repetition: `total=` when given, else the question experiments' default.
 pub fn total(config: &Config) -> u64 {
@@ -68,4 +71,24 @@ pub fn mean(o: &super::spec::Outcome) -> Option<f64> {
         return None;
     }
     kcore::stats::Summary::of(&o.gbps).ok().map(|s| s.mean)
+}
+
+/// Engines by name, each with the engine built for it.
+pub type NamedEngines = (Vec<Engine>, Vec<Box<dyn CopyEngine>>);
+
+/// The engines the frontier's sweeps compare: `cpu`, and `dma` when there is a DMA
+/// engine, with their names in the same order.
+///
+/// # Errors
+/// An engine that cannot be built ([`BenchError::Engine`]/[`BenchError::Channels`]).
+pub fn cpu_and_dma(config: &Config) -> Result<NamedEngines, BenchError> {
+    let mut names = alloc::vec![Engine::Cpu];
+    if crate::dma::channel_count() > 0 {
+        names.push(Engine::Dma);
+    }
+    let engines = names
+        .iter()
+        .map(|&n| super::engine(n, config))
+        .collect::<Result<_, _>>()?;
+    Ok((names, engines))
 }
