@@ -2,6 +2,7 @@
 //! parser, the self-tests' closing line) and console text by regular expression; the doorbell
 //! count against the model's counters; a report made from the log.
 
+use kcore::record::run;
 use std::path::Path;
 
 use regex::Regex;
@@ -49,9 +50,9 @@ pub fn holds(e: &Expect, bytes: &[u8], text: &str) -> Result<(), String> {
         Expect::Run(status) => {
             let parsed = report::parse::parse_log(bytes);
             let ok = parsed.run.as_ref().is_some_and(|r| {
-                r.raw.get("status").and_then(|v| v.as_str()) == Some(status.name())
-                    && r.raw
-                        .get(status.name())
+                r.raw.get(run::STATUS.name).and_then(|v| v.as_str()) == Some(status.name())
+                    && run::count_of(status)
+                        .and_then(|k| r.raw.get(k.name))
                         .and_then(|v| v.as_u64())
                         .unwrap_or(0)
                         >= 1

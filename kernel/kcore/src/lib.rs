@@ -25,6 +25,7 @@
 //! - [`hostbind`]: how the runner bound a KVM guest to its host (`host-binding=`).
 //! - [`split`]: `dma-split=bytes`, a batch cut into chunks by bytes across DMA channels.
 //! - [`streams`]: several migrations at once: the channel pool, admission (`dma-admit=`), fairness.
+//! - [`record`]: the keys of `RESULT` and `RUN` lines, shared with the report and the runner.
 //! - [`rng`]: a small deterministic generator for tests and soak runs.
 //! - [`stats`]: mean, standard deviation and friends for benchmark cells.
 #![cfg_attr(not(test), no_std)]
@@ -55,6 +56,7 @@ pub mod pieces;
 pub mod pipeline;
 pub mod placement;
 pub mod plan;
+pub mod record;
 pub mod rng;
 pub mod serialspec;
 pub mod split;

@@ -105,7 +105,7 @@ pub fn auto(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
                         obj = obj.num("auto_vs_best", m / best);
                     }
                 }
-                println!("RESULT {}", obj.finish());
+                crate::bench::json::print_result(obj);
             }
             auto.reset_choices();
             rows.push((w, order, means, picked));

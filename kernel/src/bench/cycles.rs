@@ -109,7 +109,7 @@ pub fn cycles(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
                     "cpu_cycles_vs_cpu_engine",
                     cpu_busy.map_or(f64::NAN, |c| busy_c / c),
                 );
-            println!("RESULT {}", obj.finish());
+            crate::bench::json::print_result(obj);
             let gbps = if o.failure.is_some() {
                 None
             } else {

@@ -3,6 +3,7 @@
 
 use alloc::string::String;
 use core::fmt::Write;
+use kcore::record::{Bool, KeyName, Num, Object, Str, UInt, UIntArray};
 
 /// Builds one JSON object.
 #[derive(Debug, Default, Clone)]
@@ -18,7 +19,8 @@ impl Obj {
         }
     }
 
-    fn key(&mut self, k: &str) {
+    fn key<T>(&mut self, k: impl KeyName<T>) {
+        let k = k.key_name();
         if self.out.len() > 1 {
             self.out.push(',');
         }
@@ -26,7 +28,7 @@ impl Obj {
     }
 
     /// A string member (escaped).
-    pub fn str(mut self, k: &str, v: &str) -> Self {
+    pub fn str(mut self, k: impl KeyName<Str>, v: &str) -> Self {
         self.key(k);
         self.out.push('"');
         for c in v.chars() {
@@ -44,14 +46,14 @@ impl Obj {
     }
 
     /// An integer member.
-    pub fn int(mut self, k: &str, v: u64) -> Self {
+    pub fn int(mut self, k: impl KeyName<UInt>, v: u64) -> Self {
         self.key(k);
         let _ = write!(self.out, "{v}");
         self
     }
 
     /// A number member (finite; NaN/inf become null, which JSON can carry).
-    pub fn num(mut self, k: &str, v: f64) -> Self {
+    pub fn num(mut self, k: impl KeyName<Num>, v: f64) -> Self {
         self.key(k);
         if v.is_finite() {
             let _ = write!(self.out, "{v:.4}");
@@ -62,7 +64,7 @@ impl Obj {
     }
 
     /// A fraction member with 6 decimals (a share that may be far below 1e-4).
-    pub fn frac(mut self, k: &str, v: f64) -> Self {
+    pub fn frac(mut self, k: impl KeyName<Num>, v: f64) -> Self {
         self.key(k);
         if v.is_finite() {
             let _ = write!(self.out, "{v:.6}");
@@ -73,7 +75,7 @@ impl Obj {
     }
 
     /// An array of integers.
-    pub fn ints(mut self, k: &str, v: &[u64]) -> Self {
+    pub fn ints(mut self, k: impl KeyName<UIntArray>, v: &[u64]) -> Self {
         self.key(k);
         self.out.push('[');
         for (i, x) in v.iter().enumerate() {
@@ -87,14 +89,14 @@ impl Obj {
     }
 
     /// A boolean member.
-    pub fn bool(mut self, k: &str, v: bool) -> Self {
+    pub fn bool(mut self, k: impl KeyName<Bool>, v: bool) -> Self {
         self.key(k);
         self.out.push_str(if v { "true" } else { "false" });
         self
     }
 
     /// A nested object member.
-    pub fn obj(mut self, k: &str, v: Obj) -> Self {
+    pub fn obj(mut self, k: impl KeyName<Object>, v: Obj) -> Self {
         self.key(k);
         self.out.push_str(&v.finish());
         self
@@ -105,4 +107,9 @@ impl Obj {
         self.out.push('}');
         self.out
     }
+}
+
+/// Prints `obj` as a cell's `RESULT {json}` line.
+pub fn print_result(obj: Obj) {
+    crate::println!("{} {}", kcore::record::RESULT_MARKER, obj.finish());
 }

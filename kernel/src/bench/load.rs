@@ -339,13 +339,13 @@ pub fn load(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
                 };
                 let bg_gbps = bg_bytes as f64 / secs / 1e9;
                 let obj = super::result::result_obj(&spec, &o)
-                    .str("load", level)
+                    .str(kcore::record::result::LOAD, level)
                     .int("load_duty_pct", duty as u64)
                     .num("load_mem_gbps", mem_gbps)
                     .num("load_dma_gbps", bg_gbps)
                     .int("load_dma_errors", bg_errors as u64)
                     .num("batch_latency_us", lat_us.unwrap_or(f64::NAN));
-                println!("RESULT {}", obj.finish());
+                crate::bench::json::print_result(obj);
                 rows.push((
                     level,
                     e.name(),

@@ -86,7 +86,7 @@ pub fn placement(config: &Config, totals: &mut Totals) -> Result<(), BenchError>
             totals.count(&o);
             let cpus: Vec<String> = e.cpus().iter().map(|c| alloc::format!("{c}")).collect();
             let obj = super::result::result_obj(&spec, &o).str("cpus", &cpus.join(","));
-            println!("RESULT {}", obj.finish());
+            crate::bench::json::print_result(obj);
             row.push(cell_text(&o));
         }
         grid.push(row);

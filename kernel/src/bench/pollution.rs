@@ -253,7 +253,7 @@ pub fn pollution(config: &Config, totals: &mut Totals) -> Result<(), BenchError>
                 .int("victim_bytes", vbytes)
                 .num("victim_slowdown", v)
                 .num("touch_slowdown", t);
-            println!("RESULT {}", obj.finish());
+            crate::bench::json::print_result(obj);
             rows.push((level, e.name(), super::spec::cell_text(&o), v, t));
         }
         free_all(vict)?;

@@ -6,6 +6,7 @@ use super::spec::{Outcome, Spec};
 use crate::println;
 use alloc::string::String;
 use kcore::migrate::folio_bytes;
+use kcore::record::{result as k, RESULT_MARKER};
 use kcore::stats::Summary;
 use spin::Once;
 
@@ -61,7 +62,7 @@ pub fn measure(
 
 /// The cell's `RESULT {json}` line.
 pub fn result_line(spec: &Spec, o: &Outcome) -> String {
-    alloc::format!("RESULT {}", result_obj(spec, o).finish())
+    alloc::format!("{RESULT_MARKER} {}", result_obj(spec, o).finish())
 }
 
 /// The cell's RESULT object, for experiments that add their own keys.
@@ -70,73 +71,75 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
     let get = |f: fn(&Summary) -> f64| s.as_ref().map_or(f64::NAN, f);
     let run = crate::bench_context();
     let ceiling = pct(o, get(|s| s.mean));
+    let [prepare, unmap, copy, remap] = k::PHASE_NS_FIELDS;
+    let [reads, writes, doorbells] = k::MMIO_FIELDS;
     Obj::new()
-        .str("exp", spec.exp)
-        .str("engine", o.engine_name)
-        .str("mode", spec.kind.name())
-        .int("folio_kib", folio_bytes(spec.order) >> 10)
+        .str(k::EXP, spec.exp)
+        .str(k::ENGINE, o.engine_name)
+        .str(k::MODE, spec.kind.name())
+        .int(k::FOLIO_KIB, folio_bytes(spec.order) >> 10)
         .int(
-            "folios",
+            k::FOLIOS,
             spec.mix_orders().map_or(spec.folios, |o| o.len()) as u64,
         )
-        .int("threads", o.threads as u64)
-        .int("channels", o.channels as u64)
-        .str("placement", &o.placement)
-        .int("from", spec.from as u64)
-        .int("to", spec.to as u64)
-        .int("bytes", spec.bytes())
-        .obj("mix", super::keys::mix_obj(spec))
-        .int("batch_pages", spec.batch_pages.min(1 << 40))
-        .int("reps", o.gbps.len() as u64)
-        .num("gbps_mean", get(|s| s.mean))
-        .num("gbps_stdev", get(|s| s.stdev))
-        .num("gbps_cv", get(|s| s.cv))
-        .num("gbps_min", get(|s| s.min))
-        .num("gbps_max", get(|s| s.max))
+        .int(k::THREADS, o.threads as u64)
+        .int(k::CHANNELS, o.channels as u64)
+        .str(k::PLACEMENT, &o.placement)
+        .int(k::FROM, spec.from as u64)
+        .int(k::TO, spec.to as u64)
+        .int(k::BYTES, spec.bytes())
+        .obj(k::MIX, super::keys::mix_obj(spec))
+        .int(k::BATCH_PAGES, spec.batch_pages.min(1 << 40))
+        .int(k::REPS, o.gbps.len() as u64)
+        .num(k::GBPS_MEAN, get(|s| s.mean))
+        .num(k::GBPS_STDEV, get(|s| s.stdev))
+        .num(k::GBPS_CV, get(|s| s.cv))
+        .num(k::GBPS_MIN, get(|s| s.min))
+        .num(k::GBPS_MAX, get(|s| s.max))
         .obj(
-            "phase_ns",
+            k::PHASE_NS,
             Obj::new()
-                .int("prepare", o.phases.prepare)
-                .int("unmap", o.phases.unmap)
-                .int("copy", o.phases.copy)
-                .int("remap", o.phases.remap),
+                .int(prepare, o.phases.prepare)
+                .int(unmap, o.phases.unmap)
+                .int(copy, o.phases.copy)
+                .int(remap, o.phases.remap),
         )
-        .bool("verified", o.failure.is_none())
-        .str("status", o.status.name())
-        .int("bytes_dma", o.copied.dma)
-        .int("bytes_cpu", o.copied.cpu)
-        .int("bytes_fallback", o.copied.fallback)
-        .frac("fallback_share", o.copied.fallback_share())
-        .ints("fallback_bytes_per_rep", &o.fallback_per_rep)
+        .bool(k::VERIFIED, o.failure.is_none())
+        .str(k::STATUS, o.status.name())
+        .int(k::BYTES_DMA, o.copied.dma)
+        .int(k::BYTES_CPU, o.copied.cpu)
+        .int(k::BYTES_FALLBACK, o.copied.fallback)
+        .frac(k::FALLBACK_SHARE, o.copied.fallback_share())
+        .ints(k::FALLBACK_BYTES_PER_REP, &o.fallback_per_rep)
         .obj(
-            "mmio",
+            k::MMIO,
             Obj::new()
-                .int("reads", o.engine.mmio.reads)
-                .int("writes", o.engine.mmio.writes)
-                .int("doorbells", o.engine.mmio.doorbells),
+                .int(reads, o.engine.mmio.reads)
+                .int(writes, o.engine.mmio.writes)
+                .int(doorbells, o.engine.mmio.doorbells),
         )
-        .int("fallback_ops", o.engine.fallback_ops as u64)
-        .int("dma_batches", o.engine.dma_batches)
-        .int("dma_submit_ns", o.engine.dma_submit_ns)
-        .int("dma_wait_ns", o.engine.dma_wait_ns)
-        .str("dma_split", o.split)
-        .int("dma_min_batch", o.min_batch)
-        .int("declined_batches", o.engine.declined)
+        .int(k::FALLBACK_OPS, o.engine.fallback_ops as u64)
+        .int(k::DMA_BATCHES, o.engine.dma_batches)
+        .int(k::DMA_SUBMIT_NS, o.engine.dma_submit_ns)
+        .int(k::DMA_WAIT_NS, o.engine.dma_wait_ns)
+        .str(k::DMA_SPLIT, o.split)
+        .int(k::DMA_MIN_BATCH, o.min_batch)
+        .int(k::DECLINED_BATCHES, o.engine.declined)
         .str(
-            "copy_routine",
+            k::COPY_ROUTINE,
             crate::migrate::engine::cpu::routine().name(),
         )
-        .str("accel", run.accel)
-        .str("cpu", &run.cpu)
-        .str("topology", &run.topology)
-        .str("dma_profile", &run.dma_profile)
-        .str("features", run.features)
-        .str("host", &run.host)
-        .obj("unmapped_us", super::keys::pct_obj(&o.windows, true))
+        .str(k::ACCEL, run.accel)
+        .str(k::CPU, &run.cpu)
+        .str(k::TOPOLOGY, &run.topology)
+        .str(k::DMA_PROFILE, &run.dma_profile)
+        .str(k::FEATURES, run.features)
+        .str(k::HOST, &run.host)
+        .obj(k::UNMAPPED_US, super::keys::pct_obj(&o.windows, true))
         .obj(
-            "first_mapped_us",
+            k::FIRST_MAPPED_US,
             super::keys::pct_obj(&o.first_mapped, false),
         )
-        .num("pct_of_ceiling", ceiling.0)
-        .num("pct_of_dma_ceiling", ceiling.1)
+        .num(k::PCT_OF_CEILING, ceiling.0)
+        .num(k::PCT_OF_DMA_CEILING, ceiling.1)
 }

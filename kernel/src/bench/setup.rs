@@ -206,7 +206,7 @@ pub fn calibrate(
                 .num("model_byte_ns", cost.per_byte_ns)
                 .num("model_rms_rel_err", fit.rms)
                 .num("model_max_rel_err", fit.max_rel_err);
-            println!("RESULT {}", obj.finish());
+            crate::bench::json::print_result(obj);
         }
     }
     Ok(Model {

@@ -6,6 +6,7 @@ use crate::arch::tsc;
 use crate::exit::ExitCode;
 use alloc::string::String;
 use kcore::honesty::Status;
+use kcore::record::{run as k, RUN_MARKER};
 
 /// Counts of a run's cells by how they ended.
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,18 +93,18 @@ impl Totals {
 pub fn run_line(t: &Totals, start_ns: u64) -> String {
     let c = crate::bench_context();
     let o = Obj::new()
-        .int("cells", t.cells as u64)
-        .int("failures", t.failures as u64)
-        .int("degraded", t.degraded as u64)
-        .int("invalid", t.invalid as u64)
-        .int("out_of_memory", t.out_of_memory as u64)
-        .num("elapsed_s", (tsc::now_ns() - start_ns) as f64 / 1e9)
-        .str("status", t.status().name())
-        .str("accel", c.accel)
-        .str("cpu", &c.cpu)
-        .str("topology", &c.topology)
-        .str("ptdma_profile", &c.dma_profile)
-        .str("features", c.features)
-        .str("host", &c.host);
-    alloc::format!("RUN {}", o.finish())
+        .int(k::CELLS, t.cells as u64)
+        .int(k::FAILURES, t.failures as u64)
+        .int(k::DEGRADED, t.degraded as u64)
+        .int(k::INVALID, t.invalid as u64)
+        .int(k::OUT_OF_MEMORY, t.out_of_memory as u64)
+        .num(k::ELAPSED_S, (tsc::now_ns() - start_ns) as f64 / 1e9)
+        .str(k::STATUS, t.status().name())
+        .str(k::ACCEL, c.accel)
+        .str(k::CPU, &c.cpu)
+        .str(k::TOPOLOGY, &c.topology)
+        .str(k::PTDMA_PROFILE, &c.dma_profile)
+        .str(k::FEATURES, c.features)
+        .str(k::HOST, &c.host);
+    alloc::format!("{RUN_MARKER} {}", o.finish())
 }

@@ -10,6 +10,7 @@
 //! `figure` (and `status_logged` when it differs).
 
 use crate::model::{Cell, Parsed};
+use kcore::record::result;
 use serde_json::{json, Map, Value};
 
 /// The fixed leading columns (after `line`).
@@ -83,7 +84,7 @@ pub fn quote(field: &str) -> String {
 /// `status_logged` when the logged status differs.
 fn with_status(c: &Cell) -> Map<String, Value> {
     let mut m = c.raw.clone();
-    m.insert("status".into(), json!(c.status.name()));
+    m.insert(result::STATUS.name.into(), json!(c.status.name()));
     m.insert("figure".into(), json!(c.status.is_figure()));
     if let Some(logged) = c.logged_status.filter(|&s| s != c.status) {
         m.insert("status_logged".into(), json!(logged.name()));
@@ -91,9 +92,9 @@ fn with_status(c: &Cell) -> Map<String, Value> {
     if let Some(copied) = c
         .copied
         .as_ref()
-        .filter(|_| !c.raw.contains_key("fallback_share"))
+        .filter(|_| !c.raw.contains_key(result::FALLBACK_SHARE.name))
     {
-        m.insert("fallback_share".into(), json!(copied.share));
+        m.insert(result::FALLBACK_SHARE.name.into(), json!(copied.share));
     }
     m
 }

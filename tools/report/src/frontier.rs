@@ -5,12 +5,13 @@
 
 use crate::model::{Cell, Parsed};
 use crate::plots::{key_series, num, Chart, Plot, Series, XKind, GBPS};
+use kcore::record::{result as k, Key, Object};
 
 /// `x%` of the copy ceiling of the same boot (`pct_of_ceiling`), with the DMA ceiling's
 /// share for DMA cells: `42% (DMA 80%)`; `—` when the run measured no ceiling.
 pub fn ceiling_text(c: &Cell) -> String {
-    let get = |k: &str| c.raw.get(k).and_then(|v| v.as_f64());
-    match (get("pct_of_ceiling"), get("pct_of_dma_ceiling")) {
+    let get = |k| c.get(k).and_then(|v| v.as_f64());
+    match (get(k::PCT_OF_CEILING), get(k::PCT_OF_DMA_CEILING)) {
         (Some(cpu), Some(dma)) => format!("{cpu:.0}% (DMA {dma:.0}%)"),
         (Some(cpu), None) => format!("{cpu:.0}%"),
         _ => "—".into(),
@@ -19,8 +20,8 @@ pub fn ceiling_text(c: &Cell) -> String {
 
 /// `unmapped_us=p50/p99/max; first_mapped_us=p50/max` of a migration cell that has them.
 pub fn latency_text(c: &Cell) -> Option<String> {
-    let obj = |k: &str, keys: &[&str]| {
-        let o = c.raw.get(k)?;
+    let obj = |k: Key<Object>, keys: &[&str]| {
+        let o = c.get(k)?;
         let v: Option<Vec<String>> = keys
             .iter()
             .map(|q| {
@@ -29,11 +30,11 @@ pub fn latency_text(c: &Cell) -> Option<String> {
                     .map(|x| format!("{x:.1}"))
             })
             .collect();
-        Some(format!("{k}={}", v?.join("/")))
+        Some(format!("{}={}", k.name, v?.join("/")))
     };
     let parts: Vec<String> = [
-        obj("unmapped_us", &["p50", "p99", "max"]),
-        obj("first_mapped_us", &["p50", "max"]),
+        obj(k::UNMAPPED_US, &["p50", "p99", "max"]),
+        obj(k::FIRST_MAPPED_US, &["p50", "max"]),
     ]
     .into_iter()
     .flatten()
@@ -97,10 +98,7 @@ pub fn plots(parsed: &Parsed, sfx: &str) -> Vec<Plot> {
         |c| {
             format!(
                 "split {}",
-                c.raw
-                    .get("dma_split")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("?")
+                c.get(k::DMA_SPLIT).and_then(|v| v.as_str()).unwrap_or("?")
             )
         },
         |c| figure(c).then_some((c.channels, c.gbps_mean)),
@@ -145,8 +143,7 @@ pub fn plots(parsed: &Parsed, sfx: &str) -> Vec<Plot> {
         });
     }
     let p99 = |c: &Cell| {
-        c.raw
-            .get("unmapped_us")
+        c.get(k::UNMAPPED_US)
             .and_then(|o| o.get("p99"))
             .and_then(|v| v.as_f64())
     };

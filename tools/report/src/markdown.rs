@@ -12,6 +12,7 @@ use crate::model::{accel_label, size_label, Cell, Parsed};
 use crate::seed;
 use crate::status::{percent, Status, INVALID_SHARE};
 use crate::tables::{self, gbps, mean_sd};
+use kcore::record::{result, run as rk};
 use std::fmt::Write;
 
 /// Inputs of the document besides the parsed log.
@@ -79,16 +80,16 @@ fn header(out: &mut String, parsed: &Parsed) {
     let _ = writeln!(
         out,
         "- Topology: {}",
-        text("topology").unwrap_or_else(|| "not reported".into())
+        text(rk::TOPOLOGY.name).unwrap_or_else(|| "not reported".into())
     );
-    if let Some(f) = text("features") {
+    if let Some(f) = text(rk::FEATURES.name) {
         let _ = writeln!(out, "- Hardware paths: {f}");
     }
-    if let Some(h) = text("host").filter(|h| h != "none") {
+    if let Some(h) = text(rk::HOST.name).filter(|h| h != "none") {
         let _ = writeln!(out, "- Host: {h}");
     }
     let has_dma = parsed.all_cells().iter().any(|c| c.engine.contains("dma"));
-    match text("ptdma_profile") {
+    match text(rk::PTDMA_PROFILE.name) {
         Some(p) => {
             let _ = writeln!(
                 out,
@@ -103,12 +104,12 @@ fn header(out: &mut String, parsed: &Parsed) {
     match run {
         Some(_) => {
             let parts: Vec<String> = [
-                "cells",
-                "failures",
-                "degraded",
-                "invalid",
-                "elapsed_s",
-                "status",
+                rk::CELLS.name,
+                rk::FAILURES.name,
+                rk::DEGRADED.name,
+                rk::INVALID.name,
+                rk::ELAPSED_S.name,
+                rk::STATUS.name,
             ]
             .iter()
             .filter_map(|k| text(k).map(|v| format!("{k} {v}")))
@@ -149,8 +150,12 @@ fn header(out: &mut String, parsed: &Parsed) {
 
 /// The RUN line's status and counts, checked against the cells.
 fn run_status(out: &mut String, parsed: &Parsed, r: &crate::model::RunInfo) {
-    let failures = r.raw.get("failures").and_then(|v| v.as_u64()).unwrap_or(0);
-    let status = r.text("status");
+    let failures = r
+        .raw
+        .get(rk::FAILURES.name)
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    let status = r.text(rk::STATUS.name);
     match status.as_deref() {
         Some("ok") if failures == 0 => {}
         Some("degraded") if failures == 0 => {
@@ -181,7 +186,7 @@ fn run_status(out: &mut String, parsed: &Parsed, r: &crate::model::RunInfo) {
         }
     }
     let all = parsed.all_cells().len() as u64;
-    if let Some(n) = r.raw.get("cells").and_then(|v| v.as_u64()) {
+    if let Some(n) = r.raw.get(rk::CELLS.name).and_then(|v| v.as_u64()) {
         if n != all {
             let _ = writeln!(
                 out,
@@ -240,8 +245,7 @@ fn engine_labels(out: &mut String, parsed: &Parsed) {
         .iter()
         .filter(|c| {
             c.copied.is_none()
-                && c.raw
-                    .get("fallback_ops")
+                && c.get(result::FALLBACK_OPS)
                     .and_then(|v| v.as_u64())
                     .is_some_and(|n| n > 0)
         })

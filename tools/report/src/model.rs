@@ -7,6 +7,7 @@
 //! read them. The line format is DESIGN.md §6.
 
 use crate::status::{Copied, Status};
+use kcore::record::Key;
 use serde_json::{Map, Value};
 
 /// Per-repetition mean time of each pipeline phase, in nanoseconds (DESIGN.md §4).
@@ -133,6 +134,11 @@ pub fn family(engine: &str) -> Family {
 }
 
 impl Cell {
+    /// The logged value of a shared key (`kcore::record`), if present and not null.
+    pub fn get<T>(&self, key: Key<T>) -> Option<&Value> {
+        self.raw.get(key.name).filter(|v| !v.is_null())
+    }
+
     /// True for raw-copy ceiling cells.
     pub fn is_raw(&self) -> bool {
         self.mode == "raw-copy"

@@ -9,6 +9,9 @@
 
 use crate::model::{Cell, Mmio, Parsed, Phases, RunInfo, Skipped};
 use crate::status;
+use kcore::record::{
+    self, result as k, Bool, Key, Label, Num, Object, Str, UInt, RESULT_MARKER, RUN_MARKER,
+};
 use serde_json::{Map, Value};
 
 /// What kind of machine-readable line this is.
@@ -23,7 +26,7 @@ pub enum Kind {
 /// If `line` carries a marker, its kind and the text after the marker (trimmed).
 pub fn classify(line: &str) -> Option<(Kind, &str)> {
     let trimmed = line.trim_start();
-    for (kind, word) in [(Kind::Result, "RESULT"), (Kind::Run, "RUN")] {
+    for (kind, word) in [(Kind::Result, RESULT_MARKER), (Kind::Run, RUN_MARKER)] {
         // At the start of the line: any text after it counts (so "RESULT" alone is malformed).
         if let Some(rest) = trimmed.strip_prefix(word) {
             if rest.is_empty() || rest.starts_with(char::is_whitespace) {
@@ -66,9 +69,9 @@ pub fn parse_log(bytes: &[u8]) -> Parsed {
             Ok(obj) => obj,
             Err(reason) => {
                 let what = if kind == Kind::Result {
-                    "RESULT"
+                    RESULT_MARKER
                 } else {
-                    "RUN"
+                    RUN_MARKER
                 };
                 parsed.skipped.push(Skipped {
                     line: line_no,
@@ -87,6 +90,17 @@ pub fn parse_log(bytes: &[u8]) -> Parsed {
                 }),
             },
             Kind::Run => {
+                let missing: Vec<String> = record::required(record::RUN_KEYS)
+                    .filter(|k| !obj.contains_key(k.name))
+                    .map(|k| format!("missing key `{}`", k.name))
+                    .collect();
+                if !missing.is_empty() {
+                    parsed.skipped.push(Skipped {
+                        line: line_no,
+                        reason: format!("{RUN_MARKER}: {}", missing.join("; ")),
+                    });
+                    continue;
+                }
                 if let Some(prev) = &parsed.run {
                     parsed.skipped.push(Skipped {
                         line: prev.line,
@@ -139,13 +153,11 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// The value of `key`; a missing key is `None` (the shared table's required keys are
+    /// checked once, up front), and so is `null` for an optional key.
     fn get(&mut self, key: &str, required: bool) -> Option<&'a Value> {
         match self.obj.get(key) {
-            None if required => {
-                self.errors.push(format!("missing key `{key}`"));
-                None
-            }
-            None | Some(Value::Null) if !required => None,
+            Some(Value::Null) if !required => None,
             v => v,
         }
     }
@@ -155,7 +167,9 @@ impl<'a> Fields<'a> {
             .push(format!("`{key}` must be {want}, got {}", type_name(got)));
     }
 
-    fn string(&mut self, key: &str) -> String {
+    fn string(&mut self, key: Key<Str>) -> String {
+        debug_assert!(key.required, "`{}` is optional in kcore::record", key.name);
+        let key = key.name;
         match self.get(key, true) {
             Some(Value::String(s)) => s.clone(),
             Some(v) => {
@@ -167,7 +181,9 @@ impl<'a> Fields<'a> {
     }
 
     /// A string or integer label (nodes, placement), optional.
-    fn label(&mut self, key: &str) -> Option<String> {
+    fn label(&mut self, key: Key<Label>) -> Option<String> {
+        debug_assert!(!key.required, "`{}` is required in kcore::record", key.name);
+        let key = key.name;
         match self.get(key, false)? {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
@@ -188,7 +204,9 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn uint(&mut self, key: &str) -> u64 {
+    fn uint(&mut self, key: Key<UInt>) -> u64 {
+        debug_assert!(key.required, "`{}` is optional in kcore::record", key.name);
+        let key = key.name;
         match self.get(key, true) {
             Some(v) => self.uint_of(key, v),
             None => 0,
@@ -205,19 +223,25 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn float(&mut self, key: &str) -> f64 {
+    fn float(&mut self, key: Key<Num>) -> f64 {
+        debug_assert!(key.required, "`{}` is optional in kcore::record", key.name);
+        let key = key.name;
         match self.get(key, true) {
             Some(v) => self.float_of(key, v),
             None => 0.0,
         }
     }
 
-    fn opt_float(&mut self, key: &str) -> Option<f64> {
+    fn opt_float(&mut self, key: Key<Num>) -> Option<f64> {
+        debug_assert!(!key.required, "`{}` is required in kcore::record", key.name);
+        let key = key.name;
         let v = self.get(key, false)?;
         Some(self.float_of(key, v))
     }
 
-    fn boolean(&mut self, key: &str) -> bool {
+    fn boolean(&mut self, key: Key<Bool>) -> bool {
+        debug_assert!(key.required, "`{}` is optional in kcore::record", key.name);
+        let key = key.name;
         match self.get(key, true) {
             Some(Value::Bool(b)) => *b,
             Some(v) => {
@@ -229,7 +253,9 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional object whose listed keys are all required numbers.
-    fn sub_object(&mut self, key: &str, keys: &[&str]) -> Option<Vec<f64>> {
+    fn sub_object(&mut self, key: Key<Object>, keys: &[&str]) -> Option<Vec<f64>> {
+        debug_assert!(!key.required, "`{}` is required in kcore::record", key.name);
+        let key = key.name;
         let v = self.get(key, false)?;
         let Value::Object(map) = v else {
             self.wrong(key, "an object", v);
@@ -262,41 +288,45 @@ pub fn cell_from_object(line: usize, obj: Map<String, Value>) -> Result<Cell, St
         obj: &obj,
         errors: Vec::new(),
     };
-    let exp = f.string("exp");
-    let engine = f.string("engine");
-    let mode = f.string("mode");
-    let folio_kib = f.uint("folio_kib");
-    let folios = f.uint("folios");
-    let threads = f.uint("threads");
-    let channels = f.uint("channels");
-    let placement = f.label("placement");
-    let from = f.label("from");
-    let to = f.label("to");
-    let bytes = f.uint("bytes");
-    let reps = f.uint("reps");
-    let gbps_mean = f.float("gbps_mean");
-    let gbps_stdev = f.float("gbps_stdev");
-    let gbps_cv = f.opt_float("gbps_cv");
-    let gbps_min = f.opt_float("gbps_min");
-    let gbps_max = f.opt_float("gbps_max");
+    // The shared table decides what a cell must carry; the typed reads below check types.
+    for key in record::required(record::RESULT_KEYS) {
+        if !obj.contains_key(key.name) {
+            f.errors.push(format!("missing key `{}`", key.name));
+        }
+    }
+    let exp = f.string(k::EXP);
+    let engine = f.string(k::ENGINE);
+    let mode = f.string(k::MODE);
+    let folio_kib = f.uint(k::FOLIO_KIB);
+    let folios = f.uint(k::FOLIOS);
+    let threads = f.uint(k::THREADS);
+    let channels = f.uint(k::CHANNELS);
+    let placement = f.label(k::PLACEMENT);
+    let from = f.label(k::FROM);
+    let to = f.label(k::TO);
+    let bytes = f.uint(k::BYTES);
+    let reps = f.uint(k::REPS);
+    let gbps_mean = f.float(k::GBPS_MEAN);
+    let gbps_stdev = f.float(k::GBPS_STDEV);
+    let gbps_cv = f.opt_float(k::GBPS_CV);
+    let gbps_min = f.opt_float(k::GBPS_MIN);
+    let gbps_max = f.opt_float(k::GBPS_MAX);
     let phase_ns = f
-        .sub_object("phase_ns", &["prepare", "unmap", "copy", "remap"])
+        .sub_object(k::PHASE_NS, &k::PHASE_NS_FIELDS)
         .map(|v| Phases {
             prepare: v[0],
             unmap: v[1],
             copy: v[2],
             remap: v[3],
         });
-    let mmio = f
-        .sub_object("mmio", &["reads", "writes", "doorbells"])
-        .map(|v| Mmio {
-            reads: v[0] as u64,
-            writes: v[1] as u64,
-            doorbells: v[2] as u64,
-        });
-    let verified = f.boolean("verified");
-    let accel = f.string("accel");
-    let cpu = f.string("cpu");
+    let mmio = f.sub_object(k::MMIO, &k::MMIO_FIELDS).map(|v| Mmio {
+        reads: v[0] as u64,
+        writes: v[1] as u64,
+        doorbells: v[2] as u64,
+    });
+    let verified = f.boolean(k::VERIFIED);
+    let accel = f.string(k::ACCEL);
+    let cpu = f.string(k::CPU);
     let (logged_status, copied) = status::read(&obj, &mut f.errors);
     if !f.errors.is_empty() {
         return Err(f.errors.join("; "));
@@ -446,7 +476,7 @@ mod tests {
     #[test]
     fn log_with_crlf_and_noise() {
         let log = format!(
-            "boot\r\nRESULT {GOOD}\r\nRESULT {{bad\r\nRUN {{\"cells\":1}}\r\nRUN {{\"cells\":2}}\r\n"
+            "boot\r\nRESULT {GOOD}\r\nRESULT {{bad\r\nRUN {{\"cells\":1,\"status\":\"ok\"}}\r\nRUN {{\"cells\":2,\"status\":\"ok\"}}\r\n"
         );
         let p = parse_log(log.as_bytes());
         assert_eq!(p.lines, 5);
@@ -456,5 +486,53 @@ mod tests {
         assert_eq!(p.skipped.len(), 2);
         assert_eq!(p.skipped[0].line, 3);
         assert!(p.skipped[1].reason.contains("superseded"));
+    }
+
+    #[test]
+    fn a_run_line_without_a_required_key_is_skipped_with_the_key_named() {
+        let log = "RUN {\"cells\":1,\"status\":\"ok\"}\nRUN {\"cells\":2}\n";
+        let p = parse_log(log.as_bytes());
+        assert_eq!(
+            p.run.as_ref().map(|r| r.line),
+            Some(1),
+            "the good line stays"
+        );
+        assert_eq!(p.skipped.len(), 1);
+        assert_eq!(p.skipped[0].line, 2);
+        assert_eq!(p.skipped[0].reason, "RUN: missing key `status`");
+    }
+
+    /// Ties the parser to `kcore::record`: dropping any key the table calls required makes
+    /// the line malformed with that key named, and a line carrying only the required keys
+    /// is a cell (so the parser requires nothing the table does not).
+    #[test]
+    fn the_parser_requires_exactly_the_shared_required_keys() {
+        let full: Map<String, Value> = serde_json::from_str(GOOD).unwrap();
+        let required: Map<String, Value> = full
+            .iter()
+            .filter(|(name, _)| record::required(record::RESULT_KEYS).any(|k| k.name == *name))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        assert_eq!(
+            required.len(),
+            record::required(record::RESULT_KEYS).count(),
+            "GOOD carries every required key"
+        );
+        assert!(cell_from_object(1, required.clone()).is_ok());
+        for key in record::required(record::RESULT_KEYS) {
+            let mut without = required.clone();
+            without.remove(key.name);
+            let err = cell_from_object(1, without).unwrap_err();
+            assert!(
+                err.contains(&format!("missing key `{}`", key.name)),
+                "{}: {err}",
+                key.name
+            );
+            assert_eq!(
+                err.matches("missing key").count(),
+                1,
+                "reported once: {err}"
+            );
+        }
     }
 }

@@ -235,7 +235,10 @@ fn question_plots(parsed: &Parsed, sfx: &str) -> Vec<Plot> {
         parsed,
         Bench::Load.name(),
         |c| {
-            let l = c.raw.get("load").and_then(|v| v.as_str()).unwrap_or("?");
+            let l = c
+                .get(kcore::record::result::LOAD)
+                .and_then(|v| v.as_str())
+                .unwrap_or("?");
             format!("{} {l}", c.engine)
         },
         |c| Some((c.folio_kib, c.gbps_mean)),

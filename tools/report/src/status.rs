@@ -10,6 +10,7 @@
 //! 1 % it is `invalid`: not a figure of that engine. Logs from before the accounting carry no
 //! `status`; theirs is derived from `verified`.
 
+use kcore::record::result as k;
 use serde_json::Value;
 
 /// The statuses and the 1 % rule are the kernel's own (`kcore::honesty`), so the report
@@ -81,7 +82,7 @@ pub fn read(
     obj: &serde_json::Map<String, Value>,
     errors: &mut Vec<KeyError>,
 ) -> (Option<Status>, Option<Copied>) {
-    let status = match obj.get("status") {
+    let status = match obj.get(k::STATUS.name) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Status::parse(s).or_else(|| {
             let known: Vec<&str> = Status::ALL.iter().map(|s| s.name()).collect();
@@ -96,12 +97,12 @@ pub fn read(
             None
         }
     };
-    let keys = ["bytes_dma", "bytes_cpu", "bytes_fallback"];
+    let keys = [k::BYTES_DMA.name, k::BYTES_CPU.name, k::BYTES_FALLBACK.name];
     let present = keys
         .iter()
         .filter(|k| obj.get(**k).is_some_and(|v| !v.is_null()))
         .count();
-    let share = match obj.get("fallback_share") {
+    let share = match obj.get(k::FALLBACK_SHARE.name) {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_f64() {
             Some(x) if (0.0..=1.0).contains(&x) => Some(x),
@@ -111,7 +112,7 @@ pub fn read(
             }
         },
     };
-    let per_rep = match obj.get("fallback_bytes_per_rep") {
+    let per_rep = match obj.get(k::FALLBACK_BYTES_PER_REP.name) {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => {
             let v: Option<Vec<u64>> = items.iter().map(Value::as_u64).collect();
@@ -144,9 +145,9 @@ pub fn read(
         return (status, None);
     }
     let (Some(dma), Some(cpu), Some(fallback)) = (
-        uint(obj, "bytes_dma", errors),
-        uint(obj, "bytes_cpu", errors),
-        uint(obj, "bytes_fallback", errors),
+        uint(obj, k::BYTES_DMA.name, errors),
+        uint(obj, k::BYTES_CPU.name, errors),
+        uint(obj, k::BYTES_FALLBACK.name, errors),
     ) else {
         return (status, None);
     };

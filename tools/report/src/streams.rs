@@ -7,6 +7,7 @@
 
 use crate::model::{Cell, Parsed};
 use crate::plots::{key_series, num, Chart, Plot, XKind, GBPS};
+use kcore::record::result::streams as ks;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -41,12 +42,13 @@ fn f(v: Option<f64>, digits: usize) -> String {
 }
 
 fn admission(set: &[&Cell]) -> String {
-    let keys = ["asked", "full", "partial", "waited", "refused"];
+    let [asked, full, partial, waited, _, refused, _] = ks::ADMISSION_FIELDS;
+    let keys = [asked, full, partial, waited, refused];
     let sums: Vec<String> = keys
         .iter()
         .map(|k| {
             set.iter()
-                .filter_map(|c| c.raw.get("admission")?.get(*k)?.as_u64())
+                .filter_map(|c| c.get(ks::ADMISSION)?.get(*k)?.as_u64())
                 .sum::<u64>()
                 .to_string()
         })
@@ -68,7 +70,7 @@ fn per_stream(set: &[&Cell]) -> String {
 }
 
 fn fg(c: &Cell, kind: &str, k: &str) -> Option<f64> {
-    c.raw.get("fg")?.get(kind)?.get(k)?.as_f64()
+    c.get(ks::FG)?.get(kind)?.get(k)?.as_f64()
 }
 
 /// The markdown sections of both experiments (empty when the log has neither).
@@ -87,8 +89,7 @@ pub fn tables(parsed: &Parsed) -> String {
         for set in &streams {
             let c = set[0];
             let lat = c
-                .raw
-                .get("batch_us")
+                .get(ks::BATCH_US)
                 .map(|o| {
                     format!(
                         "{}/{}",
@@ -173,7 +174,7 @@ pub fn tables(parsed: &Parsed) -> String {
 
 /// `engine` or `engine admit=policy`.
 fn series_name(c: &Cell) -> String {
-    match c.raw.get("admit").and_then(Value::as_str) {
+    match c.get(ks::ADMIT).and_then(Value::as_str) {
         Some(a) if a != "-" => format!("{} admit={a}", c.engine),
         _ => c.engine.clone(),
     }

@@ -191,8 +191,8 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
                     .str("fg_node", config.fg_node.name())
                     .num("set_gbps_mean", set_gbps.unwrap_or(f64::NAN))
                     .bool("all_verified", all_verified)
-                    .obj("fg", fg_result.clone());
-                println!("RESULT {}", obj.finish());
+                    .obj(kcore::record::result::streams::FG, fg_result.clone());
+                crate::bench::json::print_result(obj);
             }
             let failed = set.streams.iter().find_map(|o| o.failure.clone());
             rows.push((n, e, set_gbps, base, under, failed.is_none()));

@@ -23,6 +23,7 @@ use cell::{run_set, SetOutcome};
 use kcore::cmdline::Config;
 use kcore::costmodel::Cost;
 use kcore::migrate::folio_bytes;
+use kcore::record::result::streams as ks;
 use kcore::stats::Summary;
 use kcore::streams::{AdmitPolicy, StreamRoute, StreamsArg};
 use run::{StreamEngine, StreamPlan};
@@ -211,34 +212,39 @@ pub fn report_set(
     for (i, (spec, o)) in specs.iter().zip(&set.streams).enumerate() {
         totals.count(o);
         let a = set.admit(i);
+        let [asked, full, partial, waited, wait_ns, refused, refused_after_wait] =
+            ks::ADMISSION_FIELDS;
         let mut obj = super::result::result_obj(spec, o)
-            .int("stream", i as u64)
-            .int("streams", specs.len() as u64)
-            .int("stream_cpu", plans[i].cpu as u64)
-            .str("admit", policy.map_or("-", AdmitPolicy::name))
-            .int("wait_us", wait_us)
+            .int(ks::STREAM, i as u64)
+            .int(ks::STREAMS, specs.len() as u64)
+            .int(ks::STREAM_CPU, plans[i].cpu as u64)
+            .str(ks::ADMIT, policy.map_or("-", AdmitPolicy::name))
+            .int(ks::WAIT_US, wait_us)
             .obj(
-                "admission",
+                ks::ADMISSION,
                 super::json::Obj::new()
-                    .int("asked", a.asked)
-                    .int("full", a.full)
-                    .int("partial", a.partial)
-                    .int("waited", a.waited)
-                    .int("wait_ns", a.wait_ns)
-                    .int("refused", a.refused)
-                    .int("refused_after_wait", a.refused_after_wait),
+                    .int(asked, a.asked)
+                    .int(full, a.full)
+                    .int(partial, a.partial)
+                    .int(waited, a.waited)
+                    .int(wait_ns, a.wait_ns)
+                    .int(refused, a.refused)
+                    .int(refused_after_wait, a.refused_after_wait),
             )
-            .obj("batch_us", pct_obj(&set.batch_ns[i], true))
+            .obj(ks::BATCH_US, pct_obj(&set.batch_ns[i], true))
             .ints("failed_channels", &channel_ids(set.failed_channels[i]))
-            .num("set_gbps_mean", total.as_ref().map_or(f64::NAN, |s| s.mean))
-            .num("jain", set.jain.unwrap_or(f64::NAN));
+            .num(
+                ks::SET_GBPS_MEAN,
+                total.as_ref().map_or(f64::NAN, |s| s.mean),
+            )
+            .num(ks::JAIN, set.jain.unwrap_or(f64::NAN));
         if let Some(&(s, e)) = set.window_us.get(i) {
             obj = obj.num("start_us", s).num("end_us", e);
         }
         if !set.choices[i].is_empty() {
             obj = obj.str("auto_choice", &set.choices[i]);
         }
-        println!("RESULT {}", extra(obj).finish());
+        crate::bench::json::print_result(extra(obj));
     }
 }
 
