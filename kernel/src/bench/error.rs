@@ -116,8 +116,25 @@ pub enum InputError {
         /// The jobs that use it.
         by: &'static str,
     },
-    /// A benchmark's own check of its keys or of the machine refused the request.
-    Refused(String),
+    /// More streams than CPUs free to coordinate them (one CPU per stream).
+    TooFewStreamCpus {
+        /// Streams asked for.
+        streams: usize,
+        /// CPUs free for streams.
+        free: usize,
+        /// True when one CPU is kept for `bench=appcost`'s foreground job.
+        besides_foreground: bool,
+    },
+    /// An engine a stream cannot be: a stream's CPU copies alone, so `cpu-mt` and
+    /// `hybrid` (whose workers would be other streams' CPUs) are refused.
+    NotAStreamEngine(kcore::cmdline::Engine),
+    /// `channels=` per stream beyond the DMA channels the machine has.
+    ChannelsPerStream {
+        /// Channels asked per stream.
+        asked: u32,
+        /// DMA channels that exist.
+        have: usize,
+    },
 }
 
 impl fmt::Display for InputError {
@@ -199,7 +216,27 @@ impl fmt::Display for InputError {
             InputError::KeyNotUsed { key, by } => {
                 write!(f, "{key}= applies to {by}, which this run does not include")
             }
-            InputError::Refused(why) => write!(f, "{why}"),
+            InputError::TooFewStreamCpus {
+                streams,
+                free,
+                besides_foreground,
+            } => write!(
+                f,
+                "{streams} stream(s) need {streams} CPU(s){}; {free} are free for streams",
+                if *besides_foreground {
+                    " besides the foreground's"
+                } else {
+                    ""
+                }
+            ),
+            InputError::NotAStreamEngine(e) => write!(
+                f,
+                "streams: engine={e}: a stream runs cpu or dma (cpu, dma and auto when engine= is not given)"
+            ),
+            InputError::ChannelsPerStream { asked, have } => write!(
+                f,
+                "streams: channels={asked} per stream, but {have} DMA channels exist"
+            ),
             InputError::CrossoverNeedsDma => write!(
                 f,
                 "dma-min-batch=auto: no DMA engine to measure a crossover with"
@@ -208,7 +245,7 @@ impl fmt::Display for InputError {
     }
 }
 
-/// Why the CPUs of a background load misbehaved.
+/// Why the CPUs of a background load (or of `bench=appcost`'s foreground job) misbehaved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadError {
     /// The load could not be posted to its CPUs.
@@ -222,9 +259,9 @@ pub enum LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::Start(e) => write!(f, "load: {e}"),
-            LoadError::FinishedAtOnce => write!(f, "load CPUs finished at once"),
-            LoadError::DidNotStop(c) => write!(f, "load CPU {c} did not stop"),
+            LoadError::Start(e) => write!(f, "{e}"),
+            LoadError::FinishedAtOnce => write!(f, "its CPUs finished at once"),
+            LoadError::DidNotStop(c) => write!(f, "CPU {c} did not stop"),
         }
     }
 }
@@ -285,6 +322,16 @@ pub enum BenchError {
     },
     /// The CPUs of a background load misbehaved.
     Load(LoadError),
+    /// The CPU of `bench=appcost`'s foreground job misbehaved.
+    Foreground(LoadError),
+    /// A stream of a set failed (counted in the run's totals already); the experiment
+    /// stops after printing what it measured.
+    StreamFailed {
+        /// The set (`streams 3 dma admit=wait`).
+        set: String,
+        /// The stream's failure.
+        why: String,
+    },
 }
 
 impl BenchError {
@@ -302,7 +349,10 @@ impl BenchError {
 
     /// True when the failure is a cell already counted in the run's totals.
     pub fn is_counted(&self) -> bool {
-        matches!(self, BenchError::Calibration { .. })
+        matches!(
+            self,
+            BenchError::Calibration { .. } | BenchError::StreamFailed { .. }
+        )
     }
 
     /// How a run that stopped with this error ends.
@@ -350,7 +400,9 @@ impl fmt::Display for BenchError {
                 f,
                 "frame leak in {what}: {before} frames in use before, {after} after"
             ),
-            BenchError::Load(e) => write!(f, "{e}"),
+            BenchError::Load(e) => write!(f, "load: {e}"),
+            BenchError::Foreground(e) => write!(f, "appcost foreground: {e}"),
+            BenchError::StreamFailed { set, why } => write!(f, "{set}: {why}"),
         }
     }
 }

@@ -66,11 +66,8 @@ fn run_bench_list(
             Bench::Load => bench::load::load(config, &mut totals),
             Bench::Cycles => bench::cycles::cycles(config, &mut totals),
             Bench::Frontier => bench::frontier::frontier(config, &mut totals),
-            // Their refusals are text; a failed stream was counted before it stops them.
-            Bench::Streams => bench::streams::streams(config, &mut totals)
-                .map_err(|e| InputError::Refused(e).into()),
-            Bench::Appcost => bench::appcost::appcost(config, &mut totals)
-                .map_err(|e| InputError::Refused(e).into()),
+            Bench::Streams => bench::streams::streams(config, &mut totals),
+            Bench::Appcost => bench::appcost::appcost(config, &mut totals),
         };
         match r {
             Ok(()) => {}

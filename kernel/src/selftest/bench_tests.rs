@@ -66,7 +66,30 @@ fn errors_classified_by_kind() -> Result<(), String> {
         String::from("a request error is bad input")
     })?;
     check_eq("input exit", input.exit_code(), ExitCode::BadInput)?;
-    let cases: [(BenchError, ExitCode); 6] = [
+    // The streams' and appcost's refusals are bad input, each its own variant.
+    for refusal in [
+        InputError::TooFewStreamCpus {
+            streams: 4,
+            free: 3,
+            besides_foreground: true,
+        },
+        InputError::NotAStreamEngine(kcore::cmdline::Engine::Hybrid),
+        InputError::ChannelsPerStream { asked: 9, have: 2 },
+    ] {
+        let e = BenchError::from(refusal);
+        check(e.is_input() && !e.is_counted(), || {
+            alloc::format!("{e}: not bad input")
+        })?;
+    }
+    // A failed stream was counted with its cell; it stops the run, never as bad input.
+    let failed = BenchError::StreamFailed {
+        set: String::from("streams 3 dma admit=wait"),
+        why: String::from("data mismatch"),
+    };
+    check(!failed.is_input() && failed.is_counted(), || {
+        alloc::format!("{failed}: must be a counted stop")
+    })?;
+    let cases: [(BenchError, ExitCode); 7] = [
         (
             BenchError::Leak {
                 what: "test",
@@ -77,6 +100,10 @@ fn errors_classified_by_kind() -> Result<(), String> {
         ),
         (
             BenchError::Load(LoadError::DidNotStop(1)),
+            ExitCode::TestFailure,
+        ),
+        (
+            BenchError::Foreground(LoadError::FinishedAtOnce),
             ExitCode::TestFailure,
         ),
         (

@@ -7,9 +7,9 @@
 //! "under migration" never includes set-up, verification or idle time.
 
 use crate::arch::tsc;
+use crate::bench::error::{BenchError, LoadError};
 use crate::mm::frames::{self, Block};
 use crate::smp::dispatch;
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kcore::rng::XorShift;
@@ -34,7 +34,7 @@ struct Chase {
 }
 
 impl Chase {
-    fn build(node: &dyn Fn(usize) -> u32, bytes: u64, seed: u64) -> Result<Self, String> {
+    fn build(node: &dyn Fn(usize) -> u32, bytes: u64, seed: u64) -> Result<Self, BenchError> {
         let lines = (bytes / 64).max(2);
         let mut blocks = Vec::new();
         for i in 0..lines.div_ceil(LINES_PER_BLOCK) as usize {
@@ -43,9 +43,11 @@ impl Chase {
                 Ok(b) => blocks.push(b),
                 Err(e) => {
                     free_all(&mut blocks);
-                    return Err(alloc::format!(
-                        "appcost: foreground buffer on node {node}: {e}"
-                    ));
+                    return Err(BenchError::Frames {
+                        what: "appcost foreground buffer",
+                        node,
+                        error: e,
+                    });
                 }
             }
         }
@@ -176,27 +178,24 @@ impl Foreground {
     /// starts the job there.
     ///
     /// # Errors
-    /// Memory for the buffers, or a CPU that cannot take the job.
+    /// [`BenchError::Frames`]: memory for the buffers; [`BenchError::Foreground`]: a CPU
+    /// that cannot take the job, or that returned at once.
     pub fn start(
         cpus: &[usize],
         node: &dyn Fn(usize) -> u32,
         sets: [u64; 3],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BenchError> {
         for (k, &c) in cpus.iter().enumerate() {
-            let mut chases = Vec::new();
-            for (i, &bytes) in sets.iter().enumerate() {
-                match Chase::build(node, bytes, tsc::rdtsc() ^ ((k * 3 + i) as u64) << 32) {
-                    Ok(ch) => chases.push(ch),
-                    Err(e) => {
-                        for mut ch in chases {
-                            free_all(&mut ch.blocks);
-                        }
-                        free_buffers();
-                        return Err(e);
-                    }
+            let build =
+                |i: usize| Chase::build(node, sets[i], tsc::rdtsc() ^ ((k * 3 + i) as u64) << 32);
+            // On a failure the chases built so far are dropped, which frees their blocks.
+            let chases = match (|| Ok::<_, BenchError>([build(0)?, build(1)?, build(2)?]))() {
+                Ok(chases) => chases,
+                Err(e) => {
+                    free_buffers();
+                    return Err(e);
                 }
-            }
-            let chases: [Chase; 3] = chases.try_into().map_err(|_| "three chases")?;
+            };
             BUFFERS.lock().push((
                 c,
                 Buffers {
@@ -211,11 +210,11 @@ impl Foreground {
             Err(Ok(_)) => {}
             Ok(()) => {
                 free_buffers();
-                return Err("appcost: foreground CPUs finished at once".into());
+                return Err(BenchError::Foreground(LoadError::FinishedAtOnce));
             }
             Err(Err(e)) => {
                 free_buffers();
-                return Err(alloc::format!("appcost: foreground: {e}"));
+                return Err(BenchError::Foreground(LoadError::Start(e)));
             }
         }
         Ok(Self {
@@ -226,12 +225,12 @@ impl Foreground {
     /// Stops the job, waits for it and frees the buffers.
     ///
     /// # Errors
-    /// A CPU that did not stop.
-    pub fn stop(self) -> Result<(), String> {
+    /// [`BenchError::Foreground`]: a CPU that did not stop within 10 s.
+    pub fn stop(self) -> Result<(), BenchError> {
         STOP.store(true, Ordering::Release);
         for &c in &self.cpus {
             if !dispatch::wait_idle(c, 10_000_000_000) {
-                return Err(alloc::format!("appcost: foreground CPU {c} did not stop"));
+                return Err(BenchError::Foreground(LoadError::DidNotStop(c)));
             }
         }
         free_buffers();

@@ -9,12 +9,14 @@
 
 pub mod fg;
 
-use super::streams::{self, cell::run_set};
+use super::error::{BenchError, InputError};
+use super::streams::{self, cell::run_set, StreamKind};
 use super::totals::Totals;
 use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
 use fg::{Foreground, Sample, KINDS};
+use kcore::bench::Bench;
 use kcore::cmdline::Config;
 use kcore::stats::Summary;
 use kcore::streams::AdmitPolicy;
@@ -80,7 +82,13 @@ fn fg_obj(sets: &[u64; 3], alone: &Sample, under: &Sample) -> super::json::Obj {
 }
 
 /// Runs `bench=appcost`.
-pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
+///
+/// # Errors
+/// A request this machine cannot run ([`BenchError::is_input`]), a failed calibration of
+/// `auto`, a foreground job that could not start or stop ([`BenchError::Frames`],
+/// [`BenchError::Foreground`]), or [`BenchError::StreamFailed`] (the sets so far are
+/// printed first, and the foreground is stopped).
+pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let online = crate::smp::online();
     let me = crate::arch::percpu::current_index();
     let Some(&fg_cpu) = online.iter().rev().find(|&&c| c != me) else {
@@ -96,20 +104,22 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
     }
     let counts: Vec<usize> = match &config.streams {
         Some(s) if s.len() > max_streams => {
-            return Err(alloc::format!(
-            "appcost: streams={} needs {} CPUs besides the foreground's; {max_streams} are left",
-            s.len(),
-            s.len()
-        ))
+            return Err(InputError::TooFewStreamCpus {
+                streams: s.len(),
+                free: max_streams,
+                besides_foreground: true,
+            }
+            .into())
         }
         Some(s) => alloc::vec![s.len()],
         None => streams::stream_counts(config, max_streams),
     };
-    let engines = streams::engines(config)?;
+    let engines = streams::engines(config, Bench::Appcost)?;
+    let names: Vec<&str> = engines.iter().map(|k| k.name()).collect();
     let policy = config.dma_admit;
     let sets = working_sets();
     println!(
-        "appcost: foreground on CPU {fg_cpus:?} (chase over {} KiB, {} KiB, {} KiB and a streaming read; buffers fg-node={} on node(s) {:?}); streams {counts:?} on the other CPUs, engines {engines:?}, dma-admit={} ({} of {} channels per batch), {} MiB per stream per repetition, {} reps + warm-up{}",
+        "appcost: foreground on CPU {fg_cpus:?} (chase over {} KiB, {} KiB, {} KiB and a streaming read; buffers fg-node={} on node(s) {:?}); streams {counts:?} on the other CPUs, engines {names:?}, dma-admit={} ({} of {} channels per batch), {} MiB per stream per repetition, {} reps + warm-up{}",
         sets[0] >> 10,
         sets[1] >> 10,
         sets[2] >> 10,
@@ -129,7 +139,7 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
         config.migrate.reps,
         crate::bench_context().note()
     );
-    if engines.contains(&"auto") {
+    if engines.contains(&StreamKind::Auto) {
         setup.auto_costs = Some(streams::calibrate_auto(config, &setup, totals)?);
     }
     let place = config.fg_node;
@@ -152,9 +162,10 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
     'all: for &n in &counts {
         let cpus = streams::stream_cpus(n, &fg_cpus)?;
         let routes = streams::routes(config, n, setup.from, setup.to);
-        for &e in &engines {
-            let pol = (e != "cpu").then_some(policy);
-            let engine = match streams::stream_engine(config, &setup, e, policy) {
+        for &kind in &engines {
+            let e = kind.name();
+            let pol = (kind != StreamKind::Cpu).then_some(policy);
+            let engine = match streams::stream_engine(config, &mut setup, kind, policy, totals) {
                 Ok(x) => x,
                 Err(err) => {
                     stopped = Some(err);
@@ -197,7 +208,10 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), String> {
             let failed = set.streams.iter().find_map(|o| o.failure.clone());
             rows.push((n, e, set_gbps, base, under, failed.is_none()));
             if let Some(f) = failed {
-                stopped = Some(alloc::format!("{label}: {f}"));
+                stopped = Some(BenchError::StreamFailed {
+                    set: label,
+                    why: alloc::format!("{f}"),
+                });
                 break 'all;
             }
         }

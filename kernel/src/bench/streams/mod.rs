@@ -12,6 +12,7 @@ pub mod cell;
 pub mod run;
 pub mod table;
 
+use super::error::{BenchError, InputError};
 use super::keys::pct_obj;
 use super::spec::{size_name, Spec};
 use super::totals::Totals;
@@ -20,7 +21,8 @@ use crate::println;
 use alloc::string::String;
 use alloc::vec::Vec;
 use cell::{run_set, SetOutcome};
-use kcore::cmdline::Config;
+use kcore::bench::Bench;
+use kcore::cmdline::{Config, Engine};
 use kcore::costmodel::Cost;
 use kcore::migrate::folio_bytes;
 use kcore::record::result::streams as ks;
@@ -28,6 +30,28 @@ use kcore::stats::Summary;
 use kcore::streams::{AdmitPolicy, StreamRoute, StreamsArg};
 use run::{StreamEngine, StreamPlan};
 pub use table::{channel_ids, print_faults, print_table, row};
+
+/// The engine every stream of a set migrates with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// The stream's own CPU copies.
+    Cpu,
+    /// DMA channels leased per batch from the shared pool.
+    Dma,
+    /// Per batch, the cheaper of the two by the calibrated cost model.
+    Auto,
+}
+
+impl StreamKind {
+    /// The name in tables and RESULT lines (`engine`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamKind::Cpu => "cpu",
+            StreamKind::Dma => "dma",
+            StreamKind::Auto => "auto",
+        }
+    }
+}
 
 /// What every set of one run shares.
 pub struct Setup {
@@ -78,54 +102,61 @@ pub fn routes(config: &Config, n: usize, from: u32, to: u32) -> Vec<StreamRoute>
 /// `exclude`.
 ///
 /// # Errors
-/// Fewer CPUs than streams.
-pub fn stream_cpus(n: usize, exclude: &[usize]) -> Result<Vec<usize>, String> {
+/// [`InputError::TooFewStreamCpus`]: fewer CPUs than streams (`exclude` holds the
+/// foreground's CPU when not empty).
+pub fn stream_cpus(n: usize, exclude: &[usize]) -> Result<Vec<usize>, BenchError> {
     let me = crate::arch::percpu::current_index();
     let mut cpus: Vec<usize> = core::iter::once(me)
         .chain(crate::smp::online().into_iter().filter(|&c| c != me))
         .filter(|c| !exclude.contains(c))
         .collect();
     if cpus.len() < n {
-        return Err(alloc::format!(
-            "{n} streams need {n} CPUs; {} are free for streams",
-            cpus.len()
-        ));
+        return Err(InputError::TooFewStreamCpus {
+            streams: n,
+            free: cpus.len(),
+            besides_foreground: !exclude.is_empty(),
+        }
+        .into());
     }
     cpus.truncate(n);
     Ok(cpus)
 }
 
-/// The engine of every stream for `engine` (`cpu`, `dma`, `auto`).
+/// The engine of every stream of kind `kind`; `auto` is calibrated on this CPU first
+/// when [`Setup::auto_costs`] does not hold its costs yet.
 ///
 /// # Errors
-/// An unknown engine, or DMA channels that cannot be leased.
+/// [`BenchError::Channels`]: DMA channels that cannot be leased; a failed calibration
+/// (see [`calibrate_auto`]).
 pub fn stream_engine(
     config: &Config,
-    setup: &Setup,
-    engine: &str,
+    setup: &mut Setup,
+    kind: StreamKind,
     policy: AdmitPolicy,
-) -> Result<StreamEngine, String> {
-    let dma = || -> Result<DmaEngine, String> {
+    totals: &mut Totals,
+) -> Result<StreamEngine, BenchError> {
+    let dma = |channels: usize| -> Result<DmaEngine, BenchError> {
         Ok(DmaEngine::new(
-            Some(setup.channels as u32),
+            Some(channels as u32),
             super::dma_split(config),
             config.dma_timeout_ms,
-        )
-        .map_err(|e| alloc::format!("streams: {e}"))?
+        )?
         .with_admission(policy, config.dma_wait_us))
     };
-    match engine {
-        "cpu" => Ok(StreamEngine::Cpu),
-        "dma" => Ok(StreamEngine::Dma(dma()?)),
-        "auto" => {
-            let (c, d) = setup
-                .auto_costs
-                .ok_or("streams: auto needs its calibrated costs")?;
-            Ok(StreamEngine::Auto(dma()?, c, d))
+    match kind {
+        StreamKind::Cpu => Ok(StreamEngine::Cpu),
+        StreamKind::Dma => Ok(StreamEngine::Dma(dma(setup.channels)?)),
+        StreamKind::Auto => {
+            let (c, d) = match setup.auto_costs {
+                Some(costs) => costs,
+                None => {
+                    let costs = calibrate_auto(config, setup, totals)?;
+                    setup.auto_costs = Some(costs);
+                    costs
+                }
+            };
+            Ok(StreamEngine::Auto(dma(setup.channels)?, c, d))
         }
-        other => Err(alloc::format!(
-            "streams: engine={other} is not a stream engine (cpu, dma, auto)"
-        )),
     }
 }
 
@@ -162,12 +193,13 @@ pub fn plans(
 /// Calibrates `auto`'s two candidates (CPU, DMA at `channels`) on this CPU.
 ///
 /// # Errors
-/// A calibration that failed.
+/// [`BenchError::Channels`] when the channels cannot be leased; a calibration cell that
+/// gave no figure ([`BenchError::Calibration`]) or a fit that failed.
 pub fn calibrate_auto(
     config: &Config,
     setup: &Setup,
     totals: &mut Totals,
-) -> Result<(Cost, Cost), String> {
+) -> Result<(Cost, Cost), BenchError> {
     use super::setup::{calibrate, design};
     let reps = config.migrate.reps.clamp(1, 3);
     let mut cpu = crate::migrate::engine::cpu::CpuEngine;
@@ -248,29 +280,29 @@ pub fn report_set(
     }
 }
 
-/// Engines of the run: `engine=` when given (cpu, dma or auto), else cpu, dma, auto
-/// (the DMA ones only with a DMA engine).
-pub fn engines(config: &Config) -> Result<Vec<&'static str>, String> {
+/// Engines of the run: `engine=` when given (cpu or dma), else cpu, dma and auto (the
+/// DMA ones only with a DMA engine).
+///
+/// # Errors
+/// [`InputError::NotAStreamEngine`] for `cpu-mt` and `hybrid`; [`InputError::NeedsDma`]
+/// for `engine=dma` without a DMA engine.
+pub fn engines(config: &Config, bench: Bench) -> Result<Vec<StreamKind>, BenchError> {
     let dma = crate::dma::channel_count() > 0;
     if config.given("engine") {
-        let e = match config.migrate.engine {
-            kcore::cmdline::Engine::Cpu => "cpu",
-            kcore::cmdline::Engine::Dma => "dma",
-            other => {
-                return Err(alloc::format!(
-                    "streams: engine={other}: streams run cpu, dma or auto (all three when engine= is not given)"
-                ))
-            }
+        let kind = match config.migrate.engine {
+            Engine::Cpu => StreamKind::Cpu,
+            Engine::Dma => StreamKind::Dma,
+            other => return Err(InputError::NotAStreamEngine(other).into()),
         };
-        if e == "dma" && !dma {
-            return Err("streams: engine=dma but no DMA engine (see the dma: lines above)".into());
+        if kind != StreamKind::Cpu && !dma {
+            return Err(InputError::NeedsDma(bench).into());
         }
-        return Ok(alloc::vec![e]);
+        return Ok(alloc::vec![kind]);
     }
     Ok(if dma {
-        alloc::vec!["cpu", "dma", "auto"]
+        alloc::vec![StreamKind::Cpu, StreamKind::Dma, StreamKind::Auto]
     } else {
-        alloc::vec!["cpu"]
+        alloc::vec![StreamKind::Cpu]
     })
 }
 
@@ -286,16 +318,15 @@ pub fn policies(config: &Config) -> Vec<AdmitPolicy> {
 /// The run's shared setup: nodes, channels per stream, size and bytes.
 ///
 /// # Errors
-/// Nodes that do not exist, or more channels per stream than the machine has.
-pub fn setup(config: &Config) -> Result<Setup, String> {
+/// Nodes without memory ([`InputError::NodeWithoutMemory`]), or more channels per stream
+/// than the machine has ([`InputError::ChannelsPerStream`]).
+pub fn setup(config: &Config) -> Result<Setup, BenchError> {
     let (from, to) = super::nodes(config)?;
     let have = crate::dma::channel_count();
     let channels = match config.migrate.channels {
         Some(c) if config.given("channels") => {
             if c as usize > have && have > 0 {
-                return Err(alloc::format!(
-                    "streams: channels={c} per stream, but {have} DMA channels exist"
-                ));
+                return Err(InputError::ChannelsPerStream { asked: c, have }.into());
             }
             c as usize
         }
@@ -313,14 +344,22 @@ pub fn setup(config: &Config) -> Result<Setup, String> {
 }
 
 /// Runs `bench=streams`.
-pub fn streams(config: &Config, totals: &mut Totals) -> Result<(), String> {
+///
+/// # Errors
+/// A request this machine cannot run ([`BenchError::is_input`]), a failed calibration of
+/// `auto`, or [`BenchError::StreamFailed`] when a stream of a set failed (the sets so far
+/// are printed first).
+pub fn streams(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
     let mut setup = setup(config)?;
     let cpus = crate::smp::online().len();
     let counts = stream_counts(config, cpus);
-    let engines = engines(config)?;
+    let engines = engines(config, Bench::Streams)?;
+    // Refuse a count the CPUs cannot carry before calibrating anything.
+    stream_cpus(counts.iter().copied().max().unwrap_or(1), &[])?;
     let policies = policies(config);
+    let names: Vec<&str> = engines.iter().map(|k| k.name()).collect();
     println!(
-        "streams: {counts:?} streams at once, engines {engines:?}, DMA streams want {} of {} channel(s) per batch, dma-admit {:?} (wait limit {} us); {} folios, {} MiB per stream per repetition, {} reps + warm-up{}",
+        "streams: {counts:?} streams at once, engines {names:?}, DMA streams want {} of {} channel(s) per batch, dma-admit {:?} (wait limit {} us); {} folios, {} MiB per stream per repetition, {} reps + warm-up{}",
         setup.channels,
         crate::dma::channel_count(),
         policies.iter().map(|p| p.name()).collect::<Vec<_>>(),
@@ -330,7 +369,7 @@ pub fn streams(config: &Config, totals: &mut Totals) -> Result<(), String> {
         config.migrate.reps,
         crate::bench_context().note()
     );
-    if engines.contains(&"auto") {
+    if engines.contains(&StreamKind::Auto) {
         println!(
             "streams: calibrating auto's candidates (cpu, dma x{})",
             setup.channels
@@ -341,14 +380,21 @@ pub fn streams(config: &Config, totals: &mut Totals) -> Result<(), String> {
     for &n in &counts {
         let cpus = stream_cpus(n, &[])?;
         let routes = routes(config, n, setup.from, setup.to);
-        for &e in &engines {
-            let pols: Vec<Option<AdmitPolicy>> = if e == "cpu" {
+        for &kind in &engines {
+            let e = kind.name();
+            let pols: Vec<Option<AdmitPolicy>> = if kind == StreamKind::Cpu {
                 alloc::vec![None]
             } else {
                 policies.iter().copied().map(Some).collect()
             };
             for policy in pols {
-                let engine = stream_engine(config, &setup, e, policy.unwrap_or(AdmitPolicy::Wait))?;
+                let engine = stream_engine(
+                    config,
+                    &mut setup,
+                    kind,
+                    policy.unwrap_or(AdmitPolicy::Wait),
+                    totals,
+                )?;
                 let (specs, plans) = plans("streams", config, &setup, &routes, &cpus, &engine);
                 let label = alloc::format!(
                     "streams {n} {e}{}",
@@ -372,11 +418,14 @@ pub fn streams(config: &Config, totals: &mut Totals) -> Result<(), String> {
                     totals,
                 );
                 print_faults(&label, &set);
-                let stopped = set.streams.iter().any(|o| o.failure.is_some());
+                let failed = set.streams.iter().find_map(|o| o.failure.clone());
                 rows.push(row(n, e, policy.map_or("-", AdmitPolicy::name), &set));
-                if stopped {
+                if let Some(why) = failed {
                     print_table("streams (stopped early).", &rows);
-                    return Err(alloc::format!("{label}: a stream failed (see above)"));
+                    return Err(BenchError::StreamFailed {
+                        set: label,
+                        why: alloc::format!("{why}"),
+                    });
                 }
             }
         }
