@@ -208,10 +208,7 @@ pub fn appcost(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
             let failed = set.streams.iter().find_map(|o| o.failure.clone());
             rows.push((n, e, set_gbps, base, under, failed.is_none()));
             if let Some(f) = failed {
-                stopped = Some(BenchError::StreamFailed {
-                    set: label,
-                    why: alloc::format!("{f}"),
-                });
+                stopped = Some(BenchError::StreamFailed { set: label, why: f });
                 break 'all;
             }
         }

@@ -422,10 +422,7 @@ pub fn streams(config: &Config, totals: &mut Totals) -> Result<(), BenchError> {
                 rows.push(row(n, e, policy.map_or("-", AdmitPolicy::name), &set));
                 if let Some(why) = failed {
                     print_table("streams (stopped early).", &rows);
-                    return Err(BenchError::StreamFailed {
-                        set: label,
-                        why: alloc::format!("{why}"),
-                    });
+                    return Err(BenchError::StreamFailed { set: label, why });
                 }
             }
         }
