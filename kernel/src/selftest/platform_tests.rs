@@ -51,7 +51,10 @@ fn platform_matches_runner() -> Result<(), String> {
     Ok(())
 }
 
-/// A 20 ms TSC delay measured on the HPET agrees within 20 % (emulators jitter).
+/// A 20 ms TSC delay measured on the HPET agrees within 20 % (emulators jitter). The
+/// median of three measurements is judged: one delay stretched by the host descheduling
+/// the vCPU mid-measurement (seen on a loaded 2-core build machine) is an outlier, while a
+/// wrong calibration shifts all three.
 fn tsc_vs_reference() -> Result<(), String> {
     check(tsc::hz() > 100_000_000, || {
         alloc::format!("TSC at {} Hz is implausible", tsc::hz())
@@ -63,11 +66,17 @@ fn tsc_vs_reference() -> Result<(), String> {
     // SAFETY: mapped uncached during calibration; the HPET block is 1 KiB.
     let hpet = unsafe { crate::arch::mmio::Mmio::new(h.base, 1024) };
     let period_fs = hpet.read64(0) >> 32;
-    let c0 = hpet.read64(0xf0);
-    tsc::delay_ns(20_000_000);
-    let c1 = hpet.read64(0xf0);
-    let ns = (c1.wrapping_sub(c0) as u128 * period_fs as u128 / 1_000_000) as u64;
-    check(ns > 16_000_000 && ns < 24_000_000, || {
-        alloc::format!("20 ms on the TSC took {ns} ns on the HPET")
+    let mut ns = [0u64; 3];
+    for n in &mut ns {
+        let c0 = hpet.read64(0xf0);
+        tsc::delay_ns(20_000_000);
+        let c1 = hpet.read64(0xf0);
+        *n = (c1.wrapping_sub(c0) as u128 * period_fs as u128 / 1_000_000) as u64;
+    }
+    let mut sorted = ns;
+    sorted.sort_unstable();
+    let median = sorted[1];
+    check(median > 16_000_000 && median < 24_000_000, || {
+        alloc::format!("20 ms on the TSC took {ns:?} ns on the HPET (median {median})")
     })
 }
