@@ -18,14 +18,14 @@ fn topo(s: u32, d: u32, c: u32, t: u32) -> ShapeRequest {
 }
 
 fn machine(shape: Shape) -> Machine {
-    Machine {
-        qemu: "qemu-system-x86_64".into(),
-        accel: "tcg,thread=multi".into(),
+    Machine::kernel(
+        "qemu-system-x86_64".into(),
+        "tcg,thread=multi".into(),
         shape,
-        firmware: Firmware::SeaBios,
-        kernel: "target/release/kernel".into(),
-        cmdline: "test=all".into(),
-    }
+        Firmware::SeaBios,
+        "target/release/kernel".into(),
+        "test=all".into(),
+    )
 }
 
 /// The default machine, argument for argument as the bash runner built it.
