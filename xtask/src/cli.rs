@@ -11,7 +11,7 @@ use crate::shape::{
     NumaDist, ShapeRequest, MAX_NODES, MAX_PTDMA, MAX_TOPO_LEVEL, MAX_VCPUS, MIN_NODE_MIB,
 };
 
-/// `--help` text (the same as the bash runner's).
+/// `--help` text (the same as the former bash runner's).
 pub const HELP: &str = include_str!("help.txt");
 
 /// The benchmark list of `--help`, from the kernel's registry (`kcore::bench`).
@@ -184,7 +184,7 @@ fn usage(msg: impl Into<String>) -> UsageError {
     UsageError(msg.into())
 }
 
-/// A whole number as the bash runner took it (`^[0-9]+$`), else `None`.
+/// A whole number as the former bash runner took it (`^[0-9]+$`), else `None`.
 fn uint(s: &str) -> Option<u64> {
     (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .then(|| s.parse().ok())

@@ -62,6 +62,23 @@ fn host_nodes(o: &Options, nodes: u32) -> Result<Vec<u32>, Fail> {
 /// [`Fail`]: exit 2 for options that do not go together, exit 8 (after printing every problem
 /// as `kvm-guest: ...`) when this host cannot run it.
 pub fn plan(o: &Options, shape: &Shape, out: &Path) -> Result<Option<KvmGuest>, Fail> {
+    let paths = match std::env::var_os("FOLIOMOVE_HOST_ROOT").filter(|r| !r.is_empty()) {
+        Some(r) => HostPaths::under(Path::new(&r)),
+        None => HostPaths::system(),
+    };
+    plan_on(o, shape, out, paths)
+}
+
+/// [`plan`] against the host under `paths`.
+///
+/// # Errors
+/// As [`plan`].
+pub fn plan_on(
+    o: &Options,
+    shape: &Shape,
+    out: &Path,
+    paths: HostPaths,
+) -> Result<Option<KvmGuest>, Fail> {
     if o.host_nodes.is_none() && o.vfio.is_none() {
         if o.hugepages {
             return Err(Fail::usage("--hugepages needs --host-nodes"));
@@ -84,10 +101,6 @@ pub fn plan(o: &Options, shape: &Shape, out: &Path) -> Result<Option<KvmGuest>, 
         host_nodes: hnodes.clone(),
         hugepages: o.hugepages,
         vfio: vfio.clone(),
-    };
-    let paths = match std::env::var_os("FOLIOMOVE_HOST_ROOT").filter(|r| !r.is_empty()) {
-        Some(r) => HostPaths::under(Path::new(&r)),
-        None => HostPaths::system(),
     };
     let p = kvm_guest::plan(&Host::new(paths), &req).map_err(|errors| {
         for e in errors {
@@ -204,4 +217,93 @@ fn pin_over(stream: UnixStream, pins: &[(u32, u32)]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Exit;
+
+    fn opts(args: &[&str]) -> Options {
+        crate::cli::parse(args.iter().map(|s| s.to_string())).unwrap()
+    }
+
+    fn planned(args: &[&str]) -> Result<Option<KvmGuest>, Fail> {
+        let o = opts(args);
+        let shape = Shape::new(&o.shape).unwrap();
+        let root = std::env::temp_dir().join(format!(
+            "xtask-kvm-{}-{}",
+            std::process::id(),
+            args.join("_").replace(['/', ','], "-")
+        ));
+        crate::check_groups::fixture_host(&root).unwrap();
+        let r = plan_on(&o, &shape, Path::new("out"), HostPaths::under(&root));
+        let _ = std::fs::remove_dir_all(&root);
+        r
+    }
+
+    #[test]
+    fn options_that_do_not_go_together() {
+        let usage = |args: &[&str]| {
+            let f = planned(args).unwrap_err();
+            assert_eq!(f.exit, Exit::Usage, "{args:?}");
+            f.lines[0].clone()
+        };
+        assert_eq!(usage(&["--hugepages"]), "--hugepages needs --host-nodes");
+        assert_eq!(
+            usage(&["--host-nodes", "0,1"]),
+            "--host-nodes and --vfio need --accel kvm"
+        );
+        assert_eq!(
+            usage(&["--accel", "kvm", "--host-nodes", "0"]),
+            "--host-nodes names 1 host node(s) for 2 guest node(s)"
+        );
+        assert_eq!(planned(&["--accel", "kvm"]).unwrap(), None);
+    }
+
+    #[test]
+    fn guest_bound_pinned_and_recorded() {
+        let g = planned(&[
+            "--accel",
+            "kvm",
+            "--ptdma",
+            "0",
+            "--cpus",
+            "4",
+            "--host-nodes",
+            "2,3",
+            "--vfio",
+            "0000:c1:00.2",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(g.host_binding, "kvm:0-2/1-3:1");
+        assert_eq!(g.pins, [(0, 32), (1, 33), (2, 48), (3, 49)]);
+        assert_eq!(g.binding.devices, ["vfio-pci,host=0000:c1:00.2"]);
+        assert_eq!(g.binding.qmp, Path::new("out/qmp.sock"));
+        assert_eq!(
+            with_host_binding("test=all".into(), &g),
+            "test=all host-binding=kvm:0-2/1-3:1"
+        );
+        assert_eq!(
+            with_host_binding("host-binding=x".into(), &g),
+            "host-binding=x",
+            "given by the user"
+        );
+        // Host nodes default to 0..nodes.
+        let d = planned(&["--accel", "kvm", "--vfio", "0000:c1:00.2"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.host_binding, "kvm:0-0/1-1:1");
+    }
+
+    #[test]
+    fn host_that_cannot_run_it() {
+        let f = planned(&["--accel", "kvm", "--host-nodes", "1,7", "--hugepages"]).unwrap_err();
+        assert_eq!(f.exit, Exit::Setup);
+        assert_eq!(
+            f.lines,
+            ["this host cannot run the requested KVM guest (see above)"]
+        );
+    }
 }

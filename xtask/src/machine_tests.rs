@@ -1,5 +1,5 @@
 //! QEMU arguments of the boots besides the plain `-kernel` one (shape_tests.rs has those):
-//! each expected line is the one the bash runner printed for the same options (`--dry-run`),
+//! each expected line is the one the former bash runner printed for the same options (`--dry-run`),
 //! with the repository's paths made relative.
 
 use super::*;

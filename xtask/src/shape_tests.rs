@@ -28,7 +28,7 @@ fn machine(shape: Shape) -> Machine {
     )
 }
 
-/// The default machine, argument for argument as the bash runner built it.
+/// The default machine, argument for argument as the former bash runner built it.
 #[test]
 fn default_machine_qemu_args() {
     let s = Shape::new(&req()).unwrap();
@@ -119,7 +119,7 @@ fn topologies_of_the_check_suite() {
     assert_eq!(Shape::new(&readme).unwrap().cpus, 8);
 }
 
-/// The shape checks the bash runner made, with its messages.
+/// The shape checks the former bash runner made, with its messages.
 #[test]
 fn clashing_shapes_are_refused() {
     let e = |r: ShapeRequest| Shape::new(&r).unwrap_err().to_string();

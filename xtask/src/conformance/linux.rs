@@ -276,7 +276,7 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    /// The key the bash recipe hashed (`printf '%s\n%s\n' ENABLE DISABLE | sha256sum`), so the
+    /// The key the former bash recipe hashed (`printf '%s\n%s\n' ENABLE DISABLE | sha256sum`), so the
     /// Linux already built stays cached.
     #[test]
     fn cache_key_of_the_recipe() {
