@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use crate::cli::Options;
 use crate::exit::Exit;
-use crate::host::{apt_install, build_kernel, on_path, Fail};
+use crate::host::{apt_install, build_kernel, on_path, Fail, Scratch};
 use crate::machine::{Medium, Ovmf};
 
 /// Where Debian's `ovmf` package puts the firmware.
@@ -125,7 +125,7 @@ pub fn menu_entry(cmdline: &str) -> (Entry, &str) {
 /// [`Fail`] (exit 8) when the tree cannot be written or grub-mkrescue fails.
 pub fn make_iso(kernel: &Path, iso: &Path, cfg: &str, out: &Path) -> Result<(), Fail> {
     let io = |what: &str, e: std::io::Error| Fail::setup(format!("{what}: {e}"));
-    let tree = tempfile::tempdir().map_err(|e| io("temporary directory", e))?;
+    let tree = Scratch::new(out, "iso-tree").map_err(|e| io("ISO tree", e))?;
     let grub = tree.path().join("boot/grub");
     std::fs::create_dir_all(&grub).map_err(|e| io("ISO tree", e))?;
     let elf = tree.path().join("boot/foliomove.elf");

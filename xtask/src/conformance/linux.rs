@@ -11,7 +11,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use crate::getqemu::cache_root;
-use crate::host::{apt_install, on_path, Fail};
+use crate::host::{apt_install, on_path, Fail, Scratch};
 
 /// The Debian package with the sources.
 pub const PACKAGE: &str = "linux-source-6.12";
@@ -215,7 +215,7 @@ fn busybox() -> Result<PathBuf, Fail> {
         return Ok(bb);
     }
     let fail = || Fail::setup("conformance: cannot get busybox-static");
-    let dl = tempfile::tempdir().map_err(|_| fail())?;
+    let dl = Scratch::new(&cache_root(), "busybox-download").map_err(|_| fail())?;
     if !quiet(Command::new("apt-get").current_dir(dl.path()).args([
         "download",
         "-q",
