@@ -1,11 +1,15 @@
 #!/bin/busybox sh
-# tools/conformance-init.sh — /init of the conformance initramfs (see tools/conformance.sh).
+# tools/conformance-init.sh — /init of the conformance initramfs (xtask/src/conformance/).
+# It stays a shell script because it runs inside the Linux guest, not on the host: the
+# initramfs holds only Debian's static busybox, so busybox sh is the interpreter there (a
+# Rust /init would have to be cross-built static and would still drive sysfs/debugfs files
+# the same way). The host side (building Linux and the initramfs, booting, judging) is Rust.
 # Runs Linux's dmatest on every DMA channel at once (polled, one thread per channel) for each
 # buffer size, prints what the ptdma driver's debugfs counted, and powers off. Settings come
 # from the kernel command line (unknown key=value pairs become init's environment):
 #   CONF_SIZES  comma list of dmatest test_buf_size values in bytes
 #   CONF_ITER   iterations per thread and size
-# Lines for tools/conformance.sh start with "CONF ".
+# Lines for the runner's verdict (xtask/src/conformance/verdict.rs) start with "CONF ".
 /bin/busybox mkdir -p /proc /sys /dev /bin
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -48,7 +52,7 @@ for size in $(echo "${CONF_SIZES:-4096}" | tr ',' ' '); do
 done
 
 # What Linux's driver counted per function: pass-through commands issued (q/stats) and the
-# register BAR's address, by which tools/conformance.sh finds the model's function.
+# register BAR's address, by which the verdict finds the model's function.
 for d in /sys/kernel/debug/dmaengine/*/; do
     bdf=$(basename "$d")
     [ -e "$d/q/stats" ] || continue

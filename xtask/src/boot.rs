@@ -40,6 +40,39 @@ pub struct Boot<'a> {
     pub log: PathBuf,
     /// Also show the serial output on stdout.
     pub echo: bool,
+    /// QEMU's stderr goes to this file (inherited when `None`).
+    pub stderr: Option<PathBuf>,
+    /// The model's counters and log (default: out/ptdma-counters.json, out/ptdma-model.log).
+    pub model_files: Option<(PathBuf, PathBuf)>,
+    /// vCPU pinning of a KVM guest (through the machine's KVM QMP socket).
+    pub pins: Vec<(u32, u32)>,
+    /// Print why the run did not succeed (off where QEMU is expected to end without a
+    /// kernel status, e.g. told to quit over QMP).
+    pub end_note: bool,
+}
+
+impl<'a> Boot<'a> {
+    /// A boot of `machine` with the defaults: inherited stderr, the model's files in out/,
+    /// no pinning, the end note printed.
+    pub fn new(
+        machine: Machine,
+        model_args: &'a [String],
+        timeout_s: u64,
+        log: PathBuf,
+        echo: bool,
+    ) -> Boot<'a> {
+        Boot {
+            machine,
+            model_args,
+            timeout_s,
+            log,
+            echo,
+            stderr: None,
+            model_files: None,
+            pins: Vec::new(),
+            end_note: true,
+        }
+    }
 }
 
 /// Copies everything from `from` to `log` and, when `echo`, to stdout.
@@ -67,8 +100,12 @@ fn tee(mut from: std::io::PipeReader, mut log: std::fs::File, echo: bool) {
 /// [`Fail`] when the model's arguments are bad (exit 2) or the log cannot be written (8).
 pub fn boot(ctx: &Ctx, b: &Boot) -> Result<Exit, Fail> {
     let engines = b.machine.shape.ptdma;
-    let counters = ctx.out.join("ptdma-counters.json");
-    let model_log = ctx.out.join("ptdma-model.log");
+    let (counters, model_log) = b.model_files.clone().unwrap_or_else(|| {
+        (
+            ctx.out.join("ptdma-counters.json"),
+            ctx.out.join("ptdma-model.log"),
+        )
+    });
     let common = if engines > 0 {
         ctx.model
             .common(b.model_args, Some(&counters), Some(&model_log))
@@ -91,11 +128,26 @@ pub fn boot(ctx: &Ctx, b: &Boot) -> Result<Exit, Fail> {
             margs.join(" ")
         ));
     }
+    let kvm_qmp = b.machine.kvm.as_ref().map(|k| k.qmp.clone());
+    for sock in kvm_qmp.iter().chain(b.machine.qmp.as_ref()) {
+        let _ = std::fs::remove_file(sock);
+    }
     if ctx.dry_run {
+        crate::kvm::print_pins(&b.pins);
         return Ok(Exit::Ok);
     }
     std::fs::create_dir_all(&ctx.out)
         .map_err(|e| Fail::setup(format!("cannot create {}: {e}", ctx.out.display())))?;
+    let stderr = match &b.stderr {
+        Some(p) => Some(std::process::Stdio::from(
+            std::fs::File::create(p)
+                .map_err(|e| Fail::setup(format!("cannot write {}: {e}", p.display())))?,
+        )),
+        None => None,
+    };
+    if let (Some(sock), false) = (kvm_qmp, b.pins.is_empty()) {
+        crate::kvm::pin_vcpus(sock, b.pins.clone());
+    }
     let _ = std::fs::remove_file(&counters);
     let log = std::fs::File::create(&b.log)
         .map_err(|e| Fail::setup(format!("cannot write {}: {e}", b.log.display())))?;
@@ -106,7 +158,7 @@ pub fn boot(ctx: &Ctx, b: &Boot) -> Result<Exit, Fail> {
         .log_to((engines > 0).then_some(model_log.as_path()));
     let io = LaunchIo {
         stdout: Some(writer.into()),
-        stderr: None,
+        stderr,
         quiet: false,
     };
     let launched = launch_to(
@@ -127,7 +179,7 @@ pub fn boot(ctx: &Ctx, b: &Boot) -> Result<Exit, Fail> {
         Ended::Status(launched.code)
     };
     let (exit, note) = map_status(ended, b.timeout_s);
-    if let Some(n) = note {
+    if let Some(n) = note.filter(|_| b.end_note) {
         crate::note(&n.text(&b.log.display().to_string()));
     }
     if let Exit::Signal(sig) = exit {

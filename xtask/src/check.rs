@@ -2,32 +2,43 @@
 //! with the elapsed time and one `check: NAME ... ok|FAILED (why)` line per result, and ends
 //! with `check: N passed, N failed`.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use regex::Regex;
 
-use crate::check_cases::{suite, Case, Entry, ThenKind};
+use crate::check_cases::{suite, Case, Entry, Expect, ThenKind};
+use crate::check_groups::{self, runner, Shared};
 use crate::check_verify::{doorbells, every_cell, holds, read_log, report_check};
 use crate::cli::Options;
-use crate::commands::{fault_table, Prepared};
+use crate::commands::{fault_table, BootPlan, Prepared};
 use crate::exit::{map_status, Ended, Exit, KernelStatus};
 use crate::host::{on_path, Fail};
+use crate::machine::Via;
 use crate::qemu;
 use crate::shape::Shape;
 
 /// Results so far.
 #[derive(Debug, Default)]
-struct Tally {
+pub struct Tally {
     passed: u32,
     failed: u32,
     failures: Vec<String>,
 }
 
 impl Tally {
-    fn record(&mut self, name: &str, r: Result<(), String>) {
+    /// Records `name` as failed before it could run (`why`); for early returns.
+    ///
+    /// # Errors
+    /// Never: the check goes on.
+    pub fn cannot_run(&mut self, name: &str, why: String) -> Result<(), Fail> {
+        self.record(name, Err(why));
+        Ok(())
+    }
+
+    /// Prints and counts one result.
+    pub fn record(&mut self, name: &str, r: Result<(), String>) {
         match r {
             Ok(()) => {
                 self.passed += 1;
@@ -115,11 +126,20 @@ fn case_shape(o: &Options, c: &Case) -> Result<Shape, String> {
     Shape::new(&req).map_err(|e| e.to_string())
 }
 
-fn run_case(p: &Prepared, c: &Case, t: &mut Tally) -> Result<(), Fail> {
+fn run_case(p: &Prepared, c: &Case, shared: &mut Shared, t: &mut Tally) -> Result<(), Fail> {
     let log = p.ctx.out.join(format!("check-{}.log", c.name));
+    let q10 = if c.qemu10 {
+        match shared.qemu10(p) {
+            Ok(q) => Some(q),
+            Err(why) => return t.cannot_run(c.name, format!("no QEMU 10.0: {why}")),
+        }
+    } else {
+        None
+    };
+    let qemu = q10.as_ref().unwrap_or(&p.qemu);
+    let iso = c.via != Via::Kernel;
     let prepared = case_shape(p.o, c).and_then(|mut s| {
-        let fw =
-            qemu::fit_shape(&mut s, &p.qemu, p.o.accel, false).map_err(|f| f.lines.join(" "))?;
+        let fw = qemu::fit_shape(&mut s, qemu, p.o.accel, iso).map_err(|f| f.lines.join(" "))?;
         Ok((s, fw))
     });
     let (shape, firmware) = match prepared {
@@ -130,6 +150,7 @@ fn run_case(p: &Prepared, c: &Case, t: &mut Tally) -> Result<(), Fail> {
         }
     };
     let kargs = (c.kargs)(&shape);
+    let cpus = shape.cpus;
     let model_args: Vec<String> = c
         .model
         .map(|m| m(&shape))
@@ -138,14 +159,18 @@ fn run_case(p: &Prepared, c: &Case, t: &mut Tally) -> Result<(), Fail> {
         .map(String::from)
         .collect();
     println!("check: booting '{kargs}' (expect exit {})", c.want.code());
-    let got = match p.boot_on(
-        (shape, firmware),
-        &kargs,
-        &model_args,
-        p.o.timeout_s,
-        &log,
-        false,
-    ) {
+    let plan = BootPlan {
+        via: c.via,
+        serial: c.serial,
+        qemu: q10.as_ref(),
+        // QEMU 10 warns once per vCPU about flags TCG lacks: keep that out of the output.
+        stderr: c
+            .qemu10
+            .then(|| p.ctx.out.join(format!("check-{}.stderr", c.name))),
+        timeout_s: c.timeout_s.unwrap_or(p.o.timeout_s),
+        ..p.plan_for((shape, firmware))
+    };
+    let got = match p.boot_on(plan, &kargs, &model_args, &log, false) {
         Ok(e) => e,
         Err(f) if matches!(f.exit, Exit::Signal(_)) => return Err(f),
         Err(f) => {
@@ -184,6 +209,11 @@ fn run_case(p: &Prepared, c: &Case, t: &mut Tally) -> Result<(), Fail> {
         let r = match &th.what {
             ThenKind::Doorbells => doorbells(&p.ctx.out, &log),
             ThenKind::EveryCell { key, pattern } => every_cell(&bytes, key, pattern),
+            ThenKind::AllOnlineX2apic => {
+                let line = format!(r"^smp: {cpus} of {cpus} CPUs online \(x2APIC mode\)");
+                holds(&Expect::Text(leak(line)), &bytes, &text)
+                    .map_err(|w| format!("{w}; see {}", log.display()))
+            }
             ThenKind::Check { also, report } => also
                 .iter()
                 .try_for_each(|e| holds(e, &bytes, &text))
@@ -199,42 +229,9 @@ fn run_case(p: &Prepared, c: &Case, t: &mut Tally) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Runs a group still in tools/runner.sh, counting its `check: X ... ok|FAILED` lines.
-fn run_bash(p: &Prepared, group: &str, t: &mut Tally) {
-    let mut args = p.o.to_args();
-    args.extend(["check-part".to_string(), group.to_string()]);
-    let child = Command::new("bash")
-        .arg(p.ctx.root.join("tools/runner.sh"))
-        .args(&args)
-        .stdout(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return t.record(group, Err(format!("cannot run tools/runner.sh: {e}"))),
-    };
-    let re = Regex::new(r"^check: (.*) \.\.\. (ok|FAILED \((.*)\))$").expect("valid pattern");
-    let mut seen = 0;
-    if let Some(out) = child.stdout.take() {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            match re.captures(&line) {
-                Some(c) => {
-                    seen += 1;
-                    let why = c.get(3).map(|m| m.as_str().to_string());
-                    t.record(&c[1], why.map_or(Ok(()), Err));
-                }
-                None => println!("{line}"),
-            }
-        }
-    }
-    let status = child.wait();
-    if seen == 0 {
-        t.record(
-            group,
-            Err(format!(
-                "tools/runner.sh check-part {group} reported nothing ({status:?})"
-            )),
-        );
-    }
+/// A pattern built at run time, as the `'static` text expectations hold (one per check).
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
 /// `check [NAME]` / `check --list` on the options' machine `shape`.
@@ -272,20 +269,33 @@ pub fn check(
                     ),
                     Err(why) => format!("cannot build its machine from these options: {why}"),
                 },
-                Entry::Bash(_, what) => format!("{what} (tools/runner.sh)"),
+                Entry::Screen(c) => format!(
+                    "screenshot of the framebuffer console ({:?}{}): at least {} text pixels",
+                    c.via,
+                    if c.serial { "" } else { ", no serial port" },
+                    c.min_pixels
+                ),
+                Entry::Conformance(_, c) => format!(
+                    "Linux 6.12's ptdma driver and dmatest on {} emulated engine(s){}",
+                    c.engines,
+                    c.fault.map(|f| format!(", model {f}")).unwrap_or_default()
+                ),
+                Entry::Machine(_, m) => format!("{m:?}"),
             };
-            println!("{:<24} {what}", e.name());
+            let group = e.group().map(|g| format!("[{g}] ")).unwrap_or_default();
+            println!("{:<30} {group}{what}", e.name());
         }
         return Ok(Exit::Ok);
     }
     let chosen: Vec<&Entry> = entries
         .iter()
-        .filter(|e| only.is_none_or(|n| e.name() == n))
+        .filter(|e| only.is_none_or(|n| e.name() == n || e.group() == Some(n)))
         .collect();
     if chosen.is_empty() {
         return Err(Fail::usage(format!(
-            "no check case '{}' (see 'run-qemu.sh check --list')",
-            only.unwrap_or("")
+            "no check case or group '{}' (groups: {}; see 'run-qemu.sh check --list')",
+            only.unwrap_or(""),
+            crate::check_cases::GROUPS.join(", ")
         )));
     }
     if !on_path("cargo") {
@@ -294,6 +304,7 @@ pub fn check(
     let start = Instant::now();
     let mut t = Tally::default();
     let mut prepared: Option<Prepared> = None;
+    let mut shared = Shared::default();
     let n = chosen.len();
     for (i, e) in chosen.into_iter().enumerate() {
         let s = start.elapsed().as_secs();
@@ -308,16 +319,19 @@ pub fn check(
             Entry::Host => host(root, &mut t),
             Entry::ExitMap => t.record("QEMU status -> exit code", exit_map()),
             Entry::ProxyRam => proxy_ram(o, &mut t),
-            Entry::Boot(_) | Entry::Bash(..) | Entry::FaultSuite => {
+            _ => {
                 if prepared.is_none() {
                     prepared = Some(Prepared::new(o, root, shape.clone())?);
                 }
                 let p = prepared.as_ref().expect("prepared above");
+                let sh = &mut shared;
                 match e {
-                    Entry::Boot(c) => run_case(p, c, &mut t)?,
-                    Entry::Bash(g, _) => run_bash(p, g, &mut t),
+                    Entry::Boot(c) => run_case(p, c, sh, &mut t)?,
                     Entry::FaultSuite => fault_suite(p, &mut t)?,
-                    _ => {}
+                    Entry::Screen(c) => check_groups::screen(p, c, &mut t)?,
+                    Entry::Conformance(n, c) => check_groups::conformance(p, n, c, sh, &mut t)?,
+                    Entry::Machine(n, m) => check_groups::machine(p, n, *m, sh, &mut t),
+                    Entry::Host | Entry::ExitMap | Entry::ProxyRam => {}
                 }
             }
         }
@@ -330,19 +344,6 @@ pub fn check(
     println!("check: {} passed, {} failed", t.passed, t.failed);
     crate::note(&format!("check took {}:{:02}", s / 60, s % 60));
     Ok(if t.failed == 0 { Exit::Ok } else { Exit::Test })
-}
-
-/// The runner (this program) on `args`: exit code and everything it printed.
-fn runner(args: &[&str]) -> Result<(i32, String), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the runner: {e}"))?;
-    let out = Command::new(exe)
-        .args(args)
-        .env_remove("FOLIOMOVE_CWD")
-        .output()
-        .map_err(|e| format!("cannot run the runner: {e}"))?;
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    Ok((out.status.code().unwrap_or(-1), text))
 }
 
 /// The RAM-section arithmetic on shapes booted by hand; the runner refuses issue 15's third
@@ -375,7 +376,7 @@ fn proxy_ram(o: &Options, t: &mut Tally) {
         .copied()
         .collect();
     let want = "node 5 (1920-2304 MiB) straddles the hole and is 2 RAM sections: 9 sections in all";
-    let (refused, alt) = match runner(&refuse) {
+    let (refused, alt) = match runner(&refuse, None) {
         Ok((2, text)) if text.contains(want) => {
             let alt = Regex::new(r"--mem-per-node ([0-9]+)")
                 .ok()
@@ -400,7 +401,7 @@ fn proxy_ram(o: &Options, t: &mut Tally) {
         .copied()
         .collect();
     let shown = Regex::new(&format!(r"id=m7[^ ]*size={mib}M")).expect("valid pattern");
-    let r = match runner(&accept) {
+    let r = match runner(&accept, None) {
         Ok((0, text)) if shown.is_match(&text) => Ok(()),
         Ok((rc, text)) => Err(format!("exit {rc}: {text}")),
         Err(e) => Err(e),

@@ -1,10 +1,14 @@
-//! The check suite as data: each QEMU case is a machine (edits of the default shape), kernel
-//! arguments, PTDMA model arguments, the exit it must end with and the lines its serial log
-//! must hold. Groups not yet moved here run in tools/runner.sh (`check-part GROUP`).
+//! The check suite as data: each QEMU case is a machine (edits of the default shape), how it
+//! boots (`-kernel` or an ISO, serial port, QEMU version), kernel arguments, PTDMA model
+//! arguments, the exit it must end with and the lines its serial log must hold. Entries that
+//! are not one kernel boot (screen checks, Linux conformance boots, the KVM guest command,
+//! QEMU 10.0) are run by check_groups.rs. Entries may belong to a group (`iso`,
+//! `conformance`, `machines`): `check GROUP` runs all of it.
 
 use kcore::honesty::Status;
 
 use crate::exit::Exit;
+use crate::machine::Via;
 use crate::shape::{Shape, ShapeRequest};
 
 /// A line a case's serial log must hold.
@@ -73,6 +77,8 @@ pub enum ThenKind {
         /// A regular expression its value must match.
         pattern: &'static str,
     },
+    /// `smp: N of N CPUs online (x2APIC mode)` for all of the shape's CPUs.
+    AllOnlineX2apic,
     /// More lines the log must (not) hold, then, if given, a report from the log that passes
     /// the report's verdict.
     Check {
@@ -105,7 +111,53 @@ pub struct Case {
     pub show: Option<&'static str>,
     /// Follow-up checks on the log.
     pub then: &'static [Then],
+    /// `-kernel`, or an ISO under SeaBIOS or OVMF.
+    pub via: Via,
+    /// COM1 on stdio (`false`: `-serial none`).
+    pub serial: bool,
+    /// Boot on QEMU 10.0 (`get-qemu 10`) instead of the options' QEMU.
+    pub qemu10: bool,
+    /// Wall-clock limit instead of `--timeout`, seconds.
+    pub timeout_s: Option<u64>,
+    /// The group `check GROUP` runs it with.
+    pub group: Option<&'static str>,
 }
+
+/// A screenshot of the framebuffer console: an ISO boot with `debug-exit=0` (the kernel
+/// halts instead of ending QEMU), a QMP screendump once CPU 0 sits in its final halt, and
+/// the non-background pixels counted.
+#[derive(Debug, Clone, Copy)]
+pub struct ScreenCase {
+    /// Name (out/check-NAME.log, out/screen-NAME.ppm and .png).
+    pub name: &'static str,
+    /// SeaBIOS or OVMF.
+    pub via: Via,
+    /// COM1 on stdio.
+    pub serial: bool,
+    /// Edits of the default machine.
+    pub edit: Option<Edit>,
+    /// Text pixels at least.
+    pub min_pixels: u64,
+    /// Lines the serial log must hold.
+    pub expect: &'static [Expect],
+}
+
+/// What an entry of the `machines` group checks besides boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MachineCheck {
+    /// The KVM guest's command (`--dry-run`) against a fixture host: nodes bound, vCPUs
+    /// pinned, the engine assigned, the binding passed to the kernel.
+    KvmCommand,
+    /// The KVM guest refused with what the fixture host lacks (exit 8).
+    KvmRefusal,
+    /// QEMU 10.0 from bookworm-backports (fetched into the cache on first use).
+    GetQemu10,
+    /// QEMU 10.0's emulated engines under TCG refused before QEMU crashes (exit 8).
+    Qemu10Refusal,
+}
+
+/// The groups (`check GROUP`).
+pub const GROUPS: [&str; 3] = ["conformance", "iso", "machines"];
 
 /// An entry of the suite.
 #[derive(Debug, Clone, Copy)]
@@ -122,8 +174,13 @@ pub enum Entry {
     /// shape whose RAM the engines cannot reach (exit 2, naming a shape that works) and its
     /// acceptance of the shape it suggests.
     ProxyRam,
-    /// A group still in tools/runner.sh, with what it covers.
-    Bash(&'static str, &'static str),
+    /// A screenshot check (group `iso`).
+    Screen(ScreenCase),
+    /// Linux's ptdma driver and dmatest on the model (group `conformance`): the check's name
+    /// and the case of `conformance`.
+    Conformance(&'static str, crate::conformance::ConfCase),
+    /// A check of the `machines` group that is not a boot of the kernel.
+    Machine(&'static str, MachineCheck),
 }
 
 impl Entry {
@@ -135,7 +192,19 @@ impl Entry {
             Entry::FaultSuite => "faults",
             Entry::ProxyRam => "proxy-ram",
             Entry::Boot(c) => c.name,
-            Entry::Bash(g, _) => g,
+            Entry::Screen(c) => c.name,
+            Entry::Conformance(n, _) | Entry::Machine(n, _) => n,
+        }
+    }
+
+    /// The group `check GROUP` runs it with.
+    pub fn group(&self) -> Option<&'static str> {
+        match self {
+            Entry::Boot(c) => c.group,
+            Entry::Screen(_) => Some("iso"),
+            Entry::Conformance(..) => Some("conformance"),
+            Entry::Machine(..) => Some("machines"),
+            _ => None,
         }
     }
 }
@@ -183,8 +252,20 @@ fn smp_shape(r: &mut ShapeRequest, s: u32, d: u32, c: u32, t: u32) {
     r.ptdma = 0;
 }
 
+/// One CPU, no engines (the UEFI boots).
+fn one_cpu_no_dma(r: &mut ShapeRequest) {
+    (r.sockets, r.dies, r.cores, r.threads) = (None, None, None, None);
+    (r.cpus, r.ptdma) = (Some(1), 0);
+}
+/// An AMD shape with x2APIC on, no engines (QEMU 10.0 under TCG).
+fn x2apic_shape(r: &mut ShapeRequest, s: u32, d: u32, c: u32, t: u32) {
+    smp_shape(r, s, d, c, t);
+    r.cpu_model = "EPYC-Milan,level=0x1f,x2apic=on".into();
+}
+const CONF: [crate::conformance::ConfCase; 3] = crate::conformance::CASES;
+
 macro_rules! case {
-    ($name:expr, $want:expr, $kargs:expr, [$($e:expr),* $(,)?] $(, edit = $edit:expr)? $(, model = $model:expr)? $(, show = $show:expr)? $(, then = $then:expr)? $(, alt = $alt:expr)?) => {
+    ($name:expr, $want:expr, $kargs:expr, [$($e:expr),* $(,)?] $(, edit = $edit:expr)? $(, model = $model:expr)? $(, show = $show:expr)? $(, then = $then:expr)? $(, alt = $alt:expr)? $(, via = $via:expr)? $(, serial = $serial:expr)? $(, qemu10 = $q10:expr)? $(, timeout = $to:expr)? $(, group = $group:expr)?) => {
         Entry::Boot(Case {
             name: $name,
             edit: { #[allow(unused_mut, unused_assignments)] let mut e: Option<Edit> = None; $(e = Some($edit);)? e },
@@ -195,6 +276,11 @@ macro_rules! case {
             alt: { #[allow(unused_mut, unused_assignments)] let mut a: Option<(Exit, &'static [Expect])> = None; $(a = Some($alt);)? a },
             show: { #[allow(unused_mut, unused_assignments)] let mut s: Option<&'static str> = None; $(s = Some($show);)? s },
             then: { #[allow(unused_mut, unused_assignments)] let mut t: &'static [Then] = &[]; $(t = $then;)? t },
+            via: { #[allow(unused_mut, unused_assignments)] let mut v = Via::Kernel; $(v = $via;)? v },
+            serial: { #[allow(unused_mut, unused_assignments)] let mut s = true; $(s = $serial;)? s },
+            qemu10: { #[allow(unused_mut, unused_assignments)] let mut q = false; $(q = $q10;)? q },
+            timeout_s: { #[allow(unused_mut, unused_assignments)] let mut t: Option<u64> = None; $(t = Some($to);)? t },
+            group: { #[allow(unused_mut, unused_assignments)] let mut g: Option<&'static str> = None; $(g = Some($group);)? g },
         })
     };
 }
@@ -275,13 +361,30 @@ pub fn suite() -> Vec<Entry> {
             [Text(r"channel\(s\) \[[0-9]+\] failed in stream\(s\) \[[0-9]+\] .*; 2 of 3 stream\(s\) never met a failed channel")],
             edit = four_engines, model = |s| format!("--fault=error-at={}", probe_descriptors(s) + 201)),
         Entry::FaultSuite,
-        Entry::Bash("conformance", "Linux 6.12's ptdma driver and dmatest against the model"),
+        // Linux 6.12's own ptdma driver and dmatest on the model, 1 and 4 engines, and an
+        // injected descriptor error (the Linux build is cached).
+        Entry::Conformance("conformance-1-engine", CONF[0]),
+        Entry::Conformance("conformance-4-engines", CONF[1]),
+        Entry::Conformance("conformance-descriptor-error", CONF[2]),
         case!("soak", Fine, |_| "soak=60 dma-timeout-ms=500".into(), [Text(r#""data_errors":0,"leaked_frames":0"#)],
             model = |_| "--fault=error-at=300 --fault=halt-at=3000 --fault=stuck-at=9000".into()),
         case!("no-dma-engine", Fine, |_| "test=dma_engines_match_runner expect-ptdma=0".into(), [Text("no DMA engine: the DMA copy engine is unavailable")], edit = |r| r.ptdma = 0),
         case!("console-missing-uart", Fine, |_| "console=ttyS1".into(), [Text("no UART answers at 0x2f8.*keeping")], edit = |r| r.ptdma = 0),
         case!("console-bad-value", BadInput, |_| "console=ttyS9".into(), [Text("bad value for 'console'")], edit = |r| r.ptdma = 0),
-        Entry::Bash("iso", "the ISO under SeaBIOS and OVMF, the screen console, no serial port"),
+        // The ISO boots under SeaBIOS and OVMF to the same self-test result as `-kernel`.
+        // OVMF parks the other CPUs in a busy loop after ExitBootServices (SeaBIOS halts
+        // them): under TCG on 2 host cores that steals the time the TSC self-test measures,
+        // so the UEFI boots get one CPU.
+        case!("iso-bios", Fine, selftest, [PASSED[0], Text("^loader: Multiboot2")], edit = |r| r.ptdma = 0, via = Via::Iso, group = "iso"),
+        case!("iso-uefi", Fine, selftest, [PASSED[0], Text("^loader: Multiboot2")], edit = one_cpu_no_dma, via = Via::Uefi, group = "iso"),
+        // The screen: a default run under OVMF, then a screendump of what the kernel drew.
+        // The run fills the 48-row console (60-80k text pixels); GRUB's full menu screen has
+        // ~25k but at another resolution, and with timeout=0 GRUB does not draw it.
+        Entry::Screen(ScreenCase { name: "screen-uefi", via: Via::Uefi, serial: true, edit: Some(one_cpu_no_dma), min_pixels: 20000, expect: &[Text("foliomove: exit success")] }),
+        // No serial port, no PTDMA: the run still ends in success (nothing on serial) and
+        // the screen has it.
+        case!("no-serial", Fine, |_| "test=all expect-ptdma=0".into(), [NoText(".")], edit = |r| r.ptdma = 0, via = Via::Iso, serial = false, group = "iso"),
+        Entry::Screen(ScreenCase { name: "screen-no-serial", via: Via::Iso, serial: false, edit: Some(|r| r.ptdma = 0), min_pixels: 20000, expect: &[] }),
         case!("features-off", Fine, |_| "test=smp_every_madt_cpu_online pcid=off invpcid=off avx512=off".into(),
             [Text(r"features: PCID off \(forced.*INVPCID off \(forced.*AVX-512 off \(forced")], edit = |r| r.ptdma = 0),
         case!("features-pcid-on", Fine, |_| "test=smp_every_madt_cpu_online pcid=on".into(),
@@ -298,7 +401,21 @@ pub fn suite() -> Vec<Entry> {
             edit = |r| big_numa(r, 4, 17408),
             then = &[Then { name: "68 GiB guest: farthest pair 0-3, 1 GiB direct-map pages, all passed", what: ThenKind::Check {
                 also: &[Text(r"numa: farthest memory nodes by SLIT: 0 and 3 \(distance 40\)"), Text(r"^paging: .* ([1-9][0-9]*) GiB in 1G pages"), Tests { passed: Some(4), failed: 0 }], report: None } }]),
-        Entry::Bash("machines", "the KVM guest command against a fixture host, QEMU 10.0: self-tests, x2APIC shapes, refusal of emulated engines under TCG"),
+        // The KVM guest command against a fixture host (issue 20), and QEMU 10.0: the
+        // self-tests, and boots QEMU 7.2's TCG cannot do: x2APIC mode on a small shape, and a
+        // 288-vCPU two-socket shape (2 x 9 L3 domains x 8 cores x 2 threads) whose second
+        // socket has APIC IDs 256..399 (every CPU online, the topology tree equal to the
+        // shape, the dispatch and shootdown self-tests on all CPUs); QEMU 10.0's emulated
+        // engines under TCG refused.
+        Entry::Machine("kvm-command", MachineCheck::KvmCommand),
+        Entry::Machine("kvm-refusal", MachineCheck::KvmRefusal),
+        Entry::Machine("qemu10-get", MachineCheck::GetQemu10),
+        case!("qemu10-selftest", Fine, selftest, [PASSED[0]], edit = |r| r.ptdma = 0, qemu10 = true, group = "machines"),
+        case!("smp-x2apic-4cpu", Fine, selftest, [PASSED[0]], edit = |r| x2apic_shape(r, 2, 2, 1, 1), show = "^smp: .*(online|bring-up)",
+            then = &[Then { name: "smp-x2apic-4cpu: every CPU online in x2APIC mode", what: ThenKind::AllOnlineX2apic }], qemu10 = true, timeout = 900, group = "machines"),
+        case!("smp-288cpu", Fine, selftest, [PASSED[0]], edit = |r| x2apic_shape(r, 2, 9, 8, 2), show = "^smp: .*(online|bring-up)",
+            then = &[Then { name: "smp-288cpu: every CPU online in x2APIC mode", what: ThenKind::AllOnlineX2apic }], qemu10 = true, timeout = 900, group = "machines"),
+        Entry::Machine("qemu10-refusal", MachineCheck::Qemu10Refusal),
     ]
 }
 

@@ -23,7 +23,68 @@ fn names_are_unique_and_usable_as_file_names() {
             "{n}"
         );
     }
-    assert!(seen.contains("selftest") && seen.contains("soak") && seen.contains("iso"));
+    assert!(seen.contains("selftest") && seen.contains("soak") && seen.contains("iso-uefi"));
+}
+
+/// Every group has entries and no entry is named like a group, so `check GROUP` runs the
+/// whole group and nothing else.
+#[test]
+fn every_group_present_and_not_an_entry_name() {
+    let entries = suite();
+    for g in GROUPS {
+        let n = entries.iter().filter(|e| e.group() == Some(g)).count();
+        assert!(n >= 3, "group {g} has {n} entries");
+        assert!(
+            entries.iter().all(|e| e.name() != g),
+            "an entry is named {g}"
+        );
+    }
+    for e in &entries {
+        if let Some(g) = e.group() {
+            assert!(GROUPS.contains(&g), "{}: unknown group {g}", e.name());
+        }
+    }
+    let iso: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.group() == Some("iso"))
+        .map(Entry::name)
+        .collect();
+    assert_eq!(
+        iso,
+        [
+            "iso-bios",
+            "iso-uefi",
+            "screen-uefi",
+            "no-serial",
+            "screen-no-serial"
+        ]
+    );
+    let conf = entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Conformance(..)))
+        .count();
+    assert_eq!(
+        conf,
+        crate::conformance::CASES.len(),
+        "every conformance case is checked"
+    );
+}
+
+/// Boot cases of a group boot as the group needs: the ISO ones from an ISO without
+/// engines, the `machines` ones on QEMU 10.0 without engines (its proxy crashes under TCG).
+#[test]
+fn group_cases_boot_their_way() {
+    for c in boots() {
+        let mut r = ShapeRequest::default();
+        if let Some(edit) = c.edit {
+            edit(&mut r);
+        }
+        match c.group {
+            Some("iso") => assert!(c.via != Via::Kernel && r.ptdma == 0, "{}", c.name),
+            Some("machines") => assert!(c.qemu10 && r.ptdma == 0, "{}", c.name),
+            _ => assert!(c.via == Via::Kernel && !c.qemu10 && c.serial, "{}", c.name),
+        }
+    }
 }
 
 /// Every case's machine is valid from the default options, and its model arguments parse

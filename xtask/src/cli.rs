@@ -11,7 +11,7 @@ use crate::shape::{
     NumaDist, ShapeRequest, MAX_NODES, MAX_PTDMA, MAX_TOPO_LEVEL, MAX_VCPUS, MIN_NODE_MIB,
 };
 
-/// `--help` text (the same as the bash runner's).
+/// `--help` text (the same as the former bash runner's).
 pub const HELP: &str = include_str!("help.txt");
 
 /// The benchmark list of `--help`, from the kernel's registry (`kcore::bench`).
@@ -184,7 +184,7 @@ fn usage(msg: impl Into<String>) -> UsageError {
     UsageError(msg.into())
 }
 
-/// A whole number as the bash runner took it (`^[0-9]+$`), else `None`.
+/// A whole number as the former bash runner took it (`^[0-9]+$`), else `None`.
 fn uint(s: &str) -> Option<u64> {
     (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .then(|| s.parse().ok())
@@ -348,48 +348,6 @@ impl Options {
         o.kargs = cli.kargs;
         o.list = cli.list;
         Ok(o)
-    }
-}
-
-impl Options {
-    /// The options again as words (machine, model, QEMU, accelerator, timeout, build), for
-    /// handing a part of the work to tools/runner.sh.
-    pub fn to_args(&self) -> Vec<String> {
-        let mut a = Vec::new();
-        let mut opt = |k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                a.push(k.to_string());
-                a.push(v);
-            }
-        };
-        let s = &self.shape;
-        opt("--cpus", s.cpus.map(|n| n.to_string()));
-        opt("--sockets", s.sockets.map(|n| n.to_string()));
-        opt("--dies", s.dies.map(|n| n.to_string()));
-        opt("--cores", s.cores.map(|n| n.to_string()));
-        opt("--threads", s.threads.map(|n| n.to_string()));
-        opt("--nodes", Some(s.nodes.to_string()));
-        opt("--mem-per-node", Some(s.mem_per_node_mib.to_string()));
-        let dist = match s.numa_dist {
-            NumaDist::None => "none",
-            NumaDist::Line => "line",
-        };
-        opt("--numa-dist", Some(dist.to_string()));
-        opt("--cpu", Some(s.cpu_model.clone()));
-        opt("--ptdma", Some(s.ptdma.to_string()));
-        opt("--qemu", self.qemu.clone());
-        let accel = match self.accel {
-            Accel::Auto => "auto",
-            Accel::Tcg => "tcg",
-            Accel::Kvm => "kvm",
-        };
-        opt("--accel", Some(accel.to_string()));
-        opt("--timeout", Some(self.timeout_s.to_string()));
-        a.extend(self.model_args.iter().map(|m| format!("--ptdma-arg={m}")));
-        if self.debug {
-            a.push("--debug".into());
-        }
-        a
     }
 }
 

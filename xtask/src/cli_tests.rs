@@ -133,33 +133,3 @@ fn bad_values_with_the_runner_s_messages() {
         "unknown command 'frobnicate' (commands: run, test, bench, soak, faults, iso, conformance, check, get-qemu, help)"
     );
 }
-
-/// The options handed to tools/runner.sh parse back to the same options.
-#[test]
-fn options_round_trip_through_to_args() {
-    let o = p(&[
-        "--sockets",
-        "2",
-        "--cores",
-        "2",
-        "--nodes",
-        "4",
-        "--numa-dist",
-        "line",
-        "--ptdma",
-        "0",
-        "--ptdma-arg=--profile=seed",
-        "--timeout",
-        "30",
-        "--debug",
-        "check",
-    ])
-    .unwrap();
-    let back = parse(o.to_args()).unwrap();
-    assert_eq!(back.shape, o.shape);
-    assert_eq!(back.model_args, o.model_args);
-    assert_eq!(
-        (back.timeout_s, back.debug, back.accel),
-        (30, true, Accel::Auto)
-    );
-}

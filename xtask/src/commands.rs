@@ -1,6 +1,6 @@
 //! The commands that boot: `run`, `test`, `bench`, `faults`, `soak`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
@@ -9,7 +9,8 @@ use crate::check_cases::probe_descriptors;
 use crate::cli::{Command, Options};
 use crate::exit::Exit;
 use crate::host::Fail;
-use crate::machine::{Firmware, Machine};
+use crate::kvm::KvmGuest;
+use crate::machine::{Firmware, Machine, Medium, Via};
 use crate::model::ModelSetup;
 use crate::qemu::{self, Qemu};
 use crate::shape::Shape;
@@ -27,15 +28,44 @@ pub struct Prepared<'a> {
     /// Its firmware.
     pub firmware: Firmware,
     /// The kernel ELF.
-    pub kernel: std::path::PathBuf,
+    pub kernel: PathBuf,
+    /// The KVM guest the options ask for.
+    pub kvm: Option<KvmGuest>,
 }
 
-impl Prepared<'_> {
-    /// QEMU (probed), the shape fitted to it, the kernel built.
+/// How one boot differs from the options' own: its machine, how it boots, and where its
+/// output goes.
+#[derive(Debug, Clone)]
+pub struct BootPlan<'q> {
+    /// The shape (fitted to the QEMU it runs on) and its firmware.
+    pub shape: Shape,
+    /// See `shape`.
+    pub firmware: Firmware,
+    /// `-kernel`, or an ISO under SeaBIOS or OVMF.
+    pub via: Via,
+    /// COM1 on stdio.
+    pub serial: bool,
+    /// Another QEMU than the prepared one.
+    pub qemu: Option<&'q Qemu>,
+    /// A QMP socket.
+    pub qmp: Option<PathBuf>,
+    /// QEMU's stderr into this file.
+    pub stderr: Option<PathBuf>,
+    /// Wall-clock limit, seconds.
+    pub timeout_s: u64,
+    /// Apply the options' KVM guest (`--host-nodes`, `--vfio`).
+    pub kvm: bool,
+    /// Print why the run did not succeed.
+    pub end_note: bool,
+}
+
+impl<'a> Prepared<'a> {
+    /// QEMU (probed), the shape fitted to it, the kernel built, the KVM guest planned.
     ///
     /// # Errors
-    /// [`Fail`] (exit 8) when QEMU or the kernel is not usable.
-    pub fn new<'a>(o: &'a Options, root: &Path, mut shape: Shape) -> Result<Prepared<'a>, Fail> {
+    /// [`Fail`] (exit 8) when QEMU or the kernel is not usable or the host cannot run the
+    /// KVM guest asked for; exit 2 when the KVM options do not go together.
+    pub fn new(o: &'a Options, root: &Path, mut shape: Shape) -> Result<Prepared<'a>, Fail> {
         let ctx = Ctx {
             root: root.to_path_buf(),
             out: root.join("out"),
@@ -46,6 +76,7 @@ impl Prepared<'_> {
         let qemu = qemu::ensure(&bin, shape.ptdma > 0, o.accel, &ctx.model)?;
         let firmware = qemu::fit_shape(&mut shape, &qemu, o.accel, o.iso)?;
         let kernel = crate::host::build_kernel(root, o.debug)?;
+        let kvm = crate::kvm::plan(o, &shape, &ctx.out)?;
         Ok(Prepared {
             o,
             ctx,
@@ -53,7 +84,35 @@ impl Prepared<'_> {
             shape,
             firmware,
             kernel,
+            kvm,
         })
+    }
+
+    /// The options' own boot plan: their shape, `--iso`/`--uefi`, `--timeout`, the KVM guest.
+    pub fn own_plan(&self) -> BootPlan<'_> {
+        BootPlan {
+            shape: self.shape.clone(),
+            firmware: self.firmware,
+            via: Via::of(self.o.iso, self.o.uefi),
+            serial: true,
+            qemu: None,
+            qmp: None,
+            stderr: None,
+            timeout_s: self.o.timeout_s,
+            kvm: true,
+            end_note: true,
+        }
+    }
+
+    /// A plan for another shape (fitted to this QEMU, with its firmware), `-kernel`, no KVM.
+    pub fn plan_for(&self, (shape, firmware): (Shape, Firmware)) -> BootPlan<'_> {
+        BootPlan {
+            shape,
+            firmware,
+            via: Via::Kernel,
+            kvm: false,
+            ..self.own_plan()
+        }
     }
 
     /// Boots the options' machine once with `kargs`.
@@ -65,41 +124,58 @@ impl Prepared<'_> {
         log: &Path,
         echo: bool,
     ) -> Result<Exit, Fail> {
-        let fitted = (self.shape.clone(), self.firmware);
-        self.boot_on(fitted, kargs, model_args, timeout_s, log, echo)
+        let plan = BootPlan {
+            timeout_s,
+            ..self.own_plan()
+        };
+        self.boot_on(plan, kargs, model_args, log, echo)
     }
 
-    /// Boots `shape` (fitted to this QEMU, with its firmware) once with `kargs`; the serial
-    /// log goes to `log` (and stdout when `echo`).
+    /// Boots `plan` once with `kargs`; the serial log goes to `log` (and stdout when `echo`).
     ///
     /// # Errors
-    /// [`Fail`] when the boot cannot start (bad model arguments, unwritable log), or with
-    /// [`Exit::Signal`] when it was interrupted.
+    /// [`Fail`] when the boot cannot start (bad model arguments, unwritable log, no ISO
+    /// tools), or with [`Exit::Signal`] when it was interrupted.
     pub fn boot_on(
         &self,
-        (shape, firmware): (Shape, Firmware),
+        plan: BootPlan,
         kargs: &str,
         model_args: &[String],
-        timeout_s: u64,
         log: &Path,
         echo: bool,
     ) -> Result<Exit, Fail> {
-        let cmdline = kernel_cmdline(kargs.to_string(), &shape, model_args);
+        let mut cmdline = kernel_cmdline(kargs.to_string(), &plan.shape, model_args);
+        let kvm = self.kvm.as_ref().filter(|_| plan.kvm);
+        if let Some(g) = kvm {
+            cmdline = crate::kvm::with_host_binding(cmdline, g);
+        }
+        let medium = match plan.via {
+            Via::Kernel => Medium::Kernel {
+                kernel: self.kernel.clone(),
+                cmdline,
+                initrd: None,
+            },
+            Via::Iso | Via::Uefi => crate::iso::run_medium(
+                &self.kernel,
+                &cmdline,
+                plan.via == Via::Uefi,
+                &self.ctx.out,
+            )?,
+        };
         let machine = Machine {
-            qemu: self.qemu.bin.clone(),
+            qemu: plan.qemu.unwrap_or(&self.qemu).bin.clone(),
             accel: qemu::pick_accel(self.o.accel, true),
-            shape,
-            firmware,
-            kernel: self.kernel.clone(),
-            cmdline,
+            shape: plan.shape,
+            firmware: plan.firmware,
+            medium,
+            serial: plan.serial,
+            kvm: kvm.map(|g| g.binding.clone()),
+            qmp: plan.qmp,
         };
-        let b = Boot {
-            machine,
-            model_args,
-            timeout_s,
-            log: log.to_path_buf(),
-            echo,
-        };
+        let mut b = Boot::new(machine, model_args, plan.timeout_s, log.to_path_buf(), echo);
+        b.stderr = plan.stderr;
+        b.end_note = plan.end_note;
+        b.pins = kvm.map(|g| g.pins.clone()).unwrap_or_default();
         match boot(&self.ctx, &b)? {
             // Ctrl-C (or SIGTERM): QEMU is stopped and the model's counters written; stop
             // the command too (a check does not go on to its next case).

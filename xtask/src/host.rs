@@ -132,3 +132,32 @@ pub fn build_kernel(root: &Path, debug: bool) -> Result<PathBuf, Fail> {
         .join(if debug { "debug" } else { "release" })
         .join("kernel"))
 }
+
+/// A scratch directory under `parent`, emptied when made and removed when dropped (ISO trees,
+/// downloads).
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// `parent/.NAME-PID`, empty.
+    ///
+    /// # Errors
+    /// When it cannot be created.
+    pub fn new(parent: &Path, name: &str) -> std::io::Result<Scratch> {
+        let dir = parent.join(format!(".{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -5,19 +5,25 @@
 //! Layering: [`cli`] parses and checks the words; [`shape`] and [`proxy_ram`] validate the
 //! machine; [`machine`] turns it into QEMU's arguments; [`qemu`] picks and probes the binary;
 //! [`boot`] runs one boot through `ptdma_model::launch`; [`exit`] maps how it ended;
-//! [`commands`] has `run`, `test`, `bench`, `faults` and `soak`; [`check`] runs the suite of
-//! [`check_cases`]. `iso`, `conformance`, `get-qemu` and boots from an ISO or as a KVM guest
-//! on a server still run in the bash runner tools/runner.sh, which this program hands the
-//! same arguments to.
+//! [`commands`] has `run`, `test`, `bench`, `faults` and `soak` (from `-kernel` or, through
+//! [`iso`], from a GRUB ISO; on a server as a [`kvm`] guest); [`iso`] also makes the ISO;
+//! [`getqemu`] fetches QEMU 10.0; [`conformance`] runs Linux's ptdma driver against the model;
+//! [`check`] runs the suite of [`check_cases`] (with [`check_groups`] for the ISO, Linux and
+//! other-QEMU entries).
 
 mod boot;
 mod check;
 mod check_cases;
+mod check_groups;
 mod check_verify;
 mod cli;
 mod commands;
+mod conformance;
 mod exit;
+mod getqemu;
 mod host;
+mod iso;
+mod kvm;
 mod machine;
 mod model;
 mod proxy_ram;
@@ -27,10 +33,9 @@ mod quote;
 mod screen;
 mod shape;
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-use cli::{Command, Options};
+use cli::Command;
 use exit::Exit;
 use host::Fail;
 use shape::Shape;
@@ -48,32 +53,13 @@ fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Commands and boot modes that still run in tools/runner.sh.
-fn in_bash(o: &Options) -> bool {
-    let cmd_in_bash = matches!(
-        o.command,
-        Command::Iso | Command::GetQemu(_) | Command::Conformance
-    );
-    cmd_in_bash || o.iso || o.host_nodes.is_some() || o.vfio.is_some() || o.hugepages
-}
-
-/// Hands the original arguments to the bash runner (replaces this process).
-fn exec_bash(root: &Path, args: &[String]) -> Fail {
-    let e = std::process::Command::new("bash")
-        .arg(root.join("tools/runner.sh"))
-        .args(args)
-        .exec();
-    Fail::setup(format!("cannot run tools/runner.sh: {e}"))
-}
-
 fn real_main() -> Exit {
     // ./run-qemu.sh runs `cargo xtask` from the repository: back to the caller's directory,
     // so relative paths (--qemu ./bin/qemu) mean what they meant.
     if let Some(dir) = std::env::var_os("FOLIOMOVE_CWD") {
         let _ = std::env::set_current_dir(dir);
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let o = match cli::parse(args.clone()) {
+    let o = match cli::parse(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(e) => return Fail::usage(e.0).report(),
     };
@@ -95,14 +81,14 @@ fn real_main() -> Exit {
         }
         Err(e) => return Fail::usage(e.to_string()).report(),
     };
-    if in_bash(&o) {
-        return exec_bash(&root, &args).report();
-    }
     let done = match &o.command {
         Command::Check(only) => check::check(&o, &root, &shape, only.as_deref(), o.list),
         Command::Bench(list) => commands::bench(&o, &root, shape, list),
         Command::Faults => commands::faults(&o, &root, shape),
         Command::Soak(minutes) => commands::soak(&o, &root, shape, *minutes),
+        Command::Iso => iso::command(&o, &root),
+        Command::GetQemu(version) => getqemu::command(version),
+        Command::Conformance => conformance::command(&o, &root, shape),
         _ => commands::run_or_test(&o, &root, shape),
     };
     match done {
@@ -112,10 +98,5 @@ fn real_main() -> Exit {
 }
 
 fn main() {
-    // Internal: the screen checks tools/iso.sh runs (see screen.rs).
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("__screen") {
-        std::process::exit(screen::main(&args.collect::<Vec<_>>()));
-    }
     std::process::exit(real_main().code());
 }

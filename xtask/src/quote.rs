@@ -1,5 +1,5 @@
 //! Shell quoting as bash's `printf %q` writes it, so the printed QEMU command line can be
-//! pasted into a shell and reads as the bash runner printed it.
+//! pasted into a shell and reads as the former bash runner printed it.
 
 /// Characters `printf %q` escapes with a backslash anywhere in a word.
 const SPECIAL: &str = " \t'\"\\|&;()<>!{}*[?]^$`,";

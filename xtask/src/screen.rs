@@ -1,15 +1,8 @@
-//! Screen checks of the framebuffer console (tools/iso.sh's ISO boots): QEMU's QMP socket
-//! (JSON lines, [`crate::qmp`]) for a screendump, `quit` and whether CPU 0 sits in the
-//! kernel's final halt; the screendump's non-background pixels counted; PPM turned into PNG
-//! for viewing.
-//!
-//! Internal command line (`xtask __screen ...`, used by tools/iso.sh):
-//!   halted SOCKET        exit 0 if CPU 0 sits in HLT with interrupts off (firmware idles with IF=1)
-//!   dump SOCKET OUT.ppm  screendump into OUT.ppm (waits up to 10 s for the file)
-//!   quit SOCKET          ask QEMU to quit
-//!   count IN.ppm         print `WIDTHxHEIGHT N`: N pixels differ from the most common colour
-//!   png IN.ppm OUT.png   convert
-//! Every wait is bounded; exit 1 on failure (message on stderr), 2 on bad usage.
+//! Screen checks of the framebuffer console (the check's ISO boots, check_groups.rs): QEMU's
+//! QMP socket (JSON lines, [`crate::qmp`]) for a screendump, `quit` and whether CPU 0 sits in
+//! the kernel's final halt (HLT with interrupts off; firmware idles with IF=1); the
+//! screendump's non-background pixels counted; PPM turned into PNG for viewing. Every wait
+//! is bounded.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -68,7 +61,11 @@ pub fn halted_in(registers: &str) -> bool {
     registers.contains("HLT=1") && rfl.is_some_and(|f| f & 0x200 == 0)
 }
 
-fn halted(socket: &str) -> Result<bool, ScreenError> {
+/// True when CPU 0 sits in the kernel's final halt (QMP `info registers`).
+///
+/// # Errors
+/// [`ScreenError::Qmp`] when QEMU does not answer.
+pub fn halted(socket: &str) -> Result<bool, ScreenError> {
     with_qmp(socket, |q| {
         let args = json!({"command-line": "info registers", "cpu-index": 0});
         let r = q
@@ -79,7 +76,11 @@ fn halted(socket: &str) -> Result<bool, ScreenError> {
     .map(|regs| halted_in(&regs))
 }
 
-fn dump(socket: &str, out: &str) -> Result<(), ScreenError> {
+/// A screendump into `out` (PPM), waiting up to 10 s for the file.
+///
+/// # Errors
+/// [`ScreenError`] when QEMU does not answer or write it.
+pub fn dump(socket: &str, out: &str) -> Result<(), ScreenError> {
     let target = std::path::absolute(out).map_err(|e| ScreenError::Io(format!("{out}: {e}")))?;
     let _ = std::fs::remove_file(&target);
     let filename = target.display().to_string();
@@ -100,7 +101,11 @@ fn dump(socket: &str, out: &str) -> Result<(), ScreenError> {
     }
 }
 
-fn quit(socket: &str) -> Result<(), ScreenError> {
+/// Asks QEMU to quit.
+///
+/// # Errors
+/// [`ScreenError::Qmp`] when the socket does not answer.
+pub fn quit(socket: &str) -> Result<(), ScreenError> {
     // QEMU may close the socket before it answers: only the sending matters.
     with_qmp(socket, |q| {
         let _ = q.execute("quit", None);
@@ -165,12 +170,20 @@ impl Ppm {
     }
 }
 
-fn read_ppm(path: &str) -> Result<Ppm, ScreenError> {
+/// Reads a binary 8-bit PPM.
+///
+/// # Errors
+/// [`ScreenError`] when it cannot be read or is not one.
+pub fn read_ppm(path: &str) -> Result<Ppm, ScreenError> {
     let data = std::fs::read(path).map_err(|e| ScreenError::Io(format!("{path}: {e}")))?;
     Ppm::parse(&data).map_err(|()| ScreenError::NotPpm(path.to_string()))
 }
 
-fn png(src: &str, dst: &str) -> Result<(), ScreenError> {
+/// Converts the PPM `src` into the PNG `dst`.
+///
+/// # Errors
+/// [`ScreenError`] when either file fails.
+pub fn png(src: &str, dst: &str) -> Result<(), ScreenError> {
     let ppm = read_ppm(src)?;
     let io = |e: &dyn fmt::Display| ScreenError::Io(format!("{dst}: {e}"));
     let file = std::fs::File::create(Path::new(dst)).map_err(|e| io(&e))?;
@@ -179,29 +192,6 @@ fn png(src: &str, dst: &str) -> Result<(), ScreenError> {
     enc.set_depth(png::BitDepth::Eight);
     let mut w = enc.write_header().map_err(|e| io(&e))?;
     w.write_image_data(&ppm.rgb).map_err(|e| io(&e))
-}
-
-/// `xtask __screen ARGS...`; returns the exit code.
-pub fn main(args: &[String]) -> i32 {
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = match a.as_slice() {
-        ["halted", sock] => halted(sock).map(|h| if h { 0 } else { 1 }),
-        ["dump", sock, out] => dump(sock, out).map(|()| 0),
-        ["quit", sock] => quit(sock).map(|()| 0),
-        ["count", ppm] => read_ppm(ppm).map(|p| {
-            println!("{}x{} {}", p.width, p.height, p.text_pixels());
-            0
-        }),
-        ["png", src, dst] => png(src, dst).map(|()| 0),
-        _ => {
-            eprintln!("usage: xtask __screen halted SOCK | dump SOCK OUT.ppm | quit SOCK | count IN.ppm | png IN.ppm OUT.png");
-            return 2;
-        }
-    };
-    r.unwrap_or_else(|e| {
-        eprintln!("screen: {e}");
-        1
-    })
 }
 
 #[cfg(test)]

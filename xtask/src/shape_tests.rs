@@ -18,17 +18,17 @@ fn topo(s: u32, d: u32, c: u32, t: u32) -> ShapeRequest {
 }
 
 fn machine(shape: Shape) -> Machine {
-    Machine {
-        qemu: "qemu-system-x86_64".into(),
-        accel: "tcg,thread=multi".into(),
+    Machine::kernel(
+        "qemu-system-x86_64".into(),
+        "tcg,thread=multi".into(),
         shape,
-        firmware: Firmware::SeaBios,
-        kernel: "target/release/kernel".into(),
-        cmdline: "test=all".into(),
-    }
+        Firmware::SeaBios,
+        "target/release/kernel".into(),
+        "test=all".into(),
+    )
 }
 
-/// The default machine, argument for argument as the bash runner built it.
+/// The default machine, argument for argument as the former bash runner built it.
 #[test]
 fn default_machine_qemu_args() {
     let s = Shape::new(&req()).unwrap();
@@ -119,7 +119,7 @@ fn topologies_of_the_check_suite() {
     assert_eq!(Shape::new(&readme).unwrap().cpus, 8);
 }
 
-/// The shape checks the bash runner made, with its messages.
+/// The shape checks the former bash runner made, with its messages.
 #[test]
 fn clashing_shapes_are_refused() {
     let e = |r: ShapeRequest| Shape::new(&r).unwrap_err().to_string();

@@ -1,6 +1,6 @@
 //! `kvm-guest plan`: checks this host for a foliomove KVM guest and prints, one per line,
 //! `arg VALUE` (QEMU arguments), `pin VCPU HOSTCPU` and `summary TEXT`; or every problem
-//! found with what to do, and exit status 2. run-qemu.sh reads the lines.
+//! found with what to do, and exit status 2. (The runner, xtask/src/kvm.rs, uses the library.)
 
 use clap::{Parser, Subcommand};
 use kvm_guest::{plan, Host, HostPaths, Request};
