@@ -206,7 +206,11 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
         if copies > free || self.batches.len() >= CSB_SLOTS {
             return Err(PtdmaError::QueueFull {
                 needed: copies + 1,
-                free: if self.batches.len() >= CSB_SLOTS { 0 } else { free + 1 },
+                free: if self.batches.len() >= CSB_SLOTS {
+                    0
+                } else {
+                    free + 1
+                },
             });
         }
         self.next_ticket += 1;

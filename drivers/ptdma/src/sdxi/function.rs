@@ -131,8 +131,7 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiFunction<R, M> {
         f.stop()?;
         let ctl0 = f.regs.read64(regs::CTL0);
         if ctl0 & regs::CTL0_CLEAR_AT_INIT != 0 {
-            f.regs
-                .write64(regs::CTL0, ctl0 & !regs::CTL0_CLEAR_AT_INIT);
+            f.regs.write64(regs::CTL0, ctl0 & !regs::CTL0_CLEAR_AT_INIT);
         }
         // 2. Identity and capabilities.
         f.version = regs::version(f.regs.read64(regs::VERSION));

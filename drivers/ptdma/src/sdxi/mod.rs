@@ -20,6 +20,8 @@ pub mod channel;
 pub mod context;
 pub mod desc;
 pub mod error;
+#[cfg(any(test, feature = "testing"))]
+pub mod fake;
 pub mod function;
 pub mod regs;
 
