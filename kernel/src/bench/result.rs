@@ -81,6 +81,14 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
         )
         .int("threads", o.threads as u64)
         .int("channels", o.channels as u64)
+        .str(
+            "dma_kind",
+            if o.channels > 0 {
+                crate::dma::kinds_name()
+            } else {
+                "-"
+            },
+        )
         .str("placement", &o.placement)
         .int("from", spec.from as u64)
         .int("to", spec.to as u64)

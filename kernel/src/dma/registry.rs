@@ -92,11 +92,34 @@ impl Drop for Lease {
     }
 }
 
+/// The engine kinds of the started channels (`ptdma`, `ae4dma`, `sdxi`, joined by `+`
+/// when several; `-` for none), set once by [`install`].
+static KINDS: spin::Once<alloc::string::String> = spin::Once::new();
+
+/// The engine kinds of the started channels, for RESULT lines and messages: `sdxi`,
+/// `ptdma+ae4dma`, or `-` when no channel started.
+pub fn kinds_name() -> &'static str {
+    KINDS.get().map_or("-", alloc::string::String::as_str)
+}
+
 /// Installs the started channels (numbered in order). Called once by `dma::init`.
 pub(super) fn install(mut channels: Vec<Channel>) {
     for (i, c) in channels.iter_mut().enumerate() {
         c.set_id(i);
     }
+    let mut kinds: Vec<&str> = Vec::new();
+    for c in &channels {
+        if !kinds.contains(&c.kind().name()) {
+            kinds.push(c.kind().name());
+        }
+    }
+    KINDS.call_once(|| {
+        if kinds.is_empty() {
+            "-".into()
+        } else {
+            kinds.join("+")
+        }
+    });
     POOL.lock().install(channels);
 }
 

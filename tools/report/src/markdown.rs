@@ -100,6 +100,9 @@ fn header(out: &mut String, parsed: &Parsed) {
         }
         None => {}
     }
+    if let Some(kinds) = dma_kinds(parsed) {
+        let _ = writeln!(out, "- DMA engine kind: {kinds}");
+    }
     match run {
         Some(_) => {
             let parts: Vec<String> = [
@@ -205,6 +208,34 @@ fn run_status(out: &mut String, parsed: &Parsed, r: &crate::model::RunInfo) {
 }
 
 /// How the engine labels were checked: by the byte accounting, or not at all in old logs.
+/// The DMA engine kinds the DMA cells name (`dma_kind`), spelled out; `None` when no cell
+/// used DMA channels or the log predates the key.
+fn dma_kinds(parsed: &Parsed) -> Option<String> {
+    let mut kinds: Vec<String> = Vec::new();
+    for c in parsed.all_cells().iter().filter(|c| c.channels > 0) {
+        if let Some(k) = c.raw.get("dma_kind").and_then(|v| v.as_str()) {
+            for k in k.split('+').filter(|k| *k != "-") {
+                if !kinds.iter().any(|x| x == k) {
+                    kinds.push(k.to_string());
+                }
+            }
+        }
+    }
+    let label = |k: &str| match k {
+        "ptdma" => "AMD PTDMA".to_string(),
+        "ae4dma" => "AMD AE4DMA".to_string(),
+        "sdxi" => "SNIA SDXI 1.0 (class 0x120100; no SDXI silicon has run this code)".to_string(),
+        other => other.to_string(),
+    };
+    (!kinds.is_empty()).then(|| {
+        kinds
+            .iter()
+            .map(|k| format!("**{}**", label(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 fn engine_labels(out: &mut String, parsed: &Parsed) {
     let all = parsed.all_cells();
     if all.is_empty() {
