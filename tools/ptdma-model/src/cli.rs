@@ -12,6 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::device::{DeviceOptions, Kind};
 use crate::engine::Timing;
 use crate::faults::{Fault, FaultPlan};
+use crate::sdxi::options::{
+    ClientStart, ReadIndexMode, ResumeMode, SdxiOptions, SignalMode, DEFAULT_MAX_CXT,
+};
 use crate::transport::Server;
 
 const PROFILES_HELP: &str = "\
@@ -76,6 +79,8 @@ pub enum Command {
 pub enum KindArg {
     Ptdma,
     Ae4dma,
+    /// SNIA SDXI 1.0 function (class 0x120100, 1b36:10f5).
+    Sdxi,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -113,6 +118,43 @@ pub struct Common {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,
+    #[command(flatten)]
+    pub sdxi: SdxiArgs,
+}
+
+/// `--sdxi-*`: readings of the points sdxi-facts §9.3 leaves UNSURE (`--kind sdxi` only).
+#[derive(Args, Debug, Clone)]
+pub struct SdxiArgs {
+    /// SDXI: what completion does to CST_BLK.signal: decrement by one (default) or clear to 0.
+    #[arg(long, value_enum, default_value = "decrement")]
+    pub sdxi_signal: SignalMode,
+    /// SDXI: CXT_STS.read_index moves past a descriptor at completion (default) or at fetch.
+    #[arg(long, value_enum, default_value = "completion")]
+    pub sdxi_read_index: ReadIndexMode,
+    /// SDXI: a context stalled on a vl=0 slot resumes on a doorbell or a 1 ms re-read (poll,
+    /// default), or only on a doorbell.
+    #[arg(long, value_enum, default_value = "poll")]
+    pub sdxi_resume: ResumeMode,
+    /// SDXI: client contexts start only by DSC_CXT_START on the admin ring (admin, default), or
+    /// also when software sets CXT_STS.state = RUN and rings the doorbell (software).
+    #[arg(long, value_enum, default_value = "admin")]
+    pub sdxi_client_start: ClientStart,
+    /// SDXI: CAP1.max_cxt, the highest context id (1..=127); BAR2 has one 4 KiB doorbell page
+    /// per context 0..=N.
+    #[arg(long, default_value_t = DEFAULT_MAX_CXT, value_parser = clap::value_parser!(u16).range(1..=127))]
+    pub sdxi_max_cxt: u16,
+}
+
+impl SdxiArgs {
+    pub fn options(&self) -> SdxiOptions {
+        SdxiOptions {
+            signal: self.sdxi_signal,
+            read_index: self.sdxi_read_index,
+            resume: self.sdxi_resume,
+            client_start: self.sdxi_client_start,
+            max_cxt: self.sdxi_max_cxt,
+        }
+    }
 }
 
 impl Common {
@@ -143,6 +185,7 @@ impl Common {
         match self.kind {
             KindArg::Ptdma => Kind::Ptdma,
             KindArg::Ae4dma => Kind::Ae4dma,
+            KindArg::Sdxi => Kind::Sdxi,
         }
     }
 
@@ -156,6 +199,7 @@ impl Common {
             timing: self.timing()?,
             faults: faults.clone(),
             function,
+            sdxi: self.sdxi.options(),
         })
     }
 }
