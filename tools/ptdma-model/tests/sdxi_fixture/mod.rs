@@ -113,9 +113,8 @@ impl Fx {
         self.poke(L1 + u64::from(id) * 32, &l1);
     }
 
-    /// Function bring-up per §6.1, with the error log (§7.1) enabled; the function must end
-    /// ACTIVE with the admin context running.
-    pub fn bring_up(&self) {
+    /// Everything of the §6.1 bring-up except the final fn_gsr = ACTIVE write.
+    pub fn prepare(&self) {
         assert_eq!(self.gsv(), Gsv::Stop as u64);
         let cap1 = self.reg(off::CAP1);
         self.set_reg(off::CTL2, cap1 & 0xffff_ffff_ffff_f00f);
@@ -130,6 +129,12 @@ impl Fx {
         self.set_reg(off::ERR_WRT, 0);
         self.set_reg(off::ERR_RD, 0);
         self.set_reg(off::ERR_CFG, ERRLOG | (1 << 1) | 1);
+    }
+
+    /// Function bring-up per §6.1, with the error log (§7.1) enabled; the function must end
+    /// ACTIVE with the admin context running.
+    pub fn bring_up(&self) {
+        self.prepare();
         self.set_reg(off::CTL0, 3);
         assert_eq!(self.gsv(), Gsv::Active as u64, "{:?}", self.errlog());
         self.core.doorbell(0, 0);
