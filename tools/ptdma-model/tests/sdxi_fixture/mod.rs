@@ -10,7 +10,8 @@ use ptdma_model::engine::{Shared, Timing};
 use ptdma_model::faults::{Fault, FaultPlan};
 use ptdma_model::guestmem::{GuestMemory, VecMemory};
 use ptdma_model::sdxi::core::Core;
-use ptdma_model::sdxi::desc::{encode_cxt_start, CxtRange};
+use ptdma_model::sdxi::desc::{encode_copy, encode_cxt_start, encode_nop, CxtRange};
+use ptdma_model::sdxi::errlog::Check;
 use ptdma_model::sdxi::layout::{set_bits, ErrLogEntry};
 use ptdma_model::sdxi::options::SdxiOptions;
 use ptdma_model::sdxi::regs::{off, Gsv};
@@ -235,4 +236,80 @@ pub fn pattern(seed: u8, len: usize) -> Vec<u8> {
 pub fn with_bits(mut d: [u8; 64], lo: usize, hi: usize, v: u64) -> [u8; 64] {
     set_bits(&mut d, lo, hi, v);
     d
+}
+
+// ---- helpers of the §9.2 check tests ----
+
+/// Beyond the 16 MiB of guest RAM.
+pub const FAR: u64 = 0x1_0000_0000;
+
+pub fn one(fx: &Fx) -> ErrLogEntry {
+    let e = fx.errlog();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(fx.reg(off::ERR_STS) & 1, 1, "ERR_STS.sts");
+    e[0]
+}
+
+pub fn expect(e: ErrLogEntry, check: Check, step: u8, sub_step: u8, re: u8, cxt: u16) {
+    assert_eq!(e.vendor0, check as u32, "{e:?}");
+    assert_eq!((e.step, e.sub_step, e.re), (step, sub_step, re), "{e:?}");
+    assert_eq!(e.cxt_num, Some(cxt), "{e:?}");
+}
+
+/// Activation after `mutate` must end in ERROR with one function-stopped entry.
+pub fn activation_fails(mutate: impl FnOnce(&Fx)) -> ErrLogEntry {
+    let fx = Fx::new(SdxiOptions::default(), vec![]);
+    fx.prepare();
+    mutate(&fx);
+    fx.set_reg(off::CTL0, 3);
+    assert_eq!(fx.gsv(), Gsv::Error as u64);
+    one(&fx)
+}
+
+/// Client context 2 built, then `mutate`d, then DSC_CXT_START: the admin descriptor completes
+/// with er = 1, the target gets one context-stopped entry, the admin context goes on.
+pub fn start_fails(mutate: impl FnOnce(&Fx)) -> ErrLogEntry {
+    let fx = Fx::new(SdxiOptions::default(), vec![]);
+    fx.bring_up();
+    fx.build_context(2);
+    mutate(&fx);
+    let c = fx.arm(0, 1);
+    fx.submit(
+        0,
+        &[encode_cxt_start(
+            CxtRange { start: 2, end: 2 },
+            None,
+            Some(c),
+        )],
+    );
+    assert_eq!(fx.core.service(0, true), Outcome::Idle);
+    assert_eq!((fx.signal(0), fx.er(0)), (0, true));
+    assert!(fx.core.cxt(0).running, "admin context still running");
+    let e = one(&fx);
+    assert_eq!(e.re, 1);
+    e
+}
+
+/// Context 1 running; `desc` submitted: it must fail, stopping context 1 (CXTV_ERR_FN) with
+/// read_index left on it and an entry naming its ring index.
+pub fn desc_fails(fx: &Fx, desc: [u8; 64]) -> ErrLogEntry {
+    fx.submit(1, &[encode_nop(false, None), desc, encode_nop(false, None)]);
+    assert_eq!(fx.core.service(1, true), Outcome::Error);
+    assert_eq!(fx.state(1), 0xf, "CXTV_ERR_FN");
+    assert_eq!(fx.read_index(1), 1);
+    let e = one(fx);
+    assert_eq!(e.dsc_index, Some(1));
+    e
+}
+
+pub fn ready() -> Fx {
+    Fx::ready(SdxiOptions::default())
+}
+
+pub fn copy(src: u64, dst: u64, len: u64) -> [u8; 64] {
+    encode_copy(src, dst, len, (0, 0), None)
+}
+
+pub fn good_copy() -> [u8; 64] {
+    copy(DATA, DATA + 0x10_0000, 256)
 }
