@@ -11,7 +11,7 @@ use ptdma_model::engine::Timing;
 use ptdma_model::faults::FaultPlan;
 use ptdma_model::guestmem::{GuestMemory, VecMemory};
 use ptdma_model::sdxi::desc::{encode_copy, encode_cxt_start, encode_nop, CxtRange};
-use ptdma_model::sdxi::options::SdxiOptions;
+use ptdma_model::sdxi::options::{ResumeMode, SdxiOptions};
 use ptdma_model::sdxi::regs::off;
 
 const BAR0: u64 = 0xfe00_0000;
@@ -64,13 +64,17 @@ impl Fn {
 }
 
 fn function() -> Fn {
+    function_with(SdxiOptions::default())
+}
+
+fn function_with(sdxi: SdxiOptions) -> Fn {
     let mem = Arc::new(VecMemory::new(0, RAM));
     let opts = DeviceOptions {
         kind: Kind::Sdxi,
         timing: Timing::default(),
         faults: FaultPlan::new(vec![]),
         function: 0,
-        sdxi: SdxiOptions::default(),
+        sdxi,
     };
     let mut dev = Device::new(&opts, mem.clone());
     dev.cfg_write(0x10, BAR0 as u32, 4);
@@ -107,9 +111,22 @@ fn identity_bars_and_capabilities() {
     assert_eq!(ids, vec![0x01, 0x10, 0x05]);
 }
 
-#[test]
-fn bring_up_one_copy_and_completion_through_the_bars() {
-    let f = function();
+const fn ctl(id: u64) -> u64 {
+    0x5000 + id * 64
+}
+const fn sts(id: u64) -> u64 {
+    0x6000 + id * 16
+}
+const fn wi(id: u64) -> u64 {
+    0x7000 + id * 8
+}
+const fn ring(id: u64) -> u64 {
+    0x10_0000 + id * 0x1_0000
+}
+
+/// §6.1 bring-up and §6.2 start of client context 1, all through the BARs.
+fn ready(sdxi: SdxiOptions) -> Fn {
+    let f = function_with(sdxi);
     // §6.1: registers.
     assert_eq!(f.reg(off::VERSION), 0x1_0000);
     assert_eq!(f.reg(off::STS0) & 7, 0, "STOP after reset");
@@ -117,10 +134,6 @@ fn bring_up_one_copy_and_completion_through_the_bars() {
     assert_eq!((cap1 >> 16) & 0xffff, 7, "max_cxt");
     f.set(off::CTL2, cap1 & 0xffff_ffff_ffff_f00f);
     let (l2, l1, akeys, errlog) = (0x1000u64, 0x2000u64, 0x3000u64, 0x4000u64);
-    let ctl = |id: u64| 0x5000 + id * 64;
-    let sts = |id: u64| 0x6000 + id * 16;
-    let wi = |id: u64| 0x7000 + id * 8;
-    let ring = |id: u64| 0x10_0000 + id * 0x1_0000;
     f.set(off::CXT_L2, l2);
     f.w64(l2, l1 | 1);
     f.mem.write(akeys, &[1, 0]).unwrap();
@@ -142,8 +155,8 @@ fn bring_up_one_copy_and_completion_through_the_bars() {
     f.set(off::ERR_CFG, errlog | 2 | 1);
     f.set(off::CTL0, 3);
     assert_eq!(f.reg(off::STS0) & 7, 2, "ACTIVE");
-    f.dev.bar_write(BAR2, 0, 8); // jump start of the admin context
-                                 // §6.2: start context 1.
+    // Jump start of the admin context, then §6.2: start context 1.
+    f.dev.bar_write(BAR2, 0, 8);
     let start_csb = 0x8000u64;
     f.w64(start_csb, 1);
     let start = encode_cxt_start(CxtRange { start: 1, end: 1 }, None, Some(start_csb));
@@ -152,6 +165,13 @@ fn bring_up_one_copy_and_completion_through_the_bars() {
     let mut b = [0u8; 1];
     f.mem.read(sts(1), &mut b).unwrap();
     assert_eq!(b[0], 1, "context 1 CXTV_RUN");
+    f
+}
+
+#[test]
+fn bring_up_one_copy_and_completion_through_the_bars() {
+    let f = ready(SdxiOptions::default());
+    let mut b = [0u8; 1];
     // §9.1 batch recipe: one copy, then a fenced no-op with the CST_BLK.
     let (src, dst, csb) = (0x40_0000u64, 0x60_0000u64, 0x8020u64);
     let data: Vec<u8> = (0..8192u32).map(|i| (i * 7) as u8).collect();
@@ -206,4 +226,44 @@ fn four_byte_register_halves_and_device_reset() {
     f.dev.cfg_write(0x10, BAR0 as u32, 4);
     f.dev.cfg_write(0x04, 0x0006, 2);
     assert_eq!(f.reg(off::CTL2), 0, "registers back to power-on");
+}
+
+/// A batch whose copy is published (Write_Index covers it) before its vl is set: the context
+/// waits without error and completes once vl is set.
+fn late_vl(f: &Fn) -> (u64, [u8; 64]) {
+    let (src, dst, csb) = (0x40_0000u64, 0x60_0000u64, 0x8040u64);
+    f.mem.write(src, &[0x5a; 256]).unwrap();
+    f.w64(csb, 1);
+    let copy = encode_copy(src, dst, 256, (0, 0), Some(csb));
+    let mut hidden = copy;
+    hidden[0] &= !1;
+    f.submit(1, ring(1), wi(1), &[hidden]);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(f.r64(csb), 1, "waiting, not executed");
+    assert_eq!(f.reg(off::ERR_WRT), 0, "waiting is not an error");
+    f.mem.write(ring(1), &copy[..8]).unwrap(); // vl set, no doorbell
+    (csb, copy)
+}
+
+#[test]
+fn vl_wait_resumes_by_polling_by_default() {
+    let f = ready(SdxiOptions::default());
+    let (csb, _) = late_vl(&f);
+    assert!(f.wait_zero(csb), "poll picked up the late vl");
+    let mut out = [0u8; 256];
+    f.mem.read(0x60_0000, &mut out).unwrap();
+    assert_eq!(out, [0x5a; 256]);
+}
+
+#[test]
+fn vl_wait_resumes_only_on_a_doorbell_when_selected() {
+    let f = ready(SdxiOptions {
+        resume: ResumeMode::Doorbell,
+        ..SdxiOptions::default()
+    });
+    let (csb, _) = late_vl(&f);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(f.r64(csb), 1, "no doorbell, no progress");
+    f.dev.bar_write(BAR2 + 4096, 1, 8);
+    assert!(f.wait_zero(csb), "the doorbell restarted it");
 }
