@@ -39,10 +39,27 @@ Interrupts:
   Config space has PM, PCI Express, MSI and MSI-X capabilities (PTDMA: 1 MSI-X vector,
   table + PBA in BAR5; AE4DMA: 16 vectors in BAR2). Enabling MSI/MSI-X works as registers
   (bits stick, the table reads back, INTx stops), but QEMU's x-pci-proxy-dev cannot deliver
-  MSI or MSI-X messages (and INTx only under KVM): guests must poll.";
+  MSI or MSI-X messages (and INTx only under KVM): guests must poll.
+
+SDXI (--kind sdxi; shared/reference/sdxi-facts.md, reconstructed from AMD's Linux driver):
+  PCI 1b36:10f5 (our own: Red Hat/QEMU vendor, a device ID QEMU does not assign), class
+  0x120100, BAR0 256 KiB registers, BAR2 one 4 KiB doorbell page per context 0..=max_cxt,
+  PM + PCIe + MSI capabilities, no MSI-X, no INTx pin. SDXI 1.0, CAP1: max_cxt (see
+  --sdxi-max-cxt), max_buffer 11 (4 GiB), 256 AKeys, groups DmaBase + Admin; rings of 1024
+  to 4096 entries. Admin ops: CXT_START (NM), CXT_STOP, SYNC, CXT_UPD (no-op), NOP; client
+  ops: DMAB_COPY and DMAB_NOP. Every check of facts §9.2 writes an error-log entry
+  (vendor[0] = the model's check number). Faults count client-context descriptors only:
+  error-at fails the copy (CST_BLK er, context ERR_FN, err_class = CODE); stuck-at wedges
+  the context until DSC_CXT_STOP or a function stop/reset; halt-at puts the function in
+  ERROR (STS0.fn_gsv = 5); vanish-at and corrupt-at as above.
+  UNSURE points (facts §9.3), default first:
+    --sdxi-signal decrement|clear        CST_BLK.signal on completion
+    --sdxi-read-index completion|fetch   when CXT_STS.read_index passes a descriptor
+    --sdxi-resume poll|doorbell          what restarts a context waiting on a vl=0 slot
+    --sdxi-client-start admin|software   DSC_CXT_START only, or also software-set RUN";
 
 #[derive(Parser, Debug)]
-#[command(name = "ptdma-model", version, about = "Emulated AMD PTDMA/AE4DMA engine for QEMU's x-pci-proxy-dev", after_help = PROFILES_HELP)]
+#[command(name = "ptdma-model", version, about = "Emulated AMD PTDMA/AE4DMA and SNIA SDXI engines for QEMU's x-pci-proxy-dev", after_help = PROFILES_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -31,7 +31,7 @@ pub enum ReadIndexMode {
 /// §9.3 item 2). The stall itself is never an error.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum ResumeMode {
-    /// A later doorbell, or the function re-reading the slot every [`POLL_INTERVAL_US`] µs.
+    /// A later doorbell, or the function re-reading the slot every 1 ms ([`POLL_INTERVAL_US`]).
     /// Default: the facts' "resumes on a later doorbell/poll".
     #[default]
     Poll,
