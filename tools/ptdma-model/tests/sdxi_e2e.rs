@@ -10,7 +10,9 @@ use ptdma_model::device::{Device, DeviceOptions, Kind};
 use ptdma_model::engine::Timing;
 use ptdma_model::faults::FaultPlan;
 use ptdma_model::guestmem::{GuestMemory, VecMemory};
-use ptdma_model::sdxi::desc::{encode_copy, encode_cxt_start, encode_nop, CxtRange};
+use ptdma_model::sdxi::desc::{
+    encode_copy, encode_cxt_start, encode_cxt_stop, encode_nop, encode_sync, CxtRange,
+};
 use ptdma_model::sdxi::options::{ResumeMode, SdxiOptions};
 use ptdma_model::sdxi::regs::off;
 
@@ -68,10 +70,14 @@ fn function() -> Fn {
 }
 
 fn function_with(sdxi: SdxiOptions) -> Fn {
+    function_timed(sdxi, Timing::default())
+}
+
+fn function_timed(sdxi: SdxiOptions, timing: Timing) -> Fn {
     let mem = Arc::new(VecMemory::new(0, RAM));
     let opts = DeviceOptions {
         kind: Kind::Sdxi,
-        timing: Timing::default(),
+        timing,
         faults: FaultPlan::new(vec![]),
         function: 0,
         sdxi,
@@ -126,7 +132,11 @@ const fn ring(id: u64) -> u64 {
 
 /// §6.1 bring-up and §6.2 start of client context 1, all through the BARs.
 fn ready(sdxi: SdxiOptions) -> Fn {
-    let f = function_with(sdxi);
+    ready_timed(sdxi, Timing::default())
+}
+
+fn ready_timed(sdxi: SdxiOptions, timing: Timing) -> Fn {
+    let f = function_timed(sdxi, timing);
     // §6.1: registers.
     assert_eq!(f.reg(off::VERSION), 0x1_0000);
     assert_eq!(f.reg(off::STS0) & 7, 0, "STOP after reset");
@@ -266,4 +276,51 @@ fn vl_wait_resumes_only_on_a_doorbell_when_selected() {
     assert_eq!(f.r64(csb), 1, "no doorbell, no progress");
     f.dev.bar_write(BAR2 + 4096, 1, 8);
     assert!(f.wait_zero(csb), "the doorbell restarted it");
+}
+
+#[test]
+fn context_stop_waits_for_the_copy_in_flight_and_nothing_runs_after_it() {
+    // 100 ms per descriptor, so the stop lands while the first copy is executing.
+    let timing = Timing {
+        desc_ns: 100_000_000,
+        ..Timing::default()
+    };
+    let f = ready_timed(SdxiOptions::default(), timing);
+    let copies: Vec<_> = (0..3u64)
+        .map(|i| {
+            encode_copy(
+                0x40_0000 + i * 4096,
+                0x60_0000 + i * 4096,
+                4096,
+                (0, 0),
+                None,
+            )
+        })
+        .collect();
+    f.submit(1, ring(1), wi(1), &copies);
+    std::thread::sleep(Duration::from_millis(30));
+    let csb = 0x8060u64;
+    f.w64(csb, 1);
+    let one = CxtRange { start: 1, end: 1 };
+    let t0 = Instant::now();
+    f.submit(
+        0,
+        ring(0),
+        wi(0),
+        &[
+            encode_cxt_stop(one, false, None),
+            encode_sync(1, one, Some(csb)),
+        ],
+    );
+    assert!(f.wait_zero(csb), "stop + sync completed");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(40),
+        "waited for the copy in flight"
+    );
+    let mut b = [0u8; 1];
+    f.mem.read(sts(1), &mut b).unwrap();
+    assert_eq!(b[0], 0, "CXTV_STOP_SW");
+    assert_eq!(f.r64(sts(1) + 8), 1, "only the copy in flight completed");
+    std::thread::sleep(Duration::from_millis(250));
+    assert_eq!(f.r64(sts(1) + 8), 1, "nothing ran after the stop");
 }

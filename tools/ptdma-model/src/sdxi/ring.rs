@@ -44,7 +44,30 @@ fn overlaps(a: u64, alen: u64, b: u64, blen: u64) -> bool {
     a < b.saturating_add(blen) && b < a.saturating_add(alen)
 }
 
+/// Marks a context busy for one descriptor; clears the mark when dropped.
+struct Busy<'a> {
+    core: &'a Core,
+    id: u16,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.core.cxt(self.id).busy = false;
+    }
+}
+
 impl Core {
+    /// Marks context `id` busy if it is still running in the same epoch with the function
+    /// ACTIVE; None when it must stop.
+    fn claim(&self, id: u16, epoch: u64) -> Option<Busy<'_>> {
+        let mut g = self.cxt(id);
+        if self.epoch() != epoch || !self.active() || !g.running {
+            return None;
+        }
+        g.busy = true;
+        Some(Busy { core: self, id })
+    }
+
     /// Runs context `id` until its ring is empty, it must wait, or it stops. `doorbell` = this
     /// pass follows a doorbell (the timing profile's doorbell latency applies once).
     pub fn service(&self, id: u16, doorbell: bool) -> Outcome {
@@ -67,9 +90,12 @@ impl Core {
         let mem = &*self.shared.mem;
         let mut first = doorbell;
         loop {
-            if self.epoch() != epoch || !self.active() || !self.cxt(id).running {
+            // Claimed under the context lock together with the running check, so a context
+            // stop (admin or function) either sees this pass busy and waits for it, or this
+            // pass sees the stop: never a descriptor executed after the stop completed.
+            let Some(_busy) = self.claim(id, epoch) else {
                 return Outcome::Stopped;
-            }
+            };
             let Some(write) = read_u64(mem, env.write_index_ptr()) else {
                 self.fail_context(id, Check::WriteIndexOutsideRam, None, 0);
                 return Outcome::Error;
@@ -121,9 +147,7 @@ impl Core {
                 }
             };
             advance(ReadIndexMode::Fetch);
-            self.cxt(id).busy = true;
             let result = self.execute(&env, &raw, &hits, start);
-            self.cxt(id).busy = false;
             if self.epoch() != epoch {
                 return Outcome::Stopped; // hard stop or reset: no completion
             }
