@@ -11,7 +11,9 @@
 //! context is stopped (DSC_CXT_STOP + DSC_SYNC), its ring reset and restarted
 //! (DSC_CXT_START); every op of every unfinished batch is reported not done (copies without
 //! a fence may finish out of order, so nothing in a failed batch is certain), for the caller
-//! to copy with the CPU. If the stop or restart fails, the channel is retired.
+//! to copy with the CPU. A function that left ACTIVE is reset and re-activated first (its
+//! other channels restart their contexts when they next poll or submit). If the stop or
+//! restart fails, the channel is retired.
 
 use super::context::{ContextMem, CSB_SLOTS, RING_ENTRIES};
 use super::desc::{ContextState, Descriptor};
@@ -25,6 +27,7 @@ use crate::regs::{CountingRegs, MmioCounters};
 use crate::{CopyOp, DmaMemory, PtdmaError, RegisterAccess};
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 /// Channel options.
@@ -75,6 +78,8 @@ pub struct SdxiChannel<R: RegisterAccess, M: DmaMemory> {
     polls: u32,
     retired: Option<PtdmaError>,
     recoveries: u64,
+    generation: Arc<AtomicU64>,
+    started_in: u64,
 }
 
 impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
@@ -105,11 +110,12 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
             progress: None,
         };
         let cxt = ContextMem::new(mem).ok_or(bring(SdxiError::BringUp(BringUpError::Memory)))?;
-        let db_off = {
+        let (db_off, generation) = {
             let mut f = function.lock();
             f.start_context(id, &cxt).map_err(bring)?;
-            f.doorbell_offset(id)
+            (f.doorbell_offset(id), f.generation())
         };
+        let started_in = generation.load(Ordering::Acquire);
         Ok(Self {
             function,
             id,
@@ -127,6 +133,8 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
             polls: 0,
             retired: None,
             recoveries: 0,
+            generation,
+            started_in,
         })
     }
 
@@ -178,6 +186,16 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
     pub fn submit(&mut self, ops: &[CopyOp]) -> Result<Ticket, PtdmaError> {
         if let Some(e) = self.retired {
             return Err(e);
+        }
+        // An idle context the function stopped (a function reset by another channel's
+        // recovery, a stop) is restarted before it is given work.
+        if self.batches.is_empty()
+            && (self.cxt.state() != ContextState::Run || self.stale_generation())
+        {
+            self.recover();
+            if let Some(e) = self.retired {
+                return Err(e);
+            }
         }
         for (i, op) in ops.iter().enumerate() {
             let (s, d) = (op.src.as_u64(), op.dst.as_u64());
@@ -269,6 +287,9 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
                 _ => Poll::Idle,
             });
         }
+        if self.stale_generation() {
+            return Err(self.fail(SdxiError::FunctionReset));
+        }
         let state = self.cxt.state();
         if state != ContextState::Run {
             return Err(self.fail(SdxiError::ContextStopped(state)));
@@ -293,6 +314,11 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
         Ok(Poll::Pending)
     }
 
+    /// True when the function was re-activated after this context was started.
+    fn stale_generation(&self) -> bool {
+        self.generation.load(Ordering::Acquire) != self.started_in
+    }
+
     fn progress(&self) -> Progress {
         let b = self.batches.front();
         Progress {
@@ -303,23 +329,42 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
     }
 
     /// Stops the context, resets its ring and restarts it; forgets the outstanding batches.
-    /// On failure the channel is retired with that error.
+    /// A function that left ACTIVE is reset and re-activated first (by whichever of its
+    /// channels notices). On failure the channel is retired with that error.
     fn recover(&mut self) {
         self.recoveries += 1;
         let mut f = self.function.lock();
-        let r = f
-            .stop_context(self.id)
-            .map(|()| self.cxt.reset_ring())
-            .and_then(|()| f.start_context(self.id, &self.cxt));
+        // After a function reset the context is stopped already and its L1 entry is gone:
+        // no DSC_CXT_STOP then, only the restart.
+        let mut stopped = self.stale_generation();
+        let r = match f.state() {
+            Ok(FunctionState::Active) => Ok(()),
+            Ok(_) => {
+                stopped = true;
+                f.reactivate()
+            }
+            Err(e) => Err(e),
+        }
+        .inspect(|()| self.started_in = self.generation.load(Ordering::Acquire))
+        .and_then(|()| {
+            let stop = if stopped {
+                Ok(())
+            } else {
+                f.stop_context(self.id)
+            };
+            stop.map(|()| self.cxt.reset_ring())
+                .and_then(|()| f.start_context(self.id, &self.cxt))
+                .map_err(|error| PtdmaError::Sdxi {
+                    error,
+                    progress: None,
+                })
+        });
         drop(f);
         self.batches.clear();
         self.submitted = 0;
         self.completed = 0;
         if let Err(e) = r {
-            self.retired = Some(PtdmaError::Sdxi {
-                error: e,
-                progress: None,
-            });
+            self.retired = Some(e);
         }
     }
 
@@ -334,17 +379,11 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
                 Ok(()) => f.take_log(self.id).map_or(seen, SdxiError::Logged),
             }
         };
-        let e = PtdmaError::Sdxi {
+        self.recover();
+        PtdmaError::Sdxi {
             error,
             progress: Some(progress),
-        };
-        if matches!(seen, SdxiError::Function(_)) {
-            self.batches.clear();
-            self.retired = Some(e);
-        } else {
-            self.recover();
         }
-        e
     }
 
     /// Called when a wait ran out of time: stops and restarts the context.

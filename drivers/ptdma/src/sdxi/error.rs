@@ -186,6 +186,9 @@ pub enum SdxiError {
     ContextStopped(ContextState),
     /// The function went to ERROR (or another non-active state).
     Function(FunctionState),
+    /// The function was reset and re-activated (by another channel's recovery) while this
+    /// context had work in flight.
+    FunctionReset,
     /// The error log itself failed (ERR_STS.err) or overflowed (ERR_STS.ovf) and no entry
     /// named this context.
     LogLost {
@@ -231,6 +234,7 @@ impl fmt::Display for SdxiError {
             Self::CompletionError => write!(f, "completion block error (nothing logged)"),
             Self::ContextStopped(s) => write!(f, "context left RUN: {s:?} (nothing logged)"),
             Self::Function(s) => write!(f, "function state {s:?}"),
+            Self::FunctionReset => write!(f, "function reset by another channel's recovery"),
             Self::LogLost { err_sts } => write!(f, "error log lost (ERR_STS {err_sts:#x})"),
             Self::RingCorrupt { read, write } => {
                 write!(f, "ring corrupt: read index {read} > write index {write}")

@@ -8,7 +8,9 @@ use super::error::{BringUpError, ErrorLogEntry, SdxiError};
 use super::regs::{self, Cap0, Cap1, FunctionState, StateRequest};
 use crate::regs::{CountingRegs, MmioCounters};
 use crate::{DmaMemory, PtdmaError, RegisterAccess};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Byte offset of the L2 table in the function's table region.
 pub const L2_OFF: usize = 0x0000;
@@ -60,6 +62,8 @@ pub struct SdxiFunction<R: RegisterAccess, M: DmaMemory> {
     version: (u8, u8),
     config: FunctionConfig,
     log: Vec<ErrorLogEntry>,
+    reactivations: u64,
+    generation: Arc<AtomicU64>,
 }
 
 fn err(e: BringUpError) -> PtdmaError {
@@ -126,6 +130,8 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiFunction<R, M> {
             version: (0, 0),
             config,
             log: Vec::new(),
+            reactivations: 0,
+            generation: Arc::new(AtomicU64::new(0)),
         };
         // 1. To STOP.
         f.stop()?;
@@ -146,34 +152,43 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiFunction<R, M> {
         if f.cap0.max_ring_entries < super::context::RING_ENTRIES {
             return Err(err(BringUpError::RingSize));
         }
+        f.bring_up()?;
+        Ok(f)
+    }
+
+    /// Steps 3–10 of §6.1 (from STOP): CTL2, tables, admin context (ring reset, RUN),
+    /// error log, ACTIVE, admin jump start.
+    fn bring_up(&mut self) -> Result<(), PtdmaError> {
         // 3. CTL2 = CAP1's limits.
-        f.regs.write64(regs::CTL2, f.cap1.ctl2());
+        self.regs.write64(regs::CTL2, self.cap1.ctl2());
         // 4. L2 table (zeroed) and its address.
         for off in (0..TABLE_BYTES).step_by(4) {
-            f.tables.write32(off, 0);
+            self.tables.write32(off, 0);
         }
-        f.regs.write64(regs::CXT_L2, f.table_bus(L2_OFF));
+        self.regs.write64(regs::CXT_L2, self.table_bus(L2_OFF));
         // 5. L2[0] → the L1 table.
-        write64(&f.tables, L2_OFF, desc::l2_entry(f.table_bus(L1_OFF)));
+        write64(&self.tables, L2_OFF, desc::l2_entry(self.table_bus(L1_OFF)));
         // 6. Admin context 0, then software marks it RUN.
-        f.register(0, &f.admin);
-        f.admin.set_state(ContextState::RUN);
+        self.admin.reset_ring();
+        self.admin_seq = 0;
+        self.register(0, &self.admin);
+        self.admin.set_state(ContextState::RUN);
         // 7. Error log (§7.1).
-        f.regs.write64(regs::ERR_CFG, 0);
-        f.regs.write64(
+        self.regs.write64(regs::ERR_CFG, 0);
+        self.regs.write64(
             regs::ERR_STS,
             regs::ERR_STS_STS | regs::ERR_STS_OVF | regs::ERR_STS_ERR,
         );
-        f.regs.write64(regs::ERR_CTL, 0);
-        f.regs.write64(regs::ERR_WRT, 0);
-        f.regs.write64(regs::ERR_RD, 0);
-        f.regs.write64(
+        self.regs.write64(regs::ERR_CTL, 0);
+        self.regs.write64(regs::ERR_WRT, 0);
+        self.regs.write64(regs::ERR_RD, 0);
+        self.regs.write64(
             regs::ERR_CFG,
-            regs::err_cfg(f.table_bus(ERRLOG_OFF), ERRLOG_ENTRIES),
+            regs::err_cfg(self.table_bus(ERRLOG_OFF), ERRLOG_ENTRIES),
         );
         // 9. ACTIVE.
-        f.request(StateRequest::Active);
-        let state = f.wait_state(
+        self.request(StateRequest::Active);
+        let state = self.wait_state(
             |s| matches!(s, FunctionState::Active | FunctionState::Error),
             FunctionState::Active,
         )?;
@@ -181,8 +196,36 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiFunction<R, M> {
             return Err(err(BringUpError::ActivationFailed));
         }
         // 10.b Jump start the admin context (doorbell value = its write index, 0).
-        f.db.doorbell64(0, 0);
-        Ok(f)
+        self.db.doorbell64(0, 0);
+        Ok(())
+    }
+
+    /// Recovers a function that left ACTIVE (ERROR after an internal failure, or stopped):
+    /// RESET/stop to STOP, then the activation again (§6.5, §6.1). Every client context is
+    /// stopped by it: each channel notices its context left RUN and restarts it.
+    ///
+    /// # Errors
+    /// As [`Self::activate`] (`StateTimeout`, `ActivationFailed`, [`PtdmaError::DeviceGone`]).
+    pub fn reactivate(&mut self) -> Result<(), PtdmaError> {
+        self.stop()?;
+        self.log.clear();
+        self.reactivations += 1;
+        // Every context's L1 entry is gone with the tables: channels restart theirs when
+        // they see the generation change.
+        self.generation.fetch_add(1, Ordering::Release);
+        self.bring_up()
+    }
+
+    /// The activation generation (bumped by [`Self::reactivate`]), readable without the
+    /// function's lock: a channel whose context was started in an older generation must
+    /// restart it.
+    pub fn generation(&self) -> Arc<AtomicU64> {
+        self.generation.clone()
+    }
+
+    /// Times [`Self::reactivate`] ran.
+    pub fn reactivations(&self) -> u64 {
+        self.reactivations
     }
 
     fn table_bus(&self, off: usize) -> u64 {

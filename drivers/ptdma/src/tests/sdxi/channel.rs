@@ -295,7 +295,51 @@ fn without_a_log_entry_the_context_state_names_the_error() {
 }
 
 #[test]
-fn function_error_and_vanished_device_retire_the_channel() {
+fn a_function_error_resets_the_function_and_every_context_restarts() {
+    let mem = FakePhys::new(MEM);
+    let dev = FakeSdxi::new(&mem);
+    dev.deferred.set(true);
+    let f = activate_with(&mem, &dev, 0x3000);
+    let cfg = ChannelConfig {
+        check_interval: 1,
+        ..ChannelConfig::default()
+    };
+    let mut ch = open_with(&mem, &dev, &f, 1, cfg);
+    let mut idle = open_with(&mem, &dev, &f, 2, cfg);
+    ch.submit(&ops(&mem, 0, 2, 64)).unwrap();
+    dev.force_function_error();
+    let e = ch.wait(10).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PtdmaError::Sdxi {
+                error: SdxiError::Function(FunctionState::Error),
+                progress: Some(Progress { ops_total: 2, .. })
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        dev.state(),
+        FunctionState::Active,
+        "RESET, then activated again"
+    );
+    assert_eq!(f.lock().reactivations(), 1);
+    assert_eq!(ch.retired(), None);
+    let a = ops(&mem, 10, 3, 64);
+    ch.submit(&a).unwrap();
+    ch.wait(10).unwrap();
+    assert!(a.iter().all(|op| copied(&mem, op)));
+    // The other context's L1 entry went with the reset: it restarts before new work.
+    let b = ops(&mem, 20, 3, 64);
+    idle.submit(&b).unwrap();
+    idle.wait(10).unwrap();
+    assert!(b.iter().all(|op| copied(&mem, op)));
+    assert_eq!(idle.recoveries(), 1);
+}
+
+#[test]
+fn a_vanished_device_retires_the_channel() {
     let mem = FakePhys::new(MEM);
     let dev = FakeSdxi::new(&mem);
     dev.deferred.set(true);
@@ -304,23 +348,6 @@ fn function_error_and_vanished_device_retire_the_channel() {
         check_interval: 1,
         ..ChannelConfig::default()
     };
-    let mut ch = open_with(&mem, &dev, &f, 1, cfg);
-    ch.submit(&ops(&mem, 0, 2, 64)).unwrap();
-    dev.force_function_error();
-    let e = ch.wait(10).unwrap_err();
-    assert!(matches!(
-        e,
-        PtdmaError::Sdxi {
-            error: SdxiError::Function(FunctionState::Error),
-            ..
-        }
-    ));
-    assert_eq!(ch.submit(&ops(&mem, 0, 1, 64)), Err(e), "retired");
-
-    let mem = FakePhys::new(MEM);
-    let dev = FakeSdxi::new(&mem);
-    dev.deferred.set(true);
-    let f = activate(&mem, &dev);
     let mut ch = open_with(&mem, &dev, &f, 1, cfg);
     ch.submit(&ops(&mem, 0, 2, 64)).unwrap();
     fault(&dev, |x| x.gone = true);
