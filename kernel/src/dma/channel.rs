@@ -191,6 +191,15 @@ impl Channel {
         self.timing = ChannelTiming::default();
     }
 
+    /// For an SDXI context: the register traffic of its function itself (activation,
+    /// admin-ring doorbells, error-log reads), which no channel's counters include.
+    pub fn function_counters(&self) -> Option<MmioCounters> {
+        match &self.queue {
+            Hw::Sdxi(q) => Some(q.function_counters()),
+            Hw::Ptdma(_) | Hw::Ae4(_) => None,
+        }
+    }
+
     /// Periodic register checks made while polling the memory marker (PTDMA only).
     pub fn safety_checks(&self) -> u64 {
         match &self.queue {

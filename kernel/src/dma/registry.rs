@@ -197,6 +197,25 @@ pub fn print_counters() {
         );
         (r, w, d) = (r + m.reads, w + m.writes, d + m.doorbells);
     }
+    // SDXI: each function's own traffic (activation, admin doorbells), once per function.
+    let mut seen: Vec<pci::PciAddress> = Vec::new();
+    for (_, c) in pool.iter_free() {
+        let Some(m) = c.function_counters() else {
+            continue;
+        };
+        if seen.contains(&c.bdf()) {
+            continue;
+        }
+        seen.push(c.bdf());
+        println!(
+            "dma: SDXI function {:?} admin mmio reads {} writes {} doorbells {}",
+            c.bdf(),
+            m.reads,
+            m.writes,
+            m.doorbells
+        );
+        (r, w, d) = (r + m.reads, w + m.writes, d + m.doorbells);
+    }
     let lent = pool.len() - pool.free();
     if lent > 0 {
         println!("dma: {lent} channel(s) still lent out: not counted");

@@ -421,6 +421,12 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
         self.wait_until(spin_budget(spin_limit))
     }
 
+    /// The register traffic of this channel's function itself (activation, admin
+    /// doorbells, error-log reads), shared by every channel of the function.
+    pub fn function_counters(&self) -> MmioCounters {
+        self.function.lock().counters()
+    }
+
     /// This channel's register traffic (its doorbells and STS0 checks).
     pub fn counters(&self) -> MmioCounters {
         let (a, b) = (self.regs.counters(), self.db.counters());
