@@ -165,7 +165,11 @@ fn client_context_is_published_then_started_through_the_admin_ring() {
     let ch = open(&mem, &dev, &f, 1);
     let l1 = TABLES + 0x1000;
     assert_eq!(mem.read64(l1 + 32), (client(1) + CXT_CTL_OFF as u64) | 0b11);
-    assert_eq!(mem.read64(l1 + 48) >> 32, 0b11, "opb_000_enb = CAP1 groups");
+    assert_eq!(
+        mem.read64(l1 + 48) >> 32,
+        0b110,
+        "opb_000_enb = CAP1 groups"
+    );
     assert_eq!((mem.read64(l1 + 48) >> 20) & 0xF, 11, "max_buffer");
     assert_eq!(mem.read64(client(1) + 0x11000), 1, "AKey 0 valid");
     // One admin descriptor (CXT_START [1,1] with the CST_BLK), one admin doorbell.

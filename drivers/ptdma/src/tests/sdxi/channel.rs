@@ -382,3 +382,30 @@ fn channel_set_drives_two_contexts_and_reports_what_to_cpu_copy() {
     let db = dev.doorbells.borrow().clone();
     assert_eq!((db[&1], db[&2]), (1, 1), "one doorbell per channel");
 }
+
+#[test]
+fn a_copy_in_a_group_the_context_has_not_enabled_is_refused_by_the_function() {
+    let mem = FakePhys::new(MEM);
+    let dev = FakeSdxi::new(&mem);
+    let f = activate(&mem, &dev);
+    let mut ch = open(&mem, &dev, &f, 1);
+    // Behind the driver's back: context 1 enables only the Admin group (bit 2).
+    let l1 = TABLES + 0x1000 + 32;
+    mem.write64(l1 + 16, (mem.read64(l1 + 16) & 0xFFFF_FFFF) | (0b100 << 32));
+    ch.submit(&ops(&mem, 0, 1, 64)).unwrap();
+    match ch.wait(10) {
+        Err(PtdmaError::Sdxi {
+            error: SdxiError::Logged(e),
+            ..
+        }) => assert_eq!(
+            (e.step, e.sub_step, e.desc_index),
+            (ErrStep::Descriptor, SubStep::Validation, Some(0))
+        ),
+        other => panic!("{other:?}"),
+    }
+    // The restart re-publishes L1 with CAP1's groups: copies work again.
+    let again = ops(&mem, 5, 2, 64);
+    ch.submit(&again).unwrap();
+    ch.wait(10).unwrap();
+    assert!(again.iter().all(|op| copied(&mem, op)));
+}
