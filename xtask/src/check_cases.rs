@@ -245,7 +245,7 @@ pub fn suite() -> Vec<Entry> {
         case!("dma-device-gone", Fine, |_| DMA_FAULT.into(), [Text("channel retired")], model = |s| format!("--fault=vanish-at={}", probe_descriptors(s) + 5)),
         // The fault suite on SDXI (one client context per function, so the probe uses the
         // same descriptor count as PTDMA's), the error decoded from the error log.
-        case!("sdxi-error", Fine, |_| DMA_FAULT.into(), [Text(r"SDXI: error log: step [A-Za-z]+/[A-Za-z]+ context 1 descriptor [0-9]+, ContextStopped, batch 1: 0/8 ops done"), Text("queue usable again")], model = |s| sdxi_fault("error-at", s)),
+        case!("sdxi-error", Fine, |_| DMA_FAULT.into(), [Text(r"SDXI: error log: step [A-Za-z]+/[A-Za-z]+ context 1 descriptor [0-9]+, ContextStopped, class 0x13, vendor\[0\] [0-9]+, batch 1: 0/8 ops done"), Text("queue usable again")], model = |s| sdxi_fault("error-at", s)),
         case!("sdxi-halted-function", Fine, |_| DMA_FAULT.into(), [Text("FunctionStopped"), Text("queue usable again")], model = |s| sdxi_fault("halt-at", s)),
         case!("sdxi-stuck-context", Fine, |_| DMA_FAULT.into(), [Text("DMA timeout at slot"), Text("queue usable again")], model = |s| sdxi_fault("stuck-at", s)),
         case!("sdxi-device-gone", Fine, |_| DMA_FAULT.into(), [Text("channel retired")], model = |s| sdxi_fault("vanish-at", s)),

@@ -104,6 +104,8 @@ pub struct ErrorLogEntry {
     pub buffer: Option<u8>,
     /// err_class (bits 367:352; values not enumerated by any source).
     pub class: u16,
+    /// vendor[0] (bits 415:384): implementation specific (our model: its check number).
+    pub vendor0: u32,
 }
 
 impl ErrorLogEntry {
@@ -136,6 +138,7 @@ impl ErrorLogEntry {
             buffer: flag(34).then_some(((q0 >> 36) & 7) as u8),
             // Bits 367:352 = qword 5 bits 47:32.
             class: (q[5] >> 32) as u16,
+            vendor0: q[6] as u32,
         })
     }
 }
@@ -223,7 +226,14 @@ impl fmt::Display for ErrorLogEntry {
         if let Some(b) = self.buffer {
             write!(f, " buffer {b}")?;
         }
-        write!(f, ", {:?}", self.reaction)
+        write!(f, ", {:?}", self.reaction)?;
+        if self.class != 0 {
+            write!(f, ", class {:#x}", self.class)?;
+        }
+        if self.vendor0 != 0 {
+            write!(f, ", vendor[0] {}", self.vendor0)?;
+        }
+        Ok(())
     }
 }
 

@@ -242,6 +242,7 @@ fn descriptor_error_is_decoded_from_the_error_log_and_recovered() {
         desc_index: Some(2),
         buffer: Some(1),
         class: 0,
+        vendor0: 0,
     };
     assert_eq!(
         e,

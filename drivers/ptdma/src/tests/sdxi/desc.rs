@@ -190,7 +190,7 @@ fn error_log_entry_decode() {
         | (2 << 40)
         | (1 << 44)
         | (3 << 48);
-    let mut q = [q0, 1234, 0, 0, 0, 0x55 << 32, 0, 0];
+    let mut q = [q0, 1234, 0, 0, 0, 0x55 << 32, 0xFFFF_FFFF_0000_001F, 0];
     let e = ErrorLogEntry::decode(&q).unwrap();
     assert_eq!(e.step, ErrStep::DataBuffer);
     assert_eq!(e.sub_step, SubStep::Access);
@@ -199,6 +199,11 @@ fn error_log_entry_decode() {
     assert_eq!(e.desc_index, Some(1234));
     assert_eq!(e.buffer, Some(1));
     assert_eq!(e.class, 0x55, "err_class 367:352");
+    assert_eq!(e.vendor0, 0x1F, "vendor[0] 415:384");
+    assert_eq!(
+        e.to_string(),
+        "error log: step DataBuffer/Access context 3 descriptor 1234 buffer 1, ContextStopped, class 0x55, vendor[0] 31"
+    );
     q[0] = q0 & !(7 << 32);
     let e = ErrorLogEntry::decode(&q).unwrap();
     assert_eq!(
