@@ -48,7 +48,7 @@ SDXI (--kind sdxi; shared/reference/sdxi-facts.md, reconstructed from AMD's Linu
   --sdxi-max-cxt), max_buffer 11 (4 GiB), 256 AKeys, groups DmaBase + Admin; rings of 1024
   to 4096 entries. Admin ops: CXT_START (NM), CXT_STOP, SYNC, CXT_UPD (no-op), NOP; client
   ops: DMAB_COPY and DMAB_NOP. Every check of facts §9.2 writes an error-log entry
-  (vendor[0] = the model's check number). Faults count client-context descriptors only:
+  (vendor[0] = the model's check number). Faults count DSC_DMAB_COPY descriptors only:
   error-at fails the copy (CST_BLK er, context ERR_FN, err_class = CODE); stuck-at wedges
   the context until DSC_CXT_STOP or a function stop/reset; halt-at puts the function in
   ERROR (STS0.fn_gsv = 5); vanish-at and corrupt-at as above.

@@ -304,7 +304,7 @@ fn fault_stuck_until_context_stop() {
         SdxiOptions::default(),
         vec!["stuck-at=1".parse::<Fault>().unwrap()],
     );
-    fx.submit(1, &[encode_nop(false, None)]);
+    fx.submit(1, &[copy(0, 64, None)]);
     assert_eq!(fx.core.service(1, true), Outcome::Stuck);
     fx.core.doorbell(1, 1);
     assert_eq!(
@@ -326,7 +326,7 @@ fn fault_halt_is_a_function_error() {
         SdxiOptions::default(),
         vec!["halt-at=1".parse::<Fault>().unwrap()],
     );
-    fx.submit(1, &[encode_nop(false, None)]);
+    fx.submit(1, &[copy(0, 64, None)]);
     assert_eq!(fx.core.service(1, true), Outcome::Error);
     assert_eq!(fx.gsv(), Gsv::Error as u64);
     let e = fx.errlog();
@@ -342,7 +342,7 @@ fn fault_vanish_after_n() {
         SdxiOptions::default(),
         vec!["vanish-at=1".parse::<Fault>().unwrap()],
     );
-    fx.submit(1, &[encode_nop(false, None), encode_nop(false, None)]);
+    fx.submit(1, &[copy(0, 64, None), copy(1, 64, None)]);
     assert_eq!(fx.core.service(1, true), Outcome::Stopped);
     assert_eq!(fx.read_index(1), 1);
     assert!(fx
@@ -364,4 +364,22 @@ fn fault_corrupt_inverts_but_reports_success() {
     assert_eq!(fx.core.service(1, true), Outcome::Idle);
     assert_eq!(fx.peek(DATA + 0x40_0000, 32), vec![0xf0; 32]);
     assert_eq!((fx.signal(0), fx.er(0)), (0, false));
+}
+
+#[test]
+fn fault_numbers_count_copies_only() {
+    // error-at=2: the second copy fails, whatever no-ops come before or between.
+    let fx = Fx::ready_with(
+        SdxiOptions::default(),
+        vec!["error-at=2".parse::<Fault>().unwrap()],
+    );
+    let nop = encode_nop(false, None);
+    fx.submit(
+        1,
+        &[nop, copy(0, 64, None), nop, nop, copy(1, 64, None), nop],
+    );
+    assert_eq!(fx.core.service(1, true), Outcome::Error);
+    assert_eq!(fx.read_index(1), 4);
+    assert_eq!(fx.errlog()[0].dsc_index, Some(4));
+    assert_eq!(fx.core.shared.faults.count(), 2);
 }

@@ -107,6 +107,12 @@ pub fn opcode(raw: &[u8; 64]) -> (Flags, u8, u16) {
     )
 }
 
+/// True when the opcode word names DSC_DMAB_COPY (whatever else is wrong with it).
+pub fn is_copy(raw: &[u8; 64]) -> bool {
+    let (_, sub, ty) = opcode(raw);
+    (ty, sub) == (group::DMAB, subtype::DMAB_COPY)
+}
+
 /// Reserved ranges (absolute bits) of each operation body (bytes 4..56), per §5.3/§5.4.
 fn reserved_body(ty: u16, sub: u8) -> Option<&'static [(usize, usize)]> {
     match (ty, sub) {

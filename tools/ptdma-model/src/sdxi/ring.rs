@@ -13,7 +13,7 @@ use super::errlog::Check;
 use super::layout::{cst_blk, cxt_sts};
 use super::options::{ClientStart, ReadIndexMode, SignalMode};
 use super::walk::{walk, Env};
-use crate::engine::{after, begin_descriptor, wait_until};
+use crate::engine::{after, pay_doorbell, wait_until};
 use crate::faults::Hits;
 use crate::guestmem::GuestMemory;
 
@@ -124,12 +124,17 @@ impl Core {
                 self.fail_context(id, Check::DescFetch, Some(read), 0);
                 return Outcome::Error;
             }
-            // Fault numbers count the descriptors of client contexts only (admin
-            // descriptors are bring-up plumbing, not data movement).
-            let (start, hits) = if id == 0 {
-                (Instant::now(), Hits::default())
+            // The doorbell latency applies to client contexts; fault numbers count
+            // DSC_DMAB_COPY descriptors only (the data movers, as every PTDMA/AE4DMA
+            // descriptor is), so a fault never lands on a no-op or an admin descriptor.
+            if id != 0 {
+                pay_doorbell(&self.shared, std::mem::take(&mut first));
+            }
+            let start = Instant::now();
+            let hits = if desc::is_copy(&raw) {
+                self.shared.faults.next_descriptor()
             } else {
-                begin_descriptor(&self.shared, std::mem::take(&mut first))
+                Hits::default()
             };
             if hits.halt {
                 tracing::warn!("fault: function error at descriptor #{}", hits.number);
