@@ -161,11 +161,13 @@ pub fn probe_descriptors(s: &Shape) -> u64 {
     u64::from(s.ptdma) * (u64::from(s.nodes) + 1)
 }
 /// SDXI model arguments with one client context per function and `fault` on the fifth
-/// descriptor after the probe copies.
+/// copy after the probe: the model counts DSC_DMAB_COPY descriptors only, and each
+/// function's one channel probes with one copy per node (its no-op is not counted).
 fn sdxi_fault(fault: &str, s: &Shape) -> String {
+    let probe_copies = u64::from(s.ptdma) * u64::from(s.nodes);
     format!(
         "--kind=sdxi --sdxi-max-cxt=1 --fault={fault}={}",
-        probe_descriptors(s) + 5
+        probe_copies + 5
     )
 }
 /// The NUMA self-tests of the big shapes, with what the runner built.
@@ -243,8 +245,8 @@ pub fn suite() -> Vec<Entry> {
         case!("dma-halted-queue", Fine, |_| DMA_FAULT.into(), [Text("queue usable again")], model = |s| format!("--fault=halt-at={}", probe_descriptors(s) + 5)),
         case!("dma-stuck-queue", Fine, |_| DMA_FAULT.into(), [Text("queue usable again")], model = |s| format!("--fault=stuck-at={}", probe_descriptors(s) + 5)),
         case!("dma-device-gone", Fine, |_| DMA_FAULT.into(), [Text("channel retired")], model = |s| format!("--fault=vanish-at={}", probe_descriptors(s) + 5)),
-        // The fault suite on SDXI (one client context per function, so the probe uses the
-        // same descriptor count as PTDMA's), the error decoded from the error log.
+        // The fault suite on SDXI (one client context per function), the error decoded from
+        // the error log.
         case!("sdxi-error", Fine, |_| DMA_FAULT.into(), [Text(r"SDXI: error log: step [A-Za-z]+/[A-Za-z]+ context 1 descriptor [0-9]+, ContextStopped, class 0x13, vendor\[0\] [0-9]+, batch 1: 0/8 ops done"), Text("queue usable again")], model = |s| sdxi_fault("error-at", s)),
         case!("sdxi-halted-function", Fine, |_| DMA_FAULT.into(), [Text("FunctionStopped"), Text("queue usable again")], model = |s| sdxi_fault("halt-at", s)),
         case!("sdxi-stuck-context", Fine, |_| DMA_FAULT.into(), [Text("DMA timeout at slot"), Text("queue usable again")], model = |s| sdxi_fault("stuck-at", s)),
