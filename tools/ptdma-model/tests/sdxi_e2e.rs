@@ -324,3 +324,53 @@ fn context_stop_waits_for_the_copy_in_flight_and_nothing_runs_after_it() {
     std::thread::sleep(Duration::from_millis(250));
     assert_eq!(f.r64(sts(1) + 8), 1, "nothing ran after the stop");
 }
+
+#[test]
+fn hard_stop_passes_through_stopping_and_drops_the_completion_in_flight() {
+    let timing = Timing {
+        desc_ns: 100_000_000,
+        ..Timing::default()
+    };
+    let f = ready_timed(SdxiOptions::default(), timing);
+    let csb = 0x8080u64;
+    f.w64(csb, 1);
+    let copy = encode_copy(0x40_0000, 0x60_0000, 4096, (0, 0), Some(csb));
+    f.submit(1, ring(1), wi(1), &[copy]);
+    std::thread::sleep(Duration::from_millis(30));
+    f.set(off::CTL0, 2); // STOP_HD
+    assert_eq!(
+        f.reg(off::STS0) & 7,
+        4,
+        "STOPG_HD while the copy is in flight"
+    );
+    let t0 = Instant::now();
+    while f.reg(off::STS0) & 7 != 0 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(f.reg(off::STS0) & 7, 0, "STOP once the copy ended");
+    assert_eq!(f.r64(csb), 1, "no completion written after a hard stop");
+    assert_eq!(f.r64(sts(1) + 8), 0, "read_index not advanced");
+    let mut b = [0u8; 1];
+    f.mem.read(sts(1), &mut b).unwrap();
+    assert_eq!(b[0], 4, "CXTV_STOP_FN");
+}
+
+#[test]
+fn bandwidth_cap_paces_a_copy() {
+    let timing = Timing {
+        bytes_per_sec: Some(0.1e9),
+        ..Timing::default()
+    };
+    let f = ready_timed(SdxiOptions::default(), timing);
+    let csb = 0x80a0u64;
+    f.w64(csb, 1);
+    let t0 = Instant::now();
+    let copy = encode_copy(0x40_0000, 0x60_0000, 1 << 20, (0, 0), Some(csb));
+    f.submit(1, ring(1), wi(1), &[copy]);
+    assert!(f.wait_zero(csb));
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(10),
+        "1 MiB at 0.1 GB/s: {took:?}"
+    );
+}
