@@ -161,7 +161,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         println!("smp: bring-up failed: {e}; running on the boot CPU only");
     }
     pcicfg::scan(platform);
-    dma::init(config.dma_force, config.dma_marker);
+    dma::init(config.dma_force, config.dma_marker, config.dma_kind);
     if let Err(e) = migrate::engine::cpu::choose(config.copy) {
         println!("bad input: {e}");
         exit::exit(ExitCode::BadInput);

@@ -140,7 +140,8 @@ fn build_access(p: &Platform) -> Result<Access, crate::mm::MmError> {
     Ok(Access::Ecam(Ecam { windows }))
 }
 
-/// (vendor, device) of the functions the kernel drives: AMD PTDMA and AE4DMA.
+/// (vendor, device) of the functions the kernel drives: AMD PTDMA and AE4DMA; SDXI
+/// functions are found by class code ([`ptdma::sdxi::CLASS_CODE`]).
 const DRIVEN: [(u16, u16); 2] = [
     (ptdma::AMD_VENDOR_ID, ptdma::PTDMA_DEVICE_ID),
     (ptdma::AMD_VENDOR_ID, ptdma::AE4DMA_DEVICE_ID),
@@ -159,7 +160,7 @@ pub fn scan(p: &Platform) -> &'static [PciFunction] {
     });
     // Only the DMA engines the kernel drives get their BARs sized (a write); every other
     // function is only read, so devices in use by firmware or a BMC are left alone.
-    let sizing = BarSizing::Only(&DRIVEN);
+    let sizing = BarSizing::OnlyIdsOrClasses(&DRIVEN, &[ptdma::sdxi::CLASS_CODE]);
     let mut found = Vec::new();
     match access {
         Access::Ecam(e) => {

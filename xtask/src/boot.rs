@@ -124,7 +124,7 @@ pub fn boot(ctx: &Ctx, b: &Boot) -> Result<Exit, Fail> {
         margs.push(format!("--counters={}", counters.display()));
         margs.push(format!("--log={}", model_log.display()));
         crate::note(&format!(
-            "with {engines} emulated PTDMA function(s) from ptdma_model::launch (-device x-pci-proxy-dev,id=ptdmaK,fd=F each; model args: {})",
+            "with {engines} emulated engine function(s) from ptdma_model::launch (-device x-pci-proxy-dev,id=ptdmaK,fd=F each; model args: {})",
             margs.join(" ")
         ));
     }

@@ -229,6 +229,16 @@ fn none(_: &Shape) -> String {
 pub fn probe_descriptors(s: &Shape) -> u64 {
     u64::from(s.ptdma) * (u64::from(s.nodes) + 1)
 }
+/// SDXI model arguments with one client context per function and `fault` on the fifth
+/// copy after the probe: the model counts DSC_DMAB_COPY descriptors only, and each
+/// function's one channel probes with one copy per node (its no-op is not counted).
+fn sdxi_fault(fault: &str, s: &Shape) -> String {
+    let probe_copies = u64::from(s.ptdma) * u64::from(s.nodes);
+    format!(
+        "--kind=sdxi --sdxi-max-cxt=1 --fault={fault}={}",
+        probe_copies + 5
+    )
+}
 /// The NUMA self-tests of the big shapes, with what the runner built.
 fn numa_tests(s: &Shape) -> String {
     format!(
@@ -302,6 +312,9 @@ pub fn suite() -> Vec<Entry> {
         case!("straddling-node-dma", Fine, |_| "migrate engine=dma size=2m total=16m reps=1 from=4 to=5".into(), [Cell { engine: Some("dma"), status: Status::Ok }], edit = |r| { r.nodes = 7; r.mem_per_node_mib = 448; }),
         case!("shape-4-nodes", Fine, selftest, [PASSED[0]], edit = |r| { r.cpus = Some(4); r.nodes = 4; r.mem_per_node_mib = 256; r.ptdma = 4; }),
         case!("ae4dma", Fine, selftest, [PASSED[0]], model = |_| "--kind=ae4dma".into()),
+        // SNIA SDXI (issue 22): the self-tests on two SDXI functions (7 contexts each) with
+        // the driver/model doorbell cross-check (admin doorbells included on both sides).
+        case!("sdxi", Fine, selftest, [PASSED[0]], model = |_| "--kind=sdxi".into(), then = &[Then { name: "doorbells: SDXI driver vs device model", what: ThenKind::Doorbells }]),
         case!("default-run", Fine, none, [Text("foliomove: exit success")]),
         case!("kernel-help", Fine, |_| "help".into(), [Text("test +default")]),
         case!("bad-key", BadInput, |_| "bogus=1".into(), [Text("unknown key 'bogus'")]),
@@ -318,6 +331,12 @@ pub fn suite() -> Vec<Entry> {
         case!("dma-halted-queue", Fine, |_| DMA_FAULT.into(), [Text("queue usable again")], model = |s| format!("--fault=halt-at={}", probe_descriptors(s) + 5)),
         case!("dma-stuck-queue", Fine, |_| DMA_FAULT.into(), [Text("queue usable again")], model = |s| format!("--fault=stuck-at={}", probe_descriptors(s) + 5)),
         case!("dma-device-gone", Fine, |_| DMA_FAULT.into(), [Text("channel retired")], model = |s| format!("--fault=vanish-at={}", probe_descriptors(s) + 5)),
+        // The fault suite on SDXI (one client context per function), the error decoded from
+        // the error log.
+        case!("sdxi-error", Fine, |_| DMA_FAULT.into(), [Text(r"SDXI: error log: step [A-Za-z]+/[A-Za-z]+ context 1 descriptor [0-9]+, ContextStopped, class 0x13, vendor\[0\] [0-9]+, batch 1: 0/8 ops done"), Text("queue usable again")], model = |s| sdxi_fault("error-at", s)),
+        case!("sdxi-halted-function", Fine, |_| DMA_FAULT.into(), [Text("FunctionStopped"), Text("queue usable again")], model = |s| sdxi_fault("halt-at", s)),
+        case!("sdxi-stuck-context", Fine, |_| DMA_FAULT.into(), [Text("DMA timeout at slot"), Text("queue usable again")], model = |s| sdxi_fault("stuck-at", s)),
+        case!("sdxi-device-gone", Fine, |_| DMA_FAULT.into(), [Text("channel retired")], model = |s| sdxi_fault("vanish-at", s)),
         case!("dma-probe-retires", Fine, |_| "test=dma_engines_match_runner".into(), [Text("retired: it cannot reach guest RAM.*engine=dma will not use it")], model = |_| "--fault=error-at=1".into()),
         case!("exact-node", BadInput, |_| "migrate to=5 size=2m total=8m reps=1".into(), [Text(r"to=5: node 5 has no memory \(nodes with memory: \[0, 1\]; nodes with CPUs: \[0, 1\]\)")]),
         case!("exact-widths", BadInput, |_| "bench=1a widths=1,2,4 size=2m total=4m reps=1".into(), [Text(r"widths=1,2,4: \[4\] exceed the 2 online CPU")]),

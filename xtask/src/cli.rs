@@ -66,6 +66,8 @@ pub struct Cli {
     #[arg(long = "ptdma-arg", allow_hyphen_values = true)]
     ptdma_arg: Vec<String>,
     #[arg(long)]
+    sdxi: Option<String>,
+    #[arg(long)]
     qemu: Option<String>,
     #[arg(long = "host-nodes")]
     host_nodes: Option<String>,
@@ -308,6 +310,7 @@ impl Options {
         if let Some(v) = nonempty("--cpu", cli.cpu)? {
             o.shape.cpu_model = v;
         }
+        let ptdma_given = cli.ptdma.is_some();
         if let Some(v) = cli.ptdma {
             let m = format!("--ptdma takes 0..{MAX_PTDMA}");
             o.shape.ptdma = ranged("--ptdma", &v, 0, MAX_PTDMA.into(), &m)? as u32;
@@ -318,6 +321,25 @@ impl Options {
             }
         }
         o.model_args = cli.ptdma_arg;
+        if let Some(v) = cli.sdxi {
+            let m = format!("--sdxi takes 0..{MAX_PTDMA}");
+            let n = ranged("--sdxi", &v, 0, MAX_PTDMA.into(), &m)? as u32;
+            if n > 0 {
+                // The model serves one kind per boot: SDXI functions replace the PTDMA ones.
+                if ptdma_given && o.shape.ptdma > 0 {
+                    return Err(usage(
+                        "--sdxi N and --ptdma N > 0 together: the model serves one engine kind per boot (use --ptdma 0)",
+                    ));
+                }
+                if o.model_args.iter().any(|a| a.starts_with("--kind")) {
+                    return Err(usage(
+                        "--sdxi N sets the model's kind: drop --ptdma-arg=--kind",
+                    ));
+                }
+                o.shape.ptdma = n;
+                o.model_args.insert(0, "--kind=sdxi".to_string());
+            }
+        }
         o.qemu = nonempty("--qemu", cli.qemu)?;
         if let Some(v) = nonempty("--host-nodes", cli.host_nodes)? {
             let ok = v.split(',').all(|p| uint(p).is_some());

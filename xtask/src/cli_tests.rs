@@ -133,3 +133,22 @@ fn bad_values_with_the_runner_s_messages() {
         "unknown command 'frobnicate' (commands: run, test, bench, soak, faults, iso, conformance, check, get-qemu, help)"
     );
 }
+/// `--sdxi N`: N engine functions of the model's SDXI kind, instead of PTDMA.
+#[test]
+fn sdxi_engines_replace_ptdma_ones() {
+    let o = p(&["--ptdma", "0", "--sdxi", "2", "bench", "1b"]).unwrap();
+    assert_eq!(o.shape.ptdma, 2, "the launcher serves 2 functions");
+    assert_eq!(o.model_args, ["--kind=sdxi"]);
+    let o = p(&["--sdxi", "1", "--ptdma-arg=--profile=seed", "test"]).unwrap();
+    assert_eq!(o.shape.ptdma, 1);
+    assert_eq!(o.model_args, ["--kind=sdxi", "--profile=seed"]);
+    let o = p(&["--sdxi", "0", "test"]).unwrap();
+    assert_eq!(
+        (o.shape.ptdma, o.model_args.len()),
+        (2, 0),
+        "--sdxi 0: PTDMA as usual"
+    );
+    assert!(err(&["--ptdma", "1", "--sdxi", "2"]).contains("one engine kind per boot"));
+    assert!(err(&["--sdxi", "2", "--ptdma-arg=--kind=ae4dma"]).contains("drop --ptdma-arg=--kind"));
+    assert_eq!(err(&["--sdxi", "17"]), "--sdxi takes 0..16, got '17'");
+}

@@ -323,6 +323,14 @@ const FAULTS: [FaultCase; 5] = [
     },
 ];
 
+/// The model arguments of one fault boot: the run's own (`--ptdma-arg`s: the engine kind,
+/// a profile, ...) and then the fault.
+pub fn fault_model_args(model_args: &[String], fault: &str) -> Vec<String> {
+    let mut a = model_args.to_vec();
+    a.push(fault.to_string());
+    a
+}
+
 /// `faults`: each injected DMA fault during a real migration; prints case | detected |
 /// recovered | data ok, and fails unless every case is handled.
 pub fn faults(o: &Options, root: &Path, shape: Shape) -> Result<Exit, Fail> {
@@ -350,18 +358,13 @@ pub fn fault_table(p: &Prepared) -> Result<(String, bool), Fail> {
     let mut failed = false;
     for c in &FAULTS {
         let fault = format!("--fault={}-at={}", c.kind, probe + c.after_probe);
+        let model = fault_model_args(&o.model_args, &fault);
         let log = p.ctx.out.join(format!(
             "faults-{}-at={}.log",
             c.kind,
             probe + c.after_probe
         ));
-        let rc = p.boot(
-            c.kargs,
-            std::slice::from_ref(&fault),
-            o.timeout_s,
-            &log,
-            false,
-        )?;
+        let rc = p.boot(c.kargs, &model, o.timeout_s, &log, false)?;
         let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
         let detected = text.lines().any(|l| detected_re.is_match(l));
         let mut recovered = if text.contains("op(s) copied by the CPU, frames balanced") {
@@ -456,5 +459,20 @@ mod tests {
         let probe = probe_descriptors(&s);
         let at: Vec<u64> = FAULTS.iter().map(|c| probe + c.after_probe).collect();
         assert_eq!(at, [46, 46, 46, 46, 16]);
+    }
+
+    /// The fault suite keeps the run's model arguments (before this, `--sdxi N faults` and
+    /// `--ptdma-arg=--kind=ae4dma faults` booted PTDMA engines).
+    #[test]
+    fn fault_boots_keep_the_run_s_model_arguments() {
+        let run = ["--kind=sdxi".to_string(), "--sdxi-max-cxt=1".to_string()];
+        assert_eq!(
+            fault_model_args(&run, "--fault=error-at=46"),
+            ["--kind=sdxi", "--sdxi-max-cxt=1", "--fault=error-at=46"]
+        );
+        assert_eq!(
+            fault_model_args(&[], "--fault=stuck-at=6"),
+            ["--fault=stuck-at=6"]
+        );
     }
 }

@@ -98,13 +98,19 @@ pub enum BarSizing<'a> {
     /// Size only functions with these (vendor, device) IDs; the others' BARs are read
     /// without any write ([`crate::bar::read_bars`]: size 0).
     Only(&'a [(u16, u16)]),
+    /// Size functions with these (vendor, device) IDs or these 24-bit class codes (base,
+    /// sub-class, prog-if: a standard interface such as SDXI 0x120100 has no architected ID).
+    OnlyIdsOrClasses(&'a [(u16, u16)], &'a [u32]),
 }
 
 impl BarSizing<'_> {
-    fn sizes(&self, vendor: u16, device: u16) -> bool {
+    fn sizes(&self, vendor: u16, device: u16, class_code: u32) -> bool {
         match self {
             BarSizing::All => true,
             BarSizing::Only(ids) => ids.contains(&(vendor, device)),
+            BarSizing::OnlyIdsOrClasses(ids, classes) => {
+                ids.contains(&(vendor, device)) || classes.contains(&class_code)
+            }
         }
     }
 }
@@ -135,7 +141,7 @@ pub fn probe_function_with<A: ConfigRegionAccess + ?Sized>(
     let secondary_bus = (kind == HeaderKind::PciBridge)
         .then(|| (read32(access, address, offset::BRIDGE_BUSES) >> 8) as u8);
     let device = (id >> 16) as u16;
-    let bars = if sizing.sizes(vendor, device) {
+    let bars = if sizing.sizes(vendor, device, class >> 8) {
         size_bars(access, address, kind.bar_count())
     } else {
         read_bars(access, address, kind.bar_count())

@@ -262,3 +262,19 @@ fn read_only_bars_decode_kind_address_and_64_bit_pairs() {
         "05:00.0 1022:149b class 10.80.00 BAR0 mem64 pref 0x8000000000 BAR4 io 0xc000"
     );
 }
+
+#[test]
+fn sizing_by_class_code_sizes_only_that_class() {
+    let cfg = topology();
+    let a = addr(5, 0, 0);
+    // 05:00.0 is class 10.80.00: sized by its class code alone, not by a neighbour class.
+    let f = enumerate::probe_function_with(&cfg, a, BarSizing::OnlyIdsOrClasses(&[], &[0x10_8000]))
+        .unwrap();
+    assert_ne!(f.bar(0).unwrap().size, 0, "sized by class");
+    assert!(!cfg.writes().is_empty());
+    let cfg = topology();
+    let g = enumerate::probe_function_with(&cfg, a, BarSizing::OnlyIdsOrClasses(&[], &[0x12_0100]))
+        .unwrap();
+    assert_eq!(g.bar(0).unwrap().size, 0, "another class: read only");
+    assert!(cfg.writes().is_empty());
+}

@@ -96,6 +96,13 @@ pub enum PtdmaError {
     Misaligned(DmaAddr),
     /// AE4DMA common config granted no queue for this index.
     NoSuchQueue(usize),
+    /// An SDXI function or context failed (decoded from its error log where it logged one).
+    Sdxi {
+        /// What went wrong.
+        error: crate::sdxi::SdxiError,
+        /// What completed, when a submitted batch was stopped by it.
+        progress: Option<Progress>,
+    },
     /// The platform refused to let the engine touch this address (it is not memory the
     /// caller holds); nothing was written to the ring.
     Refused(DmaAddr),
@@ -160,6 +167,7 @@ impl PtdmaError {
             Self::Hardware { progress, .. }
             | Self::Ae4Descriptor { progress, .. }
             | Self::Timeout { progress, .. } => Some(progress),
+            Self::Sdxi { progress, .. } => progress,
             _ => None,
         }
     }
@@ -198,6 +206,8 @@ impl fmt::Display for PtdmaError {
             Self::AddressTooHigh(a) => write!(f, "address {a:?} not below 2^48"),
             Self::Misaligned(a) => write!(f, "address or length {a:?} not 4-byte aligned"),
             Self::NoSuchQueue(q) => write!(f, "AE4DMA queue {q} not granted"),
+            Self::Sdxi { error, progress: Some(p) } => write!(f, "SDXI: {error}, {p}"),
+            Self::Sdxi { error, progress: None } => write!(f, "SDXI: {error}"),
             Self::Refused(a) => write!(
                 f,
                 "refused: {:#x} is not memory the caller holds (nothing submitted)",

@@ -1,4 +1,5 @@
-//! AMD PTDMA (1022:1498) and AE4DMA (1022:149b) copy-engine drivers for foliomove.
+//! AMD PTDMA (1022:1498) and AE4DMA (1022:149b) copy-engine drivers for foliomove, and the
+//! SNIA SDXI 1.0 driver ([`sdxi`], any function of class 0x120100).
 //!
 //! Design principles:
 //! - No `unsafe` at all: registers are reached through [`RegisterAccess`] and descriptor rings
@@ -24,6 +25,7 @@ pub mod desc;
 pub mod error;
 pub mod queue;
 pub mod regs;
+pub mod sdxi;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -107,6 +109,20 @@ pub trait RegisterAccess {
     fn read32(&self, offset: usize) -> u32;
     /// Writes the 32-bit register at byte `offset` from the BAR base.
     fn write32(&self, offset: usize, value: u32);
+    /// Reads the 64-bit register at byte `offset` (multiple of 8). The default reads the low
+    /// then the high half; implementations that can issue one 8-byte access (SDXI registers
+    /// are 64-bit, `sdxi-facts.md` §2) override it.
+    fn read64(&self, offset: usize) -> u64 {
+        let lo = self.read32(offset);
+        u64::from(lo) | (u64::from(self.read32(offset + 4)) << 32)
+    }
+    /// Writes the 64-bit register at byte `offset` (multiple of 8). The default writes the
+    /// low then the high half; a doorbell must be one 8-byte store (`sdxi-facts.md` §3), so
+    /// real MMIO implementations override it.
+    fn write64(&self, offset: usize, value: u64) {
+        self.write32(offset, value as u32);
+        self.write32(offset + 4, (value >> 32) as u32);
+    }
 }
 
 impl<T: RegisterAccess + ?Sized> RegisterAccess for &T {
@@ -115,6 +131,12 @@ impl<T: RegisterAccess + ?Sized> RegisterAccess for &T {
     }
     fn write32(&self, offset: usize, value: u32) {
         (**self).write32(offset, value)
+    }
+    fn read64(&self, offset: usize) -> u64 {
+        (**self).read64(offset)
+    }
+    fn write64(&self, offset: usize, value: u64) {
+        (**self).write64(offset, value)
     }
 }
 

@@ -228,6 +228,27 @@ impl<R: RegisterAccess> CountingRegs<R> {
         self.counters.set(c);
         self.write(offset, value)
     }
+    /// Counted 64-bit read (one access).
+    pub fn read64(&self, offset: usize) -> u64 {
+        let mut c = self.counters.get();
+        c.reads += 1;
+        self.counters.set(c);
+        self.inner.read64(offset)
+    }
+    /// Counted 64-bit write (one access).
+    pub fn write64(&self, offset: usize, value: u64) {
+        let mut c = self.counters.get();
+        c.writes += 1;
+        self.counters.set(c);
+        self.inner.write64(offset, value)
+    }
+    /// Counted 64-bit doorbell write (SDXI: one 8-byte store of the new write index).
+    pub fn doorbell64(&self, offset: usize, value: u64) {
+        let mut c = self.counters.get();
+        c.doorbells += 1;
+        self.counters.set(c);
+        self.write64(offset, value)
+    }
     /// Counts so far.
     pub fn counters(&self) -> MmioCounters {
         self.counters.get()

@@ -27,6 +27,19 @@ impl FakePhys {
             words: (0..bytes.div_ceil(4)).map(|_| AtomicU32::new(0)).collect(),
         }
     }
+    /// Size in bytes.
+    pub fn len_bytes(&self) -> u64 {
+        self.words.len() as u64 * 4
+    }
+    /// Reads the little-endian qword at `addr` (multiple of 4).
+    pub fn read64(&self, addr: u64) -> u64 {
+        u64::from(self.read32(addr)) | (u64::from(self.read32(addr + 4)) << 32)
+    }
+    /// Writes the little-endian qword at `addr` (multiple of 4).
+    pub fn write64(&self, addr: u64, v: u64) {
+        self.write32(addr, v as u32);
+        self.write32(addr + 4, (v >> 32) as u32);
+    }
     /// A [`SliceMemory`] view of `[bus, bus + len)`.
     pub fn region(&self, bus: u64, len: usize) -> SliceMemory<'_> {
         let w = bus as usize / 4;

@@ -179,6 +179,9 @@ pub mod result {
     pub const THREADS: Key<UInt> = Key::required("threads");
     /// DMA channels that copied.
     pub const CHANNELS: Key<UInt> = Key::required("channels");
+    /// The DMA engine kind of a cell with channels (`ptdma`, `ae4dma`, `sdxi`, or several
+    /// joined by `+`), `-` without.
+    pub const DMA_KIND: Key<Str> = Key::optional("dma_kind");
     /// Where the copying CPUs ran (a placement name or a node).
     pub const PLACEMENT: Key<Label> = Key::optional("placement");
     /// Source NUMA node.
@@ -357,6 +360,7 @@ pub const RESULT_KEYS: &[KeySpec] = {
         FOLIOS.spec(),
         THREADS.spec(),
         CHANNELS.spec(),
+        DMA_KIND.spec(),
         PLACEMENT.spec(),
         FROM.spec(),
         TO.spec(),

@@ -84,6 +84,14 @@ pub fn result_obj(spec: &Spec, o: &Outcome) -> Obj {
         )
         .int(k::THREADS, o.threads as u64)
         .int(k::CHANNELS, o.channels as u64)
+        .str(
+            k::DMA_KIND,
+            if o.channels > 0 {
+                crate::dma::kinds_name()
+            } else {
+                "-"
+            },
+        )
         .str(k::PLACEMENT, &o.placement)
         .int(k::FROM, spec.from as u64)
         .int(k::TO, spec.to as u64)

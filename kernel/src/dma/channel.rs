@@ -1,5 +1,5 @@
-//! One started hardware queue ([`Channel`]): the driver's queue of either engine kind
-//! ([`Hw`]) plus what the kernel keeps around it (where it is, time spent, whether the
+//! One started hardware queue ([`Channel`]): the driver's queue of any engine kind
+//! ([`Hw`]: a PTDMA queue, an AE4DMA queue or an SDXI client context) plus what the kernel keeps around it (where it is, time spent, whether the
 //! device is gone). Both implement the driver's [`DmaChannel`] trait, so the driver's
 //! tested multi-channel scheduler (`ptdma::ChannelSet`) drives kernel channels.
 //!
@@ -12,15 +12,30 @@ use super::owned::check_owned;
 use crate::arch::tsc;
 use crate::println;
 use alloc::string::String;
+use kcore::cmdline::DmaKind;
 use ptdma::ae4dma::Ae4Queue;
+use ptdma::sdxi::SdxiChannel;
 use ptdma::{Completed, CopyOp, DmaChannel, MmioCounters, Poll, PtdmaError, PtdmaQueue, Ticket};
 
-/// The driver's queue, of either engine kind.
+/// The driver's queue, of any engine kind.
 pub enum Hw {
     /// A PTDMA function's single queue.
     Ptdma(PtdmaQueue<MmioRegs, FrameWords>),
     /// One of an AE4DMA function's queues.
     Ae4(Ae4Queue<MmioRegs, FrameWords>),
+    /// One client context of an SDXI function.
+    Sdxi(SdxiChannel<MmioRegs, FrameWords>),
+}
+
+impl Hw {
+    /// The engine kind.
+    pub fn kind(&self) -> DmaKind {
+        match self {
+            Hw::Ptdma(_) => DmaKind::Ptdma,
+            Hw::Ae4(_) => DmaKind::Ae4dma,
+            Hw::Sdxi(_) => DmaKind::Sdxi,
+        }
+    }
 }
 
 impl DmaChannel for Hw {
@@ -28,36 +43,42 @@ impl DmaChannel for Hw {
         match self {
             Hw::Ptdma(q) => DmaChannel::submit(q, ops),
             Hw::Ae4(q) => DmaChannel::submit(q, ops),
+            Hw::Sdxi(q) => DmaChannel::submit(q, ops),
         }
     }
     fn poll(&mut self) -> Result<Poll, PtdmaError> {
         match self {
             Hw::Ptdma(q) => DmaChannel::poll(q),
             Hw::Ae4(q) => DmaChannel::poll(q),
+            Hw::Sdxi(q) => DmaChannel::poll(q),
         }
     }
     fn wait_until(&mut self, expired: &mut dyn FnMut() -> bool) -> Result<Completed, PtdmaError> {
         match self {
             Hw::Ptdma(q) => DmaChannel::wait_until(q, expired),
             Hw::Ae4(q) => DmaChannel::wait_until(q, expired),
+            Hw::Sdxi(q) => DmaChannel::wait_until(q, expired),
         }
     }
     fn descriptors_for(&self, op: &CopyOp) -> usize {
         match self {
             Hw::Ptdma(q) => DmaChannel::descriptors_for(q, op),
             Hw::Ae4(q) => DmaChannel::descriptors_for(q, op),
+            Hw::Sdxi(q) => DmaChannel::descriptors_for(q, op),
         }
     }
     fn free_slots(&self) -> usize {
         match self {
             Hw::Ptdma(q) => DmaChannel::free_slots(q),
             Hw::Ae4(q) => DmaChannel::free_slots(q),
+            Hw::Sdxi(q) => DmaChannel::free_slots(q),
         }
     }
     fn counters(&self) -> MmioCounters {
         match self {
             Hw::Ptdma(q) => DmaChannel::counters(q),
             Hw::Ae4(q) => DmaChannel::counters(q),
+            Hw::Sdxi(q) => DmaChannel::counters(q),
         }
     }
 }
@@ -128,16 +149,21 @@ impl Channel {
         matches!(self.queue, Hw::Ae4(_))
     }
 
+    /// The engine kind (PTDMA, AE4DMA or SDXI).
+    pub fn kind(&self) -> DmaKind {
+        self.queue.kind()
+    }
+
     /// `bus:dev.fn` plus the queue index, for messages.
     pub fn name(&self) -> String {
         alloc::format!("{:?} q{}", self.bdf, self.qid)
     }
 
-    /// The PTDMA version register (0 for AE4DMA).
+    /// The PTDMA version register (0 for AE4DMA and SDXI).
     pub fn version(&self) -> u32 {
         match &self.queue {
             Hw::Ptdma(q) => q.version(),
-            Hw::Ae4(_) => 0,
+            Hw::Ae4(_) | Hw::Sdxi(_) => 0,
         }
     }
 
@@ -146,6 +172,7 @@ impl Channel {
         match &self.queue {
             Hw::Ptdma(q) => u64::from(q.config().max_desc_len),
             Hw::Ae4(q) => u64::from(q.config().max_desc_len),
+            Hw::Sdxi(q) => q.config().max_desc_len,
         }
     }
 
@@ -164,11 +191,20 @@ impl Channel {
         self.timing = ChannelTiming::default();
     }
 
+    /// For an SDXI context: the register traffic of its function itself (activation,
+    /// admin-ring doorbells, error-log reads), which no channel's counters include.
+    pub fn function_counters(&self) -> Option<MmioCounters> {
+        match &self.queue {
+            Hw::Sdxi(q) => Some(q.function_counters()),
+            Hw::Ptdma(_) | Hw::Ae4(_) => None,
+        }
+    }
+
     /// Periodic register checks made while polling the memory marker (PTDMA only).
     pub fn safety_checks(&self) -> u64 {
         match &self.queue {
             Hw::Ptdma(q) => q.safety_checks(),
-            Hw::Ae4(_) => 0,
+            Hw::Ae4(_) | Hw::Sdxi(_) => 0,
         }
     }
 
@@ -223,6 +259,14 @@ impl DmaChannel for Channel {
         if let Err(e @ PtdmaError::DeviceGone) = &r {
             println!("dma: channel {} retired: {e}", self.name());
             self.retired = Some(*e);
+        }
+        // An SDXI context whose stop/restart failed (or whose function failed) is retired
+        // by the driver; remember it here too so it is said once and not touched again.
+        if let Hw::Sdxi(q) = &self.queue {
+            if let (Some(e), None) = (q.retired(), self.retired) {
+                println!("dma: channel {} retired: {e}", self.name());
+                self.retired = Some(e);
+            }
         }
         r
     }

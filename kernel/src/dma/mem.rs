@@ -8,7 +8,7 @@ use core::sync::atomic::AtomicU32;
 use ptdma::{DmaAddr, DmaMemory, RegisterAccess, SliceMemory};
 use x86_64::PhysAddr;
 
-/// PTDMA registers through an uncached MMIO window.
+/// Engine registers (PTDMA, AE4DMA, SDXI) through an uncached MMIO window.
 #[derive(Debug, Clone, Copy)]
 pub struct MmioRegs(pub Mmio);
 
@@ -18,6 +18,14 @@ impl RegisterAccess for MmioRegs {
     }
     fn write32(&self, offset: usize, value: u32) {
         self.0.write32(offset as u64, value)
+    }
+    /// One 8-byte load (SDXI registers are 64-bit).
+    fn read64(&self, offset: usize) -> u64 {
+        self.0.read64(offset as u64)
+    }
+    /// One 8-byte store (an SDXI doorbell must not be torn).
+    fn write64(&self, offset: usize, value: u64) {
+        self.0.write64(offset as u64, value)
     }
 }
 

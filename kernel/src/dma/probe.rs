@@ -1,5 +1,6 @@
-//! Finding and starting the engines: every PTDMA function (1022:1498, one queue) and
-//! AE4DMA function (1022:149b, up to 16 queues) on the PCI bus is claimed (memory decode
+//! Finding and starting the engines: every PTDMA function (1022:1498, one queue),
+//! AE4DMA function (1022:149b, up to 16 queues) and SDXI function (class 0x120100, one
+//! client context per channel, `start_sdxi`) on the PCI bus is claimed (memory decode
 //! and bus master), its BAR mapped uncached, each queue given a ring (and PTDMA a
 //! completion-marker area) from node-0 frames and started through the `ptdma` driver;
 //! then every channel passes a first-use probe copy or is retired.
@@ -45,9 +46,10 @@ pub enum StartError {
     Busy,
     /// No frames for a ring or marker.
     Memory(FrameError),
-    /// The driver refused to start a queue.
+    /// The driver refused to start a queue (or to activate an SDXI function).
     Init(PtdmaError),
-    /// The AE4DMA function granted no queue.
+    /// The AE4DMA function granted no queue (or the SDXI function allows no client
+    /// context).
     NoQueue,
 }
 
@@ -146,6 +148,75 @@ pub fn start_ae4(f: &pci::PciFunction, force: bool) -> Result<Vec<Channel>, Star
         let q = Ae4Queue::init(regs, qid, granted, view, Ae4Config::default())
             .map_err(StartError::Init)?;
         out.push(Channel::new(f.address, qid, Hw::Ae4(q), ring, None));
+    }
+    if out.is_empty() {
+        return Err(StartError::NoQueue);
+    }
+    Ok(out)
+}
+
+/// Client contexts started per SDXI function at most (each one channel).
+pub const SDXI_MAX_CONTEXTS: u16 = 16;
+/// Buddy order of an SDXI context region: 128 KiB for the 72 KiB the driver lays out
+/// (`ptdma::sdxi::context::CONTEXT_BYTES`: 1024 × 64 B ring, control block, AKey table).
+const SDXI_CONTEXT_ORDER: usize = 5;
+/// Buddy order of an SDXI function's tables (L2, L1, error log: 12 KiB).
+const SDXI_TABLE_ORDER: usize = 2;
+/// Limit of one SDXI state change or admin operation (stop, activate, context start).
+const SDXI_ADMIN_TIMEOUT_NS: u64 = 2_000_000_000;
+
+/// Activates an SDXI function (BAR 0 registers, BAR 2 doorbells; `sdxi-facts.md` §6.1)
+/// and starts up to [`SDXI_MAX_CONTEXTS`] client contexts (ids 1..), each a channel.
+/// Contexts that fail to start are said and skipped.
+///
+/// # Errors
+/// See [`StartError`]: `Busy` when the function is already ACTIVE (unless `force`),
+/// `Init` when activation fails, `NoQueue` when no context could be started.
+pub fn start_sdxi(f: &pci::PciFunction, force: bool) -> Result<Vec<Channel>, StartError> {
+    use alloc::sync::Arc;
+    use ptdma::sdxi::{self, regs, ChannelConfig, FunctionConfig, SdxiChannel, SdxiFunction};
+    let regs = claim(f, sdxi::REGS_BAR, regs::BAR0_MIN)?;
+    let db_size = f.bar(sdxi::DOORBELL_BAR).map_or(0, |b| b.size);
+    let db = claim(f, sdxi::DOORBELL_BAR, 0x2000)?;
+    let sts0 = regs.read64(regs::STS0);
+    if sts0 == u64::MAX {
+        return Err(StartError::Gone);
+    }
+    if regs::FunctionState::from_sts0(sts0) == regs::FunctionState::Active && !force {
+        return Err(StartError::Busy);
+    }
+    let tables = DmaBuf::new(SDXI_TABLE_ORDER).map_err(StartError::Memory)?;
+    let admin = DmaBuf::new(SDXI_CONTEXT_ORDER).map_err(StartError::Memory)?;
+    let config = FunctionConfig {
+        clock: Some(crate::arch::tsc::now_ns),
+        timeout_ns: SDXI_ADMIN_TIMEOUT_NS,
+        spins: 0,
+        doorbell_bar_bytes: db_size,
+    };
+    let function = SdxiFunction::activate(regs, db, tables.words(), admin.words(), config)
+        .map_err(StartError::Init)?;
+    let last = function.max_context().min(SDXI_MAX_CONTEXTS);
+    let function = Arc::new(spin::Mutex::new(function));
+    let mut out = Vec::new();
+    for id in 1..=last {
+        let mem = DmaBuf::new(SDXI_CONTEXT_ORDER).map_err(StartError::Memory)?;
+        match SdxiChannel::open(
+            function.clone(),
+            id,
+            regs,
+            db,
+            mem.words(),
+            ChannelConfig::default(),
+        ) {
+            Ok(ch) => out.push(Channel::new(
+                f.address,
+                usize::from(id),
+                Hw::Sdxi(ch),
+                mem,
+                None,
+            )),
+            Err(e) => crate::println!("dma: SDXI {:?} context {id} not started: {e}", f.address),
+        }
     }
     if out.is_empty() {
         return Err(StartError::NoQueue);

@@ -92,11 +92,34 @@ impl Drop for Lease {
     }
 }
 
+/// The engine kinds of the started channels (`ptdma`, `ae4dma`, `sdxi`, joined by `+`
+/// when several; `-` for none), set once by [`install`].
+static KINDS: spin::Once<alloc::string::String> = spin::Once::new();
+
+/// The engine kinds of the started channels, for RESULT lines and messages: `sdxi`,
+/// `ptdma+ae4dma`, or `-` when no channel started.
+pub fn kinds_name() -> &'static str {
+    KINDS.get().map_or("-", alloc::string::String::as_str)
+}
+
 /// Installs the started channels (numbered in order). Called once by `dma::init`.
 pub(super) fn install(mut channels: Vec<Channel>) {
     for (i, c) in channels.iter_mut().enumerate() {
         c.set_id(i);
     }
+    let mut kinds: Vec<&str> = Vec::new();
+    for c in &channels {
+        if !kinds.contains(&c.kind().name()) {
+            kinds.push(c.kind().name());
+        }
+    }
+    KINDS.call_once(|| {
+        if kinds.is_empty() {
+            "-".into()
+        } else {
+            kinds.join("+")
+        }
+    });
     POOL.lock().install(channels);
 }
 
@@ -171,6 +194,25 @@ pub fn print_counters() {
             t.batches,
             t.submit_ns / t.batches.max(1),
             t.wait_ns / t.batches.max(1)
+        );
+        (r, w, d) = (r + m.reads, w + m.writes, d + m.doorbells);
+    }
+    // SDXI: each function's own traffic (activation, admin doorbells), once per function.
+    let mut seen: Vec<pci::PciAddress> = Vec::new();
+    for (_, c) in pool.iter_free() {
+        let Some(m) = c.function_counters() else {
+            continue;
+        };
+        if seen.contains(&c.bdf()) {
+            continue;
+        }
+        seen.push(c.bdf());
+        println!(
+            "dma: SDXI function {:?} admin mmio reads {} writes {} doorbells {}",
+            c.bdf(),
+            m.reads,
+            m.writes,
+            m.doorbells
         );
         (r, w, d) = (r + m.reads, w + m.writes, d + m.doorbells);
     }

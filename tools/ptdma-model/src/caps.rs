@@ -60,8 +60,10 @@ pub(crate) fn build(c: &mut ConfigSpace) {
     c.set_ro(PCIE + 0x30, &0x0003u16.to_le_bytes());
     c.set_wmask(PCIE + 0x30, &0x000fu16.to_le_bytes());
 
-    // MSI: 64-bit address, one vector requested (MMC 0); Enable and MME writable.
-    c.set_ro(MSI, &[0x05, MSIX as u8]);
+    // MSI: 64-bit address, one vector requested (MMC 0); Enable and MME writable. A function
+    // without MSI-X vectors ends the list here.
+    let next = if id.msix_vectors > 0 { MSIX as u8 } else { 0 };
+    c.set_ro(MSI, &[0x05, next]);
     c.set_ro(MSI + 2, &0x0080u16.to_le_bytes());
     c.set_wmask(MSI + 2, &0x0071u16.to_le_bytes());
     c.set_wmask(MSI + 4, &0xffff_fffcu32.to_le_bytes());
@@ -70,6 +72,9 @@ pub(crate) fn build(c: &mut ConfigSpace) {
 
     // MSI-X: N vectors, table at offset 0 and PBA at PBA_OFFSET of the MSI-X BAR; Enable
     // (bit 15) and Function Mask (bit 14) writable.
+    if id.msix_vectors == 0 {
+        return;
+    }
     let bir = id.msix_bar as u32;
     c.set_ro(MSIX, &[0x11, 0x00]);
     c.set_ro(MSIX + 2, &(id.msix_vectors - 1).to_le_bytes());

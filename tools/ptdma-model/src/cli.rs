@@ -12,6 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::device::{DeviceOptions, Kind};
 use crate::engine::Timing;
 use crate::faults::{Fault, FaultPlan};
+use crate::sdxi::options::{
+    ClientStart, ReadIndexMode, ResumeMode, SdxiOptions, SignalMode, DEFAULT_MAX_CXT,
+};
 use crate::transport::Server;
 
 const PROFILES_HELP: &str = "\
@@ -36,10 +39,27 @@ Interrupts:
   Config space has PM, PCI Express, MSI and MSI-X capabilities (PTDMA: 1 MSI-X vector,
   table + PBA in BAR5; AE4DMA: 16 vectors in BAR2). Enabling MSI/MSI-X works as registers
   (bits stick, the table reads back, INTx stops), but QEMU's x-pci-proxy-dev cannot deliver
-  MSI or MSI-X messages (and INTx only under KVM): guests must poll.";
+  MSI or MSI-X messages (and INTx only under KVM): guests must poll.
+
+SDXI (--kind sdxi; shared/reference/sdxi-facts.md, reconstructed from AMD's Linux driver):
+  PCI 1b36:10f5 (our own: Red Hat/QEMU vendor, a device ID QEMU does not assign), class
+  0x120100, BAR0 256 KiB registers, BAR2 one 4 KiB doorbell page per context 0..=max_cxt,
+  PM + PCIe + MSI capabilities, no MSI-X, no INTx pin. SDXI 1.0, CAP1: max_cxt (see
+  --sdxi-max-cxt), max_buffer 11 (4 GiB), 256 AKeys, groups DmaBase + Admin; rings of 1024
+  to 4096 entries. Admin ops: CXT_START (NM), CXT_STOP, SYNC, CXT_UPD (no-op), NOP; client
+  ops: DMAB_COPY and DMAB_NOP. Every check of facts §9.2 writes an error-log entry
+  (vendor[0] = the model's check number). Faults count DSC_DMAB_COPY descriptors only:
+  error-at fails the copy (CST_BLK er, context ERR_FN, err_class = CODE); stuck-at wedges
+  the context until DSC_CXT_STOP or a function stop/reset; halt-at puts the function in
+  ERROR (STS0.fn_gsv = 5); vanish-at and corrupt-at as above.
+  UNSURE points (facts §9.3), default first:
+    --sdxi-signal decrement|clear        CST_BLK.signal on completion
+    --sdxi-read-index completion|fetch   when CXT_STS.read_index passes a descriptor
+    --sdxi-resume poll|doorbell          what restarts a context waiting on a vl=0 slot
+    --sdxi-client-start admin|software   DSC_CXT_START only, or also software-set RUN";
 
 #[derive(Parser, Debug)]
-#[command(name = "ptdma-model", version, about = "Emulated AMD PTDMA/AE4DMA engine for QEMU's x-pci-proxy-dev", after_help = PROFILES_HELP)]
+#[command(name = "ptdma-model", version, about = "Emulated AMD PTDMA/AE4DMA and SNIA SDXI engines for QEMU's x-pci-proxy-dev", after_help = PROFILES_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -76,6 +96,8 @@ pub enum Command {
 pub enum KindArg {
     Ptdma,
     Ae4dma,
+    /// SNIA SDXI 1.0 function (class 0x120100, 1b36:10f5).
+    Sdxi,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -113,6 +135,43 @@ pub struct Common {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,
+    #[command(flatten)]
+    pub sdxi: SdxiArgs,
+}
+
+/// `--sdxi-*`: readings of the points sdxi-facts §9.3 leaves UNSURE (`--kind sdxi` only).
+#[derive(Args, Debug, Clone)]
+pub struct SdxiArgs {
+    /// SDXI: what completion does to CST_BLK.signal: decrement by one (default) or clear to 0.
+    #[arg(long, value_enum, default_value = "decrement")]
+    pub sdxi_signal: SignalMode,
+    /// SDXI: CXT_STS.read_index moves past a descriptor at completion (default) or at fetch.
+    #[arg(long, value_enum, default_value = "completion")]
+    pub sdxi_read_index: ReadIndexMode,
+    /// SDXI: a context stalled on a vl=0 slot resumes on a doorbell or a 1 ms re-read (poll,
+    /// default), or only on a doorbell.
+    #[arg(long, value_enum, default_value = "poll")]
+    pub sdxi_resume: ResumeMode,
+    /// SDXI: client contexts start only by DSC_CXT_START on the admin ring (admin, default), or
+    /// also when software sets CXT_STS.state = RUN and rings the doorbell (software).
+    #[arg(long, value_enum, default_value = "admin")]
+    pub sdxi_client_start: ClientStart,
+    /// SDXI: CAP1.max_cxt, the highest context id (1..=127); BAR2 has one 4 KiB doorbell page
+    /// per context 0..=N.
+    #[arg(long, default_value_t = DEFAULT_MAX_CXT, value_parser = clap::value_parser!(u16).range(1..=127))]
+    pub sdxi_max_cxt: u16,
+}
+
+impl SdxiArgs {
+    pub fn options(&self) -> SdxiOptions {
+        SdxiOptions {
+            signal: self.sdxi_signal,
+            read_index: self.sdxi_read_index,
+            resume: self.sdxi_resume,
+            client_start: self.sdxi_client_start,
+            max_cxt: self.sdxi_max_cxt,
+        }
+    }
 }
 
 impl Common {
@@ -143,6 +202,7 @@ impl Common {
         match self.kind {
             KindArg::Ptdma => Kind::Ptdma,
             KindArg::Ae4dma => Kind::Ae4dma,
+            KindArg::Sdxi => Kind::Sdxi,
         }
     }
 
@@ -156,6 +216,7 @@ impl Common {
             timing: self.timing()?,
             faults: faults.clone(),
             function,
+            sdxi: self.sdxi.options(),
         })
     }
 }

@@ -31,8 +31,14 @@ pub struct Identity {
     pub bar_size: u32,
     /// MSI-X vectors (table entries); the table and PBA live in their own BAR.
     pub msix_vectors: u16,
-    /// BAR index of the MSI-X table and PBA (must differ from `bar`).
+    /// BAR index of the MSI-X table and PBA (must differ from `bar`; unused without MSI-X).
     pub msix_bar: usize,
+    /// BAR index of a second memory window (SDXI doorbells, BAR2), unused when its size is 0.
+    pub doorbell_bar: usize,
+    /// Size of that window in bytes (power of two, >= 16), or 0 for none.
+    pub doorbell_bar_size: u32,
+    /// Interrupt Pin register (1 = INTA, 0 = no INTx).
+    pub intx_pin: u8,
 }
 
 /// Size of the MSI-X BAR: table at offset 0, PBA at [`crate::caps::PBA_OFFSET`] (8 KiB, the
@@ -77,7 +83,7 @@ impl ConfigSpace {
         self.bytes[0x0b] = id.class;
         self.put16(0x2c, id.subsys_vendor);
         self.put16(0x2e, id.subsys_id);
-        self.bytes[0x3d] = 1; // interrupt pin A
+        self.bytes[0x3d] = id.intx_pin;
         self.wmask[0x04..0x06].copy_from_slice(&CMD_WRITABLE.to_le_bytes());
         self.w1c[0x06..0x08].copy_from_slice(&STATUS_W1C.to_le_bytes());
         self.wmask[0x0c] = 0xff; // cache line size
@@ -87,9 +93,16 @@ impl ConfigSpace {
         let addr_mask = !(id.bar_size.max(16) - 1);
         // Type bits (0: memory, 32-bit, non-prefetchable) stay read-only zero.
         self.wmask[bar_off..bar_off + 4].copy_from_slice(&addr_mask.to_le_bytes());
-        let msix_off = 0x10 + 4 * id.msix_bar;
-        let msix_mask = !(MSIX_BAR_SIZE - 1);
-        self.wmask[msix_off..msix_off + 4].copy_from_slice(&msix_mask.to_le_bytes());
+        if id.msix_vectors > 0 {
+            let msix_off = 0x10 + 4 * id.msix_bar;
+            let msix_mask = !(MSIX_BAR_SIZE - 1);
+            self.wmask[msix_off..msix_off + 4].copy_from_slice(&msix_mask.to_le_bytes());
+        }
+        if id.doorbell_bar_size > 0 {
+            let db_off = 0x10 + 4 * id.doorbell_bar;
+            let db_mask = !(id.doorbell_bar_size.max(16) - 1);
+            self.wmask[db_off..db_off + 4].copy_from_slice(&db_mask.to_le_bytes());
+        }
         crate::caps::build(self);
     }
 
@@ -183,7 +196,18 @@ impl ConfigSpace {
 
     /// Offset into the MSI-X BAR (table + PBA), under the same rules as [`Self::bar_offset`].
     pub fn msix_bar_offset(&self, gpa: u64, size: u32) -> Option<u64> {
+        if self.id.msix_vectors == 0 {
+            return None;
+        }
         self.offset_in(self.id.msix_bar, MSIX_BAR_SIZE, gpa, size)
+    }
+
+    /// Offset into the doorbell BAR, under the same rules as [`Self::bar_offset`].
+    pub fn doorbell_bar_offset(&self, gpa: u64, size: u32) -> Option<u64> {
+        if self.id.doorbell_bar_size == 0 {
+            return None;
+        }
+        self.offset_in(self.id.doorbell_bar, self.id.doorbell_bar_size, gpa, size)
     }
 
     /// MSI-X Enable (Message Control bit 15) and Function Mask (bit 14).
@@ -216,6 +240,9 @@ mod tests {
             bar_size: 1 << 20,
             msix_vectors: 1,
             msix_bar: 5,
+            doorbell_bar: 0,
+            doorbell_bar_size: 0,
+            intx_pin: 1,
         })
     }
 

@@ -127,7 +127,8 @@ impl Counters {
     /// "interrupts":{"msi_enabled","msix_enabled","msix_unmasked","msix_reads","msix_writes"},
     /// "global":{"mmio_reads":{REG:n},"mmio_writes":{REG:n}},
     /// "queues":[{"queue":q,"mmio_reads":{REG:n},"mmio_writes":{REG:n},"doorbells","descriptors",
-    /// "bytes","errors"}]}` (AE4DMA lists only queues that saw any access).
+    /// "bytes","errors"}]}` (queue 0 and every queue that saw an MMIO access, a doorbell, a
+    /// descriptor or an error; SDXI: one queue per context).
     pub fn to_json(&self) -> Value {
         self.with(|c| {
             let queues: Vec<Value> = c
@@ -135,7 +136,10 @@ impl Counters {
                 .iter()
                 .enumerate()
                 .filter(|(q, qc)| {
-                    *q == 0 || !qc.mmio_reads.is_empty() || !qc.mmio_writes.is_empty()
+                    *q == 0
+                        || !qc.mmio_reads.is_empty()
+                        || !qc.mmio_writes.is_empty()
+                        || qc.doorbells + qc.descriptors + qc.errors > 0
                 })
                 .map(|(q, qc)| qc.to_json(q))
                 .collect();

@@ -16,6 +16,7 @@ use crate::engine::{Shared, Timing};
 use crate::faults::FaultPlan;
 use crate::guestmem::GuestMemory;
 use crate::msix::MsixTable;
+use crate::sdxi::options::SdxiOptions;
 
 /// Register-level behaviour behind the BAR, shared by both personalities.
 pub trait Personality: Send {
@@ -31,6 +32,21 @@ pub trait Personality: Send {
     fn stop(&mut self);
     /// True while every worker thread is alive (false after `stop` or if one died).
     fn healthy(&self) -> bool;
+    /// Reads the 64-bit register at an 8-byte-aligned offset in one piece; None = the device
+    /// splits the access into two `read32`s (the default).
+    fn read64(&self, _off: u64) -> Option<u64> {
+        None
+    }
+    /// Writes an 8-byte-aligned 64-bit register in one piece; false = split into `write32`s.
+    fn write64(&self, _off: u64, _val: u64) -> bool {
+        false
+    }
+    /// Reads from the doorbell BAR (`Identity::doorbell_bar`), `size` 1/2/4/8.
+    fn doorbell_read(&self, _off: u64, _size: u32) -> u64 {
+        0
+    }
+    /// Writes to the doorbell BAR in one piece, `size` 1/2/4/8.
+    fn doorbell_write(&self, _off: u64, _val: u64, _size: u32) {}
 }
 
 /// Which device the function emulates.
@@ -38,6 +54,8 @@ pub trait Personality: Send {
 pub enum Kind {
     Ptdma,
     Ae4dma,
+    /// SNIA SDXI 1.0 (`crate::sdxi`).
+    Sdxi,
 }
 
 impl Kind {
@@ -45,16 +63,43 @@ impl Kind {
         match self {
             Kind::Ptdma => "ptdma",
             Kind::Ae4dma => "ae4dma",
+            Kind::Sdxi => "sdxi",
         }
     }
 
+    /// Config-space identity with the default SDXI options.
     pub fn identity(self) -> Identity {
+        self.identity_with(&SdxiOptions::default())
+    }
+
+    /// Config-space identity; `sdxi` sizes the SDXI doorbell BAR (one page per context).
+    pub fn identity_with(self, sdxi: &SdxiOptions) -> Identity {
+        if self == Kind::Sdxi {
+            let (class, subclass, prog_if) = crate::sdxi::CLASS;
+            return Identity {
+                vendor: crate::sdxi::VENDOR_ID,
+                device: crate::sdxi::DEVICE_ID,
+                class,
+                subclass,
+                prog_if,
+                revision: 0,
+                subsys_vendor: crate::sdxi::VENDOR_ID,
+                subsys_id: crate::sdxi::DEVICE_ID,
+                bar: 0,
+                bar_size: crate::sdxi::regs::BAR0_SIZE,
+                msix_vectors: 0,
+                msix_bar: 0,
+                doorbell_bar: 2,
+                doorbell_bar_size: crate::sdxi::doorbell_bar_size(sdxi.max_cxt),
+                intx_pin: 0,
+            };
+        }
         // MSI-X: PTDMA asks for 1 vector (Linux pt_get_msix_irqs), AE4DMA for one per queue
         // (ae4_get_irqs). PTDMA's table BAR 5 follows FreeBSD's CCP driver (ptdma-facts §1.2);
         // AE4DMA's BAR 2 is a model choice.
         let (device, bar, msix_vectors, msix_bar) = match self {
             Kind::Ptdma => (0x1498, 2, 1, 5),
-            Kind::Ae4dma => (0x149b, 0, crate::ae4dma::NUM_QUEUES as u16, 2),
+            _ => (0x149b, 0, crate::ae4dma::NUM_QUEUES as u16, 2),
         };
         Identity {
             vendor: 0x1022,
@@ -69,6 +114,9 @@ impl Kind {
             bar_size: 1 << 20,
             msix_vectors,
             msix_bar,
+            doorbell_bar: 0,
+            doorbell_bar_size: 0,
+            intx_pin: 1,
         }
     }
 }
@@ -80,9 +128,12 @@ pub struct DeviceOptions {
     pub timing: Timing,
     pub faults: Arc<FaultPlan>,
     pub function: usize,
+    /// SDXI model options (ignored by the other kinds).
+    pub sdxi: SdxiOptions,
 }
 
 pub struct Device {
+    kind: Kind,
     cfg: ConfigSpace,
     msix: Mutex<MsixTable>,
     shared: Arc<Shared>,
@@ -94,15 +145,18 @@ impl Device {
         let queues = match opts.kind {
             Kind::Ptdma => 1,
             Kind::Ae4dma => crate::ae4dma::NUM_QUEUES,
+            Kind::Sdxi => usize::from(opts.sdxi.max_cxt) + 1,
         };
         let counters = Arc::new(Counters::new(opts.function, opts.kind.name(), queues));
         let shared = Arc::new(Shared::new(mem, opts.timing, opts.faults.clone(), counters));
         let regs: Box<dyn Personality> = match opts.kind {
             Kind::Ptdma => Box::new(crate::ptdma::Ptdma::new(shared.clone())),
             Kind::Ae4dma => Box::new(crate::ae4dma::Ae4dma::new(shared.clone())),
+            Kind::Sdxi => Box::new(crate::sdxi::Sdxi::new(shared.clone(), opts.sdxi)),
         };
-        let id = opts.kind.identity();
+        let id = opts.kind.identity_with(&opts.sdxi);
         Device {
+            kind: opts.kind,
             msix: Mutex::new(MsixTable::new(id.msix_vectors)),
             cfg: ConfigSpace::new(id),
             shared,
@@ -115,11 +169,7 @@ impl Device {
     }
 
     pub fn kind(&self) -> Kind {
-        if self.cfg.identity().device == 0x149b {
-            Kind::Ae4dma
-        } else {
-            Kind::Ptdma
-        }
+        self.kind
     }
 
     fn vanished(&self) -> bool {
@@ -193,6 +243,7 @@ impl Device {
         match self.kind() {
             Kind::Ptdma => crate::ptdma::reg_name(off),
             Kind::Ae4dma => crate::ae4dma::reg_name(off),
+            Kind::Sdxi => crate::sdxi::reg_name(off),
         }
     }
 
@@ -231,6 +282,10 @@ impl Device {
                     }
                 });
         }
+        if let Some(off) = self.cfg.doorbell_bar_offset(gpa, size).filter(|_| claimed) {
+            self.shared.counters.with(|c| c.bar_reads += 1);
+            return self.regs.doorbell_read(off, size);
+        }
         let off = self.cfg.bar_offset(gpa, size).filter(|_| claimed);
         self.shared.counters.with(|c| {
             c.bar_reads += 1;
@@ -243,6 +298,13 @@ impl Device {
                 (1u64 << (8 * size.clamp(1, 4))) - 1
             };
         };
+        if size == 8 && off % 8 == 0 {
+            if let Some(v) = self.regs.read64(off) {
+                let (q, name) = self.reg_name(off);
+                self.shared.counters.mmio(q, name, false);
+                return v;
+            }
+        }
         let mut v = 0u64;
         for (dw, mask, shift) in Self::split(off, size) {
             let (q, name) = self.reg_name(dw);
@@ -277,12 +339,24 @@ impl Device {
             });
             return;
         }
+        if let Some(off) = self.cfg.doorbell_bar_offset(gpa, size).filter(|_| claimed) {
+            self.shared.counters.with(|c| c.bar_writes += 1);
+            self.regs.doorbell_write(off, val, size);
+            return;
+        }
         let off = self.cfg.bar_offset(gpa, size).filter(|_| claimed);
         self.shared.counters.with(|c| {
             c.bar_writes += 1;
             c.bar_unclaimed += u64::from(off.is_none());
         });
         let Some(off) = off else { return };
+        if size == 8 && off % 8 == 0 {
+            let (q, name) = self.reg_name(off);
+            if self.regs.write64(off, val) {
+                self.shared.counters.mmio(q, name, true);
+                return;
+            }
+        }
         for (dw, mask, shift) in Self::split(off, size) {
             let (q, name) = self.reg_name(dw);
             self.shared.counters.mmio(q, name, true);

@@ -264,10 +264,15 @@ const CHUNK: u64 = 256 << 10;
 /// when this descriptor follows a doorbell, then draws the descriptor's injected faults.
 /// Returns the start time (for per-descriptor pacing) and the faults.
 pub fn begin_descriptor(shared: &Shared, after_doorbell: bool) -> (Instant, crate::faults::Hits) {
+    pay_doorbell(shared, after_doorbell);
+    (Instant::now(), shared.faults.next_descriptor())
+}
+
+/// Waits the timing profile's per-doorbell latency when the next descriptor follows a doorbell.
+pub fn pay_doorbell(shared: &Shared, after_doorbell: bool) {
     if after_doorbell && shared.timing.doorbell_ns > 0 {
         wait_until(after(Instant::now(), shared.timing.doorbell()));
     }
-    (Instant::now(), shared.faults.next_descriptor())
 }
 
 /// Performs one validated copy, paced to `shared.timing` from `start`. Addresses are checked

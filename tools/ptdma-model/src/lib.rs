@@ -20,4 +20,5 @@ pub mod launch;
 pub mod msix;
 pub mod proto;
 pub mod ptdma;
+pub mod sdxi;
 pub mod transport;

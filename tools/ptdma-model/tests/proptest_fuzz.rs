@@ -54,6 +54,7 @@ fn run(kind: Kind, ops: &[Op], small_pointers: bool) {
             "corrupt-at=7".parse().unwrap(),
         ]),
         function: 0,
+        sdxi: Default::default(),
     };
     let mut dev = Device::new(&opts, mem.clone());
     let bar = if kind == Kind::Ptdma { 0x18 } else { 0x10 };
@@ -129,6 +130,7 @@ fn running_queue_with_random_ring_content() {
         timing: Timing::default(),
         faults: FaultPlan::new(vec![]),
         function: 0,
+        sdxi: Default::default(),
     };
     let mut dev = Device::new(&opts, mem);
     dev.cfg_write(0x18, BAR as u32, 4);

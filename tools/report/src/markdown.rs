@@ -101,6 +101,9 @@ fn header(out: &mut String, parsed: &Parsed) {
         }
         None => {}
     }
+    if let Some(kinds) = dma_kinds(parsed) {
+        let _ = writeln!(out, "- DMA engine kind: {kinds}");
+    }
     match run {
         Some(_) => {
             let parts: Vec<String> = [
@@ -195,7 +198,10 @@ fn run_status(out: &mut String, parsed: &Parsed, r: &crate::model::RunInfo) {
         }
     }
     for s in [Status::Degraded, Status::Invalid] {
-        let Some(n) = r.raw.get(s.name()).and_then(|v| v.as_u64()) else {
+        let Some(n) = rk::count_of(s)
+            .and_then(|k| r.raw.get(k.name))
+            .and_then(|v| v.as_u64())
+        else {
             continue;
         };
         let have = parsed.with_status(s).len();
@@ -207,6 +213,34 @@ fn run_status(out: &mut String, parsed: &Parsed, r: &crate::model::RunInfo) {
             );
         }
     }
+}
+
+/// The DMA engine kinds the DMA cells name (`dma_kind`), spelled out; `None` when no cell
+/// used DMA channels or the log predates the key.
+fn dma_kinds(parsed: &Parsed) -> Option<String> {
+    let mut kinds: Vec<String> = Vec::new();
+    for c in parsed.all_cells().iter().filter(|c| c.channels > 0) {
+        if let Some(k) = c.get(result::DMA_KIND).and_then(|v| v.as_str()) {
+            for k in k.split('+').filter(|k| *k != "-") {
+                if !kinds.iter().any(|x| x == k) {
+                    kinds.push(k.to_string());
+                }
+            }
+        }
+    }
+    let label = |k: &str| match k {
+        "ptdma" => "AMD PTDMA".to_string(),
+        "ae4dma" => "AMD AE4DMA".to_string(),
+        "sdxi" => "SNIA SDXI 1.0 (class 0x120100; no SDXI silicon has run this code)".to_string(),
+        other => other.to_string(),
+    };
+    (!kinds.is_empty()).then(|| {
+        kinds
+            .iter()
+            .map(|k| format!("**{}**", label(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 /// How the engine labels were checked: by the byte accounting, or not at all in old logs.

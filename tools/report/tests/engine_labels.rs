@@ -226,3 +226,24 @@ fn run_counts_that_disagree_with_the_cells_are_flagged() {
         "{md}"
     );
 }
+
+#[test]
+fn the_report_names_the_dma_engine_kind() {
+    let log = [
+        dma(2048, 3.0, ",\"dma_kind\":\"sdxi\""),
+        dma(64, 1.0, ",\"dma_kind\":\"sdxi\""),
+    ]
+    .join("\n");
+    let out = scratch("kind");
+    generate(log.as_bytes(), "t.log", &out, &[Format::Md], "t").unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("- DMA engine kind: **SNIA SDXI 1.0 (class 0x120100"),
+        "{md}"
+    );
+    // A log that predates the key says nothing about the kind.
+    let out = scratch("nokind");
+    generate(self::log().as_bytes(), "t.log", &out, &[Format::Md], "t").unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(!md.contains("DMA engine kind"), "{md}");
+}

@@ -4,6 +4,7 @@ mod ae4;
 mod channel;
 mod desc;
 mod queue;
+mod sdxi;
 
 use crate::testing::FakePhys;
 use crate::{CopyOp, DmaAddr};

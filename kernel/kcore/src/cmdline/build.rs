@@ -170,6 +170,10 @@ impl Values {
                 ptdma: self.opt_int("expect-ptdma")?,
             },
             dma_force: self.boolean("dma-force")?,
+            dma_kind: self.opt("dma-kind", |spec, v| {
+                v.parse()
+                    .map_err(|e: UnknownWord| bad_value(spec, v, &e.accepted_list()))
+            })?,
             dma_marker: self.boolean("dma-marker")?,
             dma_timeout_ms: self.int("dma-timeout-ms")?,
             streams: self.opt("streams", |spec, v| {

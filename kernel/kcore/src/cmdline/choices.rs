@@ -11,10 +11,23 @@ words! {
         Cpu = "cpu",
         /// `threads=` worker CPUs placed by `placement=`.
         CpuMt = "cpu-mt",
-        /// PTDMA/AE4DMA queues (`channels=`, `dma-split=`).
+        /// PTDMA/AE4DMA queues or SDXI contexts (`channels=`, `dma-split=`, `dma-kind=`).
         Dma = "dma",
         /// CPU workers and DMA queues sharing each batch (`hybrid-cpu=`).
         Hybrid = "hybrid",
+    }
+}
+
+words! {
+    /// `dma-kind=`: which kind of DMA engine `engine=dma` (and every DMA user) takes when
+    /// several kinds are present.
+    pub enum DmaKind {
+        /// AMD PTDMA functions (1022:1498), one queue each.
+        Ptdma = "ptdma",
+        /// AMD AE4DMA functions (1022:149b), up to 16 queues each.
+        Ae4dma = "ae4dma",
+        /// SNIA SDXI functions (class 0x120100), one client context per channel.
+        Sdxi = "sdxi",
     }
 }
 

@@ -1,6 +1,6 @@
 //! The typed configuration a command line parses into.
 
-use super::choices::{ApStart, CopyRoutine, DmaSplit, Engine, Mode};
+use super::choices::{ApStart, CopyRoutine, DmaKind, DmaSplit, Engine, Mode};
 use crate::bench::Selection;
 use crate::placement::Policy;
 use alloc::string::String;
@@ -76,6 +76,8 @@ pub struct Config {
     pub expect: Expectations,
     /// Take DMA engines that are already running.
     pub dma_force: bool,
+    /// `dma-kind=`: start only engines of this kind (`None`: every kind found).
+    pub dma_kind: Option<DmaKind>,
     /// End DMA batches with a memory completion marker.
     pub dma_marker: bool,
     /// DMA batch timeout in milliseconds.

@@ -3,7 +3,7 @@
 //! the configuration from the value given or this default. The words of a closed-set
 //! key come from its enum ([`super::Engine`], ...); benchmark names from [`crate::bench`].
 
-use super::choices::{ApStart, CopyRoutine, DmaSplit, Engine, Mode};
+use super::choices::{ApStart, CopyRoutine, DmaKind, DmaSplit, Engine, Mode};
 use crate::features::Force;
 
 /// What kind of value a key takes.
@@ -131,6 +131,12 @@ pub const KEYS: &[KeySpec] = &[
         kind: ValueKind::Bool,
         default: "0",
         help: "take DMA engines whose queue is already running (owned by firmware/another OS)",
+    },
+    KeySpec {
+        name: "dma-kind",
+        kind: ValueKind::Choice(DmaKind::NAMES),
+        default: "-",
+        help: "start only DMA engines of this kind (ptdma | ae4dma | sdxi); default: every kind found",
     },
     KeySpec {
         name: "dma-marker",

@@ -22,7 +22,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use choices::{ApStart, CopyRoutine, DmaSplit, Engine, Mode};
+pub use choices::{ApStart, CopyRoutine, DmaKind, DmaSplit, Engine, Mode};
 pub use config::*;
 pub use help::write_help;
 pub use keys::*;

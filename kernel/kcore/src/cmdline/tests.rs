@@ -96,6 +96,8 @@ fn every_choice_parses_to_its_enum_and_back() {
     round_trip("mode", Mode::ALL, |c| c.migrate.mode);
     round_trip("copy", CopyRoutine::ALL, |c| c.copy);
     round_trip("dma-split", DmaSplit::ALL, |c| c.dma_split);
+    round_trip("dma-kind", DmaKind::ALL, |c| c.dma_kind.unwrap());
+    assert_eq!(parse("").unwrap().dma_kind, None, "default: every kind");
     round_trip("ap-start", ApStart::ALL, |c| c.ap_start);
     round_trip("pcid", crate::features::Force::ALL, |c| c.features.pcid);
     round_trip("invpcid", crate::features::Force::ALL, |c| {
@@ -115,6 +117,7 @@ fn a_bad_choice_names_the_key_and_lists_every_word() {
         ("mode=lazy", "mode", "batched|per-folio"),
         ("copy=avx", "copy", "auto|movsb|sse2|avx2|avx512|nt"),
         ("dma-split=random", "dma-split", "rr|contiguous|bytes"),
+        ("dma-kind=ioat", "dma-kind", "ptdma|ae4dma|sdxi"),
         ("ap-start=later", "ap-start", "parallel|serial"),
         ("pcid=maybe", "pcid", "auto|on|off"),
     ] {

@@ -52,6 +52,7 @@ impl Harness {
             timing,
             faults: FaultPlan::new(faults),
             function: 0,
+            sdxi: Default::default(),
         };
         let mut server = Server::new(&opts);
         let counters = server.device.counters();
