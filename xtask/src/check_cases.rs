@@ -376,6 +376,9 @@ pub fn suite() -> Vec<Entry> {
             ], report: Some(ReportCheck { dir: "report-streams", has: None, lacks: Some("The RUN line counts"), files: &[] }) } }]),
         case!("bench-appcost", Fine, |_| "bench=appcost streams=2 size=64k total=8m batch=64 reps=1".into(),
             [Text(r"^ +2 \| dma +\| +[0-9.]+ \| [0-9.]+ ns .*\| yes")], edit = four_engines),
+        // A stream count the CPUs cannot carry is refused before anything is calibrated.
+        case!("streams-too-many", BadInput, |_| "bench=streams streams=3".into(),
+            [Text(r"^bad input: 3 stream\(s\) need 3 CPU\(s\); 2 are free for streams"), NoText("calibrating")]),
         case!("streams-fault", Fine, |_| "bench=streams streams=3 engine=dma dma-admit=wait channels=1 dma-marker=0 size=64k total=16m batch=64 reps=1".into(),
             [Text(r"channel\(s\) \[[0-9]+\] failed in stream\(s\) \[[0-9]+\] .*; 2 of 3 stream\(s\) never met a failed channel")],
             edit = four_engines, model = |s| format!("--fault=error-at={}", probe_descriptors(s) + 201)),
