@@ -253,7 +253,15 @@ pub fn check(
                     "cargo fmt, clippy (warnings are errors), cargo test --workspace".into()
                 }
                 Entry::ExitMap => "every QEMU status maps to the documented exit code".into(),
-                Entry::FaultSuite => "the fault suite, as `faults` runs it".into(),
+                Entry::FaultSuite(_, []) => {
+                    "the fault suite, as `faults` runs it".into()
+                }
+                Entry::FaultSuite(_, m) => {
+                    format!(
+                        "the fault suite, as `faults` runs it, model args {}",
+                        m.join(" ")
+                    )
+                }
                 Entry::ProxyRam => {
                     "RAM sections per QEMU shape, the runner's refusal and its suggestion".into()
                 }
@@ -327,7 +335,7 @@ pub fn check(
                 let sh = &mut shared;
                 match e {
                     Entry::Boot(c) => run_case(p, c, sh, &mut t)?,
-                    Entry::FaultSuite => fault_suite(p, &mut t)?,
+                    Entry::FaultSuite(n, m) => fault_suite(p, n, m, &mut t)?,
                     Entry::Screen(c) => check_groups::screen(p, c, &mut t)?,
                     Entry::Conformance(n, c) => check_groups::conformance(p, n, c, sh, &mut t)?,
                     Entry::Machine(n, m) => check_groups::machine(p, n, *m, sh, &mut t),
@@ -412,10 +420,13 @@ fn proxy_ram(o: &Options, t: &mut Tally) {
     );
 }
 
-/// The fault suite (as `faults`), its table kept in out/check-faults.txt.
-fn fault_suite(p: &Prepared, t: &mut Tally) -> Result<(), Fail> {
-    let file = p.ctx.out.join("check-faults.txt");
-    let r = match fault_table(p) {
+/// The fault suite (as `faults`) with `model` arguments added to the run's, its table
+/// kept in out/check-NAME.txt.
+fn fault_suite(p: &Prepared, name: &str, model: &[&str], t: &mut Tally) -> Result<(), Fail> {
+    let file = p.ctx.out.join(format!("check-{name}.txt"));
+    let mut model_args: Vec<String> = model.iter().map(|a| a.to_string()).collect();
+    model_args.extend(p.o.model_args.iter().cloned());
+    let r = match fault_table(p, &model_args) {
         Ok((table, passed)) => {
             let _ = std::fs::write(&file, &table);
             if passed {
@@ -427,7 +438,10 @@ fn fault_suite(p: &Prepared, t: &mut Tally) -> Result<(), Fail> {
         Err(f) if matches!(f.exit, Exit::Signal(_)) => return Err(f),
         Err(f) => Err(f.lines.join(" ")),
     };
-    t.record("fault suite (error, stuck, halted, vanished, corrupted)", r);
+    t.record(
+        &format!("{name}: fault suite (error, stuck, halted, vanished, corrupted)"),
+        r,
+    );
     Ok(())
 }
 

@@ -168,8 +168,9 @@ pub enum Entry {
     ExitMap,
     /// A QEMU boot.
     Boot(Case),
-    /// The fault suite (`faults`).
-    FaultSuite,
+    /// The fault suite (`faults`): its name, and the model arguments that pick the engine
+    /// kind (none: PTDMA).
+    FaultSuite(&'static str, &'static [&'static str]),
     /// The RAM-section arithmetic on shapes booted by hand, and the runner's refusal of a
     /// shape whose RAM the engines cannot reach (exit 2, naming a shape that works) and its
     /// acceptance of the shape it suggests.
@@ -189,11 +190,10 @@ impl Entry {
         match self {
             Entry::Host => "host",
             Entry::ExitMap => "exit-map",
-            Entry::FaultSuite => "faults",
             Entry::ProxyRam => "proxy-ram",
             Entry::Boot(c) => c.name,
             Entry::Screen(c) => c.name,
-            Entry::Conformance(n, _) | Entry::Machine(n, _) => n,
+            Entry::FaultSuite(n, _) | Entry::Conformance(n, _) | Entry::Machine(n, _) => n,
         }
     }
 
@@ -228,6 +228,34 @@ fn none(_: &Shape) -> String {
 /// memory node plus the completion marker, on each PTDMA channel).
 pub fn probe_descriptors(s: &Shape) -> u64 {
     u64::from(s.ptdma) * (u64::from(s.nodes) + 1)
+}
+/// Copies the kernel's first-use probe sends before anything else on the engines the
+/// model arguments name (`--kind=` one kind or one per function, `--sdxi-max-cxt=`): the
+/// model numbers faults over them. A PTDMA function counts as in [`probe_descriptors`];
+/// an SDXI function probes each client context (the kernel uses at most
+/// `SDXI_MAX_CONTEXTS` = 16 of them) with one copy per node, and the model counts copies
+/// only (not the fenced no-op).
+pub fn probe_copies(s: &Shape, model_args: &[String]) -> u64 {
+    let arg = |key: &str| model_args.iter().rev().find_map(|a| a.strip_prefix(key));
+    let kinds: Vec<&str> = arg("--kind=").map_or_else(Vec::new, |l| l.split(',').collect());
+    let contexts = arg("--sdxi-max-cxt=")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(u64::from(ptdma_model::sdxi::options::DEFAULT_MAX_CXT))
+        .min(16);
+    let nodes = u64::from(s.nodes);
+    (0..s.ptdma as usize)
+        .map(|f| {
+            let kind = match kinds.as_slice() {
+                [one] => one,
+                list => list.get(f).copied().unwrap_or("ptdma"),
+            };
+            if kind == "sdxi" {
+                contexts * nodes
+            } else {
+                nodes + 1
+            }
+        })
+        .sum()
 }
 /// SDXI model arguments with one client context per function and `fault` on the fifth
 /// copy after the probe: the model counts DSC_DMAB_COPY descriptors only, and each
@@ -333,7 +361,16 @@ pub fn suite() -> Vec<Entry> {
         case!("dma-device-gone", Fine, |_| DMA_FAULT.into(), [Text("channel retired")], model = |s| format!("--fault=vanish-at={}", probe_descriptors(s) + 5)),
         // The fault suite on SDXI (one client context per function), the error decoded from
         // the error log.
-        case!("sdxi-error", Fine, |_| DMA_FAULT.into(), [Text(r"SDXI: error log: step [A-Za-z]+/[A-Za-z]+ context 1 descriptor [0-9]+, ContextStopped, class 0x13, vendor\[0\] [0-9]+, batch 1: 0/8 ops done"), Text("queue usable again")], model = |s| sdxi_fault("error-at", s)),
+        case!("sdxi-error", Fine, |_| DMA_FAULT.into(), [Text(r"SDXI: error log: step [A-Za-z]+/[A-Za-z]+ context 1 descriptor [0-9]+ buffer 1, ContextStopped, class 0x13, vendor\[0\] [0-9]+, batch 1: 0/8 ops done"), Text("queue usable again")], model = |s| sdxi_fault("error-at", s)),
+        // A machine with both kinds: dma-kind=sdxi keeps the SDXI function's channels only,
+        // and the cell names its kind.
+        case!("sdxi-beside-ptdma", Fine, |_| "migrate engine=dma dma-kind=sdxi size=2m total=8m reps=1".into(),
+            [Text(r"^dma: PTDMA [0-9a-f:.]+ not used: dma-kind=sdxi was given"), Text(r#""dma_kind":"sdxi""#), OK_CELL[0]],
+            edit = |r| r.ptdma = 2, model = |_| "--kind=ptdma,sdxi".into()),
+        // The seed's table 1b on two SDXI functions, every cell verified, the report naming SDXI.
+        case!("sdxi-bench-1b", Fine, |_| "bench=1b total=2m reps=1 counts=1,8 size=4k,2m".into(), [OK_CELL[0], NoText("FAILED")],
+            model = |_| "--kind=sdxi".into(),
+            then = &[Then { name: "sdxi: report names the engine kind", what: ThenKind::Check { also: &[], report: Some(ReportCheck { dir: "report-sdxi", has: Some("SNIA SDXI 1.0"), lacks: Some("The RUN line counts"), files: &[] }) } }]),
         case!("sdxi-halted-function", Fine, |_| DMA_FAULT.into(), [Text("FunctionStopped"), Text("queue usable again")], model = |s| sdxi_fault("halt-at", s)),
         case!("sdxi-stuck-context", Fine, |_| DMA_FAULT.into(), [Text("DMA timeout at slot"), Text("queue usable again")], model = |s| sdxi_fault("stuck-at", s)),
         case!("sdxi-device-gone", Fine, |_| DMA_FAULT.into(), [Text("channel retired")], model = |s| sdxi_fault("vanish-at", s)),
@@ -382,7 +419,9 @@ pub fn suite() -> Vec<Entry> {
         case!("streams-fault", Fine, |_| "bench=streams streams=3 engine=dma dma-admit=wait channels=1 dma-marker=0 size=64k total=16m batch=64 reps=1".into(),
             [Text(r"channel\(s\) \[[0-9]+\] failed in stream\(s\) \[[0-9]+\] .*; 2 of 3 stream\(s\) never met a failed channel")],
             edit = four_engines, model = |s| format!("--fault=error-at={}", probe_descriptors(s) + 201)),
-        Entry::FaultSuite,
+        Entry::FaultSuite("faults", &[]),
+        // The same five faults on two SDXI functions of seven client contexts each.
+        Entry::FaultSuite("faults-sdxi", &["--kind=sdxi"]),
         // Linux 6.12's own ptdma driver and dmatest on the model, 1 and 4 engines, and an
         // injected descriptor error (the Linux build is cached).
         Entry::Conformance("conformance-1-engine", CONF[0]),

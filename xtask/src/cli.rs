@@ -325,19 +325,29 @@ impl Options {
             let m = format!("--sdxi takes 0..{MAX_PTDMA}");
             let n = ranged("--sdxi", &v, 0, MAX_PTDMA.into(), &m)? as u32;
             if n > 0 {
-                // The model serves one kind per boot: SDXI functions replace the PTDMA ones.
-                if ptdma_given && o.shape.ptdma > 0 {
-                    return Err(usage(
-                        "--sdxi N and --ptdma N > 0 together: the model serves one engine kind per boot (use --ptdma 0)",
-                    ));
-                }
                 if o.model_args.iter().any(|a| a.starts_with("--kind")) {
                     return Err(usage(
-                        "--sdxi N sets the model's kind: drop --ptdma-arg=--kind",
+                        "--sdxi N sets the model's kinds: drop --ptdma-arg=--kind",
                     ));
                 }
-                o.shape.ptdma = n;
-                o.model_args.insert(0, "--kind=sdxi".to_string());
+                // SDXI functions replace the default PTDMA ones; with `--ptdma M` given,
+                // the machine has both kinds: M PTDMA functions first, then N SDXI.
+                let ptdma = if ptdma_given { o.shape.ptdma } else { 0 };
+                if ptdma + n > MAX_PTDMA {
+                    return Err(usage(format!(
+                        "--ptdma {ptdma} and --sdxi {n}: at most {MAX_PTDMA} engine functions in all"
+                    )));
+                }
+                let kinds: Vec<&str> = core::iter::repeat_n("ptdma", ptdma as usize)
+                    .chain(core::iter::repeat_n("sdxi", n as usize))
+                    .collect();
+                o.shape.ptdma = ptdma + n;
+                let kind = if ptdma == 0 {
+                    "--kind=sdxi".to_string()
+                } else {
+                    format!("--kind={}", kinds.join(","))
+                };
+                o.model_args.insert(0, kind);
             }
         }
         o.qemu = nonempty("--qemu", cli.qemu)?;

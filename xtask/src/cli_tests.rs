@@ -148,7 +148,11 @@ fn sdxi_engines_replace_ptdma_ones() {
         (2, 0),
         "--sdxi 0: PTDMA as usual"
     );
-    assert!(err(&["--ptdma", "1", "--sdxi", "2"]).contains("one engine kind per boot"));
+    // Both kinds: the given PTDMA functions first, then the SDXI ones.
+    let o = p(&["--ptdma", "1", "--sdxi", "2", "test"]).unwrap();
+    assert_eq!(o.shape.ptdma, 3);
+    assert_eq!(o.model_args, ["--kind=ptdma,sdxi,sdxi"]);
+    assert!(err(&["--ptdma", "10", "--sdxi", "8"]).contains("at most 16 engine functions"));
     assert!(err(&["--sdxi", "2", "--ptdma-arg=--kind=ae4dma"]).contains("drop --ptdma-arg=--kind"));
     assert_eq!(err(&["--sdxi", "17"]), "--sdxi takes 0..16, got '17'");
 }

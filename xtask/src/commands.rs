@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 use crate::boot::{boot, kernel_cmdline, log_passed, Boot, Ctx};
-use crate::check_cases::probe_descriptors;
+use crate::check_cases::probe_copies;
 use crate::cli::{Command, Options};
 use crate::exit::Exit;
 use crate::host::Fail;
@@ -335,7 +335,7 @@ pub fn fault_model_args(model_args: &[String], fault: &str) -> Vec<String> {
 /// recovered | data ok, and fails unless every case is handled.
 pub fn faults(o: &Options, root: &Path, shape: Shape) -> Result<Exit, Fail> {
     let p = Prepared::new(o, root, shape)?;
-    let (table, passed) = fault_table(&p)?;
+    let (table, passed) = fault_table(&p, &o.model_args)?;
     if o.dry_run {
         return Ok(Exit::Ok);
     }
@@ -343,22 +343,23 @@ pub fn faults(o: &Options, root: &Path, shape: Shape) -> Result<Exit, Fail> {
     Ok(if passed { Exit::Ok } else { Exit::Test })
 }
 
-/// Boots every fault case; returns the table as `faults` prints it and whether every case
-/// was detected and ended in success.
+/// Boots every fault case with `model_args` (the engine kind, a profile, ...) and the
+/// fault; returns the table as `faults` prints it and whether every case was detected and
+/// ended in success.
 ///
 /// # Errors
 /// [`Fail`] when a boot cannot start.
-pub fn fault_table(p: &Prepared) -> Result<(String, bool), Fail> {
+pub fn fault_table(p: &Prepared, model_args: &[String]) -> Result<(String, bool), Fail> {
     let o = p.o;
-    let probe = probe_descriptors(&p.shape);
+    let probe = probe_copies(&p.shape, model_args);
     let detected_re =
-        Regex::new(r"dma: channel .*(error|timeout|gone|retired)|corruption detected")
+        Regex::new(r"dma: channel .*(error|state Error|timeout|gone|retired)|corruption detected")
             .expect("valid pattern");
     let mut rows = Vec::new();
     let mut failed = false;
     for c in &FAULTS {
         let fault = format!("--fault={}-at={}", c.kind, probe + c.after_probe);
-        let model = fault_model_args(&o.model_args, &fault);
+        let model = fault_model_args(model_args, &fault);
         let log = p.ctx.out.join(format!(
             "faults-{}-at={}.log",
             c.kind,
@@ -456,9 +457,19 @@ mod tests {
     #[test]
     fn fault_cases_inject_after_the_probe() {
         let s = Shape::new(&crate::shape::ShapeRequest::default()).unwrap();
-        let probe = probe_descriptors(&s);
+        let probe = probe_copies(&s, &[]);
         let at: Vec<u64> = FAULTS.iter().map(|c| probe + c.after_probe).collect();
         assert_eq!(at, [46, 46, 46, 46, 16]);
+        // Two SDXI functions of 7 client contexts on 2 nodes: 28 probe copies; one
+        // context each: 4; mixed, a PTDMA function (3 descriptors) and an SDXI one (14).
+        let kind = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(probe_copies(&s, &kind(&["--kind=sdxi"])), 28);
+        assert_eq!(
+            probe_copies(&s, &kind(&["--kind=sdxi", "--sdxi-max-cxt=1"])),
+            4
+        );
+        assert_eq!(probe_copies(&s, &kind(&["--kind=ptdma,sdxi"])), 17);
+        assert_eq!(probe_copies(&s, &kind(&["--kind=ae4dma"])), 6);
     }
 
     /// The fault suite keeps the run's model arguments (before this, `--sdxi N faults` and

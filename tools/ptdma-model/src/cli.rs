@@ -108,9 +108,10 @@ pub enum ProfileArg {
 
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// Device personality.
-    #[arg(long, value_enum, default_value = "ptdma")]
-    pub kind: KindArg,
+    /// Device personality: one for every function, or a comma list with one per function
+    /// in launch order (`--kind=ptdma,sdxi,sdxi` for a machine with both kinds).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "ptdma")]
+    pub kind: Vec<KindArg>,
     /// Named timing profile (see below).
     #[arg(long, value_enum, default_value = "none")]
     pub profile: ProfileArg,
@@ -198,11 +199,38 @@ impl Common {
         Ok(t)
     }
 
-    pub fn kind(&self) -> Kind {
-        match self.kind {
+    /// The personality of function `function` (0-based, in launch order).
+    ///
+    /// # Errors
+    /// A `--kind` list that names neither one kind nor one per function.
+    pub fn kind_of(&self, function: usize) -> Result<Kind, String> {
+        let arg = match self.kind.as_slice() {
+            [one] => *one,
+            list => *list.get(function).ok_or_else(|| {
+                format!(
+                    "--kind lists {} kind(s) but function {function} was asked for: give one kind, or one per function",
+                    list.len()
+                )
+            })?,
+        };
+        Ok(match arg {
             KindArg::Ptdma => Kind::Ptdma,
             KindArg::Ae4dma => Kind::Ae4dma,
             KindArg::Sdxi => Kind::Sdxi,
+        })
+    }
+
+    /// Checks that a `--kind` list fits `count` functions.
+    ///
+    /// # Errors
+    /// A list of several kinds whose length is not `count`.
+    pub fn check_kinds(&self, count: usize) -> Result<(), String> {
+        match self.kind.len() {
+            1 => Ok(()),
+            n if n == count => Ok(()),
+            n => Err(format!(
+                "--kind lists {n} kinds for {count} function(s): give one kind, or one per function"
+            )),
         }
     }
 
@@ -212,7 +240,7 @@ impl Common {
         faults: &Arc<FaultPlan>,
     ) -> Result<DeviceOptions, String> {
         Ok(DeviceOptions {
-            kind: self.kind(),
+            kind: self.kind_of(function)?,
             timing: self.timing()?,
             faults: faults.clone(),
             function,
@@ -381,4 +409,42 @@ fn serve(fd: i32, common: &Common) -> i32 {
         }
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Only {
+        #[command(flatten)]
+        common: Common,
+    }
+
+    fn common(args: &[&str]) -> Common {
+        Only::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+            .expect("parses")
+            .common
+    }
+
+    #[test]
+    fn one_kind_serves_every_function() {
+        let c = common(&["--kind=sdxi"]);
+        assert_eq!(c.check_kinds(4), Ok(()));
+        assert!(matches!(c.kind_of(3), Ok(Kind::Sdxi)));
+        assert!(matches!(common(&[]).kind_of(0), Ok(Kind::Ptdma)));
+    }
+
+    #[test]
+    fn a_kind_list_names_each_function_in_order() {
+        let c = common(&["--kind=ptdma,sdxi,ae4dma"]);
+        assert_eq!(c.check_kinds(3), Ok(()));
+        assert!(matches!(c.kind_of(0), Ok(Kind::Ptdma)));
+        assert!(matches!(c.kind_of(1), Ok(Kind::Sdxi)));
+        assert!(matches!(c.kind_of(2), Ok(Kind::Ae4dma)));
+        let short = c.check_kinds(4).unwrap_err();
+        assert!(short.contains("3 kinds for 4 function(s)"), "{short}");
+        assert!(c.kind_of(3).is_err());
+    }
 }

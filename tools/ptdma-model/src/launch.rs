@@ -103,6 +103,10 @@ pub fn launch_to(
             return failed(EXIT_USAGE);
         }
     };
+    if let Err(e) = common.check_kinds(count) {
+        eprintln!("ptdma-model: {e}");
+        return failed(EXIT_USAGE);
+    }
     install_signal_handlers();
     let faults = FaultPlan::new(common.faults.clone());
     let (done_tx, done_rx) = mpsc::channel::<(usize, Result<(), String>)>();

@@ -290,9 +290,11 @@ fn fault_error_at_n_fails_that_copy_with_er_and_log() {
             e[0].re,
             e[0].cxt_num,
             e[0].dsc_index,
-            e[0].err_class
+            e[0].err_class,
+            e[0].buf
         ),
-        (10, 1, Some(1), Some(1), 0x21)
+        (10, 1, Some(1), Some(1), 0x21, Some(1)),
+        "a data-buffer error names the buffer (destination)"
     );
     assert_eq!(fx.reg(off::ERR_STS) & 1, 1);
     assert_eq!(queue(&fx, 1)["errors"], 1);

@@ -101,7 +101,10 @@ impl Check {
             CsbOutsideRam => (8, 1, None),
             SrcOutsideRam => (10, 1, Some(0)),
             DstOutsideRam => (10, 1, Some(1)),
-            InjectedError | DataAccess => (10, 2, None),
+            // An injected copy error is modelled as a failed write of the destination
+            // buffer: §7.3 has data-buffer failures carry bv/buf.
+            InjectedError => (10, 2, Some(1)),
+            DataAccess => (10, 2, None),
             AkeyTableOutsideRam => (11, 1, None),
             AkeyIndexRange | AkeyInvalid => (11, 3, None),
         }
