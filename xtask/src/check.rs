@@ -253,9 +253,7 @@ pub fn check(
                     "cargo fmt, clippy (warnings are errors), cargo test --workspace".into()
                 }
                 Entry::ExitMap => "every QEMU status maps to the documented exit code".into(),
-                Entry::FaultSuite(_, []) => {
-                    "the fault suite, as `faults` runs it".into()
-                }
+                Entry::FaultSuite(_, []) => "the fault suite, as `faults` runs it".into(),
                 Entry::FaultSuite(_, m) => {
                     format!(
                         "the fault suite, as `faults` runs it, model args {}",

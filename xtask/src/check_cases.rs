@@ -362,6 +362,10 @@ pub fn suite() -> Vec<Entry> {
         // The fault suite on SDXI (one client context per function), the error decoded from
         // the error log.
         case!("sdxi-error", Fine, |_| DMA_FAULT.into(), [Text(r"SDXI: error log: step [A-Za-z]+/[A-Za-z]+ context 1 descriptor [0-9]+ buffer 1, ContextStopped, class 0x13, vendor\[0\] [0-9]+, batch 1: 0/8 ops done"), Text("queue usable again")], model = |s| sdxi_fault("error-at", s)),
+        // The other reading of every point the SDXI facts leave UNSURE, at once: the
+        // driver is written to work with both.
+        case!("sdxi-other-readings", Fine, selftest, [PASSED[0]],
+            model = |_| "--kind=sdxi --sdxi-signal=clear --sdxi-read-index=fetch --sdxi-resume=doorbell --sdxi-client-start=software".into()),
         // A machine with both kinds: dma-kind=sdxi keeps the SDXI function's channels only,
         // and the cell names its kind.
         case!("sdxi-beside-ptdma", Fine, |_| "migrate engine=dma dma-kind=sdxi size=2m total=8m reps=1".into(),
