@@ -15,6 +15,7 @@
 //! - [`topology`]: CPU topology decoded from CPUID register values and SRAT affinity.
 //! - [`pagetable`]: page-table trees of migration address spaces (4K and 2M leaves).
 //! - [`plan`]: the limits check before a run (node frames and heap for every cell).
+//! - [`held`]: which copies a DMA submission may contain (the regions its caller holds).
 //! - [`honesty`]: how much of a copy the named engine really did (ok, degraded, invalid).
 //! - [`latency`]: unmapped windows and first-mapped latency per batch, percentiles.
 //! - [`placement`]: which CPUs a multi-threaded copy runs on (spread, fill, src, dst, list).
@@ -45,6 +46,7 @@ pub mod cpuset;
 pub mod exit;
 pub mod fbtext;
 pub mod features;
+pub mod held;
 pub mod honesty;
 pub mod hostbind;
 pub mod latency;

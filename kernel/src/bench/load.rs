@@ -197,7 +197,10 @@ impl CopyEngine for WithDmaLoad<'_> {
                 self.next += chunk;
                 left = left.saturating_sub(chunk);
             }
-            match self.channels[k].submit(&bg) {
+            // The background buffers are this engine's own; it drains every channel
+            // before they are freed (`drain`, then the caller frees them).
+            let held = dma::Held::blocks(&self.src, &mut self.dst);
+            match DmaChannel::submit(&mut self.channels[k].held(&held), &bg) {
                 Ok(_) => {
                     self.pending.push(k);
                     self.bytes += bg.len() as u64 * chunk;

@@ -1,12 +1,15 @@
 //! One started hardware queue ([`Channel`]): the driver's queue of any engine kind
 //! ([`Hw`]: a PTDMA queue, an AE4DMA queue or an SDXI client context) plus what the kernel keeps around it (where it is, time spent, whether the
-//! device is gone). Both implement the driver's [`DmaChannel`] trait, so the driver's
-//! tested multi-channel scheduler (`ptdma::ChannelSet`) drives kernel channels.
+//! device is gone). A channel takes raw copy lists only inside `dma` (the first-use probe);
+//! everyone else submits through [`Channel::held`], whose [`HeldChannel`] refuses any op
+//! outside the frame handles the caller holds and implements the driver's [`DmaChannel`]
+//! trait, so the driver's tested multi-channel scheduler (`ptdma::ChannelSet`) drives it.
 //!
 //! A channel is owned by value (see `registry`): whoever holds it is the only CPU that
 //! touches its registers. QEMU needs this, not just the queue logic: two vCPUs accessing
 //! the same emulated function (`x-pci-proxy-dev`) at once can deadlock QEMU for good.
 
+use super::held::{Held, HeldChannel};
 use super::mem::{DmaBuf, FrameWords, MmioRegs};
 use super::owned::check_owned;
 use crate::arch::tsc;
@@ -208,28 +211,38 @@ impl Channel {
         }
     }
 
+    /// This channel, lent to copy what `held` covers (see [`HeldChannel`]).
+    pub fn held<'a>(&'a mut self, held: &'a Held<'a>) -> HeldChannel<'a> {
+        HeldChannel::new(self, held)
+    }
+
     /// Submits `ops` (one doorbell) and waits for them with a wall-clock limit.
     ///
     /// # Errors
-    /// As [`DmaChannel::submit`] and [`DmaChannel::wait_until`]; [`PtdmaError::Timeout`]
+    /// As [`Channel::submit`] and [`Channel::wait_until`]; [`PtdmaError::Timeout`]
     /// when `timeout_ns` passes (the queue is stopped then).
-    pub fn copy_sync(
+    pub(super) fn copy_sync(
         &mut self,
         ops: &[CopyOp],
         timeout_ns: u64,
     ) -> Result<(Ticket, Completed), PtdmaError> {
         let deadline = tsc::now_ns() + timeout_ns;
-        let ticket = DmaChannel::submit(self, ops)?;
+        let ticket = self.submit(ops)?;
         let done = self.wait_until(&mut || tsc::now_ns() > deadline)?;
         Ok((ticket, done))
     }
 }
 
-impl DmaChannel for Channel {
-    /// Queues `ops` with one doorbell. Every op must name data frames the caller holds
+/// The driver's queue operations, for [`HeldChannel`] (which checks what is submitted)
+/// and the first-use probe.
+impl Channel {
+    /// Queues `ops` with one doorbell. Every op must lie in allocated data frames
     /// (`owned::check_owned`); anything else is refused with [`PtdmaError::Refused`]
     /// before a descriptor is written. A retired channel refuses at once.
-    fn submit(&mut self, ops: &[CopyOp]) -> Result<Ticket, PtdmaError> {
+    ///
+    /// # Errors
+    /// [`PtdmaError::Refused`], the retirement cause, or the queue's refusal.
+    pub(super) fn submit(&mut self, ops: &[CopyOp]) -> Result<Ticket, PtdmaError> {
         if let Err(e) = check_owned(ops) {
             return Err(PtdmaError::Refused(ptdma::DmaAddr::new(e.addr)));
         }
@@ -243,7 +256,11 @@ impl DmaChannel for Channel {
         r
     }
 
-    fn poll(&mut self) -> Result<Poll, PtdmaError> {
+    /// Non-blocking completion check.
+    ///
+    /// # Errors
+    /// The retirement cause, or the queue's error.
+    pub fn poll(&mut self) -> Result<Poll, PtdmaError> {
         if let Some(e) = self.retired {
             return Err(e);
         }
@@ -252,7 +269,13 @@ impl DmaChannel for Channel {
 
     /// Waits for everything submitted; a device that reads all-ones is retired, so
     /// later calls fail at once instead of touching it again.
-    fn wait_until(&mut self, expired: &mut dyn FnMut() -> bool) -> Result<Completed, PtdmaError> {
+    ///
+    /// # Errors
+    /// As the driver's `DmaChannel::wait_until` ([`PtdmaError::Timeout`] when `expired`).
+    pub fn wait_until(
+        &mut self,
+        expired: &mut dyn FnMut() -> bool,
+    ) -> Result<Completed, PtdmaError> {
         let t0 = tsc::now_ns();
         let r = self.queue.wait_until(expired);
         self.timing.wait_ns += tsc::now_ns() - t0;
@@ -271,15 +294,18 @@ impl DmaChannel for Channel {
         r
     }
 
-    fn descriptors_for(&self, op: &CopyOp) -> usize {
+    /// Descriptors `op` takes on this queue.
+    pub fn descriptors_for(&self, op: &CopyOp) -> usize {
         self.queue.descriptors_for(op)
     }
 
-    fn free_slots(&self) -> usize {
+    /// Free ring slots.
+    pub fn free_slots(&self) -> usize {
         self.queue.free_slots()
     }
 
-    fn counters(&self) -> MmioCounters {
+    /// Register traffic so far.
+    pub fn counters(&self) -> MmioCounters {
         self.queue.counters()
     }
 }

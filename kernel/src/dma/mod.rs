@@ -2,18 +2,22 @@
 //! (1022:149b, up to 16 queues each) and SNIA SDXI function (class 0x120100, one client
 //! context per channel) is found and started (`probe`; `dma-kind=` keeps one kind), each
 //! started queue
-//! is a [`Channel`] (`channel`) that implements the driver's `DmaChannel` trait, and the
-//! channels are lent by value (`registry`): whoever holds a [`Lease`] is the only CPU
-//! touching those registers. Every op a channel is given must name data frames the run
-//! holds (`owned`).
+//! is a [`Channel`] (`channel`), and the channels are lent by value (`registry`): whoever
+//! holds a [`Lease`] is the only CPU touching those registers. Outside this module a
+//! channel copies only through [`Channel::held`]: a [`HeldChannel`] (the driver's
+//! `DmaChannel`) that refuses any op outside the frame handles its caller holds ([`Held`],
+//! from a `CopyBatch` or a source and destination block); every op must also lie in
+//! allocated data frames (`owned`).
 
 mod channel;
+mod held;
 mod mem;
 mod owned;
 mod probe;
 mod registry;
 
 pub use channel::Channel;
+pub use held::{Held, HeldChannel};
 pub use owned::{check_owned, NotOwned};
 pub use probe::RING_ENTRIES;
 pub use registry::{

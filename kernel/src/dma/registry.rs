@@ -8,7 +8,6 @@ use crate::println;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
 use kcore::streams::{PoolError, SlotPool};
-use ptdma::DmaChannel;
 use spin::Mutex;
 
 /// One slot per started channel (`kcore::streams::SlotPool`, host-tested: a channel is

@@ -36,6 +36,11 @@ pub static TESTS: &[Test] = &[
         run: mmio_per_batch,
     },
     Test {
+        name: "dma_refuses_ops_outside_what_is_held",
+        in_default_suite: true,
+        run: refuses_ops_outside_what_is_held,
+    },
+    Test {
         name: "dma_fault_recovery",
         in_default_suite: false,
         run: dma_fault_recovery,
@@ -62,6 +67,17 @@ fn buffers(seed: u64) -> Result<(Block, Block), String> {
         .for_each(|(i, b)| *b = pattern(seed, i));
     dst.as_mut_slice().fill(0xee);
     Ok((src, dst))
+}
+
+/// Copies `ops` (inside `src` and `dst`, which the test holds) on `c` and waits.
+fn copy_own(
+    c: &mut dma::Channel,
+    src: &Block,
+    dst: &mut Block,
+    ops: &[CopyOp],
+) -> Result<(ptdma::Ticket, ptdma::Completed), PtdmaError> {
+    c.held(&dma::Held::blocks(src, dst))
+        .copy_sync(ops, timeout_ns())
 }
 
 fn release(a: Block, b: Block) -> Result<(), String> {
@@ -141,7 +157,7 @@ fn sizes_and_alignments() -> Result<(), String> {
                 len: len as u64,
             };
             let ae4 = c.is_ae4();
-            let r = c.copy_sync(&[op], timeout_ns());
+            let r = copy_own(c, &src, &mut dst, &[op]);
             if ae4 && (len | soff | doff) % 4 != 0 {
                 // AE4DMA moves only 4-byte aligned data: the driver must refuse, not corrupt.
                 release(src, dst)?;
@@ -200,7 +216,7 @@ fn batches_wrap_ring() -> Result<(), String> {
                 len: CHUNK as u64,
             })
             .collect();
-        if let Err(e) = c.copy_sync(&ops, timeout_ns()) {
+        if let Err(e) = copy_own(c, &src, &mut dst, &ops) {
             result = Err(alloc::format!("batch of {n}: {e}"));
             break;
         }
@@ -239,13 +255,14 @@ fn all_queues_at_once() -> Result<(), String> {
         bufs.push(buffers(500 + ch as u64)?);
     }
     let mut result = Ok(());
-    for (ch, (src, dst)) in bufs.iter().enumerate() {
+    for (ch, (src, dst)) in bufs.iter_mut().enumerate() {
         let op = CopyOp {
             src: DmaAddr::new(src.addr().as_u64()),
             dst: DmaAddr::new(dst.addr().as_u64()),
             len: 1 << 20,
         };
-        if let Err(e) = chans[ch].submit(&[op]) {
+        let held = dma::Held::blocks(src, dst);
+        if let Err(e) = chans[ch].held(&held).submit(&[op]) {
             result = Err(alloc::format!("submit on {ch}: {e}"));
         }
     }
@@ -262,6 +279,66 @@ fn all_queues_at_once() -> Result<(), String> {
         release(src, dst)?;
     }
     result
+}
+
+/// A channel lent for some held memory refuses, before any descriptor or doorbell, an op
+/// whose destination is another block (one this test also holds, so the older check that
+/// it is some allocated data block passes), and, lent for a batch, a piece at different
+/// offsets into its op's source and destination; the batch's own op passes.
+fn refuses_ops_outside_what_is_held() -> Result<(), String> {
+    if no_channels() {
+        return Ok(());
+    }
+    let mut chans = lease(Some(1))?;
+    let c = &mut chans[0];
+    let (src, mut dst) = buffers(11)?;
+    let (other_src, mut other) = buffers(12)?;
+    let op = |d: &Block, off: u64| CopyOp {
+        src: DmaAddr::new(src.addr().as_u64()),
+        dst: DmaAddr::new(d.addr().as_u64() + off),
+        len: 4096,
+    };
+    let stray = op(&other, 0);
+    let before = c.counters();
+    let untouched = other.as_mut_slice()[..4096].to_vec();
+    let outside = {
+        let held = dma::Held::blocks(&src, &mut dst);
+        c.held(&held).submit(&[stray])
+    };
+    let mut buf = Vec::new();
+    let mut list = crate::mm::copy::CopyList::new(&mut buf);
+    // (A refused push drops the blocks, which frees them.)
+    list.push_range(&src, 0, &mut dst, 0, 8192)
+        .map_err(|e| alloc::format!("{e}"))?;
+    let (shifted, whole) = {
+        let batch = list.batch();
+        let op0 = batch.ops()[0];
+        let held = dma::Held::batch(&batch);
+        let mut lent = c.held(&held);
+        let shifted = lent
+            .submit(&[CopyOp {
+                dst: DmaAddr::new(op0.dst.as_u64() + 4096),
+                len: 4096,
+                ..op0
+            }])
+            .map(|_| ());
+        let whole = lent.copy_sync(&[op0], timeout_ns()).map(|_| ());
+        (shifted, whole)
+    };
+    let after_refusals = other.as_mut_slice()[..4096].to_vec() == untouched;
+    release(src, dst)?;
+    release(other_src, other)?;
+    check(
+        matches!(outside, Err(PtdmaError::Refused(a)) if a.as_u64() == stray.dst.as_u64()),
+        || alloc::format!("an op into another block: {outside:?}"),
+    )?;
+    check(after_refusals, || String::from("the other block changed"))?;
+    check(matches!(shifted, Err(PtdmaError::Refused(_))), || {
+        alloc::format!("a piece at different offsets: {shifted:?}")
+    })?;
+    whole.map_err(|e| alloc::format!("the batch's own op: {e}"))?;
+    let doorbells = c.counters().doorbells - before.doorbells;
+    check_eq("doorbells (only the batch's own op rang)", doorbells, 1)
 }
 
 /// Fixture for the fault boots (`run-qemu.sh check` runs it with the model injecting
@@ -282,7 +359,7 @@ pub fn dma_fault_recovery() -> Result<(), String> {
             len: 4096,
         })
         .collect();
-    let first = c.copy_sync(&ops, timeout_ns());
+    let first = copy_own(c, &src, &mut dst, &ops);
     let result = match first {
         Ok(_) => Err("the injected fault was not reported".into()),
         Err(e) => {
@@ -308,7 +385,7 @@ pub fn dma_fault_recovery() -> Result<(), String> {
     let retired = c.retired().is_some();
     let second = if result.is_ok() {
         dst.as_mut_slice().fill(0xee);
-        match c.copy_sync(&ops, timeout_ns()) {
+        match copy_own(c, &src, &mut dst, &ops) {
             Ok(_) => verify(&mut src, &mut dst, 0, 0, 8 * 4096)
                 .map(|_| crate::println!("dma fault: queue usable again")),
             Err(PtdmaError::DeviceGone) if retired => {
@@ -348,7 +425,7 @@ fn mmio_per_batch() -> Result<(), String> {
                 len: 4096,
             })
             .collect();
-        if let Err(e) = c.copy_sync(&ops, timeout_ns()) {
+        if let Err(e) = copy_own(c, &src, &mut dst, &ops) {
             result = Err(alloc::format!("batch {b}: {e}"));
             break;
         }

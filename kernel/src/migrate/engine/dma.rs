@@ -305,13 +305,19 @@ impl CopyEngine for DmaEngine {
         };
         let names: Vec<_> = lease.iter().map(|c| c.name()).collect();
         let ids: Vec<usize> = lease.iter().map(|c| c.id()).collect();
-        let channels: Vec<&mut dyn DmaChannel> =
-            lease.iter_mut().map(|c| c as &mut dyn DmaChannel).collect();
         let policy = match self.split {
             Split::Ops(p) => p,
             Split::Bytes(_) => SplitPolicy::Contiguous,
         };
-        let report = ChannelSet::new(channels, policy, limit).run_assigned(&pieces, shares);
+        let report = {
+            // The channels may copy the batch's ops and pieces of them, nothing else.
+            let held = dma::Held::batch(batch);
+            let mut lent: Vec<dma::HeldChannel<'_>> =
+                lease.iter_mut().map(|c| c.held(&held)).collect();
+            let channels: Vec<&mut dyn DmaChannel> =
+                lent.iter_mut().map(|c| c as &mut dyn DmaChannel).collect();
+            ChannelSet::new(channels, policy, limit).run_assigned(&pieces, shares)
+        };
         let mut failed_channels = 0u64;
         for (c, r) in report.channels.iter().enumerate() {
             if !r.not_done.is_empty() {
