@@ -161,111 +161,125 @@ impl<T, S: AsRef<str> + ?Sized> KeyName<T> for &S {
     }
 }
 
+/// Declares typed keys and the table of all of them (`NAME: Type = required("key");`), so a
+/// key cannot be left out of its table.
+macro_rules! keys {
+    ($table:ident; $($(#[$doc:meta])* $name:ident: $ty:ident = $need:ident($key:literal);)*) => {
+        $($(#[$doc])* pub const $name: Key<$ty> = Key::$need($key);)*
+        /// Every key above, in order.
+        pub const $table: &[KeySpec] = &[$($name.spec()),*];
+    };
+}
+
 /// Keys of a cell's `RESULT` object.
 pub mod result {
-    use super::{Bool, Key, Label, Num, Object, Str, UInt, UIntArray};
+    use super::{Bool, Key, KeySpec, Label, Num, Object, Str, UInt, UIntArray};
 
-    /// Experiment name (`1a`, `frontier-ceiling`, `streams`, …).
-    pub const EXP: Key<Str> = Key::required("exp");
-    /// Engine name (`cpu`, `cpu-mt`, `dma`, `hybrid`, `auto`, …).
-    pub const ENGINE: Key<Str> = Key::required("engine");
-    /// What was timed (`batched`, `per-folio`, `raw-copy`, …).
-    pub const MODE: Key<Str> = Key::required("mode");
-    /// Folio size, KiB (for a mixed workload: its smallest size).
-    pub const FOLIO_KIB: Key<UInt> = Key::required("folio_kib");
-    /// Folios per repetition.
-    pub const FOLIOS: Key<UInt> = Key::required("folios");
-    /// CPU threads that copied.
-    pub const THREADS: Key<UInt> = Key::required("threads");
-    /// DMA channels that copied.
-    pub const CHANNELS: Key<UInt> = Key::required("channels");
-    /// The DMA engine kind of a cell with channels (`ptdma`, `ae4dma`, `sdxi`, or several
-    /// joined by `+`), `-` without.
-    pub const DMA_KIND: Key<Str> = Key::optional("dma_kind");
-    /// Where the copying CPUs ran (a placement name or a node).
-    pub const PLACEMENT: Key<Label> = Key::optional("placement");
-    /// Source NUMA node.
-    pub const FROM: Key<Label> = Key::optional("from");
-    /// Destination NUMA node.
-    pub const TO: Key<Label> = Key::optional("to");
-    /// Bytes migrated per repetition.
-    pub const BYTES: Key<UInt> = Key::required("bytes");
-    /// Per folio size of a mixed workload: `{"2M": {folios, bytes, share_pct}, …}`.
-    pub const MIX: Key<Object> = Key::optional("mix");
-    /// Pages per batch (a huge value means "one batch").
-    pub const BATCH_PAGES: Key<UInt> = Key::optional("batch_pages");
-    /// Measured repetitions.
-    pub const REPS: Key<UInt> = Key::required("reps");
-    /// Mean throughput, GB/s (1e9 bytes per second).
-    pub const GBPS_MEAN: Key<Num> = Key::required("gbps_mean");
-    /// Standard deviation of the throughput, GB/s.
-    pub const GBPS_STDEV: Key<Num> = Key::required("gbps_stdev");
-    /// Coefficient of variation of the throughput (stdev / mean).
-    pub const GBPS_CV: Key<Num> = Key::optional("gbps_cv");
-    /// Slowest repetition, GB/s.
-    pub const GBPS_MIN: Key<Num> = Key::optional("gbps_min");
-    /// Fastest repetition, GB/s.
-    pub const GBPS_MAX: Key<Num> = Key::optional("gbps_max");
-    /// Time per phase, ns, summed over the repetitions: fields [`PHASE_NS_FIELDS`].
-    pub const PHASE_NS: Key<Object> = Key::optional("phase_ns");
+    keys! {
+        ALL;
+        /// Experiment name (`1a`, `frontier-ceiling`, `streams`, …).
+        EXP: Str = required("exp");
+        /// Engine name (`cpu`, `cpu-mt`, `dma`, `hybrid`, `auto`, …).
+        ENGINE: Str = required("engine");
+        /// What was timed (`batched`, `per-folio`, `raw-copy`, …).
+        MODE: Str = required("mode");
+        /// Folio size, KiB (for a mixed workload: its smallest size).
+        FOLIO_KIB: UInt = required("folio_kib");
+        /// Folios per repetition.
+        FOLIOS: UInt = required("folios");
+        /// CPU threads that copied.
+        THREADS: UInt = required("threads");
+        /// DMA channels that copied.
+        CHANNELS: UInt = required("channels");
+        /// The DMA engine kind of a cell with channels (`ptdma`, `ae4dma`, `sdxi`, or several
+        /// joined by `+`), `-` without.
+        DMA_KIND: Str = optional("dma_kind");
+        /// Where the copying CPUs ran (a placement name or a node).
+        PLACEMENT: Label = optional("placement");
+        /// Source NUMA node.
+        FROM: Label = optional("from");
+        /// Destination NUMA node.
+        TO: Label = optional("to");
+        /// Bytes migrated per repetition.
+        BYTES: UInt = required("bytes");
+        /// Per folio size of a mixed workload: `{"2M": {folios, bytes, share_pct}, …}`.
+        MIX: Object = optional("mix");
+        /// Pages per batch (a huge value means "one batch").
+        BATCH_PAGES: UInt = optional("batch_pages");
+        /// Measured repetitions.
+        REPS: UInt = required("reps");
+        /// Mean throughput, GB/s (1e9 bytes per second).
+        GBPS_MEAN: Num = required("gbps_mean");
+        /// Standard deviation of the throughput, GB/s.
+        GBPS_STDEV: Num = required("gbps_stdev");
+        /// Coefficient of variation of the throughput (stdev / mean).
+        GBPS_CV: Num = optional("gbps_cv");
+        /// Slowest repetition, GB/s.
+        GBPS_MIN: Num = optional("gbps_min");
+        /// Fastest repetition, GB/s.
+        GBPS_MAX: Num = optional("gbps_max");
+        /// Time per phase, ns, summed over the repetitions: fields [`PHASE_NS_FIELDS`].
+        PHASE_NS: Object = optional("phase_ns");
+        /// Every destination byte was compared with its source.
+        VERIFIED: Bool = required("verified");
+        /// What the figure is worth (`kcore::honesty::Status::name`).
+        STATUS: Str = optional("status");
+        /// Bytes the DMA engines copied (warm-up and repetitions).
+        BYTES_DMA: UInt = optional("bytes_dma");
+        /// Bytes the CPU copied by design.
+        BYTES_CPU: UInt = optional("bytes_cpu");
+        /// Bytes the CPU copied because DMA failed.
+        BYTES_FALLBACK: UInt = optional("bytes_fallback");
+        /// `bytes_fallback / (bytes_dma + bytes_fallback)`.
+        FALLBACK_SHARE: Num = optional("fallback_share");
+        /// Fallback bytes of the warm-up, then of each repetition.
+        FALLBACK_BYTES_PER_REP: UIntArray = optional("fallback_bytes_per_rep");
+        /// Register traffic of the DMA engines: fields [`MMIO_FIELDS`].
+        MMIO: Object = optional("mmio");
+        /// Copy operations the CPU took over from DMA.
+        FALLBACK_OPS: UInt = optional("fallback_ops");
+        /// Batches submitted to DMA.
+        DMA_BATCHES: UInt = optional("dma_batches");
+        /// Time spent submitting to DMA, ns.
+        DMA_SUBMIT_NS: UInt = optional("dma_submit_ns");
+        /// Time spent waiting for DMA, ns.
+        DMA_WAIT_NS: UInt = optional("dma_wait_ns");
+        /// How a batch is cut across channels (`folios`, `bytes`).
+        DMA_SPLIT: Str = optional("dma_split");
+        /// Smallest batch given to DMA, bytes.
+        DMA_MIN_BATCH: UInt = optional("dma_min_batch");
+        /// Batches DMA declined (copied by the CPU by design).
+        DECLINED_BATCHES: UInt = optional("declined_batches");
+        /// The CPU copy routine (`rep-movsb`, `avx2`, …).
+        COPY_ROUTINE: Str = optional("copy_routine");
+        /// `tcg` or `kvm` or `none` (bare metal).
+        ACCEL: Str = required("accel");
+        /// The CPU's brand string.
+        CPU: Str = required("cpu");
+        /// The machine's shape (sockets, nodes, CPUs).
+        TOPOLOGY: Str = optional("topology");
+        /// The emulated DMA engine's timing profile, or the silicon.
+        DMA_PROFILE: Str = optional("dma_profile");
+        /// CPU features forced on or off.
+        FEATURES: Str = optional("features");
+        /// How a KVM guest was bound to its host (`none` otherwise).
+        HOST: Str = optional("host");
+        /// Unmapped window per batch, µs: `{p50, p99, max}`.
+        UNMAPPED_US: Object = optional("unmapped_us");
+        /// Time until the first folio of a batch is mapped again, µs: `{p50, max}`.
+        FIRST_MAPPED_US: Object = optional("first_mapped_us");
+        /// Mean as a percentage of the boot's best CPU raw copy.
+        PCT_OF_CEILING: Num = optional("pct_of_ceiling");
+        /// Mean as a percentage of the boot's best DMA raw copy.
+        PCT_OF_DMA_CEILING: Num = optional("pct_of_dma_ceiling");
+        /// Background load of a `load` cell (`none`, `cpu`, `mem`, …).
+        LOAD: Str = optional("load");
+    }
+
     /// The fields of [`PHASE_NS`], in pipeline order.
     pub const PHASE_NS_FIELDS: [&str; 4] = ["prepare", "unmap", "copy", "remap"];
-    /// Every destination byte was compared with its source.
-    pub const VERIFIED: Key<Bool> = Key::required("verified");
-    /// What the figure is worth (`kcore::honesty::Status::name`).
-    pub const STATUS: Key<Str> = Key::optional("status");
-    /// Bytes the DMA engines copied (warm-up and repetitions).
-    pub const BYTES_DMA: Key<UInt> = Key::optional("bytes_dma");
-    /// Bytes the CPU copied by design.
-    pub const BYTES_CPU: Key<UInt> = Key::optional("bytes_cpu");
-    /// Bytes the CPU copied because DMA failed.
-    pub const BYTES_FALLBACK: Key<UInt> = Key::optional("bytes_fallback");
-    /// `bytes_fallback / (bytes_dma + bytes_fallback)`.
-    pub const FALLBACK_SHARE: Key<Num> = Key::optional("fallback_share");
-    /// Fallback bytes of the warm-up, then of each repetition.
-    pub const FALLBACK_BYTES_PER_REP: Key<UIntArray> = Key::optional("fallback_bytes_per_rep");
-    /// Register traffic of the DMA engines: fields [`MMIO_FIELDS`].
-    pub const MMIO: Key<Object> = Key::optional("mmio");
     /// The fields of [`MMIO`]: MMIO reads, MMIO writes, doorbell writes.
     pub const MMIO_FIELDS: [&str; 3] = ["reads", "writes", "doorbells"];
-    /// Copy operations the CPU took over from DMA.
-    pub const FALLBACK_OPS: Key<UInt> = Key::optional("fallback_ops");
-    /// Batches submitted to DMA.
-    pub const DMA_BATCHES: Key<UInt> = Key::optional("dma_batches");
-    /// Time spent submitting to DMA, ns.
-    pub const DMA_SUBMIT_NS: Key<UInt> = Key::optional("dma_submit_ns");
-    /// Time spent waiting for DMA, ns.
-    pub const DMA_WAIT_NS: Key<UInt> = Key::optional("dma_wait_ns");
-    /// How a batch is cut across channels (`folios`, `bytes`).
-    pub const DMA_SPLIT: Key<Str> = Key::optional("dma_split");
-    /// Smallest batch given to DMA, bytes.
-    pub const DMA_MIN_BATCH: Key<UInt> = Key::optional("dma_min_batch");
-    /// Batches DMA declined (copied by the CPU by design).
-    pub const DECLINED_BATCHES: Key<UInt> = Key::optional("declined_batches");
-    /// The CPU copy routine (`rep-movsb`, `avx2`, …).
-    pub const COPY_ROUTINE: Key<Str> = Key::optional("copy_routine");
-    /// `tcg` or `kvm` or `none` (bare metal).
-    pub const ACCEL: Key<Str> = Key::required("accel");
-    /// The CPU's brand string.
-    pub const CPU: Key<Str> = Key::required("cpu");
-    /// The machine's shape (sockets, nodes, CPUs).
-    pub const TOPOLOGY: Key<Str> = Key::optional("topology");
-    /// The emulated DMA engine's timing profile, or the silicon.
-    pub const DMA_PROFILE: Key<Str> = Key::optional("dma_profile");
-    /// CPU features forced on or off.
-    pub const FEATURES: Key<Str> = Key::optional("features");
-    /// How a KVM guest was bound to its host (`none` otherwise).
-    pub const HOST: Key<Str> = Key::optional("host");
-    /// Unmapped window per batch, µs: `{p50, p99, max}`.
-    pub const UNMAPPED_US: Key<Object> = Key::optional("unmapped_us");
-    /// Time until the first folio of a batch is mapped again, µs: `{p50, max}`.
-    pub const FIRST_MAPPED_US: Key<Object> = Key::optional("first_mapped_us");
-    /// Mean as a percentage of the boot's best CPU raw copy.
-    pub const PCT_OF_CEILING: Key<Num> = Key::optional("pct_of_ceiling");
-    /// Mean as a percentage of the boot's best DMA raw copy.
-    pub const PCT_OF_DMA_CEILING: Key<Num> = Key::optional("pct_of_dma_ceiling");
-    /// Background load of a `load` cell (`none`, `cpu`, `mem`, …).
-    pub const LOAD: Key<Str> = Key::optional("load");
 
     /// Keys only `bench=streams` and `bench=appcost` write.
     pub mod streams {
@@ -306,35 +320,38 @@ pub mod result {
 
 /// Keys of the closing `RUN` object.
 pub mod run {
-    use super::{Key, Num, Str, UInt};
+    use super::{Key, KeySpec, Num, Str, UInt};
     use crate::honesty::Status;
 
-    /// Cells measured.
-    pub const CELLS: Key<UInt> = Key::required("cells");
-    /// Cells whose verification failed (0 when absent).
-    pub const FAILURES: Key<UInt> = Key::optional("failures");
-    /// Cells marked degraded.
-    pub const DEGRADED: Key<UInt> = Key::optional("degraded");
-    /// Cells marked invalid.
-    pub const INVALID: Key<UInt> = Key::optional("invalid");
-    /// Cells that did not fit in memory.
-    pub const OUT_OF_MEMORY: Key<UInt> = Key::optional("out_of_memory");
-    /// Wall time of the run, seconds.
-    pub const ELAPSED_S: Key<Num> = Key::optional("elapsed_s");
-    /// The run's worst outcome (`kcore::honesty::Status::name`).
-    pub const STATUS: Key<Str> = Key::required("status");
-    /// As [`super::result::ACCEL`].
-    pub const ACCEL: Key<Str> = Key::optional("accel");
-    /// As [`super::result::CPU`].
-    pub const CPU: Key<Str> = Key::optional("cpu");
-    /// As [`super::result::TOPOLOGY`].
-    pub const TOPOLOGY: Key<Str> = Key::optional("topology");
-    /// The DMA timing profile (named `ptdma_profile` in RUN lines since before AE4DMA).
-    pub const PTDMA_PROFILE: Key<Str> = Key::optional("ptdma_profile");
-    /// As [`super::result::FEATURES`].
-    pub const FEATURES: Key<Str> = Key::optional("features");
-    /// As [`super::result::HOST`].
-    pub const HOST: Key<Str> = Key::optional("host");
+    keys! {
+        ALL;
+        /// Cells measured.
+        CELLS: UInt = required("cells");
+        /// Cells whose verification failed (0 when absent).
+        FAILURES: UInt = optional("failures");
+        /// Cells marked degraded.
+        DEGRADED: UInt = optional("degraded");
+        /// Cells marked invalid.
+        INVALID: UInt = optional("invalid");
+        /// Cells that did not fit in memory.
+        OUT_OF_MEMORY: UInt = optional("out_of_memory");
+        /// Wall time of the run, seconds.
+        ELAPSED_S: Num = optional("elapsed_s");
+        /// The run's worst outcome (`kcore::honesty::Status::name`).
+        STATUS: Str = required("status");
+        /// As [`super::result::ACCEL`].
+        ACCEL: Str = optional("accel");
+        /// As [`super::result::CPU`].
+        CPU: Str = optional("cpu");
+        /// As [`super::result::TOPOLOGY`].
+        TOPOLOGY: Str = optional("topology");
+        /// The DMA timing profile (named `ptdma_profile` in RUN lines since before AE4DMA).
+        PTDMA_PROFILE: Str = optional("ptdma_profile");
+        /// As [`super::result::FEATURES`].
+        FEATURES: Str = optional("features");
+        /// As [`super::result::HOST`].
+        HOST: Str = optional("host");
+    }
 
     /// The key counting the cells that ended with `status` (none for `ok`).
     pub const fn count_of(status: Status) -> Option<Key<UInt>> {
@@ -350,79 +367,10 @@ pub mod run {
 
 /// Every shared key of a `RESULT` object (the common keys every cell writes; experiment
 /// keys other readers use are in [`result::streams`]).
-pub const RESULT_KEYS: &[KeySpec] = {
-    use result::*;
-    &[
-        EXP.spec(),
-        ENGINE.spec(),
-        MODE.spec(),
-        FOLIO_KIB.spec(),
-        FOLIOS.spec(),
-        THREADS.spec(),
-        CHANNELS.spec(),
-        DMA_KIND.spec(),
-        PLACEMENT.spec(),
-        FROM.spec(),
-        TO.spec(),
-        BYTES.spec(),
-        MIX.spec(),
-        BATCH_PAGES.spec(),
-        REPS.spec(),
-        GBPS_MEAN.spec(),
-        GBPS_STDEV.spec(),
-        GBPS_CV.spec(),
-        GBPS_MIN.spec(),
-        GBPS_MAX.spec(),
-        PHASE_NS.spec(),
-        VERIFIED.spec(),
-        STATUS.spec(),
-        BYTES_DMA.spec(),
-        BYTES_CPU.spec(),
-        BYTES_FALLBACK.spec(),
-        FALLBACK_SHARE.spec(),
-        FALLBACK_BYTES_PER_REP.spec(),
-        MMIO.spec(),
-        FALLBACK_OPS.spec(),
-        DMA_BATCHES.spec(),
-        DMA_SUBMIT_NS.spec(),
-        DMA_WAIT_NS.spec(),
-        DMA_SPLIT.spec(),
-        DMA_MIN_BATCH.spec(),
-        DECLINED_BATCHES.spec(),
-        COPY_ROUTINE.spec(),
-        ACCEL.spec(),
-        CPU.spec(),
-        TOPOLOGY.spec(),
-        DMA_PROFILE.spec(),
-        FEATURES.spec(),
-        HOST.spec(),
-        UNMAPPED_US.spec(),
-        FIRST_MAPPED_US.spec(),
-        PCT_OF_CEILING.spec(),
-        PCT_OF_DMA_CEILING.spec(),
-        LOAD.spec(),
-    ]
-};
+pub const RESULT_KEYS: &[KeySpec] = result::ALL;
 
 /// Every key of a `RUN` object.
-pub const RUN_KEYS: &[KeySpec] = {
-    use run::*;
-    &[
-        CELLS.spec(),
-        FAILURES.spec(),
-        DEGRADED.spec(),
-        INVALID.spec(),
-        OUT_OF_MEMORY.spec(),
-        ELAPSED_S.spec(),
-        STATUS.spec(),
-        ACCEL.spec(),
-        CPU.spec(),
-        TOPOLOGY.spec(),
-        PTDMA_PROFILE.spec(),
-        FEATURES.spec(),
-        HOST.spec(),
-    ]
-};
+pub const RUN_KEYS: &[KeySpec] = run::ALL;
 
 /// The keys of `table` a line must carry.
 pub fn required(table: &[KeySpec]) -> impl Iterator<Item = &KeySpec> {
