@@ -36,7 +36,7 @@ pub const AP_TRAMPOLINE: u64 = 0x8000;
 /// [`ApSlot`] (0 = one AP at a time, using +40/+48), +64 its number of entries.
 ///
 /// With a table (many APs started at once) each AP finds its own slot by its APIC ID:
-/// CPUID leaf 0xB EDX (the x2APIC ID) where leaf 0xB exists, else CPUID 1 EBX[31:24]. An
+/// CPUID leaf 0xB EDX (the x2APIC ID) where leaf 0xB exists, else CPUID 1 EBX\[31:24\]. An
 /// AP without a slot halts.
 pub const AP_PARAMS: u64 = 0xf00;
 

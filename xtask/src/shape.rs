@@ -1,7 +1,7 @@
 //! The machine QEMU builds, as typed values validated once: CPUs and their
 //! sockets/dies/cores/threads, NUMA nodes (CPU-less ones included) with memory per node and
 //! distances, the CPU model, emulated PTDMA engines, and the firmware. [`Shape::new`] checks
-//! everything (the device proxy's RAM-section limit included); [`Machine::qemu_args`] turns
+//! everything (the device proxy's RAM-section limit included); `Machine::qemu_args` turns
 //! it into QEMU arguments in one place.
 
 use std::fmt;

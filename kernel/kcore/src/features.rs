@@ -29,11 +29,11 @@ pub struct Forced {
 /// What the CPU offers (from CPUID).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Present {
-    /// CPUID.1:ECX[17].
+    /// CPUID.1:ECX\[17\].
     pub pcid: bool,
-    /// CPUID.7.0:EBX[10].
+    /// CPUID.7.0:EBX\[10\].
     pub invpcid: bool,
-    /// AVX-512F (CPUID.7.0:EBX[16]) with XSAVE able to hold its state (and AVX2 on).
+    /// AVX-512F (CPUID.7.0:EBX\[16\]) with XSAVE able to hold its state (and AVX2 on).
     pub avx512: bool,
 }
 
@@ -51,9 +51,9 @@ pub struct Chosen {
 /// A feature forced on that the CPU (or a feature it depends on) lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureError {
-    /// `pcid=on` without CPUID.1:ECX[17].
+    /// `pcid=on` without CPUID.1:ECX\[17\].
     PcidAbsent,
-    /// `invpcid=on` without CPUID.7.0:EBX[10].
+    /// `invpcid=on` without CPUID.7.0:EBX\[10\].
     InvpcidAbsent,
     /// `invpcid=on` with PCIDs off or absent (INVPCID only matters with PCIDs).
     InvpcidWithoutPcid,

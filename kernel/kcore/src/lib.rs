@@ -8,7 +8,7 @@
 //! - [`numa`]: nodes with their CPUs, usable RAM and distances.
 //! - [`bootinfo`]: loader-independent boot facts (memory map, PVH start_info, RSDP scan).
 //! - [`cmdline`]: the kernel command line, parsed into a typed [`cmdline::Config`].
-//! - [`bench`]: the benchmark registry (names, summaries, DMA needs) [`bench::BENCHES`].
+//! - [`bench`](mod@bench): the benchmark registry (names, summaries, DMA needs) [`bench::BENCHES`].
 //! - [`exit`]: the kernel's exit codes, their QEMU statuses and the runner's codes.
 //! - [`words`]: enums spelled by one word each (`engine=cpu-mt`), with their parse errors.
 //! - [`buddy`]: per-NUMA-node buddy allocator of physical frames, orders 0..=9.

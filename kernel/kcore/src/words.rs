@@ -1,7 +1,7 @@
 //! Closed sets of words: command-line values such as `engine=cpu-mt` and names such as
 //! benchmark names, each an enum with its word written once.
 //!
-//! [`words!`] declares such an enum with `ALL`, `NAMES`, `name()`, [`core::str::FromStr`]
+//! `words!` declares such an enum with `ALL`, `NAMES`, `name()`, [`core::str::FromStr`]
 //! (whose error, [`UnknownWord`], lists every accepted word) and [`core::fmt::Display`].
 
 use alloc::string::{String, ToString};

@@ -11,7 +11,7 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
 
 /// The initial APIC ID of the running CPU. Used to tell CPUs apart before per-CPU data
 /// exists. The 32-bit x2APIC ID (CPUID.0B:EDX) where the CPU has leaf 0xB, because the
-/// 8-bit legacy ID (CPUID.1:EBX[31:24]) repeats on machines with more than 255 CPUs.
+/// 8-bit legacy ID (CPUID.1:EBX\[31:24\]) repeats on machines with more than 255 CPUs.
 pub fn apic_id() -> u32 {
     if cpuid(0, 0).eax >= 0xb && cpuid(0xb, 0).ebx != 0 {
         cpuid(0xb, 0).edx

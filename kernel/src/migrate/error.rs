@@ -1,6 +1,6 @@
 //! Why a migration or a copy engine stopped. Every variant leaves the workload whole:
 //! each folio mapped, its data intact (the old copy or the new one), every frame
-//! accounted for — except [`MigrateError::Rollback`], which says exactly which folio
+//! accounted for — except `MigrateError::Batch` (a rollback), which says exactly which folio
 //! could not be put back.
 
 use crate::dma::NotOwned;

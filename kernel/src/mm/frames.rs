@@ -282,7 +282,7 @@ pub fn alloc(node: u32, order: usize) -> Result<Block, FrameError> {
 /// Allocates a block for data a copy engine may touch ([`FrameUse::Data`]).
 ///
 /// # Errors
-/// As [`alloc`].
+/// As [`alloc()`].
 pub fn alloc_data(node: u32, order: usize) -> Result<Block, FrameError> {
     alloc_for(node, order, FrameUse::Data)
 }

@@ -3,7 +3,7 @@
 //! with status/error written back into DW1 (§5.4).
 //!
 //! Model choices where the facts are UNSURE: the status register's queue-state field is reported
-//! in bits [3:1] (0 empty, 1 full, 2 stopped, 3 error, 4 not-empty); interrupt status is a plain
+//! in bits \[3:1\] (0 empty, 1 full, 2 stopped, 3 error, 4 not-empty); interrupt status is a plain
 //! read/write register whose bit 0 the engine sets on an IOC completion or an error; a failed
 //! descriptor is marked (status 4 + code), read_idx advances past it and the queue goes on
 //! (DPDK treats read_idx as the truth and checks each descriptor's error byte).

@@ -2,7 +2,7 @@
 //! (ptdma-facts §5.2, error codes §5.4). Pure functions: 32 bytes in, a copy request or an error
 //! code out. Address checks against guest RAM happen later, in the engine.
 
-/// PTDMA STATUS[5:0] error codes used by the model (ptdma-facts §4.5).
+/// PTDMA STATUS\[5:0\] error codes used by the model (ptdma-facts §4.5).
 pub mod pt_err {
     pub const ILLEGAL_ENGINE: u8 = 0x01;
     pub const ILLEGAL_FUNCTION_MODE: u8 = 0x04;
@@ -15,13 +15,13 @@ pub mod pt_err {
     pub const ODMA0_AXI_DECERR: u8 = 0x27;
 }
 
-/// STATUS[11:10] error source (ptdma-facts §2.5).
+/// STATUS\[11:10\] error source (ptdma-facts §2.5).
 pub mod err_src {
     pub const INPUT_MEMORY: u8 = 0;
     pub const COMMAND_DESCRIPTOR: u8 = 1;
 }
 
-/// PASSTHRU engine number (DW0[23:20]).
+/// PASSTHRU engine number (DW0\[23:20\]).
 pub const ENGINE_PASSTHRU: u32 = 5;
 /// ASSUMPTION: the largest length the model accepts in one descriptor (256 MiB). No hardware
 /// cap below 4 GiB−1 is documented (ptdma-facts §3 "Ring facts"); a cap keeps one descriptor from
@@ -119,13 +119,13 @@ pub fn encode_ptdma(src: u64, dst: u64, len: u32, ioc: bool, soc: bool) -> [u8; 
     raw
 }
 
-/// AE4DMA descriptor status byte values (DW1[7:0]).
+/// AE4DMA descriptor status byte values (DW1\[7:0\]).
 pub mod ae4_status {
     pub const COMPLETED: u8 = 3;
     pub const ERROR: u8 = 4;
 }
 
-/// AE4DMA error codes (DW1[15:8], ptdma-facts §5.4).
+/// AE4DMA error codes (DW1\[15:8\], ptdma-facts §5.4).
 pub mod ae4_err {
     pub const INVALID_LENGTH: u8 = 3;
     pub const INVALID_SRC: u8 = 4;

@@ -52,7 +52,7 @@ pub mod int {
     pub const ALL: u32 = 0xf;
 }
 
-/// VERSION (0x10) as the model reports it: version 1 in [5:0], one virtual queue in [18:15].
+/// VERSION (0x10) as the model reports it: version 1 in \[5:0\], one virtual queue in \[18:15\].
 /// The real value is unknown (model choice).
 pub const VERSION_VALUE: u32 = (1 << 15) | 1;
 

@@ -104,7 +104,7 @@ pub struct ErrorLogEntry {
     pub buffer: Option<u8>,
     /// err_class (bits 367:352; values not enumerated by any source).
     pub class: u16,
-    /// vendor[0] (bits 415:384): implementation specific (our model: its check number).
+    /// vendor\[0\] (bits 415:384): implementation specific (our model: its check number).
     pub vendor0: u32,
 }
 

@@ -3,7 +3,7 @@
 //! counts, the stream list on the command line, and Jain's fairness index.
 //!
 //! - [`pool`]: slots lent by value (the kernel's DMA registry keeps its channels in one).
-//! - [`admit`]: wait, go to the CPU, or take fewer channels; the decision and the loop
+//! - `admit`: wait, go to the CPU, or take fewer channels; the decision and the loop
 //!   that polls the pool, with its counters.
 //! - [`spec`]: `streams=N` or `streams=0>1,1>0,…`.
 

@@ -1,12 +1,12 @@
 //! The function's error log (sdxi-facts §2.1 ERR_*, §4.2 ERRLOG_HD_ENT, §7): every failed
 //! validity check of §9.2 becomes one entry, with the step/sub_step the facts' §7.3 suggests
-//! and the model's check number in vendor[0] so a reader can tell the checks apart.
+//! and the model's check number in vendor\[0\] so a reader can tell the checks apart.
 
 use super::layout::{ErrLogEntry, ERRLOG_ENTRY_BYTES};
 use super::regs::{err_sts, Regs};
 use crate::guestmem::GuestMemory;
 
-/// Every check the model makes. The discriminant is written to vendor[0] of the entry.
+/// Every check the model makes. The discriminant is written to vendor\[0\] of the entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Check {

@@ -223,7 +223,7 @@ pub struct ErrLogEntry {
     /// Which buffer of the descriptor (model: 0 = addr0/source, 1 = addr1/destination).
     pub buf: Option<u8>,
     pub err_class: u16,
-    /// vendor[0]: the model's check number ([`crate::sdxi::errlog::Check`]).
+    /// vendor\[0\]: the model's check number ([`crate::sdxi::errlog::Check`]).
     pub vendor0: u32,
 }
 

@@ -1,4 +1,4 @@
-//! The context-table walk (sdxi-facts §4.1, §9.2 step 1): MMIO_CXT_L2 → L2[id >> 7] →
+//! The context-table walk (sdxi-facts §4.1, §9.2 step 1): MMIO_CXT_L2 → L2\[id >> 7\] →
 //! L1[id & 127] → CXT_CTL → ring, CXT_STS, Write_Index, AKey table. Every pointer must be
 //! aligned, every structure inside guest RAM, reserved bits zero and sizes within limits;
 //! the first failed check is returned.
