@@ -334,15 +334,15 @@ pub fn suite() -> Vec<Entry> {
     use Expect::{Cell, NoText, Run, Tests, Text};
     vec![
         Entry::Host,
-        case!("selftest", Fine, selftest, [PASSED[0]], then = &[Then { name: "doorbells: driver vs device model", what: ThenKind::Doorbells }]),
+        case!("selftest", Fine, selftest, [PASSED[0]], then = &[Then { name: "doorbells and descriptors: driver vs device model", what: ThenKind::Doorbells }]),
         Entry::ExitMap,
         Entry::ProxyRam,
         case!("straddling-node-dma", Fine, |_| "migrate engine=dma size=2m total=16m reps=1 from=4 to=5".into(), [Cell { engine: Some("dma"), status: Status::Ok }], edit = |r| { r.nodes = 7; r.mem_per_node_mib = 448; }),
         case!("shape-4-nodes", Fine, selftest, [PASSED[0]], edit = |r| { r.cpus = Some(4); r.nodes = 4; r.mem_per_node_mib = 256; r.ptdma = 4; }),
-        case!("ae4dma", Fine, selftest, [PASSED[0]], model = |_| "--kind=ae4dma".into()),
+        case!("ae4dma", Fine, selftest, [PASSED[0]], model = |_| "--kind=ae4dma".into(), then = &[Then { name: "doorbells and descriptors: AE4DMA driver vs device model", what: ThenKind::Doorbells }]),
         // SNIA SDXI (issue 22): the self-tests on two SDXI functions (7 contexts each) with
         // the driver/model doorbell cross-check (admin doorbells included on both sides).
-        case!("sdxi", Fine, selftest, [PASSED[0]], model = |_| "--kind=sdxi".into(), then = &[Then { name: "doorbells: SDXI driver vs device model", what: ThenKind::Doorbells }]),
+        case!("sdxi", Fine, selftest, [PASSED[0]], model = |_| "--kind=sdxi".into(), then = &[Then { name: "doorbells and descriptors: SDXI driver vs device model", what: ThenKind::Doorbells }]),
         case!("default-run", Fine, none, [Text("foliomove: exit success")]),
         case!("kernel-help", Fine, |_| "help".into(), [Text("test +default")]),
         case!("bad-key", BadInput, |_| "bogus=1".into(), [Text("unknown key 'bogus'")]),

@@ -95,40 +95,48 @@ pub fn every_cell(bytes: &[u8], key: &str, pattern: &str) -> Result<(), String> 
     }
 }
 
-/// The driver's doorbell count (the self-tests' `dma: total mmio ...` line in `log`) equals
-/// the sum the device model wrote to out/ptdma-counters.json.
+/// The driver's doorbell and descriptor counts (the self-tests' `dma: total mmio ...` line in
+/// `log`) equal the sums the device model wrote to out/ptdma-counters.json.
 pub fn doorbells(out: &Path, log: &Path) -> Result<(), String> {
     let (_, text) = read_log(log);
-    let re = Regex::new(r"dma: total mmio reads [0-9]+ writes [0-9]+ doorbells ([0-9]+)")
-        .map_err(|e| e.to_string())?;
-    let kernel: Option<u64> = text
-        .lines()
-        .find_map(|l| re.captures(l))
-        .and_then(|c| c[1].parse().ok());
+    let re = Regex::new(
+        r"dma: total mmio reads [0-9]+ writes [0-9]+ doorbells ([0-9]+) descriptors ([0-9]+)",
+    )
+    .map_err(|e| e.to_string())?;
+    let kernel: Option<(u64, u64)> = text.lines().find_map(|l| {
+        let c = re.captures(l)?;
+        Some((c[1].parse().ok()?, c[2].parse().ok()?))
+    });
     let counters = std::fs::read_to_string(out.join("ptdma-counters.json")).unwrap_or_default();
-    let model: Option<u64> = counters
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            Some(
-                v["queues"]
-                    .as_array()?
-                    .iter()
-                    .filter_map(|q| q["doorbells"].as_u64())
-                    .sum::<u64>(),
-            )
+    let model = model_ring_traffic(&counters);
+    let show = |v: Option<(u64, u64)>| {
+        v.map_or("none".to_string(), |(d, n)| {
+            format!("{d} doorbells, {n} descriptors")
         })
-        .sum();
-    let show = |v: Option<u64>| v.map_or("none".to_string(), |n| n.to_string());
+    };
     match (kernel, model) {
         (Some(k), Some(m)) if k == m => Ok(()),
         _ => Err(format!(
-            "kernel counted '{}', model counted '{}'",
+            "kernel counted {}, model counted {}",
             show(kernel),
             show(model)
         )),
     }
+}
+
+/// (doorbells, descriptors) the model's counters file (one JSON line per function) counts
+/// over every queue; `None` when a line is not counters.
+pub fn model_ring_traffic(counters: &str) -> Option<(u64, u64)> {
+    counters
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            let queues = v["queues"].as_array()?;
+            let sum = |k: &str| queues.iter().filter_map(|q| q[k].as_u64()).sum::<u64>();
+            Some((sum("doorbells"), sum("descriptors")))
+        })
+        .try_fold((0, 0), |(d, n), q| q.map(|(a, b)| (d + a, n + b)))
 }
 
 /// tools/report on `log` into out/DIR: it must pass the report's verdict, and report.md and
@@ -216,6 +224,15 @@ mod tests {
         assert!(check(Expect::NoText("INVALID")).is_err());
         assert_eq!(check(Expect::Run(Status::Invalid)), Ok(()));
         assert!(check(Expect::Run(Status::Ok)).is_err());
+    }
+
+    /// The model's counters are summed over every queue of every function, admin queue
+    /// included; a line that is not counters makes the sum unknown.
+    #[test]
+    fn model_ring_traffic_sums_every_queue() {
+        let two = "{\"queues\":[{\"queue\":0,\"doorbells\":8,\"descriptors\":7},{\"queue\":1,\"doorbells\":3,\"descriptors\":12}]}\n{\"queues\":[{\"queue\":1,\"doorbells\":1,\"descriptors\":2}]}\n";
+        assert_eq!(model_ring_traffic(two), Some((12, 21)));
+        assert_eq!(model_ring_traffic(&format!("{two}garbage\n")), None);
     }
 
     /// The RUN line counts out-of-memory cells under `out_of_memory`, not under the

@@ -150,6 +150,8 @@ pub struct Ae4Queue<R: RegisterAccess, M: DmaMemory> {
     config: Ae4Config,
     tail: usize,
     submitted: u64,
+    /// Descriptors written to the device's rings so far (for the driver/model cross-check).
+    descriptors: u64,
     completed: u64,
     batches: VecDeque<Batch>,
     next_ticket: u64,
@@ -211,6 +213,7 @@ impl<R: RegisterAccess, M: DmaMemory> Ae4Queue<R, M> {
             config,
             tail: write_idx as usize % entries,
             submitted: 0,
+            descriptors: 0,
             completed: 0,
             batches: VecDeque::new(),
             next_ticket: 1,
@@ -292,6 +295,7 @@ impl<R: RegisterAccess, M: DmaMemory> Ae4Queue<R, M> {
             op_ends.push(self.submitted);
         }
         fence(Ordering::SeqCst);
+        self.descriptors += needed as u64;
         self.regs
             .doorbell(Ae4QueueReg::WriteIdx.offset(self.qid), self.tail as u32);
         self.batches.push_back(Batch {
@@ -428,7 +432,10 @@ impl<R: RegisterAccess, M: DmaMemory> Ae4Queue<R, M> {
 
     /// MMIO counts since init.
     pub fn counters(&self) -> MmioCounters {
-        self.regs.counters()
+        MmioCounters {
+            descriptors: self.descriptors,
+            ..self.regs.counters()
+        }
     }
     /// Queue number.
     pub fn qid(&self) -> usize {

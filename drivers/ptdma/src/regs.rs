@@ -190,6 +190,9 @@ pub struct MmioCounters {
     pub writes: u64,
     /// Doorbell writes (PTDMA TAIL_LO, AE4DMA write_idx).
     pub doorbells: u64,
+    /// Descriptors written to the device's rings (counted by the driver, not a register
+    /// access; 0 from a bare register wrapper).
+    pub descriptors: u64,
 }
 
 /// A [`RegisterAccess`] wrapper that counts accesses and detects a vanished device.

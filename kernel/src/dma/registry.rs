@@ -180,21 +180,27 @@ pub fn engine_count() -> usize {
 /// `run-qemu.sh check`). Channels lent out at the time are not counted, and said so.
 pub fn print_counters() {
     let pool = POOL.lock();
-    let (mut r, mut w, mut d) = (0, 0, 0);
+    let (mut r, mut w, mut d, mut n) = (0, 0, 0, 0);
     for (_, c) in pool.iter_free() {
         let m = c.counters();
         let t = c.timing();
         println!(
-            "dma: channel {} mmio reads {} writes {} doorbells {}; {} batches, submit {} ns and completion {} ns per batch",
+            "dma: channel {} mmio reads {} writes {} doorbells {}; {} batches, submit {} ns and completion {} ns per batch; {} descriptors",
             c.name(),
             m.reads,
             m.writes,
             m.doorbells,
             t.batches,
             t.submit_ns / t.batches.max(1),
-            t.wait_ns / t.batches.max(1)
+            t.wait_ns / t.batches.max(1),
+            m.descriptors
         );
-        (r, w, d) = (r + m.reads, w + m.writes, d + m.doorbells);
+        (r, w, d, n) = (
+            r + m.reads,
+            w + m.writes,
+            d + m.doorbells,
+            n + m.descriptors,
+        );
     }
     // SDXI: each function's own traffic (activation, admin doorbells), once per function.
     let mut seen: Vec<pci::PciAddress> = Vec::new();
@@ -207,19 +213,25 @@ pub fn print_counters() {
         }
         seen.push(c.bdf());
         println!(
-            "dma: SDXI function {:?} admin mmio reads {} writes {} doorbells {}",
+            "dma: SDXI function {:?} admin mmio reads {} writes {} doorbells {} descriptors {}",
             c.bdf(),
             m.reads,
             m.writes,
-            m.doorbells
+            m.doorbells,
+            m.descriptors
         );
-        (r, w, d) = (r + m.reads, w + m.writes, d + m.doorbells);
+        (r, w, d, n) = (
+            r + m.reads,
+            w + m.writes,
+            d + m.doorbells,
+            n + m.descriptors,
+        );
     }
     let lent = pool.len() - pool.free();
     if lent > 0 {
         println!("dma: {lent} channel(s) still lent out: not counted");
     }
     if !pool.is_empty() {
-        println!("dma: total mmio reads {r} writes {w} doorbells {d}");
+        println!("dma: total mmio reads {r} writes {w} doorbells {d} descriptors {n}");
     }
 }

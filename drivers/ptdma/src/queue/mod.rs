@@ -141,6 +141,8 @@ pub struct PtdmaQueue<R: RegisterAccess, M: DmaMemory> {
     running: bool,
     tail: usize,
     submitted: u64,
+    /// Descriptors written to the device's rings so far (for the driver/model cross-check).
+    descriptors: u64,
     completed: u64,
     batches: VecDeque<Batch>,
     next_ticket: u64,
@@ -240,6 +242,7 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
             running: true,
             tail: 0,
             submitted: 0,
+            descriptors: 0,
             completed: 0,
             batches: VecDeque::new(),
             next_ticket: 1,
@@ -335,6 +338,7 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
             );
             self.running = true;
         }
+        self.descriptors += needed as u64;
         self.regs
             .doorbell(QueueReg::TailLo.offset(0), self.ring.addr_lo(self.tail));
         self.batches.push_back(Batch {
@@ -369,7 +373,10 @@ impl<R: RegisterAccess, M: DmaMemory> PtdmaQueue<R, M> {
 
     /// MMIO counts since init.
     pub fn counters(&self) -> MmioCounters {
-        self.regs.counters()
+        MmioCounters {
+            descriptors: self.descriptors,
+            ..self.regs.counters()
+        }
     }
     /// Ring geometry.
     pub fn ring(&self) -> Ring {

@@ -70,6 +70,8 @@ pub struct SdxiChannel<R: RegisterAccess, M: DmaMemory> {
     cxt: ContextMem<M>,
     config: ChannelConfig,
     submitted: u64,
+    /// Descriptors written to the device's rings so far (for the driver/model cross-check).
+    descriptors: u64,
     completed: u64,
     descriptors_done: u64,
     batches: VecDeque<Batch>,
@@ -125,6 +127,7 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
             cxt,
             config,
             submitted: 0,
+            descriptors: 0,
             completed: 0,
             descriptors_done: 0,
             batches: VecDeque::new(),
@@ -248,6 +251,7 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
         self.cxt
             .write_desc(seq, &Descriptor::nop(true, Some(self.cxt.csb_bus(csb))));
         seq += 1;
+        self.descriptors += seq - self.submitted;
         self.submitted = seq;
         self.cxt.set_write_index(seq);
         self.db.doorbell64(self.db_off, seq);
@@ -434,6 +438,7 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiChannel<R, M> {
             reads: a.reads + b.reads,
             writes: a.writes + b.writes,
             doorbells: a.doorbells + b.doorbells,
+            descriptors: self.descriptors,
         }
     }
 }

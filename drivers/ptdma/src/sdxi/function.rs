@@ -57,6 +57,8 @@ pub struct SdxiFunction<R: RegisterAccess, M: DmaMemory> {
     tables: M,
     admin: ContextMem<M>,
     admin_seq: u64,
+    /// Descriptors written to the device's rings so far (for the driver/model cross-check).
+    descriptors: u64,
     cap0: Cap0,
     cap1: Cap1,
     version: (u8, u8),
@@ -125,6 +127,7 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiFunction<R, M> {
             tables,
             admin,
             admin_seq: 0,
+            descriptors: 0,
             cap0: Cap0::decode(0),
             cap1: Cap1::decode(0),
             version: (0, 0),
@@ -336,6 +339,7 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiFunction<R, M> {
             self.admin.write_desc(self.admin_seq + i as u64, &d);
         }
         self.admin_seq += ds.len() as u64;
+        self.descriptors += ds.len() as u64;
         self.admin.set_write_index(self.admin_seq);
         self.db.doorbell64(0, self.admin_seq);
         match wait_for(&self.config, || self.admin.csb_done(slot)) {
@@ -432,6 +436,7 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiFunction<R, M> {
             reads: a.reads + b.reads,
             writes: a.writes + b.writes,
             doorbells: a.doorbells + b.doorbells,
+            descriptors: self.descriptors,
         }
     }
 

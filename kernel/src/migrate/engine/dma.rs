@@ -234,6 +234,7 @@ fn counters(lease: &Lease) -> MmioCounters {
             sum.reads += m.reads;
             sum.writes += m.writes;
             sum.doorbells += m.doorbells;
+            sum.descriptors += m.descriptors;
         }
         sum
     }
@@ -355,6 +356,7 @@ impl CopyEngine for DmaEngine {
                 reads: after.reads - before.reads,
                 writes: after.writes - before.writes,
                 doorbells: after.doorbells - before.doorbells,
+                descriptors: after.descriptors - before.descriptors,
             },
         })
     }

@@ -54,6 +54,11 @@ fn a_batch_is_copies_plus_a_fenced_nop_and_one_doorbell() {
     assert_eq!(done.descriptors, 6);
     assert!(batch.iter().all(|op| copied(&mem, op)));
     assert_eq!(ch.counters().doorbells, 1);
+    assert_eq!(
+        ch.counters().descriptors,
+        6,
+        "five copies and the no-op written (the model's count is compared in check)"
+    );
     assert_eq!(ch.poll(), Ok(Poll::Complete { last: t }));
 }
 
@@ -76,6 +81,7 @@ fn long_ops_are_cut_at_max_desc_len() {
     assert_eq!(last.bits(128, 64), batch[0].src.as_u64() + 8192);
     ch.wait(10).unwrap();
     assert!(batch.iter().all(|op| copied(&mem, op)));
+    assert_eq!(ch.counters().descriptors, 10, "nine pieces of copies and the no-op");
 }
 
 /// Every combination of the two UNSURE readings, over several ring wraps.
