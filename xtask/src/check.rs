@@ -265,12 +265,12 @@ pub fn check(
                 }
                 Entry::Boot(c) => match case_shape(o, c) {
                     Ok(s) => format!(
-                        "boot '{}' on -smp {}, {} x {} MiB, {} PTDMA (exit {})",
+                        "boot '{}' on -smp {}, {} x {} MiB, {} (exit {})",
                         (c.kargs)(&s),
                         s.smp(),
                         s.nodes,
                         s.mem_per_node_mib,
-                        s.ptdma,
+                        engine_kinds(s.ptdma, &c.model.map(|m| m(&s)).unwrap_or_default()),
                         c.want.code()
                     ),
                     Err(why) => format!("cannot build its machine from these options: {why}"),
@@ -443,10 +443,50 @@ fn fault_suite(p: &Prepared, name: &str, model: &[&str], t: &mut Tally) -> Resul
     Ok(())
 }
 
+/// The emulated functions of a machine by kind, from the model's `--kind=` (one kind for
+/// all, or a comma list one per function; none: PTDMA): "2 PTDMA", "2 SDXI",
+/// "1 PTDMA + 1 SDXI".
+fn engine_kinds(functions: u32, model_args: &str) -> String {
+    let list: Vec<String> = model_args
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("--kind="))
+        .unwrap_or("ptdma")
+        .split(',')
+        .map(str::to_uppercase)
+        .collect();
+    let kind_of = |i: usize| list.get(i).or(list.last()).cloned().unwrap_or_default();
+    let mut counts: Vec<(String, u32)> = Vec::new();
+    for i in 0..functions as usize {
+        let k = kind_of(i);
+        match counts.iter_mut().find(|(n, _)| *n == k) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((k, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return "0 DMA engines".into();
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, c)| format!("{c} {k}")).collect();
+    parts.join(" + ")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn exit_map_holds() {
         assert_eq!(super::exit_map(), Ok(()));
+    }
+
+    /// `check --list` said "2 PTDMA" for the SDXI machines.
+    #[test]
+    fn list_names_the_engine_kinds() {
+        use super::engine_kinds;
+        assert_eq!(engine_kinds(2, ""), "2 PTDMA");
+        assert_eq!(engine_kinds(2, "--kind=sdxi --sdxi-signal=clear"), "2 SDXI");
+        assert_eq!(
+            engine_kinds(2, "--fault=error-at=3 --kind=ptdma,sdxi"),
+            "1 PTDMA + 1 SDXI"
+        );
+        assert_eq!(engine_kinds(0, "--kind=sdxi"), "0 DMA engines");
     }
 }

@@ -147,7 +147,8 @@ impl ProxyRamError {
         if let Some(n) = (1..nodes).rev().find(|&n| RamLayout::of(n, mib).fits()) {
             alts.push(format!("--nodes {n} ({})", fit_reason(n, mib)));
         }
-        alts.push("--ptdma 0 (CPU engines only)".to_string());
+        // `--sdxi N` functions go through the same proxy: "--ptdma 0" alone leaves them.
+        alts.push("--ptdma 0 without --sdxi (CPU engines only)".to_string());
         alts
     }
 }
@@ -174,7 +175,7 @@ impl fmt::Display for ProxyRamError {
             .collect();
         write!(
             f,
-            "{nodes} NUMA nodes x {mib} MiB cannot work with PTDMA engines: {why}, but QEMU's \
+            "{nodes} NUMA nodes x {mib} MiB cannot work with emulated DMA engines (PTDMA or SDXI): {why}, but QEMU's \
              device proxy (x-pci-proxy-dev) shares at most {PROXY_MAX_SECTIONS} RAM sections \
              with the device model and none when there are more, so every DMA would fail and \
              the CPU would copy everything. Shapes that work:{}",
@@ -215,10 +216,13 @@ mod tests {
                 "--mem-per-node 320 (all 2560 MiB below the 4 GiB hole, 8 sections)",
                 "--mem-per-node 512 (a node boundary at the hole (2048 MiB), 8 sections)",
                 "--nodes 7 (all 2688 MiB below the 4 GiB hole, 7 sections)",
-                "--ptdma 0 (CPU engines only)",
+                "--ptdma 0 without --sdxi (CPU engines only)",
             ]
         );
-        assert!(text.ends_with("Shapes that work: --mem-per-node 320 (all 2560 MiB below the 4 GiB hole, 8 sections); --mem-per-node 512 (a node boundary at the hole (2048 MiB), 8 sections); --nodes 7 (all 2688 MiB below the 4 GiB hole, 7 sections); --ptdma 0 (CPU engines only)"));
+        assert!(text.ends_with("Shapes that work: --mem-per-node 320 (all 2560 MiB below the 4 GiB hole, 8 sections); --mem-per-node 512 (a node boundary at the hole (2048 MiB), 8 sections); --nodes 7 (all 2688 MiB below the 4 GiB hole, 7 sections); --ptdma 0 without --sdxi (CPU engines only)"));
+        assert!(text.starts_with(
+            "8 NUMA nodes x 384 MiB cannot work with emulated DMA engines (PTDMA or SDXI): "
+        ));
     }
 
     #[test]

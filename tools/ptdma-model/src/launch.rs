@@ -248,6 +248,12 @@ fn supervise(
     loop {
         match child.try_wait() {
             Ok(Some(st)) => {
+                // Ctrl-C reaches QEMU and us together: QEMU may be gone before this loop
+                // looked at the flag, and the run was still interrupted, not a crash.
+                let late = SIGNALLED.swap(0, Ordering::SeqCst);
+                if late != 0 {
+                    signal.get_or_insert(late);
+                }
                 let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
                 tracing::info!("QEMU exited: {st}");
                 let code = if model_failed {
@@ -300,5 +306,24 @@ fn supervise(
             term_sent = Some(Instant::now() + crate::engine::MAX_DELAY);
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A terminal's Ctrl-C signals the whole process group: QEMU ("terminating on signal 2",
+    /// status 0) can be gone before the supervisor sees the recorded SIGINT.
+    #[test]
+    fn a_signal_that_arrives_with_qemus_exit_is_reported() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let _ = child.wait();
+        SIGNALLED.store(2, Ordering::SeqCst);
+        let (_tx, rx) = mpsc::channel();
+        let l = supervise(&mut child, None, &rx);
+        assert_eq!(l.signal, Some(2));
+        assert!(!l.timed_out);
+        assert_eq!(SIGNALLED.load(Ordering::SeqCst), 0, "consumed");
     }
 }

@@ -235,6 +235,33 @@ pub fn command(o: &Options, root: &Path, mut shape: Shape) -> Result<Exit, Fail>
         t0.elapsed().as_secs(),
         linux.bzimage.parent().unwrap_or(Path::new("")).display()
     ));
-    println!("conformance: {passed} passed, {failed} failed");
+    println!("{}", summary(passed, failed, ctx.dry_run));
     Ok(if failed == 0 { Exit::Ok } else { Exit::Test })
+}
+
+/// The final line: `conformance: N passed, N failed`, or with `--dry-run` how many boots were
+/// only printed (none ran, so none passed).
+fn summary(passed: usize, failed: usize, dry_run: bool) -> String {
+    if dry_run {
+        format!(
+            "conformance: dry run, {} boot(s) printed, none run",
+            passed + failed
+        )
+    } else {
+        format!("conformance: {passed} passed, {failed} failed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn a_dry_run_claims_no_pass() {
+        assert_eq!(summary(2, 1, false), "conformance: 2 passed, 1 failed");
+        assert_eq!(
+            summary(3, 0, true),
+            "conformance: dry run, 3 boot(s) printed, none run"
+        );
+    }
 }

@@ -401,6 +401,12 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiFunction<R, M> {
                 *w = read64(&self.tables, off + 8 * k);
             }
             if let Some(e) = ErrorLogEntry::decode(&q) {
+                // Entries no channel takes (context 0, cv = 0, a context without a channel)
+                // would pile up for as long as the function lives: keep one log's worth, the
+                // newest, so a device that keeps logging cannot exhaust kernel memory.
+                if self.log.len() >= ERRLOG_ENTRIES as usize {
+                    self.log.remove(0);
+                }
                 self.log.push(e);
             }
         }
@@ -409,6 +415,11 @@ impl<R: RegisterAccess, M: DmaMemory> SdxiFunction<R, M> {
             return Err(SdxiError::LogLost { err_sts: sts });
         }
         Ok(())
+    }
+
+    /// Error-log entries read but not yet taken by a channel (at most [`ERRLOG_ENTRIES`]).
+    pub fn pending_log(&self) -> usize {
+        self.log.len()
     }
 
     /// Removes the pending entries that name context `id` and returns the first.

@@ -416,3 +416,33 @@ fn a_copy_in_a_group_the_context_has_not_enabled_is_refused_by_the_function() {
     ch.wait(10).unwrap();
     assert!(again.iter().all(|op| copied(&mem, op)));
 }
+
+#[test]
+fn log_entries_no_channel_takes_do_not_pile_up() {
+    // A buggy device that keeps logging entries naming the admin context (or no context):
+    // no channel ever takes them, so they must not accumulate without bound.
+    let mem = FakePhys::new(MEM);
+    let dev = FakeSdxi::new(&mem);
+    let f = activate(&mem, &dev);
+    let log = TABLES + 0x2000;
+    let q0 = 1 | (7 << 8) | (crate::sdxi::error::ERRLOG_TYPE << 16) | (1 << 32);
+    for round in 0..10u64 {
+        for slot in 0..64 {
+            mem.write64(log + 64 * slot, q0);
+        }
+        dev.set_reg(regs::ERR_WRT, 64 * (round + 1));
+        dev.set_reg(regs::ERR_STS, regs::ERR_STS_STS);
+        f.lock().drain_log().unwrap();
+        assert_eq!(
+            dev.reg(regs::ERR_RD),
+            64 * (round + 1),
+            "every entry consumed"
+        );
+    }
+    assert_eq!(
+        f.lock().pending_log(),
+        64,
+        "one log's worth kept, the newest"
+    );
+    assert_eq!(f.lock().take_log(1), None);
+}
