@@ -81,7 +81,11 @@ fn long_ops_are_cut_at_max_desc_len() {
     assert_eq!(last.bits(128, 64), batch[0].src.as_u64() + 8192);
     ch.wait(10).unwrap();
     assert!(batch.iter().all(|op| copied(&mem, op)));
-    assert_eq!(ch.counters().descriptors, 10, "nine pieces of copies and the no-op");
+    assert_eq!(
+        ch.counters().descriptors,
+        10,
+        "nine pieces of copies and the no-op"
+    );
 }
 
 /// Every combination of the two UNSURE readings, over several ring wraps.
