@@ -238,6 +238,27 @@ pub fn check_bench_names(list: &str) -> Result<(), Fail> {
     }
 }
 
+/// Removes the report files of an earlier run from `dir` (the log stays); true if any was
+/// there.
+fn remove_reports(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut removed = false;
+    for e in entries.flatten() {
+        let path = e.path();
+        let is_report = path.file_name().and_then(|n| n.to_str()) != Some("serial.log")
+            && path
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x, "md" | "csv" | "json" | "png" | "svg"));
+        if is_report && std::fs::remove_file(&path).is_ok() {
+            removed = true;
+        }
+    }
+    removed
+}
+
 /// `bench EXP`: the benchmarks in one boot, the log kept in out/bench-TAG/ and turned into a
 /// report there by tools/report.
 pub fn bench(o: &Options, root: &Path, shape: Shape, list: &str) -> Result<Exit, Fail> {
@@ -260,6 +281,21 @@ pub fn bench(o: &Options, root: &Path, shape: Shape, list: &str) -> Result<Exit,
         return Ok(rc);
     }
     let bytes = std::fs::read(&log).unwrap_or_default();
+    let parsed = report::parse::parse_log(&bytes);
+    if parsed.all_cells().is_empty() && parsed.run.is_none() {
+        // Nothing measured (bad input, a crash before the first cell): no report, and none
+        // of an earlier run left beside this run's log.
+        let stale = remove_reports(&dir);
+        crate::note(&format!(
+            "no report: the run measured nothing (see {rel_dir}/serial.log){}",
+            if stale {
+                "; the previous run's report there was removed"
+            } else {
+                ""
+            }
+        ));
+        return Ok(if rc == Exit::Ok { Exit::Test } else { rc });
+    }
     // Relative paths, so the report names the log the same way on every machine.
     let rrc = report::generate_and_tell(
         &bytes,
@@ -452,6 +488,33 @@ mod tests {
         assert!(check_bench_names("").is_err());
         assert!(check_bench_names("1a,,1b").is_err());
         assert!(check_bench_names("streams,appcost").is_ok());
+    }
+
+    /// A run that measured nothing leaves no report of an earlier run beside its log.
+    #[test]
+    fn reports_of_an_earlier_run_are_removed_but_the_log_stays() {
+        let dir = std::env::temp_dir().join(format!("foliomove-xtask-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("plots")).unwrap();
+        for f in [
+            "serial.log",
+            "report.md",
+            "cells.csv",
+            "cells.json",
+            "1b.png",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        assert!(remove_reports(&dir));
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["notes.txt", "plots", "serial.log"]);
+        assert!(!remove_reports(&dir), "nothing left to remove");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
