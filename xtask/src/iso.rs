@@ -169,11 +169,22 @@ pub fn make_iso(kernel: &Path, iso: &Path, cfg: &str, out: &Path) -> Result<(), 
 /// # Errors
 /// [`Fail`] (exit 8) when the tools, the kernel or the ISO cannot be made.
 pub fn command(o: &Options, root: &Path) -> Result<Exit, Fail> {
-    ensure_tools()?;
-    let kernel = build_kernel(root, o.debug)?;
     let out = root.join("out");
     let iso = out.join("foliomove.iso");
-    make_iso(&kernel, &iso, &grub_cfg(Entry::Default, 5, ""), &out)?;
+    let cfg = grub_cfg(Entry::Default, 5, "");
+    if o.dry_run {
+        // Nothing is installed, built or written: what would be, and the menu.
+        crate::note(&format!(
+            "dry run: would build the kernel and run grub-mkrescue -o {} on a tree of \
+             boot/foliomove.elf (debug info stripped) and boot/grub/grub.cfg:",
+            iso.display()
+        ));
+        print!("{cfg}");
+        return Ok(Exit::Ok);
+    }
+    ensure_tools()?;
+    let kernel = build_kernel(root, o.debug)?;
+    make_iso(&kernel, &iso, &cfg, &out)?;
     crate::note(&format!(
         "wrote {} (BIOS + UEFI); write it to a USB stick with dd (README 'Boot on bare metal')",
         iso.display()
